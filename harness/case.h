@@ -1,0 +1,109 @@
+/* The case language (../shared/CASES.md, docs/cases.md): a suite file
+ * parsed with libyaml and expanded into concrete cases. */
+#ifndef HX_CASE_H
+#define HX_CASE_H
+
+#include "check.h"
+
+typedef enum { HX_FILE_NONE, HX_FILE_GENERATE, HX_FILE_PATH } hx_file_kind;
+
+typedef struct {
+    char format[32];   /* safetensors | torch-archive */
+    int tensors;       /* default 4 */
+    int ndim;
+    int64_t shape[LG_MAX_DIMS]; /* default [16, 16] */
+    lg_dtype dtype;    /* default f32 */
+    lg_dtype dtypes[LG_DTYPE_COUNT]; /* `dtypes:` one tensor per entry */
+    int ndtypes;
+    uint64_t seed;     /* default 0 */
+} hx_gen;
+
+typedef struct {
+    hx_file_kind kind;
+    char *name;        /* fixture name, or "inline" */
+    char *path;        /* HX_FILE_PATH: resolved against the case file's folder */
+    hx_gen gen;        /* HX_FILE_GENERATE */
+} hx_file;
+
+typedef enum { HX_CORRUPT_NONE, HX_CORRUPT_TRUNCATE, HX_CORRUPT_FLIP, HX_CORRUPT_ZERO } hx_corrupt_kind;
+
+/* One concrete corruption (lists are expanded into one case each). */
+typedef struct {
+    hx_corrupt_kind kind;
+    int64_t a, b;      /* truncate: a = length; zero: [a, b); negative = from the end */
+    int a_half, b_half;/* the word `half` */
+    int bit;           /* flip: bit 0..7 at offset a */
+    int random;        /* flip random: count (a), seed */
+    uint64_t seed;
+    char label[64];    /* the value as it appears in the case id */
+} hx_corrupt;
+
+typedef enum { HX_SWEEP_NONE, HX_SWEEP_TRANSIENT, HX_SWEEP_PERSISTENT } hx_sweep;
+
+typedef struct {
+    char point[32];
+    lg_fault_schedule s;
+    hx_sweep sweep;    /* the runner turns a sweep into nth (transient) or from (persistent) */
+} hx_fault;
+
+typedef struct {
+    lg_device device;
+    char *key, *value;
+} hx_sim_override;
+
+typedef enum { HX_EXPECT_OK, HX_EXPECT_ERROR, HX_EXPECT_ANY } hx_outcome_kind;
+
+typedef struct {
+    hx_outcome_kind outcome;   /* default ok */
+    int has_error;
+    lg_status error;
+    char *message;             /* substring; NULL = any */
+    int has_invariants;        /* 0: every one that applies */
+    int invariants[HX_INV_COUNT]; /* 1 = check it */
+} hx_expect;
+
+typedef struct {
+    char *key, *value;
+} hx_param;
+
+typedef struct {
+    char *id;          /* suite/name[k=v,...] */
+    char *suite, *name;
+    hx_param *params;  /* the expanded keys, in id order */
+    size_t nparams;
+    const char *src;   /* case file */
+    int line;          /* 1-based line of the case in it */
+
+    char backend[8];   /* sim | torch */
+    lg_device device;
+    lg_policy policy;
+    lg_dtype_rule dtype_rule;
+    char *reader;      /* NULL = auto */
+    hx_file file;
+    hx_store_spec store;
+    hx_corrupt corrupt;
+    hx_fault *faults;
+    size_t nfaults;
+    hx_sim_override *sim;
+    size_t nsim;
+    char **requires;
+    size_t nrequires;
+    char *skip, *xfail;
+    double timeout;    /* seconds; default 10 */
+    char **tags;
+    size_t ntags;
+    hx_expect expect;
+} hx_case;
+
+typedef struct {
+    char *path;
+    char *suite, *description;
+    hx_case *cases;
+    size_t ncases;
+} hx_suite;
+
+/* Parse and expand a suite file. On error returns -1 and writes
+ * "file:line:col: message" lines to err (all errors found). */
+int hx_suite_load(const char *path, hx_suite *out, FILE *err);
+void hx_suite_free(hx_suite *s);
+#endif

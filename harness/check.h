@@ -1,0 +1,85 @@
+/* One load, checked: build a store, snapshot it, load, and compute every
+ * invariant of DESIGN.md from the result, the trace and the backend's own
+ * counters. Used by `harness load` and by the case runner. */
+#ifndef HX_CHECK_H
+#define HX_CHECK_H
+
+#include "loadgate/loadgate.h"
+#include <stdio.h>
+
+typedef enum {
+    HX_INV_VIA_CPU, HX_INV_RESTORED, HX_INV_CONSISTENT, HX_INV_ATOMIC, HX_INV_VALUES,
+    HX_INV_NO_LEAK, HX_INV_COUNT
+} hx_inv;
+typedef enum { HX_NA = 0, HX_PASS, HX_FAIL } hx_verdict;
+
+const char *hx_inv_name(hx_inv i);            /* "via-cpu" */
+int hx_inv_parse(const char *s, hx_inv *out); /* 0 on success */
+const char *hx_verdict_name(hx_verdict v);    /* "pass" "fail" "n/a" */
+
+/* A variable of an explicit store, or an edit of a mirror store. */
+typedef struct {
+    char *name;
+    lg_dtype dtype;
+    int ndim;
+    int64_t shape[LG_MAX_DIMS];
+} hx_var;
+
+/* `store:` of a case. mirror = 1: one variable per tensor of the file,
+ * then drop / add / reshape / retype. mirror = 0: exactly vars. */
+typedef struct {
+    int mirror;
+    char **drop;
+    size_t ndrop;
+    hx_var *add;
+    size_t nadd;
+    hx_var *reshape; /* name + ndim/shape */
+    size_t nreshape;
+    hx_var *retype;  /* name + dtype */
+    size_t nretype;
+    hx_var *vars;    /* mirror = 0 */
+    size_t nvars;
+} hx_store_spec;
+
+typedef struct {
+    lg_backend *backend;
+    lg_device device;
+    lg_load_options opt;
+    const char *path;          /* the (possibly corrupted) file to load */
+    const char *store_from;    /* the file the mirror store is built from;
+                                  NULL = path. A corrupted file's store is
+                                  mirrored from the original. */
+    const hx_store_spec *store; /* NULL = plain mirror */
+    /* Called after the store is built and snapshotted, right before the
+     * load: the runner arms faults here, so that building the store does
+     * not consume fault hits. May be NULL. */
+    void (*before_load)(void *ctx);
+    void *ctx;
+} hx_load_req;
+
+typedef struct {
+    int ran;                       /* 0: the store could not even be set up */
+    lg_status status;
+    char message[2048];
+    lg_device before, after;
+    lg_policy policy_used;
+    hx_verdict inv[HX_INV_COUNT];
+    char why[HX_INV_COUNT][256];   /* for each failed invariant */
+    lg_trace *trace;               /* owned; hx_outcome_free */
+    lg_load_stats stats;
+    uint64_t moved[3][3];          /* bytes by [from type][to type] */
+} hx_outcome;
+
+/* Runs the load and fills out. Returns LG_OK if the load ran (whatever
+ * its status), or an error when the store could not be set up (message in
+ * lg_error_message()). */
+lg_status hx_check_load(const hx_load_req *req, hx_outcome *out);
+void hx_outcome_free(hx_outcome *o);
+
+/* The known pattern a mirror store's variable i is filled with. */
+void hx_fill_pattern(void *dst, size_t n, size_t i);
+
+/* Does the device need the MPS workaround under this backend? (via-cpu
+ * invariant applies) */
+int hx_needs_workaround(lg_backend *b, lg_device d);
+#endif

@@ -1,0 +1,55 @@
+/* harness: runs libloadgate against matrices of devices, corrupted files
+ * and injected faults. See `harness --help`. */
+#include "cmd.h"
+#include "loadgate/loadgate.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const char usage[] =
+    "usage: harness COMMAND [ARGS]\n"
+    "\n"
+    "commands:\n"
+    "  run FILE.yaml...        run case suites, write reports (see run --help)\n"
+    "  list FILE.yaml...       print one case id a line\n"
+    "  validate FILE.yaml...   check case files; file:line:col: message\n"
+    "  inspect CHECKPOINT      format and tensors (name, dtype, shape, bytes, sha256)\n"
+    "  load CHECKPOINT --device D   load into a mirror store and check the invariants\n"
+    "  probe                   libtorch version, devices, direct-load verdict\n"
+    "  fixtures DIR            write the generated fixtures\n"
+    "  merge -o OUT IN...      merge report.json files (shards)\n"
+    "  --version               versions and backends\n"
+    "\n"
+    "exit codes: 0 passed, 1 a case failed or a file could not be loaded,\n"
+    "            2 bad usage or an invalid case file\n";
+
+static const struct {
+    const char *name;
+    int (*fn)(int, char **);
+} cmds[] = {
+    {"run", hx_cmd_run},         {"list", hx_cmd_list},       {"validate", hx_cmd_validate},
+    {"inspect", hx_cmd_inspect}, {"load", hx_cmd_load},       {"probe", hx_cmd_probe},
+    {"fixtures", hx_cmd_fixtures}, {"merge", hx_cmd_merge},   {"__run-one", hx_cmd_run_one},
+};
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fputs(usage, stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        fputs(usage, stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("harness (loadgate) %s\nlibtorch %s\nbackends %s\n", LG_VERSION,
+               lg_libtorch_version(), lg_backends_built());
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+        if (!strcmp(argv[1], cmds[i].name))
+            return cmds[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "harness: unknown command '%s'\n\n%s", argv[1], usage);
+    return 2;
+}

@@ -1,0 +1,240 @@
+/* loadgate: load model weights into a store of named tensors on a device,
+ * all-or-nothing, with a trace of every device transition.
+ *
+ * Conventions: every public name starts with lg_. Functions return
+ * lg_status, with out-parameters last. On error, lg_error_message() gives a
+ * thread-local message that names the file, the tensor and the problem. */
+#ifndef LOADGATE_H
+#define LOADGATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define LG_VERSION "0.1.0"
+
+/* ---------------------------------------------------------------- errors */
+typedef enum {
+    LG_OK = 0,
+    LG_E_INVALID,  /* bad argument */
+    LG_E_IO,
+    LG_E_NOMEM,
+    LG_E_FORMAT,   /* corrupt or unsupported file */
+    LG_E_NOTFOUND, /* variable missing from file */
+    LG_E_SHAPE,
+    LG_E_DTYPE,
+    LG_E_DEVICE,   /* device absent, refused, out of memory, transfer failed */
+    LG_E_RESTORE,  /* the original device could not be re-entered */
+    LG_E_BACKEND,  /* any other libtorch exception */
+    LG_STATUS_COUNT
+} lg_status;
+
+const char *lg_status_name(lg_status s);               /* "LG_E_FORMAT" */
+lg_status lg_status_parse(const char *name, lg_status *out);
+const char *lg_error_message(void);                    /* thread-local; "" if none */
+void lg_error_clear(void);
+
+/* ---------------------------------------------------------------- dtypes */
+typedef enum {
+    LG_F64, LG_F32, LG_F16, LG_BF16, LG_I64, LG_I32, LG_I16, LG_I8, LG_U8, LG_BOOL,
+    LG_DTYPE_COUNT
+} lg_dtype;
+
+const char *lg_dtype_name(lg_dtype d);                 /* "f32" */
+size_t lg_dtype_size(lg_dtype d);
+/* Accepts loadgate names (f32), safetensors names (F32) and torch names
+ * (float32, torch.float, FloatStorage's float). */
+lg_status lg_dtype_parse(const char *name, lg_dtype *out);
+
+/* --------------------------------------------------------------- devices */
+typedef enum { LG_DEV_CPU, LG_DEV_CUDA, LG_DEV_MPS } lg_device_type;
+typedef struct {
+    lg_device_type type;
+    int index; /* cuda:N; 0 otherwise */
+} lg_device;
+
+#define LG_DEVICE_NAME_MAX 16
+lg_status lg_device_parse(const char *s, lg_device *out); /* cpu, cuda, cuda:N, mps */
+/* Writes "cpu", "cuda:0", "mps" into buf (LG_DEVICE_NAME_MAX bytes); returns buf. */
+const char *lg_device_format(lg_device d, char *buf);
+int lg_device_equal(lg_device a, lg_device b);
+lg_device lg_device_cpu(void);
+
+#define LG_MAX_DIMS 8
+
+/* -------------------------------------------------------------- backends */
+typedef struct lg_backend lg_backend;
+
+/* name: "sim" or "torch". LG_E_INVALID for an unknown name, LG_E_BACKEND
+ * for "torch" in a build without libtorch. */
+lg_status lg_backend_open(const char *name, lg_backend **out);
+void lg_backend_close(lg_backend *b);
+const char *lg_backend_name(const lg_backend *b);
+/* Is the device usable in this backend (build and machine)? */
+int lg_backend_has_device(lg_backend *b, lg_device d);
+/* Can a checkpoint be deserialized straight onto d? (what `auto` asks) */
+int lg_backend_direct_ok(lg_backend *b, lg_device d);
+/* Live tensors owned by the backend, and bytes in use on a device. */
+size_t lg_backend_live_tensors(lg_backend *b);
+uint64_t lg_backend_device_bytes(lg_backend *b, lg_device d);
+
+/* sim quirk profile, per device. Keys:
+ *   direct_deserialize  ok | refuse      (mps default: refuse)
+ *   float64             ok | refuse      (mps default: refuse)
+ *   available           yes | no         (default: yes)
+ *   capacity            bytes, 0 = unlimited; suffixes KiB MiB GiB
+ * LG_E_INVALID on a non-sim backend, an unknown key or a bad value. */
+lg_status lg_sim_profile_set(lg_backend *b, lg_device d, const char *key, const char *value);
+
+/* Version of libtorch linked in ("1.13.1"), or "none". */
+const char *lg_libtorch_version(void);
+/* Comma-separated backends compiled in: "sim" or "sim,torch". */
+const char *lg_backends_built(void);
+
+/* ----------------------------------------------------------------- trace */
+typedef enum {
+    LG_OP_DESERIALIZE, LG_OP_COPY, LG_OP_MOVE, LG_OP_ALLOC, LG_OP_FREE,
+    LG_OP_SET_DEVICE, LG_OP_FAULT
+} lg_op;
+
+typedef struct {
+    uint64_t seq;
+    lg_op op;
+    char tensor[128];  /* variable or tensor name; "" for store-wide events */
+    lg_device from, to;
+    uint64_t bytes;
+    int ok;
+    char detail[64];   /* fault: the fault point; set_device/move: the phase */
+} lg_event;
+
+typedef struct lg_trace lg_trace;
+lg_status lg_trace_new(lg_trace **out);
+void lg_trace_free(lg_trace *t);
+void lg_trace_clear(lg_trace *t);
+size_t lg_trace_count(const lg_trace *t);
+const lg_event *lg_trace_event(const lg_trace *t, size_t i);
+const char *lg_op_name(lg_op op);
+
+/* ---------------------------------------------------------------- faults */
+/* Points: io.open io.read io.mmap mem.alloc format.parse device.alloc
+ * device.copy store.move store.restore */
+typedef enum { LG_FAULT_NTH, LG_FAULT_FROM, LG_FAULT_PROB } lg_fault_when;
+typedef enum { LG_FAULT_FAIL, LG_FAULT_CRASH, LG_FAULT_HANG } lg_fault_action;
+
+typedef struct {
+    lg_fault_when when;
+    uint64_t k;          /* NTH, FROM: 1-based hit number */
+    double p;            /* PROB */
+    uint64_t seed;       /* PROB */
+    int err;             /* errno to fail with (io.*), 0 = the point's default;
+                            for io.read, -1 means a short read (not a failure) */
+    lg_fault_action action; /* test-only: crash (SIGSEGV) or hang instead of failing */
+} lg_fault_schedule;
+
+int lg_fault_point_valid(const char *point);
+const char *const *lg_fault_points(void); /* NULL-terminated */
+lg_status lg_fault_set(const char *point, const lg_fault_schedule *s);
+void lg_fault_clear(void);               /* disarm every point, zero counters */
+uint64_t lg_fault_hits(const char *point);  /* times the point was reached */
+uint64_t lg_fault_fired(const char *point); /* times it failed */
+
+/* ----------------------------------------------------------- checkpoints */
+typedef struct {
+    const char *name;
+    lg_dtype dtype;
+    int ndim;
+    int64_t shape[LG_MAX_DIMS];
+    uint64_t nbytes;
+} lg_tensor_info;
+
+typedef struct lg_checkpoint lg_checkpoint;
+
+typedef struct {
+    const char *reader;   /* NULL or "auto": by magic bytes; else a reader's name */
+    lg_backend *backend;  /* needed by the libtorch readers; may be NULL */
+} lg_open_options;
+
+lg_status lg_checkpoint_open(const char *path, const lg_open_options *opt, lg_checkpoint **out);
+void lg_checkpoint_close(lg_checkpoint *c);
+const char *lg_checkpoint_format(const lg_checkpoint *c); /* reader name */
+size_t lg_checkpoint_count(const lg_checkpoint *c);
+const lg_tensor_info *lg_checkpoint_tensor(const lg_checkpoint *c, size_t i);
+/* index of name, or (size_t)-1 */
+size_t lg_checkpoint_find(const lg_checkpoint *c, const char *name);
+/* Copies tensor i's bytes, row-major little-endian, into dst (nbytes). */
+lg_status lg_checkpoint_read(lg_checkpoint *c, size_t i, void *dst, size_t n);
+/* Non-fatal findings (warnings) met while reading. */
+size_t lg_checkpoint_findings(const lg_checkpoint *c);
+const char *lg_checkpoint_finding(const lg_checkpoint *c, size_t i);
+/* Names of the readers built in, NULL-terminated. */
+const char *const *lg_readers(void);
+
+/* ----------------------------------------------------------------- store */
+typedef struct lg_store lg_store;
+
+typedef enum { LG_POLICY_VIA_CPU, LG_POLICY_STAGED, LG_POLICY_DIRECT, LG_POLICY_AUTO } lg_policy;
+typedef enum { LG_DTYPE_ADOPT, LG_DTYPE_STRICT } lg_dtype_rule;
+
+const char *lg_policy_name(lg_policy p);          /* "via-cpu" */
+lg_status lg_policy_parse(const char *s, lg_policy *out);
+const char *lg_dtype_rule_name(lg_dtype_rule r);
+lg_status lg_dtype_rule_parse(const char *s, lg_dtype_rule *out);
+
+lg_status lg_store_new(lg_backend *b, lg_device d, lg_store **out);
+void lg_store_free(lg_store *s);
+/* Record every device transition of this store into t (NULL to stop). */
+void lg_store_set_trace(lg_store *s, lg_trace *t);
+/* A new variable, zero-filled. LG_E_INVALID on a duplicate name. */
+lg_status lg_store_add(lg_store *s, const char *name, lg_dtype dtype, int ndim, const int64_t *shape);
+/* Overwrite a variable's bytes from host memory (n must equal its size). */
+lg_status lg_store_fill(lg_store *s, const char *name, const void *src, size_t n);
+size_t lg_store_count(const lg_store *s);
+lg_device lg_store_device(const lg_store *s);
+/* Variable i's name, dtype and shape. */
+const lg_tensor_info *lg_store_var(const lg_store *s, size_t i);
+size_t lg_store_find(const lg_store *s, const char *name);
+/* Copies variable i's bytes to dst, and says which device the backend
+ * reports the tensor is on (not the store's bookkeeping). */
+lg_status lg_store_read(lg_store *s, size_t i, void *dst, size_t n, lg_device *where);
+/* Moves every variable (all-or-nothing). */
+lg_status lg_store_set_device(lg_store *s, lg_device d);
+
+typedef struct {
+    lg_policy policy;
+    lg_dtype_rule dtype_rule;
+    uint64_t staging_budget; /* staged: bytes of host staging; 0 = one tensor at a time */
+    const char *reader;      /* NULL/"auto", or a reader's name */
+} lg_load_options;
+
+void lg_load_options_init(lg_load_options *o); /* via-cpu, adopt, 0, auto */
+
+typedef struct {
+    lg_policy policy_used;       /* auto resolved */
+    uint64_t staging_peak_bytes; /* staged: peak host staging in use */
+    uint64_t bytes_loaded;
+    size_t tensors_loaded;
+} lg_load_stats;
+
+/* Load every variable of the store from path. All-or-nothing: after any
+ * error but LG_E_RESTORE the store is exactly as before. stats may be NULL. */
+lg_status lg_store_load(lg_store *s, const char *path, const lg_load_options *o, lg_load_stats *stats);
+
+/* --------------------------------------------------------- torch writers */
+/* Writes named tensors as a libtorch OutputArchive (.ot), as tch's
+ * Tensor::save_multi does. LG_E_BACKEND without libtorch. */
+typedef struct {
+    const char *name;
+    lg_dtype dtype;
+    int ndim;
+    const int64_t *shape;
+    const void *data; /* row-major, little-endian */
+} lg_named_data;
+lg_status lg_torch_write_archive(const char *path, const lg_named_data *t, size_t n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

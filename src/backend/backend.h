@@ -1,0 +1,73 @@
+/* The backend interface: what tensors live in. Each backend implements the
+ * ops; src/core/dev.c wraps them with the trace and the device.* faults. */
+#ifndef LG_BACKEND_H
+#define LG_BACKEND_H
+
+#include "core/internal.h"
+
+typedef struct lg__backend_ops {
+    const char *name;
+    lg_status (*open)(lg_backend *b);
+    void (*close)(lg_backend *b);
+    int (*has_device)(lg_backend *b, lg_device d);
+    /* 1 if a checkpoint can be deserialized straight onto d. */
+    int (*direct_ok)(lg_backend *b, lg_device d);
+    /* LG_OK, or the backend's refusal (LG_E_DEVICE, message set) to
+     * deserialize onto d. */
+    lg_status (*check_deserialize)(lg_backend *b, lg_device d);
+    /* LG_OK, or LG_E_DTYPE with the device's message. */
+    lg_status (*check_dtype)(lg_backend *b, lg_device d, lg_dtype t);
+    /* A new tensor on d (contents unspecified). LG_E_DEVICE when d is
+     * absent or out of memory. */
+    lg_status (*alloc)(lg_backend *b, lg_device d, lg_dtype t, int ndim,
+                       const int64_t *shape, void **out);
+    void (*free)(lg_backend *b, void *t);
+    lg_status (*write)(lg_backend *b, void *t, const void *src, size_t n); /* host -> t */
+    lg_status (*read)(lg_backend *b, void *t, void *dst, size_t n);        /* t -> host */
+    lg_status (*copy)(lg_backend *b, void *dst, void *src);  /* same dtype and size */
+    /* Where the backend itself says the tensor is. */
+    lg_status (*device_of)(lg_backend *b, void *t, lg_device *out);
+    size_t (*live)(lg_backend *b);
+    uint64_t (*device_bytes)(lg_backend *b, lg_device d);
+} lg__backend_ops;
+
+struct lg_backend {
+    const lg__backend_ops *ops;
+    void *priv;
+};
+
+extern const lg__backend_ops lg__sim_ops;
+#ifdef LOADGATE_HAVE_TORCH
+extern const lg__backend_ops lg__torch_ops;
+#endif
+
+/* sim.c */
+lg_status lg__sim_profile_set(lg_backend *b, lg_device d, const char *key, const char *value);
+
+/* dev.c: the backend ops as the core calls them, with trace and faults.
+ * `name` is the tensor's name for the trace. */
+typedef struct {
+    lg_backend *b;
+    lg_trace *trace; /* may be NULL */
+} lg__dev;
+
+lg_status lg__dev_alloc(lg__dev *x, const char *name, lg_device d, lg_dtype t, int ndim,
+                        const int64_t *shape, uint64_t nbytes, void **out);
+void lg__dev_free(lg__dev *x, const char *name, lg_device d, uint64_t nbytes, void *t);
+/* host -> tensor on d (trace: copy cpu -> d; fault device.copy) */
+lg_status lg__dev_write(lg__dev *x, const char *name, void *t, lg_device d,
+                        const void *src, uint64_t nbytes);
+/* tensor -> tensor (trace: copy from -> to; fault device.copy) */
+lg_status lg__dev_copy(lg__dev *x, const char *name, void *dst, lg_device to, void *src,
+                       lg_device from, uint64_t nbytes);
+/* A copy of src on `to` (alloc + copy; trace: move; fault `point`,
+ * "store.move" or "store.restore"). */
+lg_status lg__dev_move(lg__dev *x, const char *point, const char *name, void *src,
+                       lg_device from, lg_device to, lg_dtype t, int ndim,
+                       const int64_t *shape, uint64_t nbytes, void **out);
+/* A tensor on d deserialized from host bytes (trace: deserialize; the
+ * backend may refuse d). */
+lg_status lg__dev_deserialize(lg__dev *x, const char *name, lg_device d, lg_dtype t,
+                              int ndim, const int64_t *shape, const void *src,
+                              uint64_t nbytes, void **out);
+#endif

@@ -1,0 +1,50 @@
+/* Internal helpers shared by every module of the library. Not installed. */
+#ifndef LG_INTERNAL_H
+#define LG_INTERNAL_H
+
+#include "loadgate/loadgate.h"
+#include <stdarg.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#if defined(__GNUC__)
+#define LG_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define LG_PRINTF(a, b)
+#endif
+
+/* error.c: set the thread-local message and return the code. */
+lg_status lg__err(lg_status s, const char *fmt, ...) LG_PRINTF(2, 3);
+/* Prefix the current message: "<prefix>: <old message>". Returns s. */
+lg_status lg__err_prefix(lg_status s, const char *fmt, ...) LG_PRINTF(2, 3);
+
+/* fault.c: returns 1 when the point must fail now. Counts the hit. For
+ * io points, *err receives the errno to fail with (0 if err is NULL). */
+int lg__fault(const char *point, int *err);
+
+/* alloc.c: host allocation through the mem.alloc fault point. */
+void *lg__malloc(size_t n);
+void *lg__calloc(size_t n, size_t m);
+void *lg__realloc(void *p, size_t n);
+char *lg__strdup(const char *s);
+
+/* io.c: syscalls through the io.* fault points; they fail like the real
+ * call (return -1 / MAP_FAILED with errno set). lg__read_full retries EINTR
+ * and short reads. */
+int lg__open(const char *path, int flags);
+ssize_t lg__read(int fd, void *buf, size_t n);
+lg_status lg__read_full(int fd, void *buf, size_t n, const char *path);
+void *lg__mmap(size_t len, int fd);
+
+/* trace.c */
+void lg__trace_add(lg_trace *t, lg_op op, const char *tensor, lg_device from,
+                   lg_device to, uint64_t bytes, int ok, const char *detail);
+
+/* Shape helpers (dtype.c). Returns 0 on 64-bit overflow or a negative dim. */
+int lg__numel(int ndim, const int64_t *shape, uint64_t *numel);
+int lg__nbytes(lg_dtype d, int ndim, const int64_t *shape, uint64_t *nbytes);
+int lg__shape_equal(int an, const int64_t *a, int bn, const int64_t *b);
+/* "[2, 3]" into buf */
+const char *lg__shape_str(int ndim, const int64_t *shape, char *buf, size_t n);
+
+#endif

@@ -1,0 +1,58 @@
+/* The reader interface: one file format each. checkpoint.c opens the file,
+ * maps it, sniffs the magic bytes and hands it to a reader. */
+#ifndef LG_FORMAT_H
+#define LG_FORMAT_H
+
+#include "backend/backend.h"
+
+typedef struct lg__reader_ops {
+    const char *name; /* "safetensors", "torch-archive", "torchscript", ... */
+    /* 1 if the first bytes (head, n of them; size is the file's size) are
+     * this format's. */
+    int (*sniff)(const unsigned char *head, size_t n, uint64_t size);
+    /* Parse c->map (c->size bytes) and fill c->tensors / c->ntensors. On
+     * error the message names c->path, the tensor and the problem. */
+    lg_status (*open)(lg_checkpoint *c);
+    /* Tensor i's bytes, row-major little-endian, into dst (nbytes). */
+    lg_status (*read)(lg_checkpoint *c, size_t i, void *dst);
+    /* Optional: a tensor on device d straight from the file (libtorch
+     * readers). NULL means: read to host and lg__dev_deserialize. */
+    lg_status (*deserialize)(lg_checkpoint *c, size_t i, lg__dev *x, lg_device d, void **out);
+    /* Optional: a pointer to tensor i's bytes in the map, when they are
+     * stored row-major little-endian and contiguous; NULL otherwise. */
+    const void *(*bytes)(lg_checkpoint *c, size_t i);
+    void (*close)(lg_checkpoint *c); /* free c->priv */
+} lg__reader_ops;
+
+struct lg_checkpoint {
+    char *path;
+    const lg__reader_ops *ops;
+    lg_backend *backend;      /* from the options; may be NULL */
+    int fd;                   /* -1 once mapped, or for libtorch readers */
+    const unsigned char *map; /* the whole file, read-only */
+    uint64_t size;
+    lg_tensor_info *tensors;  /* names owned by the reader (priv) or strdup'd */
+    size_t ntensors;
+    char **findings;
+    size_t nfindings;
+    void *priv;
+};
+
+/* Adds a finding (a warning that does not stop the load). */
+lg_status lg__finding(lg_checkpoint *c, const char *fmt, ...) LG_PRINTF(2, 3);
+
+/* Every reader is always built, so that detection works everywhere; the
+ * libtorch readers answer LG_E_FORMAT "needs the torch backend" when the
+ * build has no libtorch or the checkpoint was opened without the torch
+ * backend. The order is the order in which sniff() is tried. */
+extern const lg__reader_ops lg__safetensors_reader;
+extern const lg__reader_ops lg__torch_archive_reader; /* libtorch OutputArchive (.ot) */
+extern const lg__reader_ops lg__torchscript_reader;   /* torch.jit.save module */
+extern const lg__reader_ops lg__torch_zip_reader;     /* torch.save zip (>= 1.6) */
+extern const lg__reader_ops lg__torch_legacy_reader;  /* torch.save before 1.6 */
+
+/* A tensor of checkpoint c on device d, through the reader (trace:
+ * deserialize). */
+lg_status lg__checkpoint_deserialize(lg_checkpoint *c, size_t i, lg__dev *x, lg_device d,
+                                     void **out);
+#endif
