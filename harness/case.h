@@ -32,7 +32,7 @@ typedef struct {
     hx_corrupt_kind kind;
     int64_t a, b;      /* truncate: a = length; zero: [a, b); negative = from the end */
     int a_half, b_half;/* the word `half` */
-    int bit;           /* flip: bit 0..7 at offset a */
+    int bit;           /* flip: bit 0..7 at offset a; -1 = every bit of the byte */
     int random;        /* flip random: count (a), seed */
     uint64_t seed;
     char label[64];    /* the value as it appears in the case id */
@@ -93,6 +93,9 @@ typedef struct {
     char **tags;
     size_t ntags;
     hx_expect expect;
+    char *description; /* free text; NULL if none */
+    uint64_t staging_budget; /* lg_load_options.staging_budget; default 0 */
+    int col;           /* 1-based column of the case in src */
 } hx_case;
 
 typedef struct {
@@ -103,7 +106,32 @@ typedef struct {
 } hx_suite;
 
 /* Parse and expand a suite file. On error returns -1 and writes
- * "file:line:col: message" lines to err (all errors found). */
+ * "file:line:col: message" lines to err (all errors found). Equivalent to
+ * hx_suite_load_ex(path, NULL, out, err). */
 int hx_suite_load(const char *path, hx_suite *out, FILE *err);
+/* fixture_dir: where generated fixtures are written when the expansion
+ * needs a file's size (corrupt: truncate: every, flip every_byte/every_bit);
+ * NULL = hx_fixture_dir_default(). */
+int hx_suite_load_ex(const char *path, const char *fixture_dir, hx_suite *out, FILE *err);
 void hx_suite_free(hx_suite *s);
+/* $LOADGATE_FIXTURE_DIR, else $TMPDIR/loadgate-fixtures, else
+ * /tmp/loadgate-fixtures. */
+void hx_fixture_dir_default(char *buf, size_t n);
+
+/* Deep copy (src stays borrowed) and free of one case. hx_case_copy
+ * returns 0, or -1 when out of memory (dst is then freed and zeroed). */
+int hx_case_copy(hx_case *dst, const hx_case *src);
+void hx_case_free(hx_case *c);
+
+/* Case selection shared by `run` and `list`. index is the case's position
+ * in the full expanded list (every file on the command line, in order,
+ * before -k filtering). pattern NULL or "": every case; else the case is
+ * selected when pattern is a substring of its id or of one of its tags, or
+ * a glob (fnmatch) matching its id or one of its tags. shard_n <= 1: no
+ * sharding; else the case is in shard shard_i (1-based) when
+ * index % shard_n == shard_i - 1. Returns 1 if selected. */
+int hx_case_selected(const hx_case *c, size_t index, const char *pattern, int shard_i,
+                     int shard_n);
+/* Parses "I/N" with 1 <= I <= N; 0 on success, -1 otherwise. */
+int hx_shard_parse(const char *s, int *shard_i, int *shard_n);
 #endif

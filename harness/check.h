@@ -68,6 +68,10 @@ typedef struct {
     lg_trace *trace;               /* owned; hx_outcome_free */
     lg_load_stats stats;
     uint64_t moved[3][3];          /* bytes by [from type][to type] */
+    uint64_t fault_fired;          /* injected faults that fired during the
+                                      load, all points together. Every point
+                                      is disarmed (lg_fault_disarm) right
+                                      after the load; counters are kept. */
 } hx_outcome;
 
 /* Runs the load and fills out. Returns LG_OK if the load ran (whatever
@@ -75,6 +79,11 @@ typedef struct {
  * lg_error_message()). */
 lg_status hx_check_load(const hx_load_req *req, hx_outcome *out);
 void hx_outcome_free(hx_outcome *o);
+
+/* The trace as a JSON array of {seq, op, tensor, from, to, bytes, ok
+ * [, detail]} (jansson json_t *; declared as void * to keep jansson out
+ * of this header). */
+void *hx_trace_json(const lg_trace *t);
 
 /* The known pattern a mirror store's variable i is filled with. */
 void hx_fill_pattern(void *dst, size_t n, size_t i);

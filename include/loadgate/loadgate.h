@@ -138,6 +138,7 @@ int lg_fault_point_valid(const char *point);
 const char *const *lg_fault_points(void); /* NULL-terminated */
 lg_status lg_fault_set(const char *point, const lg_fault_schedule *s);
 void lg_fault_clear(void);               /* disarm every point, zero counters */
+void lg_fault_disarm(void);              /* stop failing, keep the counters */
 uint64_t lg_fault_hits(const char *point);  /* times the point was reached */
 uint64_t lg_fault_fired(const char *point); /* times it failed */
 

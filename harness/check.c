@@ -1,0 +1,432 @@
+/* One load, checked against the invariants of DESIGN.md. Everything is
+ * asked of the library's public API and of the backend's own counters,
+ * never of the loader's bookkeeping alone. */
+#include "check.h"
+
+#include <dirent.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const inv_names[HX_INV_COUNT] = {
+    "via-cpu", "restored", "consistent", "atomic", "values", "no-leak",
+};
+
+const char *hx_inv_name(hx_inv i) { return (unsigned)i < HX_INV_COUNT ? inv_names[i] : "?"; }
+
+int hx_inv_parse(const char *s, hx_inv *out)
+{
+    for (int i = 0; i < HX_INV_COUNT; i++)
+        if (!strcmp(s, inv_names[i])) {
+            *out = (hx_inv)i;
+            return 0;
+        }
+    return -1;
+}
+
+const char *hx_verdict_name(hx_verdict v)
+{
+    return v == HX_PASS ? "pass" : v == HX_FAIL ? "fail" : "n/a";
+}
+
+void hx_fill_pattern(void *dst, size_t n, size_t i)
+{
+    unsigned char *p = dst;
+    for (size_t j = 0; j < n; j++)
+        p[j] = (unsigned char)((i * 131 + j * 7 + 1) & 0x3f);
+}
+
+int hx_needs_workaround(lg_backend *b, lg_device d)
+{
+    return d.type != LG_DEV_CPU && !lg_backend_direct_ok(b, d);
+}
+
+static int open_fds(void)
+{
+    int n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return -1;
+    while (readdir(d))
+        n++;
+    closedir(d);
+    return n;
+}
+
+typedef struct {
+    size_t n;
+    lg_tensor_info *info; /* names borrowed from the store */
+    unsigned char **bytes;
+} snapshot;
+
+static void snapshot_free(snapshot *s)
+{
+    for (size_t i = 0; s->bytes && i < s->n; i++)
+        free(s->bytes[i]);
+    free(s->bytes);
+    free(s->info);
+    memset(s, 0, sizeof *s);
+}
+
+static lg_status snapshot_take(lg_store *st, snapshot *s)
+{
+    s->n = lg_store_count(st);
+    s->info = calloc(s->n + 1, sizeof *s->info);
+    s->bytes = calloc(s->n + 1, sizeof *s->bytes);
+    if (!s->info || !s->bytes)
+        return LG_E_NOMEM;
+    for (size_t i = 0; i < s->n; i++) {
+        s->info[i] = *lg_store_var(st, i);
+        s->bytes[i] = malloc(s->info[i].nbytes ? (size_t)s->info[i].nbytes : 1);
+        if (!s->bytes[i])
+            return LG_E_NOMEM;
+        lg_status r = lg_store_read(st, i, s->bytes[i], (size_t)s->info[i].nbytes, NULL);
+        if (r != LG_OK)
+            return r;
+    }
+    return LG_OK;
+}
+
+/* -------------------------------------------------------- building the store */
+
+static hx_var *find_edit(hx_var *v, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(v[i].name, name))
+            return &v[i];
+    return NULL;
+}
+
+static int dropped(const hx_store_spec *sp, const char *name)
+{
+    for (size_t i = 0; sp && i < sp->ndrop; i++)
+        if (!strcmp(sp->drop[i], name))
+            return 1;
+    return 0;
+}
+
+static lg_status add_var(lg_store *st, size_t i, const char *name, lg_dtype dt, int ndim,
+                         const int64_t *shape)
+{
+    lg_status r = lg_store_add(st, name, dt, ndim, shape);
+    if (r != LG_OK)
+        return r;
+    size_t k = lg_store_find(st, name);
+    const lg_tensor_info *v = lg_store_var(st, k);
+    unsigned char *buf = malloc(v->nbytes ? (size_t)v->nbytes : 1);
+    if (!buf)
+        return LG_E_NOMEM;
+    hx_fill_pattern(buf, (size_t)v->nbytes, i);
+    if (dt == LG_BOOL)
+        for (size_t j = 0; j < v->nbytes; j++)
+            buf[j] &= 1;
+    r = lg_store_fill(st, name, buf, (size_t)v->nbytes);
+    free(buf);
+    return r;
+}
+
+static lg_status build_mirror(lg_store *st, const hx_load_req *q)
+{
+    const hx_store_spec *sp = q->store;
+    lg_open_options oo = {q->opt.reader, q->backend};
+    lg_checkpoint *c;
+    lg_status r = lg_checkpoint_open(q->store_from ? q->store_from : q->path, &oo, &c);
+    if (r != LG_OK)
+        return r;
+    size_t k = 0;
+    for (size_t i = 0; i < lg_checkpoint_count(c) && r == LG_OK; i++) {
+        const lg_tensor_info *t = lg_checkpoint_tensor(c, i);
+        if (dropped(sp, t->name))
+            continue;
+        lg_dtype dt = t->dtype;
+        int ndim = t->ndim;
+        const int64_t *shape = t->shape;
+        hx_var *e = sp ? find_edit(sp->reshape, sp->nreshape, t->name) : NULL;
+        if (e) {
+            ndim = e->ndim;
+            shape = e->shape;
+        }
+        if (sp && (e = find_edit(sp->retype, sp->nretype, t->name)))
+            dt = e->dtype;
+        r = add_var(st, k++, t->name, dt, ndim, shape);
+    }
+    for (size_t i = 0; sp && i < sp->nadd && r == LG_OK; i++)
+        r = add_var(st, k++, sp->add[i].name, sp->add[i].dtype, sp->add[i].ndim, sp->add[i].shape);
+    lg_checkpoint_close(c);
+    return r;
+}
+
+static lg_status build_store(lg_store *st, const hx_load_req *q)
+{
+    if (!q->store || q->store->mirror)
+        return build_mirror(st, q);
+    lg_status r = LG_OK;
+    for (size_t i = 0; i < q->store->nvars && r == LG_OK; i++) {
+        const hx_var *v = &q->store->vars[i];
+        r = add_var(st, i, v->name, v->dtype, v->ndim, v->shape);
+    }
+    return r;
+}
+
+/* ------------------------------------------------------------ invariants */
+
+static void verdict(hx_outcome *o, hx_inv i, int ok, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void verdict(hx_outcome *o, hx_inv i, int ok, const char *fmt, ...)
+{
+    o->inv[i] = ok ? HX_PASS : HX_FAIL;
+    if (!ok && fmt) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(o->why[i], sizeof o->why[i], fmt, ap);
+        va_end(ap);
+    }
+}
+
+static void check_via_cpu(hx_outcome *o, lg_store *st, const hx_load_req *q)
+{
+    char dn[LG_DEVICE_NAME_MAX];
+    if (!hx_needs_workaround(q->backend, q->device) || q->opt.policy == LG_POLICY_DIRECT)
+        return;
+    for (size_t e = 0; e < lg_trace_count(o->trace); e++) {
+        const lg_event *ev = lg_trace_event(o->trace, e);
+        if (ev->op == LG_OP_DESERIALIZE && lg_device_equal(ev->to, q->device)) {
+            verdict(o, HX_INV_VIA_CPU, 0, "\"%s\" was deserialized straight onto %s (event %llu)",
+                    ev->tensor, lg_device_format(q->device, dn), (unsigned long long)ev->seq);
+            return;
+        }
+    }
+    if (o->status == LG_OK) {
+        for (size_t i = 0; i < lg_store_count(st); i++) {
+            const char *name = lg_store_var(st, i)->name;
+            int filled = 0;
+            for (size_t e = 0; e < lg_trace_count(o->trace) && !filled; e++) {
+                const lg_event *ev = lg_trace_event(o->trace, e);
+                filled = ev->ok && (ev->op == LG_OP_COPY || ev->op == LG_OP_MOVE) &&
+                         ev->from.type == LG_DEV_CPU && lg_device_equal(ev->to, q->device) &&
+                         !strcmp(ev->tensor, name);
+            }
+            if (!filled) {
+                verdict(o, HX_INV_VIA_CPU, 0, "\"%s\" was not filled by a copy from cpu", name);
+                return;
+            }
+        }
+    }
+    verdict(o, HX_INV_VIA_CPU, 1, NULL);
+}
+
+static void check_consistent(hx_outcome *o, lg_store *st)
+{
+    char a[LG_DEVICE_NAME_MAX], b[LG_DEVICE_NAME_MAX];
+    lg_device sd = lg_store_device(st);
+    for (size_t i = 0; i < lg_store_count(st); i++) {
+        const lg_tensor_info *v = lg_store_var(st, i);
+        lg_device where;
+        unsigned char *buf = malloc(v->nbytes ? (size_t)v->nbytes : 1);
+        lg_status r = buf ? lg_store_read(st, i, buf, (size_t)v->nbytes, &where) : LG_E_NOMEM;
+        free(buf);
+        if (r != LG_OK) {
+            verdict(o, HX_INV_CONSISTENT, 0, "\"%s\" cannot be read back: %s", v->name,
+                    lg_error_message());
+            return;
+        }
+        if (!lg_device_equal(where, sd)) {
+            verdict(o, HX_INV_CONSISTENT, 0, "\"%s\" is on %s but the store says %s", v->name,
+                    lg_device_format(where, a), lg_device_format(sd, b));
+            return;
+        }
+    }
+    verdict(o, HX_INV_CONSISTENT, 1, NULL);
+}
+
+static void check_atomic(hx_outcome *o, lg_store *st, const snapshot *before)
+{
+    if (lg_store_count(st) != before->n) {
+        verdict(o, HX_INV_ATOMIC, 0, "the store has %zu variables, not %zu", lg_store_count(st),
+                before->n);
+        return;
+    }
+    for (size_t i = 0; i < before->n; i++) {
+        const lg_tensor_info *v = lg_store_var(st, i), *w = &before->info[i];
+        if (v->dtype != w->dtype || v->ndim != w->ndim ||
+            memcmp(v->shape, w->shape, sizeof v->shape[0] * (size_t)v->ndim)) {
+            verdict(o, HX_INV_ATOMIC, 0, "\"%s\" changed dtype or shape (%s -> %s)", v->name,
+                    lg_dtype_name(w->dtype), lg_dtype_name(v->dtype));
+            return;
+        }
+        unsigned char *buf = malloc(v->nbytes ? (size_t)v->nbytes : 1);
+        int same = buf && lg_store_read(st, i, buf, (size_t)v->nbytes, NULL) == LG_OK &&
+                   !memcmp(buf, before->bytes[i], (size_t)v->nbytes);
+        free(buf);
+        if (!same) {
+            verdict(o, HX_INV_ATOMIC, 0, "\"%s\" changed bytes after a failed load", v->name);
+            return;
+        }
+    }
+    verdict(o, HX_INV_ATOMIC, 1, NULL);
+}
+
+static void check_values(hx_outcome *o, lg_store *st, const hx_load_req *q)
+{
+    lg_open_options oo = {q->opt.reader, q->backend};
+    lg_checkpoint *c;
+    if (lg_checkpoint_open(q->path, &oo, &c) != LG_OK) {
+        verdict(o, HX_INV_VALUES, 0, "the file cannot be reopened: %s", lg_error_message());
+        return;
+    }
+    int ok = 1;
+    for (size_t i = 0; ok && i < lg_store_count(st); i++) {
+        const lg_tensor_info *v = lg_store_var(st, i);
+        size_t k = lg_checkpoint_find(c, v->name);
+        const lg_tensor_info *t = k == (size_t)-1 ? NULL : lg_checkpoint_tensor(c, k);
+        if (!t || t->nbytes != v->nbytes || t->dtype != v->dtype) {
+            verdict(o, HX_INV_VALUES, 0, "\"%s\" differs from the file in dtype or size", v->name);
+            ok = 0;
+            break;
+        }
+        unsigned char *a = malloc(v->nbytes ? (size_t)v->nbytes : 1);
+        unsigned char *b = malloc(v->nbytes ? (size_t)v->nbytes : 1);
+        ok = a && b && lg_store_read(st, i, a, (size_t)v->nbytes, NULL) == LG_OK &&
+             lg_checkpoint_read(c, k, b, (size_t)v->nbytes) == LG_OK &&
+             !memcmp(a, b, (size_t)v->nbytes);
+        free(a);
+        free(b);
+        if (!ok)
+            verdict(o, HX_INV_VALUES, 0, "\"%s\" bytes differ from the file's tensor", v->name);
+    }
+    lg_checkpoint_close(c);
+    if (ok)
+        verdict(o, HX_INV_VALUES, 1, NULL);
+}
+
+typedef struct {
+    size_t live;
+    uint64_t dev[3];
+    uint64_t store_bytes;
+    int fds;
+} counters;
+
+static void count(lg_backend *b, lg_store *st, counters *c)
+{
+    c->live = lg_backend_live_tensors(b);
+    for (int t = 0; t < 3; t++)
+        c->dev[t] = lg_backend_device_bytes(b, (lg_device){(lg_device_type)t, 0});
+    c->store_bytes = 0;
+    for (size_t i = 0; i < lg_store_count(st); i++)
+        c->store_bytes += lg_store_var(st, i)->nbytes;
+    c->fds = open_fds();
+}
+
+static void check_no_leak(hx_outcome *o, lg_backend *b, lg_store *st, const counters *before)
+{
+    char dn[LG_DEVICE_NAME_MAX];
+    counters after;
+    count(b, st, &after);
+    if (after.live != before->live) {
+        verdict(o, HX_INV_NO_LEAK, 0, "%zu live tensors before the load, %zu after",
+                before->live, after.live);
+        return;
+    }
+    /* The store's own bytes may change size (dtype adopt); the rest of the
+     * device memory in use must come back to its level. */
+    lg_device sd = lg_store_device(st);
+    for (int t = 0; t < 3; t++) {
+        uint64_t want = before->dev[t], have = after.dev[t];
+        if (t == (int)o->before.type)
+            want -= before->store_bytes;
+        if (t == (int)sd.type)
+            have -= after.store_bytes;
+        if (want != have) {
+            verdict(o, HX_INV_NO_LEAK, 0, "%s: %llu bytes in use outside the store before the "
+                    "load, %llu after", lg_device_format((lg_device){(lg_device_type)t, 0}, dn),
+                    (unsigned long long)want, (unsigned long long)have);
+            return;
+        }
+    }
+    if (after.fds != before->fds) {
+        verdict(o, HX_INV_NO_LEAK, 0, "%d open file descriptors before the load, %d after",
+                before->fds, after.fds);
+        return;
+    }
+    verdict(o, HX_INV_NO_LEAK, 1, NULL);
+}
+
+static void count_moved(hx_outcome *o)
+{
+    for (size_t e = 0; e < lg_trace_count(o->trace); e++) {
+        const lg_event *ev = lg_trace_event(o->trace, e);
+        if (ev->ok && (ev->op == LG_OP_COPY || ev->op == LG_OP_MOVE) &&
+            (unsigned)ev->from.type < 3 && (unsigned)ev->to.type < 3)
+            o->moved[ev->from.type][ev->to.type] += ev->bytes;
+    }
+}
+
+static uint64_t fired_total(void)
+{
+    uint64_t n = 0;
+    for (const char *const *p = lg_fault_points(); *p; p++)
+        n += lg_fault_fired(*p);
+    return n;
+}
+
+lg_status hx_check_load(const hx_load_req *q, hx_outcome *o)
+{
+    lg_store *st = NULL;
+    snapshot before = {0};
+    counters cb;
+    memset(o, 0, sizeof *o);
+    o->before = o->after = q->device;
+    lg_status r = lg_trace_new(&o->trace);
+    if (r != LG_OK)
+        return r;
+    r = lg_store_new(q->backend, q->device, &st);
+    if (r != LG_OK) {
+        /* The device itself is refused: that is the outcome. */
+        o->ran = 1;
+        o->status = r;
+        snprintf(o->message, sizeof o->message, "%s", lg_error_message());
+        return LG_OK;
+    }
+    if ((r = build_store(st, q)) != LG_OK)
+        goto out;
+    if ((r = snapshot_take(st, &before)) != LG_OK)
+        goto out;
+    lg_store_set_trace(st, o->trace);
+    count(q->backend, st, &cb);
+    if (q->before_load)
+        q->before_load(q->ctx);
+    o->status = lg_store_load(st, q->path, &q->opt, &o->stats);
+    o->fault_fired = fired_total();
+    lg_fault_disarm(); /* the checks below must not meet injected faults */
+    snprintf(o->message, sizeof o->message, "%s", o->status == LG_OK ? "" : lg_error_message());
+    lg_store_set_trace(st, NULL);
+    o->ran = 1;
+    o->after = lg_store_device(st);
+    o->policy_used = o->status == LG_OK ? o->stats.policy_used : q->opt.policy;
+
+    check_via_cpu(o, st, q);
+    if (o->status != LG_E_RESTORE)
+        verdict(o, HX_INV_RESTORED, lg_device_equal(o->after, o->before),
+                "the store was on %s before the load and is on %s after",
+                lg_device_format(o->before, (char[LG_DEVICE_NAME_MAX]){0}),
+                lg_device_format(o->after, (char[LG_DEVICE_NAME_MAX]){0}));
+    check_consistent(o, st);
+    if (o->status != LG_OK)
+        check_atomic(o, st, &before);
+    else
+        check_values(o, st, q);
+    check_no_leak(o, q->backend, st, &cb);
+    count_moved(o);
+    r = LG_OK;
+out:
+    snapshot_free(&before);
+    lg_store_free(st);
+    return r;
+}
+
+void hx_outcome_free(hx_outcome *o)
+{
+    lg_trace_free(o->trace);
+    o->trace = NULL;
+}

@@ -1,0 +1,34 @@
+/* Byte-level corruption of a fixture file: one hx_corrupt (case.h) applied
+ * to a copy. The generators and their expansion are documented in
+ * docs/cases.md. */
+#ifndef HX_CORRUPT_H
+#define HX_CORRUPT_H
+
+#include "case.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Writes in, corrupted as c says, to out (created or replaced). HX_CORRUPT_NONE
+ * copies the file. Returns 0, or -1 with a message in err (an offset or
+ * length outside the file is an error, not clamped). */
+int hx_corrupt_apply(const hx_corrupt *c, const char *in, const char *out, char *err,
+                     size_t errlen);
+
+/* The same on a buffer: *len may shrink (truncate). Returns 0 or -1. */
+int hx_corrupt_apply_buf(const hx_corrupt *c, unsigned char *buf, size_t *len, char *err,
+                         size_t errlen);
+
+/* An offset of a case file resolved against a file of size bytes: `half`
+ * is size / 2, a negative value counts from the end. Returns 0, or -1 when
+ * the result is below 0 or above size. */
+int hx_corrupt_offset(int64_t v, int half, uint64_t size, uint64_t *out);
+
+/* splitmix64: the generator behind flip {random: N, seed: S}. Each call
+ * advances *state and returns the next value. */
+uint64_t hx_splitmix64(uint64_t *state);
+
+/* Writes the case id label of c into c->label ("truncate:7", "flip:12:3",
+ * "flip:12:all", "flip:random4:seed1", "zero:0:half"). */
+void hx_corrupt_label(hx_corrupt *c);
+#endif

@@ -1,0 +1,309 @@
+/* Loading a checkpoint into a store, under one of four policies
+ * (docs/policies.md). Every policy builds the new tensors aside and swaps
+ * them in only when all of them are ready, so that any error leaves the
+ * store as it was. */
+#include "core/store.h"
+#include "formats/format.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    lg_store *s;
+    lg_checkpoint *c;
+    lg__dev x;
+    size_t *idx;     /* variable i -> tensor of the file */
+    lg_dtype *dtype; /* variable i's dtype after the load */
+    lg_dtype *old_dtype;
+    uint64_t budget;
+    lg_load_stats *stats;
+} load_ctx;
+
+/* Variables take these dtypes (their sizes follow). */
+static void set_dtypes(lg_store *s, const lg_dtype *d)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        lg_tensor_info *v = &s->v[i].info;
+        v->dtype = d[i];
+        lg__nbytes(v->dtype, v->ndim, v->shape, &v->nbytes);
+    }
+}
+
+/* Check every variable against the file before anything changes. */
+static lg_status plan(load_ctx *L, lg_dtype_rule rule)
+{
+    lg_store *s = L->s;
+    lg_checkpoint *c = L->c;
+    char a[96], b[96];
+    for (size_t i = 0; i < s->n; i++) {
+        const lg_tensor_info *v = &s->v[i].info;
+        size_t k = lg_checkpoint_find(c, v->name);
+        if (k == (size_t)-1)
+            return lg__err(LG_E_NOTFOUND, "%s: variable \"%s\" is not in the file (%zu tensors)",
+                           c->path, v->name, c->ntensors);
+        const lg_tensor_info *t = &c->tensors[k];
+        if (!lg__shape_equal(v->ndim, v->shape, t->ndim, t->shape))
+            return lg__err(LG_E_SHAPE, "%s: tensor \"%s\": shape %s in the file, %s in the store",
+                           c->path, v->name, lg__shape_str(t->ndim, t->shape, a, sizeof a),
+                           lg__shape_str(v->ndim, v->shape, b, sizeof b));
+        if (t->dtype != v->dtype && rule == LG_DTYPE_STRICT)
+            return lg__err(LG_E_DTYPE, "%s: tensor \"%s\": dtype %s in the file, %s in the store "
+                           "(dtype rule strict)", c->path, v->name, lg_dtype_name(t->dtype),
+                           lg_dtype_name(v->dtype));
+#ifdef LG_MUTANT_ADOPT_F64
+        lg_status st = LG_OK;
+#else
+        lg_status st = s->b->ops->check_dtype(s->b, s->device, t->dtype);
+#endif
+        if (st != LG_OK)
+            return lg__err_prefix(st, "%s: tensor \"%s\" (%s) cannot live on the store's device",
+                                  c->path, v->name, lg_dtype_name(t->dtype));
+        L->idx[i] = k;
+        L->old_dtype[i] = v->dtype;
+        L->dtype[i] = t->dtype;
+    }
+    return LG_OK;
+}
+
+static lg_status prefixed(load_ctx *L, lg_status st)
+{
+    if (strncmp(lg_error_message(), L->c->path, strlen(L->c->path)) == 0)
+        return st;
+    return lg__err_prefix(st, "%s", L->c->path);
+}
+
+/* out[i] = variable i's new value, deserialized straight onto d. */
+static lg_status build_direct(load_ctx *L, lg_device d, void **out)
+{
+    for (size_t i = 0; i < L->s->n; i++) {
+        lg_status st = lg__checkpoint_deserialize(L->c, L->idx[i], &L->x, d, &out[i]);
+        if (st != LG_OK)
+            return prefixed(L, st);
+    }
+    return LG_OK;
+}
+
+/* Copy the staged CPU tensors [from, to) into new tensors on d, and free
+ * the staging. */
+static lg_status flush_staged(load_ctx *L, lg_device d, void **stage, size_t from, size_t to,
+                              void **out, uint64_t *in_use)
+{
+    lg_status st = LG_OK;
+    for (size_t i = from; i < to; i++) {
+        const lg_tensor_info *t = &L->c->tensors[L->idx[i]];
+        if (st == LG_OK)
+            st = lg__dev_alloc(&L->x, t->name, d, t->dtype, t->ndim, t->shape, t->nbytes, &out[i]);
+        if (st == LG_OK)
+            st = lg__dev_copy(&L->x, t->name, out[i], d, stage[i], lg_device_cpu(), t->nbytes);
+        lg__dev_free(&L->x, t->name, lg_device_cpu(), t->nbytes, stage[i]);
+        stage[i] = NULL;
+        *in_use -= t->nbytes;
+    }
+    return st == LG_OK ? LG_OK : prefixed(L, st);
+}
+
+/* out[i] = variable i's new value on d, read through CPU staging memory of
+ * at most max(budget, largest tensor) bytes at a time. */
+static lg_status build_staged(load_ctx *L, lg_device d, void **out)
+{
+    size_t n = L->s->n, first = 0;
+    uint64_t in_use = 0;
+    lg_status st = LG_OK;
+    if (d.type == LG_DEV_CPU)
+        return build_direct(L, d, out);
+    void **stage = lg__calloc(n, sizeof *stage);
+    if (!stage)
+        return lg__err(LG_E_NOMEM, "%s: out of memory", L->c->path);
+    for (size_t i = 0; i < n && st == LG_OK; i++) {
+        uint64_t nb = L->c->tensors[L->idx[i]].nbytes;
+        if (i > first && in_use + nb > L->budget) {
+            st = flush_staged(L, d, stage, first, i, out, &in_use);
+            first = i;
+        }
+        if (st == LG_OK)
+            st = lg__checkpoint_deserialize(L->c, L->idx[i], &L->x, lg_device_cpu(), &stage[i]);
+        if (st == LG_OK) {
+            in_use += nb;
+            if (in_use > L->stats->staging_peak_bytes)
+                L->stats->staging_peak_bytes = in_use;
+        } else
+            st = prefixed(L, st);
+    }
+    if (st == LG_OK)
+        st = flush_staged(L, d, stage, first, n, out, &in_use);
+    for (size_t i = 0; i < n; i++) /* only left on error */
+        if (stage[i])
+            lg__dev_free(&L->x, L->c->tensors[L->idx[i]].name, lg_device_cpu(),
+                         L->c->tensors[L->idx[i]].nbytes, stage[i]);
+    free(stage);
+    return st;
+}
+
+/* Swap the new tensors in; t receives the old ones, which are freed. */
+static void commit(load_ctx *L, void **t)
+{
+    lg_store *s = L->s;
+    lg__swap_in(&L->x, s, s->device, t);
+    lg__free_all(&L->x, s, s->device, t); /* the old tensors, old sizes */
+    memset(t, 0, s->n * sizeof *t);
+    set_dtypes(s, L->dtype);
+}
+
+static void free_built(load_ctx *L, lg_device d, void **t)
+{
+    for (size_t i = 0; i < L->s->n; i++)
+        if (t[i])
+            lg__dev_free(&L->x, L->s->v[i].name, d, L->c->tensors[L->idx[i]].nbytes, t[i]);
+}
+
+static lg_status load_in_place(load_ctx *L, lg_policy p, void **t)
+{
+    lg_device d = L->s->device;
+    lg_status st = p == LG_POLICY_DIRECT ? build_direct(L, d, t) : build_staged(L, d, t);
+    if (st != LG_OK) {
+        free_built(L, d, t);
+        return st;
+    }
+    commit(L, t);
+    return LG_OK;
+}
+
+/* Bring the store back to `home` (its variables are on cpu now). On
+ * failure the store stays on cpu, truthfully. */
+static lg_status move_home(load_ctx *L, lg_device home, void **t)
+{
+    lg__dev *x = &L->x;
+    lg_store *s = L->s;
+    lg_status st = lg__move_all(x, s, "store.restore", home, t);
+    if (st != LG_OK)
+        return st;
+    lg__swap_in(x, s, home, t);
+    lg__free_all(x, s, lg_device_cpu(), t);
+    memset(t, 0, s->n * sizeof *t);
+    return LG_OK;
+}
+
+static lg_status restore_failed(load_ctx *L, lg_device home)
+{
+    char dn[LG_DEVICE_NAME_MAX];
+    return lg__err_prefix(LG_E_RESTORE, "%s: could not move the store back to %s; it stays on "
+                          "cpu with its previous values", L->c->path, lg_device_format(home, dn));
+}
+
+/* The tch pattern: move the whole store to CPU, load, and always move it
+ * back. The old CPU values are kept until the store is home again, so
+ * that a failure on the way back can still restore them. */
+static lg_status load_via_cpu(load_ctx *L, void **t)
+{
+    lg_store *s = L->s;
+    lg_device home = s->device, cpu = lg_device_cpu();
+    if (home.type == LG_DEV_CPU)
+        return load_in_place(L, LG_POLICY_DIRECT, t);
+    void **old = lg__calloc(s->n, sizeof *old);
+    if (!old)
+        return lg__err(LG_E_NOMEM, "%s: out of memory", L->c->path);
+    /* 1. to cpu: all-or-nothing, the store stays home on failure */
+    lg_status st = lg__move_all(&L->x, s, "store.move", cpu, old);
+    if (st != LG_OK) {
+        free(old);
+        return prefixed(L, st);
+    }
+    lg__swap_in(&L->x, s, cpu, old);
+    lg__free_all(&L->x, s, home, old); /* the device copies */
+    memset(old, 0, s->n * sizeof *old);
+    /* 2. load on cpu; `old` keeps the previous values */
+    st = build_direct(L, cpu, t);
+    if (st == LG_OK) {
+        lg__swap_in(&L->x, s, cpu, t); /* t <- previous values */
+        set_dtypes(s, L->dtype);
+        memcpy(old, t, s->n * sizeof *old);
+        memset(t, 0, s->n * sizeof *t);
+    } else {
+        free_built(L, cpu, t);
+        memset(t, 0, s->n * sizeof *t);
+    }
+    /* 3. always move back */
+    lg_status back = LG_OK;
+#ifndef LG_MUTANT_NO_RESTORE
+    back = move_home(L, home, t);
+#else
+    if (st == LG_OK)
+        back = move_home(L, home, t);
+#endif
+    if (back == LG_OK) {
+        if (st == LG_OK)
+            lg__free_all(&L->x, s, cpu, old);
+        free(old);
+        return st;
+    }
+    if (st == LG_OK) {
+        /* the new values could not go home: put the previous ones back */
+        char why[1024];
+        snprintf(why, sizeof why, "%s", lg_error_message());
+        lg__swap_in(&L->x, s, cpu, old); /* old <- new values */
+        set_dtypes(s, L->old_dtype);
+        lg__free_all(&L->x, s, cpu, old);
+        st = move_home(L, home, t);
+        if (st == LG_OK)
+            st = lg__err(back, "%s: %s; the store was restored with its previous values",
+                         L->c->path, why);
+        else
+            st = restore_failed(L, home);
+    } else {
+        st = restore_failed(L, home);
+    }
+    free(old);
+    return st;
+}
+
+lg_status lg_store_load(lg_store *s, const char *path, const lg_load_options *o,
+                        lg_load_stats *stats)
+{
+    lg_load_options def;
+    lg_load_stats local;
+    if (!s || !path)
+        return lg__err(LG_E_INVALID, "lg_store_load: store and path are required");
+    if (!o) {
+        lg_load_options_init(&def);
+        o = &def;
+    }
+    if (!stats)
+        stats = &local;
+    memset(stats, 0, sizeof *stats);
+    if ((unsigned)o->policy > LG_POLICY_AUTO || (unsigned)o->dtype_rule > LG_DTYPE_STRICT)
+        return lg__err(LG_E_INVALID, "%s: bad policy or dtype rule", path);
+    lg_error_clear();
+
+    load_ctx L = {.s = s, .x = {s->b, s->trace}, .budget = o->staging_budget, .stats = stats};
+    lg_open_options oo = {o->reader, s->b};
+    lg_status st = lg_checkpoint_open(path, &oo, &L.c);
+    if (st != LG_OK)
+        return st;
+    void **t = lg__calloc(s->n, sizeof *t);
+    L.idx = lg__calloc(s->n, sizeof *L.idx);
+    L.dtype = lg__calloc(s->n, sizeof *L.dtype);
+    L.old_dtype = lg__calloc(s->n, sizeof *L.old_dtype);
+    if (!t || !L.idx || !L.dtype || !L.old_dtype) {
+        st = lg__err(LG_E_NOMEM, "%s: out of memory", path);
+        goto done;
+    }
+    if ((st = plan(&L, o->dtype_rule)) != LG_OK)
+        goto done;
+    lg_policy p = o->policy;
+    if (p == LG_POLICY_AUTO)
+        p = lg_backend_direct_ok(s->b, s->device) ? LG_POLICY_DIRECT : LG_POLICY_STAGED;
+    stats->policy_used = p;
+    st = p == LG_POLICY_VIA_CPU ? load_via_cpu(&L, t) : load_in_place(&L, p, t);
+    if (st == LG_OK) {
+        stats->tensors_loaded = s->n;
+        for (size_t i = 0; i < s->n; i++)
+            stats->bytes_loaded += s->v[i].info.nbytes;
+    }
+done:
+    free(t);
+    free(L.idx);
+    free(L.dtype);
+    free(L.old_dtype);
+    lg_checkpoint_close(L.c);
+    return st;
+}

@@ -1,0 +1,208 @@
+/* Opening a checkpoint: map the file, pick the reader by its magic bytes
+ * (never by extension), and hand it over. */
+#include "formats/format.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const lg__reader_ops *const readers[] = {
+    &lg__safetensors_reader, &lg__torch_archive_reader, &lg__torchscript_reader,
+    &lg__torch_zip_reader,   &lg__torch_legacy_reader,  NULL,
+};
+
+const char *const *lg_readers(void)
+{
+    static const char *names[sizeof readers / sizeof readers[0]];
+    for (size_t i = 0; readers[i]; i++)
+        names[i] = readers[i]->name;
+    return names;
+}
+
+static const lg__reader_ops *reader_named(const char *name)
+{
+    for (size_t i = 0; readers[i]; i++)
+        if (!strcmp(readers[i]->name, name))
+            return readers[i];
+    return NULL;
+}
+
+static lg_status unknown_format(const lg_checkpoint *c)
+{
+    char hex[3 * 8 + 1] = "";
+    size_t n = c->size < 8 ? (size_t)c->size : 8;
+    for (size_t i = 0; i < n; i++)
+        snprintf(hex + 3 * i, 4, "%02x ", c->map[i]);
+    if (n)
+        hex[3 * n - 1] = '\0';
+    return lg__err(LG_E_FORMAT, "%s: unknown checkpoint format (first bytes: %s); known: "
+                   "safetensors, libtorch archive, TorchScript, torch.save", c->path, hex);
+}
+
+static lg_status map_file(lg_checkpoint *c)
+{
+    struct stat sb;
+    int fd = lg__open(c->path, O_RDONLY);
+    if (fd < 0)
+        return lg__err(LG_E_IO, "%s: cannot open: %s", c->path, strerror(errno));
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        int e = errno;
+        close(fd);
+        return lg__err(LG_E_IO, "%s: not a regular file%s%s", c->path, e ? ": " : "",
+                       e ? strerror(e) : "");
+    }
+    c->size = (uint64_t)sb.st_size;
+    if (c->size == 0) {
+        close(fd);
+        return lg__err(LG_E_FORMAT, "%s: empty file (0 bytes)", c->path);
+    }
+    if (c->size > SIZE_MAX) {
+        close(fd);
+        return lg__err(LG_E_FORMAT, "%s: file too large to map", c->path);
+    }
+    void *m = lg__mmap((size_t)c->size, fd);
+    int e = errno;
+    close(fd);
+    if (m == MAP_FAILED)
+        return lg__err(e == ENOMEM ? LG_E_NOMEM : LG_E_IO, "%s: cannot map %llu bytes: %s",
+                       c->path, (unsigned long long)c->size, strerror(e));
+    c->map = m;
+    return LG_OK;
+}
+
+lg_status lg_checkpoint_open(const char *path, const lg_open_options *opt, lg_checkpoint **out)
+{
+    const char *forced = opt && opt->reader && strcmp(opt->reader, "auto") ? opt->reader : NULL;
+    if (!path || !out)
+        return lg__err(LG_E_INVALID, "lg_checkpoint_open: path and out are required");
+    if (forced && !reader_named(forced))
+        return lg__err(LG_E_INVALID, "unknown reader \"%s\"", forced);
+    lg_checkpoint *c = lg__calloc(1, sizeof *c);
+    if (!c)
+        return lg__err(LG_E_NOMEM, "%s: out of memory", path);
+    c->fd = -1;
+    c->backend = opt ? opt->backend : NULL;
+    c->path = lg__strdup(path);
+    lg_status st = c->path ? map_file(c) : lg__err(LG_E_NOMEM, "%s: out of memory", path);
+    if (st != LG_OK)
+        goto fail;
+    if (forced)
+        c->ops = reader_named(forced);
+    for (size_t i = 0; !c->ops && readers[i]; i++) {
+        size_t n = c->size < 4096 ? (size_t)c->size : 4096;
+        if (readers[i]->sniff(c->map, n, c->size))
+            c->ops = readers[i];
+    }
+    if (!c->ops) {
+        st = unknown_format(c);
+        goto fail;
+    }
+    st = c->ops->open(c);
+    if (st != LG_OK) {
+        c->ops = NULL; /* open() cleans up after itself on failure */
+        goto fail;
+    }
+    *out = c;
+    return LG_OK;
+fail:
+    lg_checkpoint_close(c);
+    return st;
+}
+
+void lg_checkpoint_close(lg_checkpoint *c)
+{
+    if (!c)
+        return;
+    if (c->ops)
+        c->ops->close(c);
+    if (c->map)
+        munmap((void *)c->map, (size_t)c->size);
+    for (size_t i = 0; i < c->nfindings; i++)
+        free(c->findings[i]);
+    free(c->findings);
+    free(c->path);
+    free(c);
+}
+
+const char *lg_checkpoint_format(const lg_checkpoint *c) { return c->ops->name; }
+size_t lg_checkpoint_count(const lg_checkpoint *c) { return c->ntensors; }
+
+const lg_tensor_info *lg_checkpoint_tensor(const lg_checkpoint *c, size_t i)
+{
+    return i < c->ntensors ? &c->tensors[i] : NULL;
+}
+
+size_t lg_checkpoint_find(const lg_checkpoint *c, const char *name)
+{
+    for (size_t i = 0; i < c->ntensors; i++)
+        if (!strcmp(c->tensors[i].name, name))
+            return i;
+    return (size_t)-1;
+}
+
+lg_status lg_checkpoint_read(lg_checkpoint *c, size_t i, void *dst, size_t n)
+{
+    if (i >= c->ntensors)
+        return lg__err(LG_E_INVALID, "%s: no tensor %zu", c->path, i);
+    if (n != c->tensors[i].nbytes)
+        return lg__err(LG_E_INVALID, "%s: tensor \"%s\" has %llu bytes, not %zu", c->path,
+                       c->tensors[i].name, (unsigned long long)c->tensors[i].nbytes, n);
+    return c->ops->read(c, i, dst);
+}
+
+size_t lg_checkpoint_findings(const lg_checkpoint *c) { return c->nfindings; }
+
+const char *lg_checkpoint_finding(const lg_checkpoint *c, size_t i)
+{
+    return i < c->nfindings ? c->findings[i] : NULL;
+}
+
+lg_status lg__finding(lg_checkpoint *c, const char *fmt, ...)
+{
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    char **f = lg__realloc(c->findings, (c->nfindings + 1) * sizeof *f);
+    if (!f)
+        return lg__err(LG_E_NOMEM, "%s: out of memory", c->path);
+    c->findings = f;
+    if (!(f[c->nfindings] = lg__strdup(buf)))
+        return lg__err(LG_E_NOMEM, "%s: out of memory", c->path);
+    c->nfindings++;
+    return LG_OK;
+}
+
+lg_status lg__checkpoint_deserialize(lg_checkpoint *c, size_t i, lg__dev *x, lg_device d,
+                                     void **out)
+{
+    const lg_tensor_info *ti = &c->tensors[i];
+    if (c->ops->deserialize) {
+        lg_status st = c->ops->deserialize(c, i, x, d, out);
+        lg__trace_add(x->trace, LG_OP_DESERIALIZE, ti->name, lg_device_cpu(), d, ti->nbytes,
+                      st == LG_OK, NULL);
+        return st;
+    }
+    const void *src = c->ops->bytes ? c->ops->bytes(c, i) : NULL;
+    void *tmp = NULL;
+    if (!src && ti->nbytes) {
+        if (!(tmp = lg__malloc((size_t)ti->nbytes)))
+            return lg__err(LG_E_NOMEM, "%s: tensor \"%s\": out of memory reading %llu bytes",
+                           c->path, ti->name, (unsigned long long)ti->nbytes);
+        lg_status st = c->ops->read(c, i, tmp);
+        if (st != LG_OK) {
+            free(tmp);
+            return st;
+        }
+        src = tmp;
+    }
+    lg_status st = lg__dev_deserialize(x, ti->name, d, ti->dtype, ti->ndim, ti->shape, src,
+                                       ti->nbytes, out);
+    free(tmp);
+    return st;
+}

@@ -1,0 +1,136 @@
+/* Helpers shared by the unit tests. */
+#define _GNU_SOURCE
+#include "testutil.h"
+
+#include <dirent.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+const char *tu_tmpdir(void)
+{
+    static char buf[8][512];
+    static int slot;
+    const char *base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+    char *p = buf[slot++ % 8];
+    snprintf(p, 512, "%s/lgtest-XXXXXX", base);
+    return mkdtemp(p);
+}
+
+void tu_rmtree(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    if (!d)
+        return;
+    while ((e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
+        char p[1024];
+        struct stat sb;
+        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+        if (lstat(p, &sb) == 0 && S_ISDIR(sb.st_mode))
+            tu_rmtree(p);
+        else
+            unlink(p);
+    }
+    closedir(d);
+    rmdir(dir);
+}
+
+const char *tu_path(const char *dir, const char *name)
+{
+    static char buf[8][1024];
+    static int slot;
+    char *p = buf[slot++ % 8];
+    snprintf(p, 1024, "%s/%s", dir, name);
+    return p;
+}
+
+int tu_write(const char *path, const void *data, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return -1;
+    size_t w = fwrite(data, 1, n, f);
+    return (fclose(f) == 0 && w == n) ? 0 : -1;
+}
+
+void *tu_read(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)len + 1);
+    if (buf && fread(buf, 1, (size_t)len, f) != (size_t)len) {
+        free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    if (buf) {
+        buf[len] = '\0';
+        *n = (size_t)len;
+    }
+    return buf;
+}
+
+void tu_sha256(const void *data, size_t n, char *hex)
+{
+    unsigned char md[32];
+    unsigned int len = 0;
+    EVP_Digest(data, n, md, &len, EVP_sha256(), NULL);
+    for (unsigned i = 0; i < 32; i++)
+        sprintf(hex + 2 * i, "%02x", md[i]);
+    hex[64] = '\0';
+}
+
+int tu_open_fds(void)
+{
+    int n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return -1;
+    while (readdir(d))
+        n++;
+    closedir(d);
+    return n - 3; /* ".", ".." and the DIR's own fd */
+}
+
+int tu_write_safetensors(const char *path, int n, int rows, int cols)
+{
+    char header[8192];
+    size_t used = 0, per = (size_t)rows * (size_t)cols * 4;
+    used += (size_t)snprintf(header, sizeof header, "{");
+    for (int i = 0; i < n; i++)
+        used += (size_t)snprintf(header + used, sizeof header - used,
+                                 "%s\"t%d\":{\"dtype\":\"F32\",\"shape\":[%d,%d],"
+                                 "\"data_offsets\":[%zu,%zu]}",
+                                 i ? "," : "", i, rows, cols, per * (size_t)i,
+                                 per * (size_t)(i + 1));
+    used += (size_t)snprintf(header + used, sizeof header - used, "}");
+    while (used % 8)
+        header[used++] = ' ';
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return -1;
+    uint64_t hl = used;
+    unsigned char le[8];
+    for (int i = 0; i < 8; i++)
+        le[i] = (unsigned char)(hl >> (8 * i));
+    fwrite(le, 1, 8, f);
+    fwrite(header, 1, used, f);
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < rows * cols; j++) {
+            float v = (float)(i * 1000 + j);
+            fwrite(&v, 4, 1, f);
+        }
+    return fclose(f);
+}
+
+const char *tu_source_dir(void) { return LG_SOURCE_DIR; }

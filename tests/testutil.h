@@ -1,0 +1,26 @@
+/* Helpers shared by the unit tests. */
+#ifndef LG_TESTUTIL_H
+#define LG_TESTUTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* A fresh directory under $TMPDIR (or /tmp); removed by tu_rmtree. */
+const char *tu_tmpdir(void);
+void tu_rmtree(const char *dir);
+/* dir/name; returns a static buffer (rotating, 8 slots). */
+const char *tu_path(const char *dir, const char *name);
+/* Writes n bytes; returns 0 on success. */
+int tu_write(const char *path, const void *data, size_t n);
+/* Reads a whole file (malloc'd, *n set); NULL on error. */
+void *tu_read(const char *path, size_t *n);
+/* sha256 of the bytes as 64 hex digits into hex (65 bytes). */
+void tu_sha256(const void *data, size_t n, char *hex);
+/* Open file descriptors of this process. */
+int tu_open_fds(void);
+/* Writes a safetensors file of `n` f32 tensors named t0.. of shape
+ * [rows, cols], element j of tensor i = i * 1000 + j. Returns 0 on success. */
+int tu_write_safetensors(const char *path, int n, int rows, int cols);
+/* The source tree (for tests/data). */
+const char *tu_source_dir(void);
+#endif
