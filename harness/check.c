@@ -394,6 +394,7 @@ lg_status hx_check_load(const hx_load_req *q, hx_outcome *o)
         goto out;
     lg_store_set_trace(st, o->trace);
     count(q->backend, st, &cb);
+    lg_fault_clear(); /* counters start at zero for this load */
     if (q->before_load)
         q->before_load(q->ctx);
     o->status = lg_store_load(st, q->path, &q->opt, &o->stats);

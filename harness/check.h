@@ -52,7 +52,8 @@ typedef struct {
     const hx_store_spec *store; /* NULL = plain mirror */
     /* Called after the store is built and snapshotted, right before the
      * load: the runner arms faults here, so that building the store does
-     * not consume fault hits. May be NULL. */
+     * not consume fault hits. The registry is cleared (lg_fault_clear)
+     * just before the call. May be NULL. */
     void (*before_load)(void *ctx);
     void *ctx;
 } hx_load_req;

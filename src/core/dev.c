@@ -146,10 +146,11 @@ lg_status lg__dev_move(lg__dev *x, const char *point, const char *name, void *sr
     }
     st = lg__dev_alloc(x, name, to, t, ndim, shape, nbytes, &dst);
     if (st == LG_OK) {
-        st = x->b->ops->copy(x->b, dst, src);
+        /* a move is a copy between devices: device.copy applies too */
+        st = lg__fault("device.copy", NULL) ? copy_fault(x, name, from, to, nbytes)
+                                            : x->b->ops->copy(x->b, dst, src);
         if (st != LG_OK) {
-            x->b->ops->free(x->b, dst);
-            lg__trace_add(x->trace, LG_OP_FREE, name, to, to, nbytes, 1, NULL);
+            lg__dev_free(x, name, to, nbytes, dst);
             dst = NULL;
         }
     }
