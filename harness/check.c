@@ -370,6 +370,24 @@ static uint64_t fired_total(void)
     return n;
 }
 
+static void probe_device(const hx_load_req *q, hx_outcome *o)
+{
+    lg_open_options oo = {q->opt.reader, q->backend};
+    lg_checkpoint *c;
+    o->ran = 1;
+    o->policy_used = LG_POLICY_DIRECT;
+    o->status = lg_checkpoint_open(q->path, &oo, &c);
+    if (o->status == LG_OK) {
+        o->status = lg_checkpoint_count(c) ? lg_checkpoint_try_device(c, 0, q->device)
+                                           : LG_E_NOTFOUND;
+        if (!lg_checkpoint_count(c))
+            snprintf(o->message, sizeof o->message, "%s: no tensor to try", q->path);
+        lg_checkpoint_close(c);
+    }
+    if (o->status != LG_OK && !o->message[0])
+        snprintf(o->message, sizeof o->message, "%s", lg_error_message());
+}
+
 lg_status hx_check_load(const hx_load_req *q, hx_outcome *o)
 {
     lg_store *st = NULL;
@@ -380,6 +398,10 @@ lg_status hx_check_load(const hx_load_req *q, hx_outcome *o)
     lg_status r = lg_trace_new(&o->trace);
     if (r != LG_OK)
         return r;
+    if (q->probe_only) {
+        probe_device(q, o);
+        return LG_OK;
+    }
     r = lg_store_new(q->backend, q->device, &st);
     if (r != LG_OK) {
         /* The device itself is refused: that is the outcome. */
@@ -388,8 +410,15 @@ lg_status hx_check_load(const hx_load_req *q, hx_outcome *o)
         snprintf(o->message, sizeof o->message, "%s", lg_error_message());
         return LG_OK;
     }
-    if ((r = build_store(st, q)) != LG_OK)
+    if ((r = build_store(st, q)) != LG_OK) {
+        /* The file cannot even be read to mirror it: that is the outcome,
+         * with nothing loaded and no invariant to check. */
+        o->ran = 1;
+        o->status = r;
+        snprintf(o->message, sizeof o->message, "%s", lg_error_message());
+        r = LG_OK;
         goto out;
+    }
     if ((r = snapshot_take(st, &before)) != LG_OK)
         goto out;
     lg_store_set_trace(st, o->trace);

@@ -56,6 +56,10 @@ typedef struct {
      * just before the call. May be NULL. */
     void (*before_load)(void *ctx);
     void *ctx;
+    /* No store: deserialize the file's first tensor straight onto device
+     * through its reader (lg_checkpoint_try_device), as the upgrade gate
+     * asks. Every invariant is n/a. */
+    int probe_only;
 } hx_load_req;
 
 typedef struct {

@@ -167,6 +167,13 @@ const lg_tensor_info *lg_checkpoint_tensor(const lg_checkpoint *c, size_t i);
 size_t lg_checkpoint_find(const lg_checkpoint *c, const char *name);
 /* Copies tensor i's bytes, row-major little-endian, into dst (nbytes). */
 lg_status lg_checkpoint_read(lg_checkpoint *c, size_t i, void *dst, size_t n);
+/* Deserializes tensor i straight onto d through the checkpoint's reader
+ * (for the libtorch readers: libtorch's own deserializer), reads it back,
+ * compares it with the file's bytes and frees it. No store is involved:
+ * this answers "does direct loading onto d work?" (the upgrade gate).
+ * Needs the checkpoint opened with a backend. LG_E_DEVICE with the
+ * backend's message when d is refused. */
+lg_status lg_checkpoint_try_device(lg_checkpoint *c, size_t i, lg_device d);
 /* Non-fatal findings (warnings) met while reading. */
 size_t lg_checkpoint_findings(const lg_checkpoint *c);
 const char *lg_checkpoint_finding(const lg_checkpoint *c, size_t i);
@@ -234,6 +241,18 @@ typedef struct {
     const void *data; /* row-major, little-endian */
 } lg_named_data;
 lg_status lg_torch_write_archive(const char *path, const lg_named_data *t, size_t n);
+
+/* Loads a libtorch file straight onto d with libtorch's own deserializer,
+ * as tch does: reader "torch-archive" (InputArchive::load_from(path, d))
+ * or "torchscript" (torch::jit::load(path, d), named parameters then
+ * buffers). Each tensor is copied back to host and handed to fn with the
+ * device libtorch put it on; fn returns nonzero to stop. No store and no
+ * policy stand in between: this is what `harness probe` measures, and it
+ * reaches libtorch even for a device this machine lacks. LG_E_DEVICE when
+ * libtorch refuses d (its message kept), LG_E_BACKEND without libtorch. */
+typedef int (*lg_torch_tensor_fn)(void *ctx, const lg_named_data *t, lg_device where);
+lg_status lg_torch_read_archive(const char *path, const char *reader, lg_device d,
+                                lg_torch_tensor_fn fn, void *ctx);
 
 #ifdef __cplusplus
 }

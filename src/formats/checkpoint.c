@@ -206,3 +206,32 @@ lg_status lg__checkpoint_deserialize(lg_checkpoint *c, size_t i, lg__dev *x, lg_
     free(tmp);
     return st;
 }
+
+lg_status lg_checkpoint_try_device(lg_checkpoint *c, size_t i, lg_device d)
+{
+    if (!c->backend)
+        return lg__err(LG_E_INVALID, "%s: trying a device needs a backend", c->path);
+    if (i >= c->ntensors)
+        return lg__err(LG_E_INVALID, "%s: no tensor %zu", c->path, i);
+    const lg_tensor_info *ti = &c->tensors[i];
+    lg__dev x = {c->backend, NULL};
+    void *t = NULL;
+    lg_status st = lg__checkpoint_deserialize(c, i, &x, d, &t);
+    if (st != LG_OK)
+        return lg__err_prefix(st, "%s: tensor \"%s\"", c->path, ti->name);
+    size_t n = ti->nbytes ? (size_t)ti->nbytes : 1;
+    unsigned char *a = lg__malloc(n), *b = lg__malloc(n);
+    if (!a || !b)
+        st = lg__err(LG_E_NOMEM, "%s: out of memory", c->path);
+    if (st == LG_OK)
+        st = c->backend->ops->read(c->backend, t, a, (size_t)ti->nbytes);
+    if (st == LG_OK)
+        st = c->ops->read(c, i, b);
+    if (st == LG_OK && memcmp(a, b, (size_t)ti->nbytes) != 0)
+        st = lg__err(LG_E_BACKEND, "%s: tensor \"%s\": bytes on the device differ from the file",
+                     c->path, ti->name);
+    free(a);
+    free(b);
+    c->backend->ops->free(c->backend, t);
+    return st;
+}
