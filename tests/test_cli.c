@@ -1,0 +1,290 @@
+/* harness inspect, load and fixtures, as a user runs them; and the
+ * fixture generator. */
+#include "cmd.h"
+#include "gen.h"
+#include "testutil.h"
+
+#include <check.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *dir;
+static char small[1024];
+
+static void setup(void)
+{
+    dir = tu_tmpdir();
+    snprintf(small, sizeof small, "%s", tu_path(dir, "small.safetensors"));
+    ck_assert_int_eq(tu_write_safetensors(small, 3, 2, 5), 0);
+}
+
+static void teardown(void) { tu_rmtree(dir); }
+
+/* Runs a subcommand with stdout into a buffer; returns the exit code. */
+static int run_cmd(int (*fn)(int, char **), char **argv, char **out)
+{
+    int argc = 0;
+    while (argv[argc])
+        argc++;
+    const char *path = tu_path(dir, "stdout");
+    fflush(stdout);
+    int saved = dup(1);
+    FILE *f = freopen(path, "w", stdout);
+    ck_assert_ptr_nonnull(f);
+    int rc = fn(argc, argv);
+    fflush(stdout);
+    dup2(saved, 1);
+    close(saved);
+    size_t n;
+    *out = tu_read(path, &n);
+    ck_assert_ptr_nonnull(*out);
+    return rc;
+}
+
+static json_t *parse(const char *s)
+{
+    json_error_t e;
+    json_t *j = json_loads(s, 0, &e);
+    ck_assert_msg(j != NULL, "not JSON: %s\n%s", e.text, s);
+    return j;
+}
+
+START_TEST(test_inspect_json)
+{
+    char *out;
+    char *argv[] = {"inspect", small, "--json", "--backend", "sim", NULL};
+    ck_assert_int_eq(run_cmd(hx_cmd_inspect, argv, &out), 0);
+    json_t *j = parse(out);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "format")), "safetensors");
+    json_t *t = json_object_get(j, "tensors");
+    ck_assert_uint_eq(json_array_size(t), 3);
+    json_t *t1 = json_array_get(t, 1);
+    ck_assert_str_eq(json_string_value(json_object_get(t1, "name")), "t1");
+    ck_assert_str_eq(json_string_value(json_object_get(t1, "dtype")), "f32");
+    ck_assert_int_eq(json_integer_value(json_object_get(t1, "bytes")), 40);
+    ck_assert_int_eq(json_integer_value(json_array_get(json_object_get(t1, "shape"), 1)), 5);
+    float v[10];
+    for (int k = 0; k < 10; k++)
+        v[k] = (float)(1000 + k);
+    char hex[65];
+    tu_sha256(v, sizeof v, hex);
+    ck_assert_str_eq(json_string_value(json_object_get(t1, "sha256")), hex);
+    ck_assert_uint_eq(json_array_size(json_object_get(j, "findings")), 0);
+    json_decref(j);
+    free(out);
+}
+END_TEST
+
+START_TEST(test_inspect_errors)
+{
+    char *out;
+    const char *junk = tu_path(dir, "junk.bin");
+    ck_assert_int_eq(tu_write(junk, "\x01\x02\x03\x04xxxxxxxxxxxx", 16), 0);
+    char *a1[] = {"inspect", (char *)junk, "--json", "--backend", "sim", NULL};
+    ck_assert_int_eq(run_cmd(hx_cmd_inspect, a1, &out), 1);
+    json_t *j = parse(out);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "status")), "LG_E_FORMAT");
+    ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(j, "message")), "junk.bin"));
+    json_decref(j);
+    free(out);
+    char *a2[] = {"inspect", NULL};
+    ck_assert_int_eq(run_cmd(hx_cmd_inspect, a2, &out), 2);
+    free(out);
+    char *a3[] = {"inspect", "--help", NULL};
+    ck_assert_int_eq(run_cmd(hx_cmd_inspect, a3, &out), 0);
+    ck_assert_ptr_nonnull(strstr(out, "usage: harness inspect"));
+    free(out);
+    char *a4[] = {"inspect", small, "--backend", "sim", NULL}; /* the table */
+    ck_assert_int_eq(run_cmd(hx_cmd_inspect, a4, &out), 0);
+    ck_assert_ptr_nonnull(strstr(out, "safetensors, 3 tensors"));
+    ck_assert_ptr_nonnull(strstr(out, "[2, 5]"));
+    free(out);
+}
+END_TEST
+
+START_TEST(test_load_json)
+{
+    char *out;
+    char *argv[] = {"load", small, "--device", "mps", "--policy", "via-cpu", "--trace", "--json", NULL};
+    ck_assert_int_eq(run_cmd(hx_cmd_load, argv, &out), 0);
+    json_t *j = parse(out);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "status")), "LG_OK");
+    ck_assert_str_eq(json_string_value(json_object_get(j, "device_before")), "mps");
+    ck_assert_str_eq(json_string_value(json_object_get(j, "device_after")), "mps");
+    ck_assert_str_eq(json_string_value(json_object_get(j, "policy")), "via-cpu");
+    ck_assert_str_eq(json_string_value(json_object_get(j, "backend")), "sim");
+    json_t *inv = json_object_get(j, "invariants");
+    ck_assert_str_eq(json_string_value(json_object_get(inv, "via-cpu")), "pass");
+    ck_assert_str_eq(json_string_value(json_object_get(inv, "atomic")), "n/a");
+    ck_assert_str_eq(json_string_value(json_object_get(inv, "values")), "pass");
+    json_t *trace = json_object_get(j, "trace");
+    ck_assert_uint_gt(json_array_size(trace), 9);
+    json_t *e0 = json_array_get(trace, 0);
+    ck_assert_int_eq(json_integer_value(json_object_get(e0, "seq")), 1);
+    ck_assert_ptr_nonnull(json_object_get(e0, "op"));
+    ck_assert_ptr_nonnull(json_object_get(e0, "tensor"));
+    ck_assert_ptr_nonnull(json_object_get(e0, "from"));
+    ck_assert_ptr_nonnull(json_object_get(e0, "to"));
+    ck_assert_ptr_nonnull(json_object_get(e0, "bytes"));
+    ck_assert(json_is_boolean(json_object_get(e0, "ok")));
+    json_decref(j);
+    free(out);
+}
+END_TEST
+
+START_TEST(test_load_refused_and_human)
+{
+    char *out;
+    char *a1[] = {"load", small, "--device", "mps", "--policy", "direct", NULL};
+    ck_assert_int_eq(run_cmd(hx_cmd_load, a1, &out), 1);
+    ck_assert_ptr_nonnull(strstr(out, "LG_E_DEVICE"));
+    ck_assert_ptr_nonnull(strstr(out, "however got MPS"));
+    ck_assert_ptr_nonnull(strstr(out, "device: mps -> mps"));
+    free(out);
+    char *a2[] = {"load", small, "--device", "mps", "--policy", "staged", "--trace", NULL};
+    ck_assert_int_eq(run_cmd(hx_cmd_load, a2, &out), 0);
+    ck_assert_ptr_nonnull(strstr(out, "via staged"));
+    ck_assert_ptr_nonnull(strstr(out, "deserialize"));
+    free(out);
+    /* a corrupt file: exit 1, the device where it was */
+    const char *bad = tu_path(dir, "bad.safetensors");
+    ck_assert_int_eq(tu_write(bad, "\x10\0\0\0\0\0\0\0{\"a\":", 13), 0);
+    char *a3[] = {"load", (char *)bad, "--device", "mps", "--json", NULL};
+    ck_assert_int_eq(run_cmd(hx_cmd_load, a3, &out), 1);
+    json_t *j = parse(out);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "status")), "LG_E_FORMAT");
+    ck_assert_str_eq(json_string_value(json_object_get(j, "device_after")), "mps");
+    json_decref(j);
+    free(out);
+}
+END_TEST
+
+START_TEST(test_load_usage)
+{
+    char *out;
+    char *a1[] = {"load", small, NULL};
+    ck_assert_int_eq(run_cmd(hx_cmd_load, a1, &out), 2);
+    free(out);
+    char *a2[] = {"load", small, "--device", "tpu", NULL};
+    ck_assert_int_eq(run_cmd(hx_cmd_load, a2, &out), 2);
+    free(out);
+    char *a3[] = {"load", small, "--device", "cpu", "--policy", "yolo", NULL};
+    ck_assert_int_eq(run_cmd(hx_cmd_load, a3, &out), 2);
+    free(out);
+    char *a4[] = {"load", small, "--device", "cpu", "--dtype-rule", "lax", NULL};
+    ck_assert_int_eq(run_cmd(hx_cmd_load, a4, &out), 2);
+    free(out);
+    char *a5[] = {"load", small, "--device", "cpu", "--backend", "nope", NULL};
+    ck_assert_int_eq(run_cmd(hx_cmd_load, a5, &out), 2);
+    free(out);
+    char *a6[] = {"load", "--help", NULL};
+    ck_assert_int_eq(run_cmd(hx_cmd_load, a6, &out), 0);
+    ck_assert_ptr_nonnull(strstr(out, "--device D"));
+    free(out);
+    char *a7[] = {"load", small, "--device", "mps", "--policy", "staged", "--dtype-rule",
+                  "strict", "--staging-budget", "100", "--reader", "safetensors", NULL};
+    ck_assert_int_eq(run_cmd(hx_cmd_load, a7, &out), 0);
+    free(out);
+}
+END_TEST
+
+START_TEST(test_fixtures_deterministic)
+{
+    char *out, *out2;
+    char d1[1024], d2[1024];
+    snprintf(d1, sizeof d1, "%s", tu_path(dir, "a"));
+    snprintf(d2, sizeof d2, "%s", tu_path(dir, "b"));
+    char *a1[] = {"fixtures", d1, NULL};
+    char *a2[] = {"fixtures", d2, NULL};
+    ck_assert_int_eq(run_cmd(hx_cmd_fixtures, a1, &out), 0);
+    ck_assert_int_eq(run_cmd(hx_cmd_fixtures, a2, &out2), 0);
+    int files = 0;
+    for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n"), files++) {
+        size_t n1, n2;
+        char other[2048];
+        snprintf(other, sizeof other, "%s%s", d2, line + strlen(d1));
+        void *x = tu_read(line, &n1), *y = tu_read(other, &n2);
+        ck_assert_ptr_nonnull(x);
+        ck_assert_ptr_nonnull(y);
+        ck_assert_uint_eq(n1, n2);
+        ck_assert_mem_eq(x, y, n1);
+        free(x);
+        free(y);
+        if (strstr(line, ".safetensors")) { /* every generated file loads */
+            char *a3[] = {"load", line, "--device", "cpu", NULL};
+            char *o3;
+            ck_assert_int_eq(run_cmd(hx_cmd_load, a3, &o3), 0);
+            free(o3);
+        }
+    }
+    ck_assert_int_ge(files, 5);
+    free(out);
+    free(out2);
+    char *a4[] = {"fixtures", NULL};
+    ck_assert_int_eq(run_cmd(hx_cmd_fixtures, a4, &out), 2);
+    free(out);
+    char *a5[] = {"fixtures", "--help", NULL};
+    ck_assert_int_eq(run_cmd(hx_cmd_fixtures, a5, &out), 0);
+    free(out);
+}
+END_TEST
+
+/* f16 and bf16 values of the generator are right: 0.5 and -0.25. */
+START_TEST(test_gen_values)
+{
+    hx_gen g;
+    hx_gen_init(&g);
+    g.ndtypes = 3;
+    g.dtypes[0] = LG_F16;
+    g.dtypes[1] = LG_BF16;
+    g.dtypes[2] = LG_BOOL;
+    g.ndim = 1;
+    g.shape[0] = 64;
+    const char *p = tu_path(dir, "g.safetensors");
+    ck_assert_int_eq(hx_gen_write(&g, p), LG_OK);
+    lg_checkpoint *c;
+    ck_assert_int_eq(lg_checkpoint_open(p, NULL, &c), LG_OK);
+    uint16_t h[64], b[64];
+    uint8_t z[64];
+    ck_assert_int_eq(lg_checkpoint_read(c, 0, h, sizeof h), LG_OK);
+    ck_assert_int_eq(lg_checkpoint_read(c, 1, b, sizeof b), LG_OK);
+    ck_assert_int_eq(lg_checkpoint_read(c, 2, z, sizeof z), LG_OK);
+    for (int i = 0; i < 64; i++) {
+        int exp16 = (h[i] >> 10) & 0x1f, expb = (b[i] >> 7) & 0xff;
+        /* |x| <= 1: rounding may reach 1.0 exactly */
+        ck_assert(exp16 < 15 || (exp16 == 15 && (h[i] & 0x3ff) == 0));
+        ck_assert(expb < 127 || (expb == 127 && (b[i] & 0x7f) == 0));
+        ck_assert_uint_le(z[i], 1);
+    }
+    char name[256];
+    hx_gen_filename(&g, name, sizeof name);
+    ck_assert_str_eq(name, "safetensors-3-64-f16.bf16.bool-s0.safetensors");
+    g.format[0] = 'x';
+    ck_assert_int_eq(hx_gen_write(&g, p), LG_E_INVALID);
+    lg_checkpoint_close(c);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("cli");
+    TCase *tc = tcase_create("cli");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_inspect_json);
+    tcase_add_test(tc, test_inspect_errors);
+    tcase_add_test(tc, test_load_json);
+    tcase_add_test(tc, test_load_refused_and_human);
+    tcase_add_test(tc, test_load_usage);
+    tcase_add_test(tc, test_fixtures_deterministic);
+    tcase_add_test(tc, test_gen_values);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
