@@ -1,7 +1,9 @@
 /* The native safetensors reader: one crafted file per rule of the format,
  * valid files of every dtype, the shared fixture against its manifest, and
  * a mem.alloc fault sweep over open. */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include "formats/format.h"
 #include "loadgate/loadgate.h"
 
@@ -235,7 +237,10 @@ END_TEST
 START_TEST(header_nul_byte)
 {
     /* Padding must be spaces; a NUL is not JSON. */
-    expect_format(write_st_n("nul", 4, "{}\0 ", 4, 0), "not valid JSON", NULL);
+    expect_format(write_st_n("nul", 4, "{}\0 ", 4, 0), "not valid JSON",
+                  "NUL byte at header offset 2", NULL);
+    /* Inside a string it is a control character. */
+    expect_format(write_st_n("nul-str", 6, "{\"\0\":}", 6, 0), "not valid JSON", NULL);
 }
 END_TEST
 
@@ -355,6 +360,10 @@ START_TEST(offsets_invalid)
                   "tensor \"t\": data_offsets[0] is -1", NULL);
     expect_format(one("off-null", "{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,null]}", 1),
                   "tensor \"t\": data_offsets[1] is null", NULL);
+    expect_format(one("off-true", "{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[true,1]}", 1),
+                  "tensor \"t\": data_offsets[0] is true", NULL);
+    expect_format(one("off-false", "{\"dtype\":\"U8\",\"shape\":[false],\"data_offsets\":[0,1]}", 1),
+                  "tensor \"t\": shape[0] is false", NULL);
     expect_format(one("off-huge", "{\"dtype\":\"U8\",\"shape\":[1],"
                       "\"data_offsets\":[0,99999999999999999999]}", 1), "not valid JSON",
                   "too big integer", NULL);
@@ -581,6 +590,23 @@ START_TEST(reference_example)
 }
 END_TEST
 
+START_TEST(empty_tensor_first)
+{
+    /* An empty tensor sorts before a tensor beginning at the same offset. */
+    lg_checkpoint *c = open_ok(write_st("empty-first", "{\"w\":{\"dtype\":\"U8\",\"shape\":[4],"
+                                        "\"data_offsets\":[0,4]},\"z\":{\"dtype\":\"BOOL\","
+                                        "\"shape\":[2,0],\"data_offsets\":[0,0]}}", 4));
+    ck_assert_uint_eq(lg_checkpoint_count(c), 2);
+    ck_assert_str_eq(lg_checkpoint_tensor(c, 0)->name, "z");
+    ck_assert_str_eq(lg_checkpoint_tensor(c, 1)->name, "w");
+    unsigned char b[4];
+    ck_assert_int_eq(lg_checkpoint_read(c, 1, b, 4), LG_OK);
+    ck_assert_uint_eq(b[0], pattern(0));
+    ck_assert_uint_eq(b[3], pattern(3));
+    lg_checkpoint_close(c);
+}
+END_TEST
+
 START_TEST(metadata_ok)
 {
     lg_checkpoint *c = open_ok(write_st("meta", "{\"__metadata__\":{\"format\":\"pt\",\"note\":"
@@ -774,6 +800,7 @@ static Suite *safetensors_suite(void)
     tcase_add_test(valid, every_dtype);
     tcase_add_test(valid, empty_header);
     tcase_add_test(valid, reference_example);
+    tcase_add_test(valid, empty_tensor_first);
     tcase_add_test(valid, metadata_ok);
     tcase_add_test(valid, forced_reader_on_valid_file);
     tcase_add_test(valid, sniff);

@@ -178,6 +178,9 @@ static lg_status json_failure(const lg_checkpoint *c, const unsigned char *h, si
                        c->path, top ? "tensor name" : "key", len, (const char *)h + start,
                        e->line, e->column);
     }
+    if (code == json_error_end_of_input_expected && end > 0 && end <= n && h[end - 1] == '\0')
+        return lg__err(LG_E_FORMAT, "%s: header is not valid JSON: NUL byte at header offset "
+                       "%zu after the object (padding must be spaces)", c->path, end - 1);
     return lg__err(LG_E_FORMAT, "%s: header is not valid JSON: %s (line %d, column %d)",
                    c->path, e->text, e->line, e->column);
 }
