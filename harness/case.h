@@ -96,6 +96,8 @@ typedef struct {
     char *description; /* free text; NULL if none */
     uint64_t staging_budget; /* lg_load_options.staging_budget; default 0 */
     int col;           /* 1-based column of the case in src */
+    int probe;         /* `probe: true`: no store; the file's first tensor is
+                          deserialized straight onto device (hx_load_req.probe_only) */
 } hx_case;
 
 typedef struct {
@@ -127,9 +129,10 @@ void hx_case_free(hx_case *c);
  * in the full expanded list (every file on the command line, in order,
  * before -k filtering). pattern NULL or "": every case; else the case is
  * selected when pattern is a substring of its id or of one of its tags, or
- * a glob (fnmatch) matching its id or one of its tags. shard_n <= 1: no
- * sharding; else the case is in shard shard_i (1-based) when
- * index % shard_n == shard_i - 1. Returns 1 if selected. */
+ * a glob (fnmatch) matching part of its id or of one of its tags (as if
+ * written *PATTERN*). shard_n <= 1: no sharding; else the case is in shard
+ * shard_i (1-based) when index % shard_n == shard_i - 1. Returns 1 if
+ * selected. */
 int hx_case_selected(const hx_case *c, size_t index, const char *pattern, int shard_i,
                      int shard_n);
 /* Parses "I/N" with 1 <= I <= N; 0 on success, -1 otherwise. */
