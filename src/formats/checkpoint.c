@@ -217,8 +217,10 @@ lg_status lg_checkpoint_try_device(lg_checkpoint *c, size_t i, lg_device d)
     lg__dev x = {c->backend, NULL};
     void *t = NULL;
     lg_status st = lg__checkpoint_deserialize(c, i, &x, d, &t);
-    if (st != LG_OK)
+    if (st != LG_OK && strncmp(lg_error_message(), c->path, strlen(c->path)) != 0)
         return lg__err_prefix(st, "%s: tensor \"%s\"", c->path, ti->name);
+    if (st != LG_OK)
+        return st;
     size_t n = ti->nbytes ? (size_t)ti->nbytes : 1;
     unsigned char *a = lg__malloc(n), *b = lg__malloc(n);
     if (!a || !b)

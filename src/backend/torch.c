@@ -1,0 +1,282 @@
+/* The torch backend: tensors are libtorch tensors, reached only through the
+ * shim (torch_shim.h). Also lg_libtorch_version(), lg_torch_write_archive()
+ * and lg_torch_read_archive(), which exist in every build and answer
+ * "none" / LG_E_BACKEND when the build has no libtorch. */
+#include "backend/backend.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifdef LOADGATE_HAVE_TORCH
+#include "backend/torch_shim.h"
+
+/* direct_ok answers, cached per backend: cpu, mps, and cuda:0..N-1. */
+#define TORCH_CUDA_CACHED 16
+enum { DIRECT_UNKNOWN = 0, DIRECT_YES, DIRECT_NO };
+
+typedef struct {
+    lgt_pool *pool;
+    unsigned char direct_cpu, direct_mps, direct_cuda[TORCH_CUDA_CACHED];
+} torch_priv;
+
+static lg_status shim_err(lg_status st, const char *what)
+{
+    return lg__err(st, "%s: %s", what, lgt_last_error());
+}
+
+static lg_status t_open(lg_backend *b)
+{
+    torch_priv *p = lg__calloc(1, sizeof *p);
+    if (!p)
+        return lg__err(LG_E_NOMEM, "out of memory opening the torch backend");
+    lg_status st = lgt_pool_new(&p->pool);
+    if (st != LG_OK) {
+        free(p);
+        return shim_err(st, "torch backend");
+    }
+    b->priv = p;
+    return LG_OK;
+}
+
+static void t_close(lg_backend *b)
+{
+    torch_priv *p = b->priv;
+    if (!p)
+        return;
+    lgt_pool_release(p->pool);
+    free(p);
+    b->priv = NULL;
+}
+
+static int t_has_device(lg_backend *b, lg_device d) { return lgt_has_device(d); }
+
+static unsigned char *direct_slot(torch_priv *p, lg_device d)
+{
+    switch (d.type) {
+    case LG_DEV_CPU: return &p->direct_cpu;
+    case LG_DEV_MPS: return &p->direct_mps;
+    case LG_DEV_CUDA:
+        return d.index >= 0 && d.index < TORCH_CUDA_CACHED ? &p->direct_cuda[d.index] : NULL;
+    }
+    return NULL;
+}
+
+/* Decided by trying: a tiny archive, written in memory, is deserialized
+ * onto d by libtorch, and its values are checked. Device availability alone
+ * would say yes for mps on a Mac with libtorch 1.13, whose unpickler still
+ * refuses mps. The answer is cached per backend and device. */
+static int t_direct_ok(lg_backend *b, lg_device d)
+{
+    torch_priv *p = b->priv;
+    unsigned char *slot = direct_slot(p, d);
+    if (slot && *slot != DIRECT_UNKNOWN)
+        return *slot == DIRECT_YES;
+    int ok = lgt_has_device(d) && lgt_probe_direct(d) == LG_OK;
+    if (slot)
+        *slot = ok ? DIRECT_YES : DIRECT_NO;
+    return ok;
+}
+
+static lg_status device_refusal(lg_device d, const char *doing)
+{
+    char dn[LG_DEVICE_NAME_MAX];
+    lg_status st = lgt_device_error(d);
+    if (st == LG_OK)
+        return LG_OK;
+    return lg__err(LG_E_DEVICE, "%s %s: %s", doing, lg_device_format(d, dn), lgt_last_error());
+}
+
+/* The native readers hand host bytes to the backend: that works wherever
+ * the device exists. */
+static lg_status t_check_deserialize(lg_backend *b, lg_device d)
+{
+    return device_refusal(d, "deserialize onto");
+}
+
+static lg_status t_check_dtype(lg_backend *b, lg_device d, lg_dtype t)
+{
+    if (d.type == LG_DEV_MPS && t == LG_F64)
+        return lg__err(LG_E_DTYPE, "Cannot convert a MPS Tensor to float64 dtype as the MPS "
+                                   "framework doesn't support float64. Please use float32 "
+                                   "instead.");
+    return LG_OK;
+}
+
+static lg_status t_alloc(lg_backend *b, lg_device d, lg_dtype t, int ndim, const int64_t *shape,
+                         void **out)
+{
+    torch_priv *p = b->priv;
+    char dn[LG_DEVICE_NAME_MAX];
+    lgt_tensor *x = NULL;
+    lg_status st = lgt_empty(p->pool, d, t, ndim, shape, &x);
+    if (st != LG_OK)
+        return lg__err(st, "allocating on %s: %s", lg_device_format(d, dn), lgt_last_error());
+    *out = x;
+    return LG_OK;
+}
+
+static void t_free(lg_backend *b, void *t) { lgt_free(t); }
+
+static lg_status t_write(lg_backend *b, void *t, const void *src, size_t n)
+{
+    lg_status st = lgt_write(t, src, n);
+    return st == LG_OK ? LG_OK : shim_err(st, "copy from host");
+}
+
+static lg_status t_read(lg_backend *b, void *t, void *dst, size_t n)
+{
+    lg_status st = lgt_read(t, dst, n);
+    return st == LG_OK ? LG_OK : shim_err(st, "copy to host");
+}
+
+static lg_status t_copy(lg_backend *b, void *dst, void *src)
+{
+    lg_status st = lgt_copy(dst, src);
+    return st == LG_OK ? LG_OK : shim_err(st, "copy");
+}
+
+static lg_status t_device_of(lg_backend *b, void *t, lg_device *out)
+{
+    lg_status st = lgt_device_of(t, out);
+    return st == LG_OK ? LG_OK : shim_err(st, "device of a tensor");
+}
+
+static size_t t_live(lg_backend *b)
+{
+    torch_priv *p = b->priv;
+    return lgt_pool_live(p->pool);
+}
+
+static uint64_t t_device_bytes(lg_backend *b, lg_device d)
+{
+    torch_priv *p = b->priv;
+    return lgt_pool_bytes(p->pool, d);
+}
+
+const lg__backend_ops lg__torch_ops = {
+    .name = "torch",
+    .open = t_open,
+    .close = t_close,
+    .has_device = t_has_device,
+    .direct_ok = t_direct_ok,
+    .check_deserialize = t_check_deserialize,
+    .check_dtype = t_check_dtype,
+    .alloc = t_alloc,
+    .free = t_free,
+    .write = t_write,
+    .read = t_read,
+    .copy = t_copy,
+    .device_of = t_device_of,
+    .live = t_live,
+    .device_bytes = t_device_bytes,
+};
+
+lgt_pool *lg__torch_pool(lg_backend *b)
+{
+    if (!b || b->ops != &lg__torch_ops || !b->priv)
+        return NULL;
+    return ((torch_priv *)b->priv)->pool;
+}
+
+const char *lg_libtorch_version(void) { return lgt_version(); }
+
+lg_status lg_torch_write_archive(const char *path, const lg_named_data *t, size_t n)
+{
+    if (!path || (n && !t))
+        return lg__err(LG_E_INVALID, "lg_torch_write_archive: path and tensors are required");
+    lg_status st = lgt_archive_write(path, t, n);
+    if (st != LG_OK)
+        return lg__err(st, "%s: writing a libtorch archive: %s", path, lgt_last_error());
+    return LG_OK;
+}
+
+static lg_status loader_named(const char *reader, lgt_loader *how)
+{
+    if (!reader || !strcmp(reader, "torch-archive"))
+        *how = LGT_ARCHIVE;
+    else if (!strcmp(reader, "torchscript"))
+        *how = LGT_SCRIPT;
+    else
+        return lg__err(LG_E_INVALID, "reader \"%s\" is not a libtorch reader "
+                       "(torch-archive or torchscript)", reader);
+    return LG_OK;
+}
+
+/* Tensor i of a: copied to host and handed to fn. */
+static lg_status hand_over(lgt_archive *a, size_t i, const char *path, lg_torch_tensor_fn fn,
+                           void *ctx, int *stop)
+{
+    lg_named_data t = {0};
+    int64_t shape[LG_MAX_DIMS];
+    uint64_t nbytes = 0;
+    lg_device where;
+    lg_status st = lgt_archive_info(a, i, &t.name, &t.dtype, &t.ndim, shape);
+    if (st == LG_OK)
+        st = lgt_archive_device(a, i, &where);
+    if (st != LG_OK)
+        return lg__err(st, "%s: tensor %zu: %s", path, i, lgt_last_error());
+    if (!lg__nbytes(t.dtype, t.ndim, shape, &nbytes) || nbytes > SIZE_MAX)
+        return lg__err(LG_E_FORMAT, "%s: tensor \"%s\": size overflows", path, t.name);
+    void *buf = lg__malloc((size_t)nbytes);
+    if (!buf)
+        return lg__err(LG_E_NOMEM, "%s: tensor \"%s\": out of memory", path, t.name);
+    st = lgt_archive_read(a, i, buf, (size_t)nbytes);
+    if (st != LG_OK) {
+        st = lg__err(st, "%s: tensor \"%s\": %s", path, t.name, lgt_last_error());
+    } else {
+        t.shape = shape;
+        t.data = buf;
+        *stop = fn(ctx, &t, where);
+    }
+    free(buf);
+    return st;
+}
+
+lg_status lg_torch_read_archive(const char *path, const char *reader, lg_device d,
+                                lg_torch_tensor_fn fn, void *ctx)
+{
+    char dn[LG_DEVICE_NAME_MAX];
+    lgt_loader how = LGT_ARCHIVE;
+    lgt_archive *a = NULL;
+    if (!path || !fn)
+        return lg__err(LG_E_INVALID, "lg_torch_read_archive: path and fn are required");
+    lg_status st = loader_named(reader, &how);
+    if (st != LG_OK)
+        return st;
+    int fd = lg__open(path, O_RDONLY); /* libtorch opens it itself; this says why it cannot */
+    if (fd < 0)
+        return lg__err(LG_E_IO, "%s: cannot open: %s", path, strerror(errno));
+    close(fd);
+    st = lgt_archive_load(how, path, NULL, 0, d, &a);
+    if (st != LG_OK)
+        return lg__err(st, "%s: loading onto %s: %s", path, lg_device_format(d, dn),
+                       lgt_last_error());
+    int stop = 0;
+    size_t n = lgt_archive_count(a);
+    for (size_t i = 0; st == LG_OK && !stop && i < n; i++)
+        st = hand_over(a, i, path, fn, ctx, &stop);
+    lgt_archive_free(a);
+    return st;
+}
+
+#else /* no libtorch in this build */
+
+const char *lg_libtorch_version(void) { return "none"; }
+
+lg_status lg_torch_write_archive(const char *path, const lg_named_data *t, size_t n)
+{
+    return lg__err(LG_E_BACKEND, "%s: cannot write a libtorch archive: this build has no "
+                   "libtorch", path ? path : "(null)");
+}
+
+lg_status lg_torch_read_archive(const char *path, const char *reader, lg_device d,
+                                lg_torch_tensor_fn fn, void *ctx)
+{
+    return lg__err(LG_E_BACKEND, "%s: cannot read with libtorch: this build has no libtorch",
+                   path ? path : "(null)");
+}
+
+#endif

@@ -1,0 +1,598 @@
+// The one C++ file of loadgate: libtorch behind an extern "C" API
+// (torch_shim.h). Modelled on tch-rs's torch-sys/libtch/torch_api.cpp:
+// every entry point runs its body inside PROTECT, which catches every
+// exception, keeps libtorch's text in a thread-local and returns a status.
+// No exception ever crosses into C. See docs/boundary.md.
+#include "backend/torch_shim.h"
+
+#include <ATen/ATen.h>
+#include <ATen/Context.h>
+#include <ATen/Parallel.h>
+#include <c10/util/Exception.h>
+#include <caffe2/serialize/read_adapter_interface.h>
+#include <torch/csrc/jit/serialization/import.h>
+#include <torch/cuda.h>
+#include <torch/serialize/input-archive.h>
+#include <torch/serialize/output-archive.h>
+#include <torch/version.h>
+
+#include <atomic>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <sstream>
+#include <string>
+#include <vector>
+
+// ------------------------------------------------------------- errors
+
+namespace {
+
+thread_local char last_error[2048];
+
+lg_status set_error(lg_status s, const std::string &msg)
+{
+    size_t n = msg.size();
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' ' || msg[n - 1] == '\r'))
+        n--;
+    if (n >= sizeof last_error)
+        n = sizeof last_error - 1;
+    std::memcpy(last_error, msg.data(), n);
+    last_error[n] = '\0';
+    return s;
+}
+
+bool mentions(const std::string &s, const char *word) { return s.find(word) != std::string::npos; }
+
+// libtorch says "device", names the device kind, or runs out of device
+// memory: that is a device problem (LG_E_DEVICE). Anything else keeps the
+// caller's default.
+lg_status classify(const std::string &msg, lg_status deflt)
+{
+    static const char *const device_words[] = {"device", "Device", "MPS", "mps", "CUDA",
+                                               "cuda",   "HPU",    "out of memory"};
+    if (mentions(msg, "DefaultCPUAllocator"))
+        return LG_E_NOMEM;
+    for (const char *w : device_words)
+        if (mentions(msg, w))
+            return LG_E_DEVICE;
+    return deflt;
+}
+
+} // namespace
+
+// Runs the statements given; turns any exception into (status, message).
+// `deflt` is the status of an exception that is not about a device.
+#define PROTECT(deflt, ...)                                                                    \
+    try {                                                                                      \
+        __VA_ARGS__                                                                            \
+    } catch (const c10::Error &e) {                                                            \
+        std::string m = e.what_without_backtrace();                                            \
+        return set_error(classify(m, deflt), m);                                               \
+    } catch (const std::bad_alloc &) {                                                         \
+        return set_error(LG_E_NOMEM, "out of memory (std::bad_alloc)");                        \
+    } catch (const std::exception &e) {                                                        \
+        std::string m = e.what();                                                              \
+        return set_error(classify(m, deflt), m);                                               \
+    } catch (...) {                                                                            \
+        return set_error(LG_E_BACKEND, "unknown C++ exception from libtorch");                 \
+    }
+
+// ---------------------------------------------------------- conversions
+
+namespace {
+
+bool to_scalar(lg_dtype t, at::ScalarType *out)
+{
+    switch (t) {
+    case LG_F64: *out = at::kDouble; return true;
+    case LG_F32: *out = at::kFloat; return true;
+    case LG_F16: *out = at::kHalf; return true;
+    case LG_BF16: *out = at::kBFloat16; return true;
+    case LG_I64: *out = at::kLong; return true;
+    case LG_I32: *out = at::kInt; return true;
+    case LG_I16: *out = at::kShort; return true;
+    case LG_I8: *out = at::kChar; return true;
+    case LG_U8: *out = at::kByte; return true;
+    case LG_BOOL: *out = at::kBool; return true;
+    default: return false;
+    }
+}
+
+bool from_scalar(at::ScalarType s, lg_dtype *out)
+{
+    for (int i = 0; i < LG_DTYPE_COUNT; i++) {
+        at::ScalarType x;
+        if (to_scalar((lg_dtype)i, &x) && x == s) {
+            *out = (lg_dtype)i;
+            return true;
+        }
+    }
+    return false;
+}
+
+c10::Device to_device(lg_device d)
+{
+    switch (d.type) {
+    case LG_DEV_CUDA: return c10::Device(c10::DeviceType::CUDA, (c10::DeviceIndex)d.index);
+    case LG_DEV_MPS: return c10::Device(c10::DeviceType::MPS);
+    default: return c10::Device(c10::DeviceType::CPU);
+    }
+}
+
+bool from_device(const c10::Device &d, lg_device *out)
+{
+    if (d.is_cpu()) {
+        *out = {LG_DEV_CPU, 0};
+        return true;
+    }
+    if (d.is_cuda()) {
+        *out = {LG_DEV_CUDA, d.has_index() ? (int)d.index() : 0};
+        return true;
+    }
+    if (d.type() == c10::DeviceType::MPS) {
+        *out = {LG_DEV_MPS, 0};
+        return true;
+    }
+    return false;
+}
+
+uint64_t tensor_bytes(const at::Tensor &t)
+{
+    return (uint64_t)t.numel() * (uint64_t)t.element_size();
+}
+
+std::vector<int64_t> dims(int ndim, const int64_t *shape)
+{
+    return std::vector<int64_t>(shape, shape + ndim);
+}
+
+std::string dotted(std::string name)
+{
+    for (char &ch : name)
+        if (ch == '|')
+            ch = '.';
+    return name;
+}
+
+std::string piped(std::string name)
+{
+    for (char &ch : name)
+        if (ch == '.')
+            ch = '|';
+    return name;
+}
+
+// The device's bytes are kept per (type, index).
+int device_key(lg_device d) { return (int)d.type * 1024 + (d.index < 0 ? 0 : d.index); }
+
+// A read-only view of bytes that libtorch's zip reader can read from: the
+// checkpoint's map, so that libtorch sees exactly the bytes that were
+// sniffed, without opening the file again.
+class MemoryAdapter final : public caffe2::serialize::ReadAdapterInterface {
+  public:
+    MemoryAdapter(const void *data, size_t size) : data_((const char *)data), size_(size) {}
+    size_t size() const override { return size_; }
+    size_t read(uint64_t pos, void *buf, size_t n, const char *what = "") const override
+    {
+        (void)what;
+        if (pos >= size_)
+            return 0;
+        if (n > size_ - pos)
+            n = (size_t)(size_ - pos);
+        std::memcpy(buf, data_ + pos, n);
+        return n;
+    }
+
+  private:
+    const char *data_;
+    size_t size_;
+};
+
+} // namespace
+
+// ---------------------------------------------------------------- types
+
+struct lgt_pool {
+    std::mutex mu;
+    size_t live = 0;
+    bool released = false;
+    std::map<int, uint64_t> bytes;
+};
+
+struct lgt_tensor {
+    at::Tensor t;
+    lgt_pool *pool;
+    lg_device dev;
+    uint64_t nbytes;
+};
+
+struct lgt_archive {
+    std::vector<std::string> names;
+    std::vector<at::Tensor> tensors;
+    std::vector<bool> taken;
+    bool modules = false;
+};
+
+namespace {
+
+lgt_tensor *adopt(lgt_pool *p, const at::Tensor &t)
+{
+    lg_device d{LG_DEV_CPU, 0};
+    from_device(t.device(), &d);
+    std::unique_ptr<lgt_tensor> h(new lgt_tensor{t, p, d, tensor_bytes(t)});
+    std::lock_guard<std::mutex> g(p->mu);
+    p->bytes[device_key(d)] += h->nbytes; // may throw: then nothing was counted
+    p->live++;
+    return h.release();
+}
+
+} // namespace
+
+// -------------------------------------------------------------- process
+
+extern "C" {
+
+const char *lgt_last_error(void) { return last_error; }
+
+const char *lgt_version(void) { return TORCH_VERSION; }
+
+int lgt_has_device(lg_device d)
+{
+    try {
+        switch (d.type) {
+        case LG_DEV_CPU: return d.index == 0;
+        case LG_DEV_CUDA:
+            return d.index >= 0 && torch::cuda::is_available() &&
+                   (size_t)d.index < torch::cuda::device_count();
+        case LG_DEV_MPS: return d.index == 0 && at::hasMPS();
+        }
+    } catch (...) {
+        // A device that cannot even be asked about is not usable.
+    }
+    return 0;
+}
+
+lg_status lgt_device_error(lg_device d)
+{
+    if (lgt_has_device(d))
+        return LG_OK;
+    PROTECT(LG_E_DEVICE, {
+        // Ask libtorch to put something there, to get its own words.
+        at::empty({0}).to(to_device(d));
+        return set_error(LG_E_DEVICE, "device is not available");
+    })
+}
+
+lg_status lgt_probe_direct(lg_device d)
+{
+    PROTECT(LG_E_DEVICE, {
+        at::Tensor x = at::arange(4, at::kFloat);
+        torch::serialize::OutputArchive out;
+        out.write("x", x, false);
+        std::ostringstream os;
+        out.save_to(os);
+        std::string buf = os.str();
+        torch::serialize::InputArchive in;
+        in.load_from(buf.data(), buf.size(), to_device(d));
+        at::Tensor y;
+        in.read("x", y);
+        if (y.device().type() != to_device(d).type())
+            return set_error(LG_E_DEVICE, "the tensor was loaded onto " + y.device().str());
+        if (!at::equal(y.to(at::kCPU), x))
+            return set_error(LG_E_DEVICE, "the tensor loaded with different values");
+        return LG_OK;
+    })
+}
+
+void lgt_set_threads(int n)
+{
+    try {
+        at::set_num_threads(n);
+    } catch (...) {
+        // Best effort: the count of threads is a hint.
+    }
+}
+
+// ----------------------------------------------------------------- pool
+
+lg_status lgt_pool_new(lgt_pool **out)
+{
+    PROTECT(LG_E_BACKEND, {
+        *out = new lgt_pool();
+        return LG_OK;
+    })
+}
+
+void lgt_pool_release(lgt_pool *p)
+{
+    if (!p)
+        return;
+    bool last;
+    {
+        std::lock_guard<std::mutex> g(p->mu);
+        p->released = true;
+        last = p->live == 0;
+    }
+    if (last)
+        delete p;
+}
+
+size_t lgt_pool_live(lgt_pool *p)
+{
+    std::lock_guard<std::mutex> g(p->mu);
+    return p->live;
+}
+
+uint64_t lgt_pool_bytes(lgt_pool *p, lg_device d)
+{
+    std::lock_guard<std::mutex> g(p->mu);
+    auto it = p->bytes.find(device_key(d));
+    return it == p->bytes.end() ? 0 : it->second;
+}
+
+// -------------------------------------------------------------- tensors
+
+lg_status lgt_empty(lgt_pool *p, lg_device d, lg_dtype t, int ndim, const int64_t *shape,
+                    lgt_tensor **out)
+{
+    at::ScalarType st;
+    if (!to_scalar(t, &st) || ndim < 0 || ndim > LG_MAX_DIMS)
+        return set_error(LG_E_INVALID, "bad dtype or number of dimensions");
+    if (!lgt_has_device(d))
+        return lgt_device_error(d);
+    PROTECT(LG_E_DEVICE, {
+        at::TensorOptions o = at::TensorOptions().dtype(st).device(to_device(d));
+        at::Tensor x = at::empty(dims(ndim, shape), o);
+        *out = adopt(p, x);
+        return LG_OK;
+    })
+}
+
+void lgt_free(lgt_tensor *t)
+{
+    if (!t)
+        return;
+    lgt_pool *p = t->pool;
+    bool last;
+    {
+        std::lock_guard<std::mutex> g(p->mu);
+        p->live--;
+        p->bytes[device_key(t->dev)] -= t->nbytes;
+        last = p->released && p->live == 0;
+    }
+    delete t;
+    if (last)
+        delete p;
+}
+
+lg_status lgt_write(lgt_tensor *t, const void *src, size_t n)
+{
+    if (n != t->nbytes)
+        return set_error(LG_E_INVALID, "write of " + std::to_string(n) +
+                                           " bytes into a tensor of " +
+                                           std::to_string(t->nbytes));
+    if (n == 0)
+        return LG_OK;
+    PROTECT(LG_E_DEVICE, {
+        at::NoGradGuard no_grad;
+        if (t->t.is_cpu() && t->t.is_contiguous()) {
+            std::memcpy(t->t.data_ptr(), src, n);
+            return LG_OK;
+        }
+        at::Tensor host = at::from_blob(const_cast<void *>(src), t->t.sizes(),
+                                        at::TensorOptions().dtype(t->t.scalar_type()));
+        t->t.copy_(host);
+        return LG_OK;
+    })
+}
+
+lg_status lgt_read(lgt_tensor *t, void *dst, size_t n)
+{
+    if (n != t->nbytes)
+        return set_error(LG_E_INVALID, "read of " + std::to_string(n) +
+                                           " bytes from a tensor of " +
+                                           std::to_string(t->nbytes));
+    if (n == 0)
+        return LG_OK;
+    PROTECT(LG_E_DEVICE, {
+        at::Tensor host = t->t.to(at::kCPU).contiguous();
+        std::memcpy(dst, host.data_ptr(), n);
+        return LG_OK;
+    })
+}
+
+lg_status lgt_copy(lgt_tensor *dst, lgt_tensor *src)
+{
+    // copy_ would broadcast a [1] into a [4] and convert dtypes; the core
+    // promises equal shapes and dtypes, and this refuses anything else.
+    if (dst->t.scalar_type() != src->t.scalar_type())
+        return set_error(LG_E_DTYPE, std::string("copy between dtypes ") +
+                                         c10::toString(src->t.scalar_type()) + " and " +
+                                         c10::toString(dst->t.scalar_type()));
+    if (dst->t.numel() != src->t.numel() || !dst->t.sizes().equals(src->t.sizes()))
+        return set_error(LG_E_SHAPE, "copy between shapes " + c10::str(src->t.sizes()) + " and " +
+                                         c10::str(dst->t.sizes()) + " (never broadcast)");
+    PROTECT(LG_E_DEVICE, {
+        at::NoGradGuard no_grad;
+        dst->t.copy_(src->t);
+        return LG_OK;
+    })
+}
+
+lg_status lgt_device_of(lgt_tensor *t, lg_device *out)
+{
+    PROTECT(LG_E_DEVICE, {
+        if (!from_device(t->t.device(), out))
+            return set_error(LG_E_DEVICE,
+                             "tensor is on an unexpected device " + t->t.device().str());
+        return LG_OK;
+    })
+}
+
+// ------------------------------------------------------------- archives
+
+lg_status lgt_archive_write(const char *path, const lg_named_data *t, size_t n)
+{
+    PROTECT(LG_E_IO, {
+        torch::serialize::OutputArchive out;
+        std::map<std::string, int> seen;
+        for (size_t i = 0; i < n; i++) {
+            at::ScalarType st;
+            if (!t[i].name || !t[i].name[0] || !to_scalar(t[i].dtype, &st) || t[i].ndim < 0 ||
+                t[i].ndim > LG_MAX_DIMS || (t[i].ndim && !t[i].shape))
+                return set_error(LG_E_INVALID, "tensor " + std::to_string(i) +
+                                                   ": bad name, dtype or shape");
+            std::string name = piped(t[i].name);
+            if (seen[name]++)
+                return set_error(LG_E_INVALID, std::string("tensor \"") + t[i].name +
+                                                   "\": duplicate name (after '.' -> '|')");
+            at::Tensor x = at::empty(dims(t[i].ndim, t[i].shape), at::TensorOptions().dtype(st));
+            size_t nb = (size_t)tensor_bytes(x);
+            if (nb && !t[i].data)
+                return set_error(LG_E_INVALID,
+                                 std::string("tensor \"") + t[i].name + "\": no data");
+            if (nb)
+                std::memcpy(x.data_ptr(), t[i].data, nb);
+            out.write(name, x, false);
+        }
+        out.save_to(path);
+        return LG_OK;
+    })
+}
+
+static void list_archive(lgt_archive *a, torch::serialize::InputArchive &in)
+{
+    for (const std::string &k : in.keys()) {
+        c10::IValue v;
+        in.read(k, v);
+        if (v.isTensor()) {
+            a->names.push_back(dotted(k));
+            a->tensors.push_back(v.toTensor().detach());
+        } else if (v.isObject()) {
+            a->modules = true;
+        }
+    }
+}
+
+static void list_script(lgt_archive *a, torch::jit::Module &m)
+{
+    for (const auto &p : m.named_parameters(true)) {
+        a->names.push_back(dotted(p.name));
+        a->tensors.push_back(p.value.detach());
+    }
+    for (const auto &b : m.named_buffers(true)) {
+        a->names.push_back(dotted(b.name));
+        a->tensors.push_back(b.value.detach());
+    }
+}
+
+lg_status lgt_archive_load(lgt_loader how, const char *path, const void *data, size_t size,
+                           lg_device d, lgt_archive **out)
+{
+    PROTECT(LG_E_FORMAT, {
+        std::unique_ptr<lgt_archive> a(new lgt_archive());
+        c10::Device dev = to_device(d);
+        if (how == LGT_ARCHIVE) {
+            torch::serialize::InputArchive in;
+            if (data)
+                in.load_from((const char *)data, size, dev);
+            else
+                in.load_from(std::string(path), dev);
+            list_archive(a.get(), in);
+        } else {
+            std::shared_ptr<caffe2::serialize::ReadAdapterInterface> rai;
+            if (data)
+                rai = std::make_shared<MemoryAdapter>(data, size);
+            torch::jit::Module m = rai ? torch::jit::load(rai, dev)
+                                       : torch::jit::load(std::string(path), dev);
+            list_script(a.get(), m);
+        }
+        a->taken.assign(a->tensors.size(), false);
+        *out = a.release();
+        return LG_OK;
+    })
+}
+
+void lgt_archive_free(lgt_archive *a) { delete a; }
+
+size_t lgt_archive_count(const lgt_archive *a) { return a->tensors.size(); }
+
+int lgt_archive_has_modules(const lgt_archive *a) { return a->modules; }
+
+lg_status lgt_archive_info(const lgt_archive *a, size_t i, const char **name, lg_dtype *t,
+                           int *ndim, int64_t *shape)
+{
+    if (i >= a->tensors.size())
+        return set_error(LG_E_INVALID, "no tensor " + std::to_string(i));
+    PROTECT(LG_E_FORMAT, {
+        *name = a->names[i].c_str();
+        if (a->taken[i])
+            return set_error(LG_E_INVALID, "tensor \"" + a->names[i] + "\" was handed over");
+        const at::Tensor &x = a->tensors[i];
+        if (!from_scalar(x.scalar_type(), t))
+            return set_error(LG_E_FORMAT, std::string("dtype ") + c10::toString(x.scalar_type()) +
+                                              " has no loadgate name");
+        if (x.dim() > LG_MAX_DIMS)
+            return set_error(LG_E_FORMAT, std::to_string(x.dim()) + " dimensions (at most " +
+                                              std::to_string(LG_MAX_DIMS) + ")");
+        *ndim = (int)x.dim();
+        for (int k = 0; k < *ndim; k++)
+            shape[k] = x.size(k);
+        return LG_OK;
+    })
+}
+
+size_t lgt_archive_find(const lgt_archive *a, const char *name)
+{
+    for (size_t i = 0; i < a->names.size(); i++)
+        if (a->names[i] == name)
+            return i;
+    return (size_t)-1;
+}
+
+lg_status lgt_archive_read(lgt_archive *a, size_t i, void *dst, size_t n)
+{
+    if (i >= a->tensors.size() || a->taken[i])
+        return set_error(LG_E_INVALID, "no tensor " + std::to_string(i) + " to read");
+    PROTECT(LG_E_DEVICE, {
+        const at::Tensor &x = a->tensors[i];
+        if (n != tensor_bytes(x))
+            return set_error(LG_E_INVALID, "read of " + std::to_string(n) +
+                                           " bytes from a tensor of " +
+                                               std::to_string(tensor_bytes(x)));
+        if (n == 0)
+            return LG_OK;
+        at::Tensor host = x.to(at::kCPU).contiguous();
+        std::memcpy(dst, host.data_ptr(), n);
+        return LG_OK;
+    })
+}
+
+lg_status lgt_archive_device(lgt_archive *a, size_t i, lg_device *out)
+{
+    if (i >= a->tensors.size() || a->taken[i])
+        return set_error(LG_E_INVALID, "no tensor " + std::to_string(i));
+    PROTECT(LG_E_DEVICE, {
+        if (!from_device(a->tensors[i].device(), out))
+            return set_error(LG_E_DEVICE, "tensor is on an unexpected device " +
+                                              a->tensors[i].device().str());
+        return LG_OK;
+    })
+}
+
+lg_status lgt_archive_take(lgt_archive *a, size_t i, lgt_pool *p, lgt_tensor **out)
+{
+    if (i >= a->tensors.size() || a->taken[i])
+        return set_error(LG_E_INVALID, "no tensor " + std::to_string(i) + " to hand over");
+    PROTECT(LG_E_BACKEND, {
+        *out = adopt(p, a->tensors[i]);
+        a->tensors[i] = at::Tensor();
+        a->taken[i] = true;
+        return LG_OK;
+    })
+}
+
+} // extern "C"

@@ -1,0 +1,381 @@
+/* The libtorch readers: files written by libtorch's own serializer, read
+ * back by libtorch, as tch does.
+ *
+ *   torch-archive  an OutputArchive (.ot, tch's Tensor::save_multi), read
+ *                  with InputArchive (tch's at_load_multi);
+ *   torchscript    a torch.jit.save module, read with torch::jit::load and
+ *                  its named parameters and buffers (tch's VarStore::load).
+ *
+ * Both are zip files written by the same serializer, with tensor records
+ * first, and cannot be told apart from their first bytes. So the magic
+ * bytes pick torch-archive, and its open() turns the checkpoint into a
+ * torchscript one when the archive's keys hold submodules rather than
+ * tensors. The torchscript reader is otherwise chosen by name.
+ *
+ * Every tensor is listed from a load onto the CPU; deserialize() loads the
+ * file again onto the target device through libtorch, once per device,
+ * and hands its tensors over one by one. See docs/boundary.md. */
+#include "formats/format.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------ sniffing (zip) */
+
+typedef struct {
+    const unsigned char *p;
+    size_t n;
+} zip_name;
+
+static uint32_t rd16(const unsigned char *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8; }
+
+static uint32_t rd32(const unsigned char *p)
+{
+    return rd16(p) | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t rd64(const unsigned char *p) { return rd32(p) | (uint64_t)rd32(p + 4) << 32; }
+
+#define ZIP_LOCAL 0x04034b50u
+#define ZIP_DESCRIPTOR 0x08074b50u
+#define ZIP_MAX_NAMES 32
+
+/* The end of the data descriptor that follows an entry whose data starts
+ * at `data` (general flag bit 3: the sizes come after the data). Its sizes
+ * must equal the distance from `data`, which rules out a signature that
+ * merely occurs inside tensor bytes. 0 if not within the n bytes. */
+static size_t after_descriptor(const unsigned char *h, size_t n, size_t data)
+{
+    for (size_t pos = data; pos + 16 <= n; pos++) {
+        if (rd32(h + pos) != ZIP_DESCRIPTOR)
+            continue;
+        uint64_t len = pos - data;
+        if (rd32(h + pos + 8) == len && rd32(h + pos + 12) == len)
+            return pos + 16;
+        if (pos + 24 <= n && rd64(h + pos + 8) == len && rd64(h + pos + 16) == len)
+            return pos + 24;
+    }
+    return 0;
+}
+
+/* Names of the zip entries whose local headers lie within the n head
+ * bytes, in file order. Only what is fully in view is trusted. */
+static size_t zip_names(const unsigned char *h, size_t n, zip_name *out, size_t max)
+{
+    size_t off = 0, k = 0;
+    while (k < max && n >= 30 && off <= n - 30 && rd32(h + off) == ZIP_LOCAL) {
+        uint32_t flags = rd16(h + off + 6), csize = rd32(h + off + 18);
+        size_t nlen = rd16(h + off + 26), xlen = rd16(h + off + 28);
+        size_t data = off + 30 + nlen + xlen;
+        if (off + 30 + nlen > n)
+            break;
+        out[k++] = (zip_name){h + off + 30, nlen};
+        if (data > n)
+            break;
+        if (flags & 8)
+            off = after_descriptor(h, n, data);
+        else if (csize != 0xffffffffu && csize <= n - data)
+            off = data + csize;
+        else
+            break;
+        if (off == 0)
+            break;
+    }
+    return k;
+}
+
+static int rest_is(zip_name e, size_t plen, const char *s)
+{
+    size_t sl = strlen(s);
+    return e.n - plen == sl && !memcmp(e.p + plen, s, sl);
+}
+
+static int rest_starts(zip_name e, size_t plen, const char *s)
+{
+    size_t sl = strlen(s);
+    return e.n - plen >= sl && !memcmp(e.p + plen, s, sl);
+}
+
+/* A file written by libtorch's serializer (OutputArchive, torch.jit.save)?
+ * It writes "<prefix>/data/<n>" (tensors) first, then data.pkl, code/ and
+ * constants.pkl; torch.save writes "<prefix>/data.pkl" first, then its
+ * tensor records. So: code/ or constants.pkl in view, or a tensor record
+ * before data.pkl. Other records (byteorder, version) do not decide. */
+static int ta_sniff(const unsigned char *head, size_t n, uint64_t size)
+{
+    zip_name e[ZIP_MAX_NAMES];
+    size_t k = zip_names(head, n, e, ZIP_MAX_NAMES), plen = 0;
+    int order = 0; /* 1: a tensor record came first, -1: data.pkl did */
+    if (k == 0)
+        return 0;
+    while (plen < e[0].n && e[0].p[plen] != '/')
+        plen++;
+    if (plen == 0 || plen == e[0].n)
+        return 0;
+    plen++; /* past the '/' */
+    for (size_t i = 0; i < k; i++) {
+        if (e[i].n < plen || memcmp(e[i].p, e[0].p, plen))
+            return 0; /* not one prefix: not a PyTorch archive */
+        if (rest_starts(e[i], plen, "code/") || rest_is(e[i], plen, "constants.pkl"))
+            return 1;
+        if (!order && rest_starts(e[i], plen, "data/"))
+            order = 1;
+        if (!order && rest_is(e[i], plen, "data.pkl"))
+            order = -1;
+    }
+    return order == 1;
+}
+
+static int ts_sniff(const unsigned char *head, size_t n, uint64_t size) { return 0; }
+
+/* ------------------------------------------------------------ readers */
+
+static const char *kind_name(const lg_checkpoint *c)
+{
+    return c->ops == &lg__torchscript_reader ? "TorchScript module" : "libtorch archive";
+}
+
+#ifdef LOADGATE_HAVE_TORCH
+#include "backend/torch_shim.h"
+
+static int torch_backend(const lg_checkpoint *c)
+{
+    return c->backend && !strcmp(lg_backend_name(c->backend), "torch");
+}
+
+#define TA_DEVICES 4
+
+typedef struct {
+    int used;
+    lg_device dev;
+    lgt_archive *a; /* drained as its tensors are handed over */
+} ta_slot;
+
+typedef struct {
+    lgt_loader how;
+    lgt_archive *host; /* on cpu: the listing, and read() */
+    ta_slot slot[TA_DEVICES];
+    size_t next;       /* the slot to reuse when all are taken */
+} ta_priv;
+
+static void ta_close(lg_checkpoint *c)
+{
+    ta_priv *p = c->priv;
+    for (size_t i = 0; c->tensors && i < c->ntensors; i++)
+        free((char *)c->tensors[i].name);
+    free(c->tensors);
+    c->tensors = NULL;
+    c->ntensors = 0;
+    if (!p)
+        return;
+    lgt_archive_free(p->host);
+    for (size_t i = 0; i < TA_DEVICES; i++)
+        lgt_archive_free(p->slot[i].a);
+    free(p);
+    c->priv = NULL;
+}
+
+static lg_status list_one(lg_checkpoint *c, lgt_archive *a, size_t i)
+{
+    lg_tensor_info *ti = &c->tensors[i];
+    const char *name = NULL;
+    lg_status st = lgt_archive_info(a, i, &name, &ti->dtype, &ti->ndim, ti->shape);
+    if (st != LG_OK)
+        return lg__err(st == LG_E_NOMEM ? st : LG_E_FORMAT, "%s: tensor \"%s\": %s", c->path,
+                       name ? name : "?", lgt_last_error());
+    if (!lg__nbytes(ti->dtype, ti->ndim, ti->shape, &ti->nbytes) || ti->nbytes > SIZE_MAX)
+        return lg__err(LG_E_FORMAT, "%s: tensor \"%s\": size overflows", c->path, name);
+    if (!(ti->name = lg__strdup(name)))
+        return lg__err(LG_E_NOMEM, "%s: out of memory", c->path);
+    return LG_OK;
+}
+
+static lg_status list_all(lg_checkpoint *c, lgt_archive *a)
+{
+    size_t n = lgt_archive_count(a);
+    if (!(c->tensors = lg__calloc(n, sizeof *c->tensors)))
+        return lg__err(LG_E_NOMEM, "%s: out of memory listing %zu tensors", c->path, n);
+    c->ntensors = n;
+    for (size_t i = 0; i < n; i++) {
+        lg_status st = list_one(c, a, i);
+        if (st != LG_OK)
+            return st;
+    }
+    return LG_OK;
+}
+
+static lg_status load_host(lg_checkpoint *c, ta_priv *p)
+{
+    lg_status st = lgt_archive_load(p->how, NULL, c->map, (size_t)c->size, lg_device_cpu(),
+                                    &p->host);
+    if (st != LG_OK)
+        return lg__err(st == LG_E_NOMEM ? st : LG_E_FORMAT, "%s: %s: %s", c->path,
+                       kind_name(c), lgt_last_error());
+    return LG_OK;
+}
+
+static lg_status open_as(lg_checkpoint *c, lgt_loader how)
+{
+    if (!torch_backend(c))
+        return lg__err(LG_E_FORMAT, "%s: %s: needs the torch backend (--backend torch)",
+                       c->path, kind_name(c));
+    if (lg__fault("format.parse", NULL))
+        return lg__err(LG_E_FORMAT, "%s: injected parse failure", c->path);
+    ta_priv *p = lg__calloc(1, sizeof *p);
+    if (!p)
+        return lg__err(LG_E_NOMEM, "%s: out of memory", c->path);
+    c->priv = p;
+    p->how = how;
+    lg_status st = load_host(c, p);
+    if (st == LG_OK && how == LGT_ARCHIVE && lgt_archive_has_modules(p->host)) {
+        /* Submodules, not tensors: a TorchScript module. */
+        lgt_archive_free(p->host);
+        p->host = NULL;
+        p->how = LGT_SCRIPT;
+        c->ops = &lg__torchscript_reader;
+        st = load_host(c, p);
+    }
+    if (st == LG_OK)
+        st = list_all(c, p->host);
+    if (st != LG_OK)
+        ta_close(c);
+    return st;
+}
+
+static lg_status ta_open(lg_checkpoint *c) { return open_as(c, LGT_ARCHIVE); }
+static lg_status ts_open(lg_checkpoint *c) { return open_as(c, LGT_SCRIPT); }
+
+static lg_status ta_read(lg_checkpoint *c, size_t i, void *dst)
+{
+    ta_priv *p = c->priv;
+    const lg_tensor_info *ti = &c->tensors[i];
+    lg_status st = lgt_archive_read(p->host, i, dst, (size_t)ti->nbytes);
+    if (st != LG_OK)
+        return lg__err(st, "%s: tensor \"%s\": %s", c->path, ti->name, lgt_last_error());
+    return LG_OK;
+}
+
+static void slot_drop(ta_slot *s)
+{
+    lgt_archive_free(s->a);
+    s->a = NULL;
+    s->used = 0;
+}
+
+/* The file loaded onto d by libtorch: from the cache, or loaded now. */
+static lg_status slot_for(lg_checkpoint *c, ta_priv *p, lg_device d, ta_slot **out)
+{
+    char dn[LG_DEVICE_NAME_MAX];
+    ta_slot *s = NULL;
+    for (size_t i = 0; i < TA_DEVICES && !s; i++)
+        if (p->slot[i].used && lg_device_equal(p->slot[i].dev, d))
+            s = &p->slot[i];
+    if (s && s->a) {
+        *out = s;
+        return LG_OK;
+    }
+    if (!s) {
+        s = &p->slot[p->next];
+        p->next = (p->next + 1) % TA_DEVICES;
+        slot_drop(s);
+    }
+    lg_status st = lgt_archive_load(p->how, NULL, c->map, (size_t)c->size, d, &s->a);
+    if (st != LG_OK) {
+        slot_drop(s);
+        return lg__err(st == LG_E_NOMEM || st == LG_E_DEVICE ? st : LG_E_FORMAT,
+                       "%s: %s onto %s: %s", c->path, kind_name(c), lg_device_format(d, dn),
+                       lgt_last_error());
+    }
+    s->used = 1;
+    s->dev = d;
+    *out = s;
+    return LG_OK;
+}
+
+static lg_status take(lg_checkpoint *c, ta_slot *s, const lg_tensor_info *ti, lgt_pool *pool,
+                      lgt_tensor **t)
+{
+    char dn[LG_DEVICE_NAME_MAX];
+    size_t k = lgt_archive_find(s->a, ti->name);
+    if (k == (size_t)-1)
+        return lg__err(LG_E_FORMAT, "%s: tensor \"%s\" is missing when loaded onto %s",
+                       c->path, ti->name, lg_device_format(s->dev, dn));
+    return lgt_archive_take(s->a, k, pool, t);
+}
+
+static lg_status ta_deserialize(lg_checkpoint *c, size_t i, lg__dev *x, lg_device d, void **out)
+{
+    char dn[LG_DEVICE_NAME_MAX];
+    ta_priv *p = c->priv;
+    const lg_tensor_info *ti = &c->tensors[i];
+    lgt_pool *pool = lg__torch_pool(x->b);
+    ta_slot *s = NULL;
+    lgt_tensor *t = NULL;
+    if (!pool)
+        return lg__err(LG_E_BACKEND, "%s: tensor \"%s\": a %s deserializes into the torch "
+                       "backend only, not %s", c->path, ti->name, kind_name(c),
+                       lg_backend_name(x->b));
+    if (lg__fault("device.alloc", NULL)) {
+        lg__trace_add(x->trace, LG_OP_FAULT, ti->name, d, d, ti->nbytes, 0, "device.alloc");
+        return lg__err(LG_E_DEVICE, "%s: out of memory: tried to allocate %llu bytes for \"%s\"",
+                       lg_device_format(d, dn), (unsigned long long)ti->nbytes, ti->name);
+    }
+    lg_status st = slot_for(c, p, d, &s);
+    if (st != LG_OK)
+        return st;
+    st = take(c, s, ti, pool, &t);
+    if (st == LG_E_INVALID) {
+        /* Handed over before (a second load of the same tensor): load the
+         * file onto d again. */
+        slot_drop(s);
+        st = slot_for(c, p, d, &s);
+        if (st == LG_OK)
+            st = take(c, s, ti, pool, &t);
+    }
+    if (st != LG_OK)
+        return st == LG_E_FORMAT ? st : lg__err(st, "%s: tensor \"%s\": %s", c->path, ti->name,
+                                                lgt_last_error());
+    *out = t;
+    return LG_OK;
+}
+
+#else /* no libtorch in this build */
+
+static lg_status open_as(lg_checkpoint *c, int how)
+{
+    return lg__err(LG_E_FORMAT, "%s: %s: needs the torch backend, and this build has no "
+                   "libtorch", c->path, kind_name(c));
+}
+
+static lg_status ta_open(lg_checkpoint *c) { return open_as(c, 0); }
+static lg_status ts_open(lg_checkpoint *c) { return open_as(c, 1); }
+
+static lg_status ta_read(lg_checkpoint *c, size_t i, void *dst)
+{
+    return lg__err(LG_E_FORMAT, "%s: this build has no libtorch", c->path);
+}
+
+static void ta_close(lg_checkpoint *c) {}
+
+#define ta_deserialize NULL
+#endif
+
+const lg__reader_ops lg__torch_archive_reader = {
+    .name = "torch-archive",
+    .sniff = ta_sniff,
+    .open = ta_open,
+    .read = ta_read,
+    .deserialize = ta_deserialize,
+    .bytes = NULL,
+    .close = ta_close,
+};
+
+const lg__reader_ops lg__torchscript_reader = {
+    .name = "torchscript",
+    .sniff = ts_sniff,
+    .open = ts_open,
+    .read = ta_read,
+    .deserialize = ta_deserialize,
+    .bytes = NULL,
+    .close = ta_close,
+};
