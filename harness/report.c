@@ -238,6 +238,8 @@ int hx_report_load(const char *path, hx_report *r, char *err, size_t errlen)
 {
     json_error_t je;
     json_t *doc = json_load_file(path, 0, &je);
+    if (!doc && je.line < 1)
+        return load_fail(err, errlen, path, je.text);
     if (!doc) {
         snprintf(err, errlen, "%s:%d:%d: %s", path, je.line, je.column, je.text);
         return -1;
@@ -795,9 +797,9 @@ static int merge_cases(hx_report *out, json_t *ids, const hx_report *in, const c
             size_t at = (size_t)json_integer_value(seen);
             json_t *old = json_array_get(out->cases, at);
             if (hx_case_status(old) != hx_case_status(c))
-                fprintf(stderr, "harness merge: %s: %s was %s, now %s (%s); keeping the later\n",
+                fprintf(stderr, "harness merge: %s: %s was %s before, %s here; keeping this one\n",
                         path, id, hx_status_name(hx_case_status(old)),
-                        hx_status_name(hx_case_status(c)), path);
+                        hx_status_name(hx_case_status(c)));
             if (json_array_set(out->cases, at, c))
                 return -1;
             continue;

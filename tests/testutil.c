@@ -1,5 +1,4 @@
 /* Helpers shared by the unit tests. */
-#define _GNU_SOURCE
 #include "testutil.h"
 
 #include <dirent.h>

@@ -1,0 +1,57 @@
+/* `harness run`: one case run and checked in this process, and the
+ * scheduler that runs every selected case in a forked or spawned child
+ * (docs/runner.md). */
+#ifndef HX_RUNNER_H
+#define HX_RUNNER_H
+
+#include "case.h"
+#include "report.h"
+
+#include <stdint.h>
+
+/* A sweep stops with an error past this many runs. */
+#define HX_SWEEP_MAX 10000
+/* Trace events kept per case in a report; the rest are counted. */
+#define HX_TRACE_MAX 2000
+
+typedef struct {
+    const char *backend;   /* --backend override; NULL = the case's */
+    uint64_t seed;         /* --seed: added to every prob fault's and random flip's seed */
+    const char *cache_dir; /* generated fixtures and corrupted copies */
+    uint64_t sweep_k;      /* the K of a sweep run; 0 = not a sweep run */
+} hx_run_opts;
+
+/* Runs case c (index: its position in its suite) in this process and
+ * returns its result object (docs/report.md; NULL only when out of
+ * memory). *fired receives how many times its sweep faults fired (every
+ * fault when it has no sweep). */
+json_t *hx_run_case(const hx_case *c, size_t index, const hx_run_opts *o, uint64_t *fired);
+
+/* The result object of c with nothing run yet: status, reason (NULL = none)
+ * and sweep k (0 = none) filled in, actual outcome null, every invariant
+ * n/a. NULL when out of memory. */
+json_t *hx_result_new(const hx_case *c, size_t index, const hx_run_opts *o, hx_status st,
+                      const char *reason);
+
+/* Can the runner tell, without opening a backend, that c is skipped?
+ * (`skip:`, or, on the torch backend, a `torch` or `libtorch…`
+ * requirement unmet before any device requirement, or no torch in this
+ * build.) 1 with the reason in why, as running the case would give it. */
+int hx_case_skips_early(const hx_case *c, const hx_run_opts *o, char *why, size_t n);
+
+/* Does any of c's faults sweep? */
+int hx_case_sweeps(const hx_case *c);
+/* The id of sweep run k of a case: `,k=K` (or `[k=K]`) appended inside the
+ * brackets. Returns malloc'd text or NULL. */
+char *hx_sweep_id(const char *id, uint64_t k);
+/* The case id a report id belongs to: the id without a sweep's k.
+ * Returns malloc'd text or NULL. */
+char *hx_base_id(const char *id);
+
+/* Makes sure the file of f exists: generated fixtures are written into
+ * cache_dir once. Writes the file's path into path. Returns 0, 1 when the
+ * file cannot be made in this build (a reason for a skip in err), or -1
+ * (message in err). */
+int hx_fixture_prepare(const hx_file *f, const char *cache_dir, char *path, size_t n, char *err,
+                       size_t errlen);
+#endif
