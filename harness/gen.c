@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 void hx_gen_init(hx_gen *g)
 {
@@ -163,6 +164,260 @@ static lg_status write_safetensors(gen_tensor *t, int n, const char *path)
     return ok ? LG_OK : LG_E_IO;
 }
 
+/* ------------------------------------------------- torch.save (torch-zip) */
+
+/* What torch.save (PyTorch 1.6 and later) writes: a zip archive whose
+ * records sit in one folder ("archive/"), stored, each 64-byte aligned by
+ * an "FB" padding extra field, with its sizes in a data descriptor; then
+ * the central directory and zip64 end records, as PyTorch's writer does.
+ * data.pkl is a protocol 2 pickle of an OrderedDict of
+ * torch._utils._rebuild_tensor_v2(storage, 0, size, stride, False,
+ * OrderedDict()), one storage per tensor. */
+typedef struct {
+    unsigned char *p;
+    size_t n, cap;
+    int ok;
+} tz_buf;
+
+static void tz_put(tz_buf *b, const void *src, size_t n)
+{
+    if (b->ok && b->n + n > b->cap) {
+        size_t cap = (b->n + n) * 2 + 256;
+        unsigned char *q = realloc(b->p, cap);
+        b->ok = q != NULL;
+        if (q)
+            b->p = q, b->cap = cap;
+    }
+    if (b->ok && n)
+        memcpy(b->p + b->n, src, n);
+    b->n += b->ok ? n : 0;
+}
+
+static void tz_le(tz_buf *b, uint64_t v, int k)
+{
+    unsigned char le[8];
+    for (int i = 0; i < k; i++)
+        le[i] = (unsigned char)(v >> (8 * i));
+    tz_put(b, le, (size_t)k);
+}
+
+static void tz_zero(tz_buf *b, size_t n)
+{
+    static const unsigned char zero[32];
+    tz_put(b, zero, n);
+}
+
+static void pk_op(tz_buf *b, unsigned char op) { tz_put(b, &op, 1); }
+
+static void pk_str(tz_buf *b, const char *s)
+{
+    pk_op(b, 'X'); /* BINUNICODE */
+    tz_le(b, strlen(s), 4);
+    tz_put(b, s, strlen(s));
+}
+
+static void pk_global(tz_buf *b, const char *module, const char *name)
+{
+    pk_op(b, 'c');
+    tz_put(b, module, strlen(module));
+    pk_op(b, '\n');
+    tz_put(b, name, strlen(name));
+    pk_op(b, '\n');
+}
+
+static void pk_int(tz_buf *b, uint64_t v)
+{
+    if (v <= 0x7fffffff) {
+        pk_op(b, 'J'); /* BININT */
+        tz_le(b, v, 4);
+    } else {
+        pk_op(b, 0x8a); /* LONG1 */
+        pk_op(b, 8);
+        tz_le(b, v, 8);
+    }
+}
+
+static void pk_ints(tz_buf *b, int n, const int64_t *v)
+{
+    pk_op(b, '(');
+    for (int i = 0; i < n; i++)
+        pk_int(b, (uint64_t)v[i]);
+    pk_op(b, 't');
+}
+
+static const char *tz_storage_type(lg_dtype d)
+{
+    static const char *const names[] = {"DoubleStorage", "FloatStorage", "HalfStorage",
+                                        "BFloat16Storage", "LongStorage", "IntStorage",
+                                        "ShortStorage", "CharStorage", "ByteStorage",
+                                        "BoolStorage"};
+    return names[d];
+}
+
+static void tz_pickle(tz_buf *b, const gen_tensor *t, int n)
+{
+    char key[32];
+    pk_op(b, 0x80); /* PROTO 2 */
+    pk_op(b, 2);
+    pk_global(b, "collections", "OrderedDict");
+    pk_op(b, ')');
+    pk_op(b, 'R');
+    pk_op(b, '(');
+    for (int i = 0; i < n; i++) {
+        int64_t stride[LG_MAX_DIMS], numel = 1;
+        for (int k = t[i].ndim; k-- > 0;) {
+            stride[k] = numel;
+            numel *= t[i].shape[k];
+        }
+        snprintf(key, sizeof key, "%d", i);
+        pk_str(b, t[i].name);
+        pk_global(b, "torch._utils", "_rebuild_tensor_v2");
+        pk_op(b, '(');
+        pk_op(b, '(');
+        pk_str(b, "storage");
+        pk_global(b, "torch", tz_storage_type(t[i].dtype));
+        pk_str(b, key);
+        pk_str(b, "cpu");
+        pk_int(b, (uint64_t)numel);
+        pk_op(b, 't');
+        pk_op(b, 'Q'); /* BINPERSID */
+        pk_int(b, 0);
+        pk_ints(b, t[i].ndim, t[i].shape);
+        pk_ints(b, t[i].ndim, stride);
+        pk_op(b, 0x89); /* NEWFALSE: requires_grad */
+        pk_global(b, "collections", "OrderedDict");
+        pk_op(b, ')');
+        pk_op(b, 'R');
+        pk_op(b, 't');
+        pk_op(b, 'R');
+    }
+    pk_op(b, 'u'); /* SETITEMS */
+    pk_op(b, '.');
+}
+
+typedef struct {
+    char name[48];
+    uint32_t crc;
+    uint64_t size, local;
+} tz_rec;
+
+/* A stored record: local header with 64-byte-aligned data, the data, and
+ * a data descriptor (64-bit sizes when they need it). */
+static int tz_record(FILE *f, uint64_t *off, tz_rec *r, const char *name, const void *data,
+                     uint64_t n)
+{
+    tz_buf h = {NULL, 0, 0, 1};
+    size_t nl = strlen(name), pad = (size_t)((64 - (*off + 30 + nl + 4) % 64) % 64);
+    snprintf(r->name, sizeof r->name, "%s", name);
+    r->crc = (uint32_t)crc32_z(0L, data, (size_t)n);
+    r->size = n;
+    r->local = *off;
+    tz_le(&h, 0x04034b50, 4);
+    tz_le(&h, 0, 2);      /* version needed, as PyTorch writes it */
+    tz_le(&h, 0x0808, 2); /* data descriptor, UTF-8 names */
+    tz_zero(&h, 18);      /* method, time, date, CRC, sizes: in the descriptor */
+    tz_le(&h, nl, 2);
+    tz_le(&h, 4 + pad, 2);
+    tz_put(&h, name, nl);
+    tz_put(&h, "FB", 2);
+    tz_le(&h, pad, 2);
+    for (size_t i = 0; i < pad; i++)
+        pk_op(&h, 'Z');
+    int ok = h.ok && fwrite(h.p, 1, h.n, f) == h.n && (!n || fwrite(data, 1, (size_t)n, f) == n);
+    *off += h.n + n;
+    h.n = 0;
+    tz_le(&h, 0x08074b50, 4);
+    tz_le(&h, r->crc, 4);
+    tz_le(&h, n, n >= 0xffffffffu ? 8 : 4);
+    tz_le(&h, n, n >= 0xffffffffu ? 8 : 4);
+    ok = ok && h.ok && fwrite(h.p, 1, h.n, f) == h.n;
+    *off += h.n;
+    free(h.p);
+    return ok;
+}
+
+static void tz_central(tz_buf *b, const tz_rec *r)
+{
+    int big = r->size >= 0xffffffffu, far = r->local >= 0xffffffffu;
+    size_t nl = strlen(r->name), xl = big || far ? 4 + 16 * (size_t)big + 8 * (size_t)far : 0;
+    tz_le(b, 0x02014b50, 4);
+    tz_le(b, 0, 4);      /* version made by, version needed */
+    tz_le(b, 0x0808, 2);
+    tz_zero(b, 6);       /* method, time, date */
+    tz_le(b, r->crc, 4);
+    tz_le(b, big ? 0xffffffffu : r->size, 4);
+    tz_le(b, big ? 0xffffffffu : r->size, 4);
+    tz_le(b, nl, 2);
+    tz_le(b, xl, 2);
+    tz_zero(b, 10);      /* comment length, disk, internal and external attributes */
+    tz_le(b, far ? 0xffffffffu : r->local, 4);
+    tz_put(b, r->name, nl);
+    if (xl) {
+        tz_le(b, 1, 2);  /* zip64 extended information */
+        tz_le(b, xl - 4, 2);
+        if (big)
+            tz_le(b, r->size, 8), tz_le(b, r->size, 8);
+        if (far)
+            tz_le(b, r->local, 8);
+    }
+}
+
+/* The central directory, then the zip64 end record, its locator and the
+ * end record (PyTorch's writer always writes the zip64 ones). */
+static void tz_directory(tz_buf *b, const tz_rec *r, size_t n, uint64_t cd_off)
+{
+    for (size_t i = 0; i < n; i++)
+        tz_central(b, &r[i]);
+    uint64_t cd_size = b->n, z64 = cd_off + cd_size;
+    tz_le(b, 0x06064b50, 4);
+    tz_le(b, 44, 8);
+    tz_le(b, 0x2d002d, 4); /* version made by, version needed: 4.5 */
+    tz_le(b, 0, 8);        /* this disk, the central directory's disk */
+    tz_le(b, n, 8);
+    tz_le(b, n, 8);
+    tz_le(b, cd_size, 8);
+    tz_le(b, cd_off, 8);
+    tz_le(b, 0x07064b50, 4);
+    tz_le(b, 0, 4);
+    tz_le(b, z64, 8);
+    tz_le(b, 1, 4);
+    tz_le(b, 0x06054b50, 4);
+    tz_le(b, 0, 4);
+    tz_le(b, n < 0xffff ? n : 0xffff, 2);
+    tz_le(b, n < 0xffff ? n : 0xffff, 2);
+    tz_le(b, cd_size < 0xffffffffu ? cd_size : 0xffffffffu, 4);
+    tz_le(b, cd_off < 0xffffffffu ? cd_off : 0xffffffffu, 4);
+    tz_le(b, 0, 2);
+}
+
+static lg_status write_torch_zip(const gen_tensor *t, int n, const char *path)
+{
+    tz_buf pkl = {NULL, 0, 0, 1}, cd = {NULL, 0, 0, 1};
+    tz_rec *r = calloc((size_t)n + 3, sizeof *r);
+    FILE *f = r ? fopen(path, "wb") : NULL;
+    uint64_t off = 0;
+    size_t k = 0;
+    char name[48];
+    tz_pickle(&pkl, t, n);
+    int ok = f && pkl.ok && tz_record(f, &off, &r[k++], "archive/data.pkl", pkl.p, pkl.n);
+    ok = ok && tz_record(f, &off, &r[k++], "archive/byteorder", "little", 6);
+    for (int i = 0; ok && i < n; i++) {
+        snprintf(name, sizeof name, "archive/data/%d", i);
+        ok = tz_record(f, &off, &r[k++], name, t[i].data, t[i].nbytes);
+    }
+    ok = ok && tz_record(f, &off, &r[k++], "archive/version", "3\n", 2);
+    if (ok)
+        tz_directory(&cd, r, k, off);
+    ok = ok && cd.ok && fwrite(cd.p, 1, cd.n, f) == cd.n;
+    if (f && fclose(f) != 0)
+        ok = 0;
+    lg_status st = ok ? LG_OK : r ? LG_E_IO : LG_E_NOMEM;
+    free(pkl.p);
+    free(cd.p);
+    free(r);
+    return st;
+}
+
 lg_status hx_gen_write(const hx_gen *g, const char *path)
 {
     int n = 0;
@@ -174,6 +429,8 @@ lg_status hx_gen_write(const hx_gen *g, const char *path)
         return LG_E_NOMEM;
     if (!strcmp(g->format, "safetensors")) {
         st = write_safetensors(t, n, path);
+    } else if (!strcmp(g->format, "torch-zip")) {
+        st = write_torch_zip(t, n, path);
     } else if (!strcmp(g->format, "torch-archive")) {
         lg_named_data *nd = calloc((size_t)(n > 0 ? n : 1), sizeof *nd);
         st = nd ? LG_OK : LG_E_NOMEM;
@@ -203,5 +460,6 @@ void hx_gen_filename(const hx_gen *g, char *buf, size_t n)
                               lg_dtype_name(g->dtypes[k]));
     snprintf(buf, n, "%s-%d-%s-%s-s%llu.%s", g->format, g->ndtypes ? g->ndtypes : g->tensors,
              dims, g->ndtypes ? types : lg_dtype_name(g->dtype), (unsigned long long)g->seed,
-             strcmp(g->format, "safetensors") ? "ot" : "safetensors");
+             !strcmp(g->format, "safetensors") ? "safetensors"
+             : !strcmp(g->format, "torch-zip") ? "pt" : "ot");
 }

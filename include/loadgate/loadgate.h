@@ -156,6 +156,12 @@ typedef struct lg_checkpoint lg_checkpoint;
 typedef struct {
     const char *reader;   /* NULL or "auto": by magic bytes; else a reader's name */
     lg_backend *backend;  /* needed by the libtorch readers; may be NULL */
+    /* torch.save checkpoints: read only the sub-tree at this dotted path
+     * ("model": model.fc.weight is named fc.weight). NULL = everything. */
+    const char *key;
+    /* zip records whose CRC-32 does not match: NULL or "error" (LG_E_FORMAT),
+     * "warn" (a finding), "off" (not computed). */
+    const char *crc;
 } lg_open_options;
 
 lg_status lg_checkpoint_open(const char *path, const lg_open_options *opt, lg_checkpoint **out);
@@ -215,6 +221,8 @@ typedef struct {
     lg_dtype_rule dtype_rule;
     uint64_t staging_budget; /* staged: bytes of host staging; 0 = one tensor at a time */
     const char *reader;      /* NULL/"auto", or a reader's name */
+    const char *key;         /* lg_open_options.key */
+    const char *crc;         /* lg_open_options.crc */
 } lg_load_options;
 
 void lg_load_options_init(lg_load_options *o); /* via-cpu, adopt, 0, auto */

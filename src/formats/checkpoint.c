@@ -74,6 +74,19 @@ static lg_status map_file(lg_checkpoint *c)
     return LG_OK;
 }
 
+static lg_status parse_crc(const char *s, lg__crc_mode *out)
+{
+    if (!s || !strcmp(s, "error"))
+        *out = LG__CRC_ERROR;
+    else if (!strcmp(s, "warn"))
+        *out = LG__CRC_WARN;
+    else if (!strcmp(s, "off"))
+        *out = LG__CRC_OFF;
+    else
+        return LG_E_INVALID;
+    return LG_OK;
+}
+
 lg_status lg_checkpoint_open(const char *path, const lg_open_options *opt, lg_checkpoint **out)
 {
     const char *forced = opt && opt->reader && strcmp(opt->reader, "auto") ? opt->reader : NULL;
@@ -81,11 +94,16 @@ lg_status lg_checkpoint_open(const char *path, const lg_open_options *opt, lg_ch
         return lg__err(LG_E_INVALID, "lg_checkpoint_open: path and out are required");
     if (forced && !reader_named(forced))
         return lg__err(LG_E_INVALID, "unknown reader \"%s\"", forced);
+    lg__crc_mode crc = LG__CRC_ERROR;
+    if (opt && parse_crc(opt->crc, &crc) != LG_OK)
+        return lg__err(LG_E_INVALID, "crc option \"%s\": error, warn or off expected", opt->crc);
     lg_checkpoint *c = lg__calloc(1, sizeof *c);
     if (!c)
         return lg__err(LG_E_NOMEM, "%s: out of memory", path);
     c->fd = -1;
     c->backend = opt ? opt->backend : NULL;
+    c->key = opt && opt->key && *opt->key ? opt->key : NULL;
+    c->crc = crc;
     c->path = lg__strdup(path);
     lg_status st = c->path ? map_file(c) : lg__err(LG_E_NOMEM, "%s: out of memory", path);
     if (st != LG_OK)
@@ -101,7 +119,14 @@ lg_status lg_checkpoint_open(const char *path, const lg_open_options *opt, lg_ch
         st = unknown_format(c);
         goto fail;
     }
+    if (c->key && !c->ops->takes_key) {
+        st = lg__err(LG_E_INVALID, "%s: key \"%s\": a %s file holds no nested objects (the key "
+                     "option selects part of a torch.save checkpoint)", c->path, c->key,
+                     c->ops->name);
+        goto fail;
+    }
     st = c->ops->open(c);
+    c->key = NULL; /* the caller's string: valid during open() only */
     if (st != LG_OK) {
         c->ops = NULL; /* open() cleans up after itself on failure */
         goto fail;

@@ -22,7 +22,12 @@ typedef struct lg__reader_ops {
      * stored row-major little-endian and contiguous; NULL otherwise. */
     const void *(*bytes)(lg_checkpoint *c, size_t i);
     void (*close)(lg_checkpoint *c); /* free c->priv */
+    /* 1 if open() understands c->key (a sub-tree of a nested checkpoint). */
+    int takes_key;
 } lg__reader_ops;
+
+/* What to do when a zip record's CRC-32 does not match (option `crc`). */
+typedef enum { LG__CRC_ERROR, LG__CRC_WARN, LG__CRC_OFF } lg__crc_mode;
 
 struct lg_checkpoint {
     char *path;
@@ -36,6 +41,8 @@ struct lg_checkpoint {
     char **findings;
     size_t nfindings;
     void *priv;
+    const char *key;          /* from the options, valid during open() only; NULL = all */
+    lg__crc_mode crc;         /* from the options */
 };
 
 /* Adds a finding (a warning that does not stop the load). */

@@ -1,0 +1,86 @@
+/* A restricted unpickler: Python pickle protocols 2 to 5 read into a tree
+ * of plain values. Globals come from an allowlist (containers, torch's
+ * tensor rebuild functions, storage types, dtypes); anything else is
+ * LG_E_FORMAT naming the global. Nothing is ever called: REDUCE on an
+ * allowlisted callable builds a value here, in C. See docs/torch-zip.md. */
+#ifndef LG_PICKLE_H
+#define LG_PICKLE_H
+
+#include "core/internal.h"
+
+#include <stdint.h>
+
+typedef enum {
+    LG__PV_NONE, LG__PV_BOOL, LG__PV_INT, LG__PV_BIGINT, LG__PV_FLOAT, LG__PV_STR,
+    LG__PV_BYTES, LG__PV_TUPLE, LG__PV_LIST, LG__PV_DICT, LG__PV_SET, LG__PV_GLOBAL,
+    LG__PV_STORAGE, LG__PV_TENSOR, LG__PV_OTHER
+} lg__pv_kind;
+
+/* The allowlisted globals. */
+typedef enum {
+    LG__G_ORDERED_DICT,        /* collections.OrderedDict */
+    LG__G_SET,                 /* builtins.set */
+    LG__G_FROZENSET,           /* builtins.frozenset */
+    LG__G_CODECS_ENCODE,       /* _codecs.encode: bytes under protocol 2 */
+    LG__G_REBUILD_TENSOR,      /* torch._utils._rebuild_tensor */
+    LG__G_REBUILD_TENSOR_V2,   /* torch._utils._rebuild_tensor_v2 */
+    LG__G_REBUILD_TENSOR_V3,   /* torch._utils._rebuild_tensor_v3 */
+    LG__G_REBUILD_PARAMETER,   /* torch._utils._rebuild_parameter */
+    LG__G_REBUILD_PARAMETER_STATE, /* torch._utils._rebuild_parameter_with_state */
+    LG__G_REBUILD_FROM_TYPE_V2,/* torch._tensor._rebuild_from_type_v2 */
+    LG__G_STORAGE,             /* torch.FloatStorage, ...: dtype */
+    LG__G_UNTYPED_STORAGE,     /* torch.UntypedStorage */
+    LG__G_DTYPE,               /* torch.float32, ...: dtype */
+    LG__G_SIZE,                /* torch.Size */
+    LG__G_DEVICE,              /* torch.device */
+    LG__G_TENSOR_TYPE,         /* torch.Tensor */
+    LG__G_PARAMETER_TYPE       /* torch.nn.parameter.Parameter */
+} lg__global;
+
+typedef struct lg__pv lg__pv;
+struct lg__pv {
+    lg__pv_kind kind;
+    int dtype;          /* GLOBAL storage type or dtype, STORAGE: an lg_dtype, or -1 when
+                           loadgate has no such dtype (elsize and tname still say what) */
+    int elsize;         /* GLOBAL storage type or dtype, STORAGE: bytes per element */
+    const char *tname;  /* GLOBAL storage type or dtype, STORAGE: torch's dtype name */
+    int64_t i;          /* BOOL, INT; GLOBAL: an lg__global; STORAGE: the reader's index;
+                           TENSOR: the rebuild function (an lg__global) */
+    double f;           /* FLOAT */
+    const char *s, *s2; /* STR, BYTES: the bytes (into the pickle); GLOBAL: module, name */
+    size_t n, n2;
+    lg__pv **items;     /* TUPLE LIST SET; DICT: key, value, key, value, ...;
+                           TENSOR: storage, offset, size, stride, dtype (or NULL) */
+    size_t count, cap;
+    uint64_t off, len;  /* STORAGE: the bytes of the storage that this view covers */
+};
+
+/* Turns a persistent id (a tuple) into a storage: fills *out, whose kind
+ * is already LG__PV_STORAGE. Sets the message on error. */
+typedef lg_status (*lg__persistent_fn)(void *ctx, const lg__pv *pid, lg__pv *out);
+
+typedef struct {
+    const char *path;     /* for messages */
+    const char *record;   /* for messages: "archive/data.pkl" */
+    lg__persistent_fn persistent; /* NULL: a persistent id is an error */
+    void *ctx;
+    size_t base;          /* for messages: where the pickle begins in the record or file */
+} lg__pickle_opts;
+
+/* Bounds (each an LG_E_FORMAT when exceeded). */
+#define LG__PICKLE_MAX_VALUES (1u << 24)
+#define LG__PICKLE_MAX_MARKS 4096u
+
+/* Every value of the pickles loaded into p lives until lg__pickle_free. */
+typedef struct lg__pickle lg__pickle;
+lg_status lg__pickle_new(lg__pickle **out);
+void lg__pickle_free(lg__pickle *p);
+/* Reads one pickle from buf (n bytes) up to its STOP; *root is its value
+ * and *used the bytes it took. */
+lg_status lg__pickle_load(lg__pickle *p, const unsigned char *buf, size_t n,
+                          const lg__pickle_opts *o, lg__pv **root, size_t *used);
+/* Values made so far, over every pickle loaded into p. */
+size_t lg__pickle_count(const lg__pickle *p);
+/* "an int", "a dict", ... for messages. */
+const char *lg__pv_kind_name(lg__pv_kind k);
+#endif

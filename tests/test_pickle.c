@@ -1,0 +1,469 @@
+/* The restricted unpickler: every opcode torch.save emits (protocols 2 to
+ * 5), the allowlist of globals and what REDUCE, NEWOBJ and BUILD build,
+ * the refusals (globals, text opcodes, out-of-band buffers), the bounds
+ * (memo, marks, lengths), truncation at every byte, and messages that name
+ * the record, the byte and the opcode. */
+#include "formats/pickle.h"
+#include "loadgate/loadgate.h"
+#include "testutil.h"
+
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+static lg__pickle *g_pk;
+
+static void setup(void) { ck_assert_int_eq(lg__pickle_new(&g_pk), LG_OK); }
+static void teardown(void)
+{
+    lg__pickle_free(g_pk);
+    g_pk = NULL;
+    lg_fault_clear();
+}
+
+/* A persistent id (anything) becomes storage 7 of 4 f32 elements. */
+static lg_status fake_storage(void *ctx, const lg__pv *pid, lg__pv *out)
+{
+    (void)ctx;
+    if (pid->kind != LG__PV_TUPLE)
+        return lg__err(LG_E_FORMAT, "fake: not a tuple");
+    out->i = 7;
+    out->dtype = LG_F32;
+    out->elsize = 4;
+    out->len = 16;
+    return LG_OK;
+}
+
+static lg__pickle_opts opts = {"t.pt", "record \"t/data.pkl\"", fake_storage, NULL, 0};
+
+static lg_status load_n(const char *s, size_t n, lg__pv **root)
+{
+    return lg__pickle_load(g_pk, (const unsigned char *)s, n, &opts, root, NULL);
+}
+
+/* Pickle literals end in '.'; sizeof - 1 drops the C terminator. */
+#define LOAD(lit, root) load_n(lit, sizeof lit - 1, root)
+
+static lg__pv *ok(const char *s, size_t n)
+{
+    lg__pv *root = NULL;
+    lg_status st = load_n(s, n, &root);
+    ck_assert_msg(st == LG_OK, "%s", lg_error_message());
+    return root;
+}
+#define OK(lit) ok(lit, sizeof lit - 1)
+
+static void refused(const char *s, size_t n, const char *want)
+{
+    lg__pv *root = NULL;
+    lg_status st = load_n(s, n, &root);
+    ck_assert_msg(st == LG_E_FORMAT, "expected LG_E_FORMAT, got %s", lg_status_name(st));
+    const char *m = lg_error_message();
+    ck_assert_msg(strstr(m, want), "message lacks \"%s\": %s", want, m);
+    ck_assert_msg(strstr(m, "t.pt: record \"t/data.pkl\": byte "), "message: %s", m);
+}
+#define REFUSED(lit, want) refused(lit, sizeof lit - 1, want)
+
+/* ---------------------------------------------------------------- scalars */
+
+START_TEST(scalars)
+{
+    lg__pv *v = OK("\x80\x02J\xfe\xff\xff\xff.");
+    ck_assert_int_eq(v->kind, LG__PV_INT);
+    ck_assert_int_eq(v->i, -2);
+    ck_assert_int_eq(OK("\x80\x02K\xff.")->i, 255);
+    ck_assert_int_eq(OK("\x80\x02M\x01\x02.")->i, 0x201);
+    ck_assert_int_eq(OK("\x80\x02\x8a\x01\xff.")->i, -1);
+    ck_assert_int_eq(OK("\x80\x02\x8a\x00.")->i, 0);
+    ck_assert_int_eq(OK("\x80\x02\x8a\x08\x00\x00\x00\x00\x00\x00\x00\x80.")->i, INT64_MIN);
+    ck_assert_int_eq(OK("\x80\x02\x8a\x09\x01\x02\x03\x04\x05\x06\x07\x08\x09.")->kind,
+                     LG__PV_BIGINT);
+    ck_assert_int_eq(OK("\x80\x02\x8b\x02\x00\x00\x00\x01\x01.")->i, 0x101);
+    v = OK("\x80\x02G\x3f\xf8\x00\x00\x00\x00\x00\x00.");
+    ck_assert_int_eq(v->kind, LG__PV_FLOAT);
+    ck_assert(v->f == 1.5);
+    ck_assert_int_eq(OK("\x80\x02N.")->kind, LG__PV_NONE);
+    ck_assert_int_eq(OK("\x80\x02\x88.")->i, 1);
+    ck_assert_int_eq(OK("\x80\x02\x89.")->i, 0);
+}
+END_TEST
+
+#define C(lit, kind) {lit, sizeof lit - 1, kind}
+
+START_TEST(strings)
+{
+    static const struct {
+        const char *p;
+        size_t n;
+        lg__pv_kind kind;
+    } cases[] = {
+        C("\x80\x02X\x03\x00\x00\x00" "abc.", LG__PV_STR),
+        C("\x80\x04\x8c\x03" "abc.", LG__PV_STR),
+        C("\x80\x04\x8d\x03\x00\x00\x00\x00\x00\x00\x00" "abc.", LG__PV_STR),
+        C("\x80\x02U\x03" "abc.", LG__PV_STR),
+        C("\x80\x02T\x03\x00\x00\x00" "abc.", LG__PV_STR),
+        C("\x80\x03" "C\x03" "abc.", LG__PV_BYTES),
+        C("\x80\x03" "B\x03\x00\x00\x00" "abc.", LG__PV_BYTES),
+        C("\x80\x04\x8e\x03\x00\x00\x00\x00\x00\x00\x00" "abc.", LG__PV_BYTES),
+        C("\x80\x05\x96\x03\x00\x00\x00\x00\x00\x00\x00" "abc.", LG__PV_BYTES),
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        lg__pv *v = ok(cases[i].p, cases[i].n);
+        ck_assert_int_eq(v->kind, cases[i].kind);
+        ck_assert_uint_eq(v->n, 3);
+        ck_assert(!memcmp(v->s, "abc", 3));
+    }
+    REFUSED("\x80\x02X\xff\xff\xff\x7f" "abc.", "truncated: a 2147483647-byte string");
+    REFUSED("\x80\x04\x8d\xff\xff\xff\xff\xff\xff\xff\xff" "a.", "truncated");
+}
+END_TEST
+
+/* ------------------------------------------------------------- containers */
+
+START_TEST(containers)
+{
+    /* [1, 2, 3] through APPEND and APPENDS */
+    lg__pv *v = OK("\x80\x02]K\x01" "a(K\x02K\x03" "e.");
+    ck_assert_int_eq(v->kind, LG__PV_LIST);
+    ck_assert_uint_eq(v->count, 3);
+    ck_assert_int_eq(v->items[2]->i, 3);
+    ck_assert_uint_eq(OK("\x80\x02(K\x01K\x02l.")->count, 2);
+    /* {'a': 1, 'b': 2, 'c': 3} through SETITEM, SETITEMS and DICT */
+    v = OK("\x80\x02}U\x01" "aK\x01s(U\x01" "bK\x02U\x01" "cK\x03u.");
+    ck_assert_int_eq(v->kind, LG__PV_DICT);
+    ck_assert_uint_eq(v->count, 6);
+    ck_assert_int_eq(v->items[5]->i, 3);
+    ck_assert_uint_eq(OK("\x80\x02(U\x01" "aK\x01" "d.")->count, 2);
+    ck_assert_uint_eq(OK("\x80\x02).")->count, 0);
+    ck_assert_uint_eq(OK("\x80\x02K\x01\x85.")->count, 1);
+    ck_assert_uint_eq(OK("\x80\x02K\x01K\x02\x86.")->count, 2);
+    v = OK("\x80\x02K\x01K\x02K\x03\x87.");
+    ck_assert_uint_eq(v->count, 3);
+    ck_assert_int_eq(v->items[0]->i, 1);
+    ck_assert_uint_eq(OK("\x80\x02(K\x01K\x02K\x03K\x04t.")->count, 4);
+    v = OK("\x80\x04\x8f(K\x01K\x02\x90.");
+    ck_assert_int_eq(v->kind, LG__PV_SET);
+    ck_assert_uint_eq(v->count, 2);
+    ck_assert_int_eq(OK("\x80\x04(K\x01\x91.")->kind, LG__PV_SET);
+    /* POP, POP_MARK, DUP */
+    ck_assert_int_eq(OK("\x80\x02K\x01K\x02" "0.")->i, 1);
+    ck_assert_int_eq(OK("\x80\x02K\x05(K\x01K\x02" "1.")->i, 5);
+    ck_assert_uint_eq(OK("\x80\x02K\x07" "2\x86.")->count, 2);
+    ck_assert_int_eq(OK("\x80\x02K\x05(0.")->i, 5); /* POP of an empty mark drops it */
+}
+END_TEST
+
+START_TEST(container_misuse)
+{
+    REFUSED("\x80\x02}K\x01" "a.", "cannot add items to a dict");
+    REFUSED("\x80\x02]K\x01K\x02s.", "cannot set items of a list");
+    REFUSED("\x80\x02}(K\x01u.", "an odd number of keys and values");
+    REFUSED("\x80\x02(K\x01" "d.", "an odd number");
+    REFUSED("\x80\x02" "a.", "the stack is empty");
+    REFUSED("\x80\x02K\x01(a.", "the stack is empty"); /* nothing above the mark */
+    REFUSED("\x80\x02t.", "no MARK to pop to");
+    REFUSED("\x80\x02K\x01K\x02.", "2 values on the stack at STOP");
+    REFUSED("\x80\x02(K\x01.", "1 MARKs left open at STOP");
+    REFUSED("\x80\x02.", "0 values on the stack");
+    REFUSED("\x80\x02K\x01", "ends without STOP");
+    REFUSED("\x80\x02\x90.", "no MARK");
+}
+END_TEST
+
+START_TEST(marks_bounded)
+{
+    size_t n = 2 + LG__PICKLE_MAX_MARKS + 2;
+    char *p = malloc(n);
+    memcpy(p, "\x80\x02", 2);
+    memset(p + 2, '(', n - 2);
+    refused(p, n, "nested MARKs");
+    free(p);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ memo */
+
+START_TEST(memo)
+{
+    lg__pv *v = OK("\x80\x02K\x09q\x03" "0h\x03.");
+    ck_assert_int_eq(v->i, 9);
+    v = OK("\x80\x02K\x09r\x00\x01\x00\x00" "0j\x00\x01\x00\x00.");
+    ck_assert_int_eq(v->i, 9);
+    /* MEMOIZE numbers entries 0, 1, ... */
+    v = OK("\x80\x04K\x01\x94K\x02\x94" "00h\x01.");
+    ck_assert_int_eq(v->i, 2);
+    /* the same object twice: one value */
+    v = OK("\x80\x02]q\x00h\x00\x86.");
+    ck_assert_ptr_eq(v->items[0], v->items[1]);
+    REFUSED("\x80\x02h\x05.", "memo entry 5 was never set");
+    REFUSED("\x80\x02K\x01r\xff\xff\xff\xff.", "memo index 4294967295 is beyond");
+    REFUSED("\x80\x02q\x00.", "the stack is empty");
+}
+END_TEST
+
+/* --------------------------------------------------------- the protocol */
+
+START_TEST(protocols)
+{
+    ck_assert_int_eq(OK("\x80\x05K\x01.")->i, 1);
+    /* a frame: its length must fit */
+    ck_assert_int_eq(OK("\x80\x04\x95\x03\x00\x00\x00\x00\x00\x00\x00K\x01.")->i, 1);
+    REFUSED("\x80\x04\x95\xff\x00\x00\x00\x00\x00\x00\x00K\x01.", "a frame of 255 bytes");
+    REFUSED("K\x01.", "does not begin with PROTO");
+    REFUSED("\x80\x01K\x01.", "pickle protocol 1; loadgate reads protocols 2 to 5");
+    REFUSED("\x80\x06K\x01.", "pickle protocol 6");
+    REFUSED("\x80\x02I12\n.", "protocol 0 text opcode");
+    REFUSED("\x80\x02S'a'\n.", "protocol 0 text opcode");
+    REFUSED("\x80\x02Vabc\n.", "protocol 0 text opcode");
+    REFUSED("\x80\x02g1\n.", "protocol 0 text opcode");
+    REFUSED("\x80\x02\x82\x01.", "extension registry");
+    REFUSED("\x80\x05\x97.", "out-of-band buffers");
+    REFUSED("\x80\x02\xff.", "unknown opcode");
+    REFUSED("\x80\x02Pabc\n.", "text persistent ids");
+    REFUSED("", "nothing to read");
+}
+END_TEST
+
+START_TEST(two_pickles_back_to_back)
+{
+    static const char p[] = "\x80\x02K\x01.\x80\x02K\x02.";
+    lg__pv *v;
+    size_t used = 0;
+    ck_assert_int_eq(lg__pickle_load(g_pk, (const unsigned char *)p, sizeof p - 1, &opts, &v,
+                                     &used), LG_OK);
+    ck_assert_uint_eq(used, 5);
+    ck_assert_int_eq(lg__pickle_load(g_pk, (const unsigned char *)p + used, sizeof p - 1 - used,
+                                     &opts, &v, &used), LG_OK);
+    ck_assert_int_eq(v->i, 2);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- globals */
+
+START_TEST(globals_allowed)
+{
+    static const struct {
+        const char *p;
+        lg__global id;
+        int dtype;
+    } cases[] = {
+        {"\x80\x02" "ccollections\nOrderedDict\n.", LG__G_ORDERED_DICT, -1},
+        {"\x80\x02" "c__builtin__\nset\n.", LG__G_SET, -1},
+        {"\x80\x02" "cbuiltins\nfrozenset\n.", LG__G_FROZENSET, -1},
+        {"\x80\x02" "c_codecs\nencode\n.", LG__G_CODECS_ENCODE, -1},
+        {"\x80\x02" "ctorch._utils\n_rebuild_tensor_v2\n.", LG__G_REBUILD_TENSOR_V2, -1},
+        {"\x80\x02" "ctorch._utils\n_rebuild_parameter\n.", LG__G_REBUILD_PARAMETER, -1},
+        {"\x80\x02" "ctorch._tensor\n_rebuild_from_type_v2\n.", LG__G_REBUILD_FROM_TYPE_V2, -1},
+        {"\x80\x02" "ctorch\nFloatStorage\n.", LG__G_STORAGE, LG_F32},
+        {"\x80\x02" "ctorch.cuda\nHalfStorage\n.", LG__G_STORAGE, LG_F16},
+        {"\x80\x02" "ctorch\nBFloat16Storage\n.", LG__G_STORAGE, LG_BF16},
+        {"\x80\x02" "ctorch\nComplexFloatStorage\n.", LG__G_STORAGE, -1},
+        {"\x80\x02" "ctorch\nUntypedStorage\n.", LG__G_UNTYPED_STORAGE, -1},
+        {"\x80\x02" "ctorch\nbfloat16\n.", LG__G_DTYPE, LG_BF16},
+        {"\x80\x02" "ctorch\nlong\n.", LG__G_DTYPE, LG_I64},
+        {"\x80\x02" "ctorch\nuint16\n.", LG__G_DTYPE, -1},
+        {"\x80\x02" "ctorch\nSize\n.", LG__G_SIZE, -1},
+        {"\x80\x02" "ctorch\ndevice\n.", LG__G_DEVICE, -1},
+        {"\x80\x02" "ctorch.nn.parameter\nParameter\n.", LG__G_PARAMETER_TYPE, -1},
+        {"\x80\x04\x8c\x05torch\x8c\x0c" "FloatStorage\x93.", LG__G_STORAGE, LG_F32},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        lg__pv *v = ok(cases[i].p, strlen(cases[i].p));
+        ck_assert_int_eq(v->kind, LG__PV_GLOBAL);
+        ck_assert_int_eq(v->i, cases[i].id);
+        ck_assert_int_eq(v->dtype, cases[i].dtype);
+    }
+}
+END_TEST
+
+START_TEST(globals_refused)
+{
+    REFUSED("\x80\x02" "cposix\nsystem\n.", "global \"posix system\" is not allowed");
+    REFUSED("\x80\x02" "cos\nsystem\n.", "global \"os system\" is not allowed");
+    REFUSED("\x80\x02" "cbuiltins\neval\n.", "global \"builtins eval\"");
+    REFUSED("\x80\x02" "c__builtin__\ngetattr\n.", "global \"__builtin__ getattr\"");
+    REFUSED("\x80\x02" "csubprocess\nPopen\n.", "global \"subprocess Popen\"");
+    REFUSED("\x80\x02" "ctorch\nload\n.", "global \"torch load\"");
+    REFUSED("\x80\x02" "ctorch._utils\n_rebuild_qtensor\n.", "_rebuild_qtensor");
+    REFUSED("\x80\x02" "cnumpy.core.multiarray\n_reconstruct\n.", "numpy.core.multiarray");
+    REFUSED("\x80\x02" "ctorch.nn.modules.linear\nLinear\n.", "torch.nn.modules.linear Linear");
+    REFUSED("\x80\x04\x8c\x02os\x8c\x06system\x93.", "global \"os system\"");
+    REFUSED("\x80\x02(iposix\nsystem\n.", "global \"posix system\" is not allowed");
+    REFUSED("\x80\x02" "cposix\nsystem", "no end of line");
+    REFUSED("\x80\x04K\x01K\x02\x93.", "module and name must be str");
+    REFUSED("\x80\x02(ccollections\nOrderedDict\no.", "OBJ instantiates a class");
+}
+END_TEST
+
+/* ---------------------------------------------------------------- REDUCE */
+
+START_TEST(reduce_builds_values)
+{
+    lg__pv *v = OK("\x80\x02" "ccollections\nOrderedDict\n)R.");
+    ck_assert_int_eq(v->kind, LG__PV_DICT);
+    v = OK("\x80\x02" "ccollections\nOrderedDict\n](U\x01" "aK\x01\x86" "e\x85R.");
+    ck_assert_int_eq(v->kind, LG__PV_DICT);
+    ck_assert_uint_eq(v->count, 2);
+    v = OK("\x80\x02" "c__builtin__\nset\n](K\x01K\x02" "e\x85R.");
+    ck_assert_int_eq(v->kind, LG__PV_SET);
+    ck_assert_uint_eq(v->count, 2);
+    v = OK("\x80\x02" "c_codecs\nencode\nU\x03" "abcU\x06latin1\x86R.");
+    ck_assert_int_eq(v->kind, LG__PV_BYTES);
+    v = OK("\x80\x02" "ctorch\nSize\nK\x02K\x03\x86\x85R.");
+    ck_assert_int_eq(v->kind, LG__PV_TUPLE);
+    ck_assert_uint_eq(v->count, 2);
+    ck_assert_int_eq(OK("\x80\x02" "ctorch\ndevice\nU\x03" "cpu\x85R.")->kind, LG__PV_OTHER);
+    /* NEWOBJ and BUILD: an OrderedDict with its _metadata attribute */
+    v = OK("\x80\x02" "ccollections\nOrderedDict\n)\x81}U\x01xK\x01sb.");
+    ck_assert_int_eq(v->kind, LG__PV_DICT);
+    ck_assert_uint_eq(v->count, 0);
+    v = OK("\x80\x04" "ccollections\nOrderedDict\n)}\x92.");
+    ck_assert_int_eq(v->kind, LG__PV_DICT);
+}
+END_TEST
+
+START_TEST(reduce_refused)
+{
+    REFUSED("\x80\x02" "ctorch\nFloatStorage\n)R.", "torch.FloatStorage cannot be called");
+    REFUSED("\x80\x02K\x01)R.", "cannot call an int");
+    REFUSED("\x80\x02" "ccollections\nOrderedDict\nK\x01R.", "are an int, not a tuple");
+    REFUSED("\x80\x02" "ccollections\nOrderedDict\nK\x01K\x02\x86R.", "takes 0 or 1 arguments");
+    REFUSED("\x80\x02" "ccollections\nOrderedDict\nK\x01\x85R.", "OrderedDict of an int");
+    REFUSED("\x80\x02" "ctorch\nSize\n)\x81.", "torch.Size cannot be instantiated");
+    REFUSED("\x80\x02K\x01)\x81.", "cannot instantiate an int");
+    REFUSED("\x80\x02" "ccollections\nOrderedDict\nK\x01\x85\x81.", "with arguments");
+    REFUSED("\x80\x02]K\x01" "b.", "cannot set the state of a list");
+    REFUSED("\x80\x02" "c_codecs\nencode\nK\x01\x85R.", "_codecs.encode of an int");
+}
+END_TEST
+
+/* ('storage', FloatStorage, '0', 'cpu', 4) as a persistent id, then
+ * _rebuild_tensor_v2(storage, 1, (2,), (1,), False, OrderedDict()) */
+#define PID "(U\x07storagectorch\nFloatStorage\nU\x01" "0U\x03" "cpuK\x04tQ"
+#define V2 "ctorch._utils\n_rebuild_tensor_v2\n"
+#define OD "ccollections\nOrderedDict\n)R"
+
+START_TEST(rebuild_tensors)
+{
+    lg__pv *v = OK("\x80\x02" V2 "(" PID "K\x01K\x02\x85K\x01\x85\x89" OD "tR.");
+    ck_assert_int_eq(v->kind, LG__PV_TENSOR);
+    ck_assert_int_eq(v->i, LG__G_REBUILD_TENSOR_V2);
+    ck_assert_int_eq(v->items[0]->kind, LG__PV_STORAGE);
+    ck_assert_int_eq(v->items[0]->i, 7);
+    ck_assert_int_eq(v->items[1]->i, 1);
+    ck_assert_ptr_null(v->items[4]);
+    /* with the metadata argument of later versions */
+    v = OK("\x80\x02" V2 "(" PID "K\x01K\x02\x85K\x01\x85\x89" OD "}tR.");
+    ck_assert_int_eq(v->kind, LG__PV_TENSOR);
+    /* a parameter is its data */
+    v = OK("\x80\x02" "ctorch._utils\n_rebuild_parameter\n(" V2 "(" PID "K\x00))\x89" OD "tR\x88"
+           OD "tR.");
+    ck_assert_int_eq(v->kind, LG__PV_TENSOR);
+    /* v3 names its dtype */
+    v = OK("\x80\x02" "ctorch._utils\n_rebuild_tensor_v3\n(" PID "K\x00))\x89" OD
+           "ctorch\nint16\ntR.");
+    ck_assert_int_eq(v->items[4]->dtype, LG_I16);
+    /* a tensor with Python attributes */
+    v = OK("\x80\x02" "ctorch._tensor\n_rebuild_from_type_v2\n(" V2 "ctorch\nTensor\n(" PID
+           "K\x00))\x89" OD "t}tR.");
+    ck_assert_int_eq(v->kind, LG__PV_TENSOR);
+}
+END_TEST
+
+START_TEST(rebuild_refused)
+{
+    REFUSED("\x80\x02" V2 "(" PID "K\x01K\x02\x85\x86tR.", "_rebuild_tensor_v2 takes 6 or 7 "
+            "arguments, 2 given");
+    REFUSED("\x80\x02" V2 "(K\x01K\x01))\x89" OD "tR.", "the storage is an int");
+    REFUSED("\x80\x02" V2 "(" PID "U\x01x))\x89" OD "tR.", "the storage offset is a str");
+    REFUSED("\x80\x02" V2 "(" PID "K\x00K\x01)\x89" OD "tR.", "size and stride must be tuples");
+    REFUSED("\x80\x02" "ctorch._utils\n_rebuild_tensor_v3\n(" PID "K\x00))\x89" OD "K\x01tR.",
+            "the dtype is an int");
+    REFUSED("\x80\x02" "ctorch._utils\n_rebuild_parameter\n(K\x01\x89" OD "tR.",
+            "a parameter's data is an int");
+    REFUSED("\x80\x02" "ctorch._tensor\n_rebuild_from_type_v2\n(" V2 "ccollections\nOrderedDict\n"
+            ")}tR.", "not torch.Tensor");
+    lg__pickle_opts none = {"t.pt", "record \"t/data.pkl\"", NULL, NULL, 0};
+    lg__pv *v;
+    static const char p[] = "\x80\x02(K\x01tQ.";
+    ck_assert_int_eq(lg__pickle_load(g_pk, (const unsigned char *)p, sizeof p - 1, &none, &v,
+                                     NULL), LG_E_FORMAT);
+    ck_assert(strstr(lg_error_message(), "a persistent id where none is expected"));
+}
+END_TEST
+#undef V2
+#undef PID
+#undef OD
+
+/* ------------------------------------------------------------- robustness */
+
+START_TEST(every_truncation)
+{
+    static const char p[] =
+        "\x80\x02" "ccollections\nOrderedDict\n)R(U\x01" "a" "ctorch._utils\n_rebuild_tensor_v2\n"
+        "((U\x07storagectorch\nFloatStorage\nU\x01" "0U\x03" "cpuK\x04tQK\x00K\x02\x85K\x01\x85\x89"
+        "ccollections\nOrderedDict\n)RtRU\x01" "bG\x3f\xf8\x00\x00\x00\x00\x00\x00u.";
+    ok(p, sizeof p - 1);
+    for (size_t n = 0; n + 1 < sizeof p - 1; n++) {
+        lg__pv *v;
+        ck_assert_int_eq(load_n(p, n, &v), LG_E_FORMAT);
+    }
+}
+END_TEST
+
+START_TEST(alloc_failures)
+{
+    static const char p[] = "\x80\x02}(U\x01" "a](K\x01K\x02K\x03K\x04K\x05" "eU\x01" "bK\x02u.";
+    for (uint64_t k = 1;; k++) {
+        lg_fault_schedule s = {.when = LG_FAULT_NTH, .k = k};
+        lg__pickle *pk = NULL;
+        ck_assert_int_eq(lg_fault_set("mem.alloc", &s), LG_OK);
+        lg_status st = lg__pickle_new(&pk);
+        lg__pv *v;
+        if (st == LG_OK)
+            st = lg__pickle_load(pk, (const unsigned char *)p, sizeof p - 1, &opts, &v, NULL);
+        uint64_t fired = lg_fault_fired("mem.alloc");
+        lg_fault_clear();
+        ck_assert_msg(st == LG_OK || st == LG_E_NOMEM, "k=%llu: %s", (unsigned long long)k,
+                      lg_error_message());
+        lg__pickle_free(pk);
+        if (!fired)
+            break;
+        ck_assert(k < 1000);
+    }
+}
+END_TEST
+
+static Suite *pickle_suite(void)
+{
+    Suite *s = suite_create("pickle");
+    TCase *t = tcase_create("opcodes");
+    tcase_add_checked_fixture(t, setup, teardown);
+    tcase_add_test(t, scalars);
+    tcase_add_test(t, strings);
+    tcase_add_test(t, containers);
+    tcase_add_test(t, container_misuse);
+    tcase_add_test(t, marks_bounded);
+    tcase_add_test(t, memo);
+    tcase_add_test(t, protocols);
+    tcase_add_test(t, two_pickles_back_to_back);
+    tcase_add_test(t, globals_allowed);
+    tcase_add_test(t, globals_refused);
+    tcase_add_test(t, reduce_builds_values);
+    tcase_add_test(t, reduce_refused);
+    tcase_add_test(t, rebuild_tensors);
+    tcase_add_test(t, rebuild_refused);
+    tcase_add_test(t, every_truncation);
+    tcase_add_test(t, alloc_failures);
+    suite_add_tcase(s, t);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(pickle_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
