@@ -1809,23 +1809,181 @@ static int parse_zero(ctx *c, yaml_node_t *n, corrs *l, int *expanded)
     return 0;
 }
 
-static const char *const corrupt_keys[] = {"truncate", "flip", "zero", NULL};
+/* The file a splice takes its bytes from: a fixture's name, or an inline
+ * {generate: …} / {path: …}. A generated file is written into the fixture
+ * folder now, as for the enumerations, so that its path can be recorded. */
+static int splice_source(ctx *c, yaml_node_t *n, hx_corrupt *x)
+{
+    hx_file f;
+    memset(&f, 0, sizeof f);
+    if (n->type == YAML_MAPPING_NODE) {
+        if (parse_file_def(c, n, "splice.from", "inline", &f)) {
+            file_free(&f);
+            return -1;
+        }
+    } else {
+        const char *s = scalar(c, n, "splice.from");
+        size_t i = 0;
+        if (!s)
+            return -1;
+        while (i < c->nfx && strcmp(sv(c->fx[i].knode), s))
+            i++;
+        if (i == c->nfx) {
+            report(c, n, "splice.from: no fixture named '%s'", s);
+            return -1;
+        }
+        if (file_copy(&c->fx[i].file, &f)) {
+            oom(c);
+            return -1;
+        }
+        snprintf(x->from_name, sizeof x->from_name, "%s", s);
+    }
+    if (f.kind == HX_FILE_PATH && !x->from_name[0]) {
+        const char *slash = strrchr(f.path, '/');
+        snprintf(x->from_name, sizeof x->from_name, "%s", slash ? slash + 1 : f.path);
+    } else if (!x->from_name[0]) {
+        snprintf(x->from_name, sizeof x->from_name, "inline");
+    }
+    int rc = 0;
+    if (c->scratch) {
+        rc = 0;
+    } else if (f.kind == HX_FILE_GENERATE && !strcmp(f.gen.format, "torch-archive") &&
+               !torch_built()) {
+        c->unmeasured = 1;
+    } else if (f.kind == HX_FILE_GENERATE && !f.path && generate(c, n, &f)) {
+        rc = -1;
+    } else if (f.path && !(x->from = strdup(f.path))) {
+        oom(c);
+        rc = -1;
+    }
+    file_free(&f);
+    return rc;
+}
+
+static const char *const splice_keys[] = {"from", "range", "at", "insert", NULL};
+enum { SP_FROM, SP_RANGE, SP_AT, SP_INSERT, SP_N };
+
+/* {from: F, range: [a, b], at: N, insert: bool}: one case. */
+static int splice_one(ctx *c, yaml_node_t *n, corrs *l)
+{
+    yaml_node_t *s[SP_N], *k[SP_N];
+    hx_corrupt x = {.kind = HX_CORRUPT_SPLICE};
+    if (slots(c, n, "splice", splice_keys, s, k))
+        return -1;
+    if (!s[SP_FROM] || !s[SP_RANGE]) {
+        report(c, n, "splice: needs from and range (at and insert are optional)");
+        return -1;
+    }
+    yaml_node_t *r = s[SP_RANGE];
+    if (r->type != YAML_SEQUENCE_NODE ||
+        r->data.sequence.items.top - r->data.sequence.items.start != 2) {
+        report(c, r, "splice.range: expected [begin, end], got %s", kind(r));
+        return -1;
+    }
+    yaml_node_item_t *i = r->data.sequence.items.start;
+    if (offset_of(c, node(c, i[0]), "splice.range", &x.a, &x.a_half) ||
+        offset_of(c, node(c, i[1]), "splice.range", &x.b, &x.b_half))
+        return -1;
+    if (s[SP_AT] && offset_of(c, s[SP_AT], "splice.at", &x.at, &x.at_half))
+        return -1;
+    if (s[SP_INSERT] && bool_of(c, s[SP_INSERT], "splice.insert", &x.insert))
+        return -1;
+    if (splice_source(c, s[SP_FROM], &x))
+        return -1;
+    if (corr_push(c, l, x)) {
+        free(x.from);
+        return -1;
+    }
+    return 0;
+}
+
+/* splice: one mapping, or a list of them (one case each). */
+static int parse_splice(ctx *c, yaml_node_t *n, corrs *l, int *expanded)
+{
+    if (n->type != YAML_SEQUENCE_NODE)
+        return splice_one(c, n, l);
+    *expanded = 1;
+    for (yaml_node_item_t *i = n->data.sequence.items.start;
+         i < n->data.sequence.items.top && !c->fatal; i++)
+        splice_one(c, node(c, *i), l);
+    return 0;
+}
+
+static int st_push(ctx *c, corrs *l, int m)
+{
+    hx_corrupt x = {.kind = HX_CORRUPT_SAFETENSORS, .mutation = m};
+    return corr_push(c, l, x);
+}
+
+/* safetensors: NAME, [NAME, …] (one case each), or all (every mutation the
+ * reader must refuse). */
+static int parse_st(ctx *c, yaml_node_t *n, corrs *l, int *expanded)
+{
+    const hx_st_mutation *t = hx_st_mutations();
+    yaml_node_t *one = NULL;
+    yaml_node_item_t *first;
+    if (n->type == YAML_SCALAR_NODE && !strcmp(sv(n), "all")) {
+        *expanded = 1;
+        for (int m = 0; t[m].name; m++)
+            if (t[m].in_all && st_push(c, l, m))
+                return -1;
+        return 0;
+    }
+    if (n->type == YAML_MAPPING_NODE) {
+        report(c, n, "safetensors: expected a mutation's name, a list of names or all, got a "
+                     "mapping");
+        return -1;
+    }
+    size_t cnt = items_of(n, &one, &first);
+    *expanded |= first != NULL;
+    for (size_t i = 0; i < cnt && !c->fatal; i++) {
+        yaml_node_t *e = item_at(c, one, first, i);
+        const char *s = scalar(c, e, "safetensors");
+        int m = s ? hx_st_mutation_find(s) : -1;
+        if (s && m < 0)
+            report(c, e, "safetensors: unknown mutation '%s' (see docs/cases.md; all names "
+                         "them)", s);
+        else if (s && st_push(c, l, m))
+            return -1;
+    }
+    return 0;
+}
+
+static const char *const corrupt_keys[] = {"truncate", "flip", "zero", "splice", "safetensors",
+                                           NULL};
+enum { CO_TRUNCATE, CO_FLIP, CO_ZERO, CO_SPLICE, CO_ST, CO_N };
 
 static int mutation(ctx *c, yaml_node_t *n, hx_file *f, corrs *l, int *expanded)
 {
-    yaml_node_t *s[3], *k[3];
+    yaml_node_t *s[CO_N], *k[CO_N];
+    int given = 0;
     if (slots(c, n, "corrupt", corrupt_keys, s, k))
         return -1;
-    if (!!s[0] + !!s[1] + !!s[2] != 1) {
-        report(c, n, "corrupt: give exactly one of truncate, flip, zero (a list of mappings "
-                     "for several)");
+    for (int i = 0; i < CO_N; i++)
+        given += !!s[i];
+    if (given != 1) {
+        report(c, n, "corrupt: give exactly one of truncate, flip, zero, splice, safetensors "
+                     "(a list of mappings for several)");
         return -1;
     }
-    if (s[0])
-        return parse_truncate(c, s[0], f, l, expanded);
-    if (s[1])
-        return parse_flip(c, s[1], f, l, expanded);
-    return parse_zero(c, s[2], l, expanded);
+    if (s[CO_TRUNCATE])
+        return parse_truncate(c, s[CO_TRUNCATE], f, l, expanded);
+    if (s[CO_FLIP])
+        return parse_flip(c, s[CO_FLIP], f, l, expanded);
+    if (s[CO_ZERO])
+        return parse_zero(c, s[CO_ZERO], l, expanded);
+    if (s[CO_SPLICE])
+        return parse_splice(c, s[CO_SPLICE], l, expanded);
+    return parse_st(c, s[CO_ST], l, expanded);
+}
+
+/* Frees the splice sources the list owns. */
+static void corrs_free(corrs *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->v[i].from);
+    free(l->v);
+    memset(l, 0, sizeof *l);
 }
 
 /* corrupt: one mapping, or a list of them; each list entry, and each value
@@ -1906,7 +2064,7 @@ static void check_values(ctx *c, const casedef *d)
     if (n)
         parse_corrupt(c, n, &h.file, &l, &expanded);
     c->scratch = 0;
-    free(l.v);
+    corrs_free(&l);
     hx_case_free(&h);
 }
 
@@ -1975,6 +2133,11 @@ static int emit_one(ctx *c, const casedef *d, const hx_case *h, char **vals,
     }
     c->out->ncases++;
     o->corrupt = *x;
+    o->corrupt.from = NULL;
+    if (x->from && !(o->corrupt.from = strdup(x->from))) {
+        oom(c);
+        return -1;
+    }
     o->src = c->out->path;
     o->line = (int)d->node->start_mark.line + 1;
     o->col = (int)d->node->start_mark.column + 1;
@@ -2034,7 +2197,7 @@ static void build(ctx *c, const casedef *d, const combo *co)
         oom(c);
     if (!c->nerrs && !c->fatal)
         emit(c, d, co, &h, &l, expanded);
-    free(l.v);
+    corrs_free(&l);
     hx_case_free(&h);
 }
 
@@ -2767,7 +2930,8 @@ int hx_case_copy(hx_case *dst, const hx_case *src)
     dst->faults = NULL;
     dst->sim = NULL;
     dst->requires = dst->tags = NULL;
-    int bad = sdup(src->id, &dst->id) || sdup(src->suite, &dst->suite) ||
+    dst->corrupt.from = NULL;
+    int bad = sdup(src->corrupt.from, &dst->corrupt.from) || sdup(src->id, &dst->id) || sdup(src->suite, &dst->suite) ||
               sdup(src->name, &dst->name) || pairs_dup(src->params, src->nparams, &dst->params) ||
               sdup(src->reader, &dst->reader) || file_copy(&src->file, &dst->file) ||
               store_dup(&src->store, &dst->store) ||
@@ -2810,6 +2974,7 @@ void hx_case_free(hx_case *h)
     strv_free(h->tags, h->ntags);
     free(h->expect.message);
     free(h->description);
+    free(h->corrupt.from);
     memset(h, 0, sizeof *h);
 }
 

@@ -25,7 +25,11 @@ typedef struct {
     hx_gen gen;        /* HX_FILE_GENERATE */
 } hx_file;
 
-typedef enum { HX_CORRUPT_NONE, HX_CORRUPT_TRUNCATE, HX_CORRUPT_FLIP, HX_CORRUPT_ZERO } hx_corrupt_kind;
+typedef enum {
+    HX_CORRUPT_NONE, HX_CORRUPT_TRUNCATE, HX_CORRUPT_FLIP, HX_CORRUPT_ZERO,
+    HX_CORRUPT_SPLICE,      /* bytes of another file written over (or into) this one */
+    HX_CORRUPT_SAFETENSORS  /* a named rewrite of a safetensors header (corrupt.h) */
+} hx_corrupt_kind;
 
 /* One concrete corruption (lists are expanded into one case each). */
 typedef struct {
@@ -36,6 +40,16 @@ typedef struct {
     int random;        /* flip random: count (a), seed */
     uint64_t seed;
     char label[64];    /* the value as it appears in the case id */
+    /* splice: bytes [a, b) of the file `from` are written at offset `at` of
+     * the case's file (inserted when `insert`); `from` is owned by the case
+     * (hx_case_copy / hx_case_free), `from_name` is the fixture's name or
+     * the path's last part, for the label. */
+    char *from;
+    char from_name[32];
+    int64_t at;
+    int at_half;
+    int insert;
+    int mutation;      /* safetensors: index into hx_st_mutations() */
 } hx_corrupt;
 
 typedef enum { HX_SWEEP_NONE, HX_SWEEP_TRANSIENT, HX_SWEEP_PERSISTENT } hx_sweep;

@@ -15,9 +15,37 @@
 int hx_corrupt_apply(const hx_corrupt *c, const char *in, const char *out, char *err,
                      size_t errlen);
 
-/* The same on a buffer: *len may shrink (truncate). Returns 0 or -1. */
+/* The same on a buffer: *len may shrink (truncate). Returns 0 or -1.
+ * Splice and safetensors mutations may grow the file: they need
+ * hx_corrupt_apply_mem, and are an error here. */
 int hx_corrupt_apply_buf(const hx_corrupt *c, unsigned char *buf, size_t *len, char *err,
                          size_t errlen);
+
+/* Every kind, on a malloc'd buffer: *buf may be replaced by a new one
+ * (splice and safetensors mutations may grow the file) and *len changes
+ * with it. Returns 0, or -1 with a message in err (*buf is then still
+ * valid and owned by the caller). */
+int hx_corrupt_apply_mem(const hx_corrupt *c, unsigned char **buf, size_t *len, char *err,
+                         size_t errlen);
+
+/* The named safetensors mutations (docs/cases.md, `corrupt: {safetensors:
+ * NAME}`). Each rewrites the header of a valid safetensors file: parsed
+ * with jansson, changed, written back compactly in file order, padded with
+ * spaces to a multiple of 8, with the length field fixed; the same input
+ * gives the same bytes. */
+typedef struct {
+    const char *name;
+    const char *expect;  /* status on a store mirrored from the original
+                            file: "LG_E_FORMAT", "LG_OK", "LG_E_SHAPE", ... */
+    const char *message; /* a substring of the reader's message, or NULL */
+    int in_all;          /* part of `safetensors: all` (every one that the
+                            reader must refuse) */
+} hx_st_mutation;
+
+/* The table, terminated by an entry whose name is NULL. */
+const hx_st_mutation *hx_st_mutations(void);
+/* Index of name in the table, or -1. */
+int hx_st_mutation_find(const char *name);
 
 /* An offset of a case file resolved against a file of size bytes: `half`
  * is size / 2, a negative value counts from the end. Returns 0, or -1 when
@@ -29,6 +57,7 @@ int hx_corrupt_offset(int64_t v, int half, uint64_t size, uint64_t *out);
 uint64_t hx_splitmix64(uint64_t *state);
 
 /* Writes the case id label of c into c->label ("truncate:7", "flip:12:3",
- * "flip:12:all", "flip:random4:seed1", "zero:0:half"). */
+ * "flip:12:all", "flip:random4:seed1", "zero:0:half", "splice:mixed:8:40@8",
+ * "splice:mixed:0:8@-1:insert", "safetensors:offsets-gap"). */
 void hx_corrupt_label(hx_corrupt *c);
 #endif

@@ -1,0 +1,409 @@
+/* The corruption generators beyond the byte-level ones (those are in
+ * test_case.c): splices, and every named safetensors mutation, checked
+ * against the reader itself: the status and the message each one is
+ * documented to give, the same bytes on every run, and valid files where
+ * a mutation is meant to keep the file valid. */
+#include "case.h"
+#include "corrupt.h"
+#include "gen.h"
+#include "testutil.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *dir;
+static char fixtures[1024];
+static char errs[65536];
+
+static void setup(void)
+{
+    dir = tu_tmpdir();
+    ck_assert_ptr_nonnull(dir);
+    snprintf(fixtures, sizeof fixtures, "%s", tu_path(dir, "fixtures"));
+}
+
+static void teardown(void) { tu_rmtree(dir); }
+
+/* Generated fixtures of several shapes: 2-D f32, every dtype with 1-D
+ * tensors, 0-dim scalars, and the file safetensors 0.8 wrote. */
+static const char *fixture(int which)
+{
+    static char path[4][1024];
+    if (which == 3)
+        return LG_SOURCE_DIR "/tests/data/safetensors-0.8/mlp_f32.safetensors";
+    hx_gen g;
+    hx_gen_init(&g);
+    if (which == 1) {
+        lg_dtype all[] = {LG_F32, LG_F16, LG_BF16, LG_I64, LG_I32, LG_I16, LG_I8, LG_U8, LG_BOOL, LG_F64};
+        memcpy(g.dtypes, all, sizeof all);
+        g.ndtypes = 10;
+        g.ndim = 1;
+        g.shape[0] = 3;
+    } else if (which == 2) {
+        g.tensors = 3;
+        g.ndim = 0;
+    } else {
+        g.shape[0] = 4;
+        g.shape[1] = 5;
+    }
+    g.seed = (uint64_t)which + 1;
+    snprintf(path[which], sizeof path[which], "%s", tu_path(dir, which == 1 ? "mixed.st"
+                                                            : which == 2 ? "scalars.st"
+                                                                         : "small.st"));
+    ck_assert_int_eq(hx_gen_write(&g, path[which]), LG_OK);
+    return path[which];
+}
+
+static lg_status open_status(const char *path, char *msg, size_t n)
+{
+    lg_checkpoint *c = NULL;
+    lg_status st = lg_checkpoint_open(path, NULL, &c);
+    snprintf(msg, n, "%s", st == LG_OK ? "" : lg_error_message());
+    lg_checkpoint_close(c);
+    return st;
+}
+
+/* Every tensor of a and b: same names, dtypes, shapes and bytes. */
+static void same_tensors(const char *a, const char *b)
+{
+    lg_checkpoint *x, *y;
+    ck_assert_int_eq(lg_checkpoint_open(a, NULL, &x), LG_OK);
+    ck_assert_int_eq(lg_checkpoint_open(b, NULL, &y), LG_OK);
+    ck_assert_uint_eq(lg_checkpoint_count(x), lg_checkpoint_count(y));
+    for (size_t i = 0; i < lg_checkpoint_count(x); i++) {
+        const lg_tensor_info *t = lg_checkpoint_tensor(x, i);
+        size_t k = lg_checkpoint_find(y, t->name);
+        ck_assert_msg(k != (size_t)-1, "%s lost tensor %s", b, t->name);
+        const lg_tensor_info *u = lg_checkpoint_tensor(y, k);
+        ck_assert_int_eq(t->dtype, u->dtype);
+        ck_assert_int_eq(t->ndim, u->ndim);
+        ck_assert_uint_eq(t->nbytes, u->nbytes);
+        unsigned char *p = malloc(t->nbytes + 1), *q = malloc(t->nbytes + 1);
+        ck_assert_int_eq(lg_checkpoint_read(x, i, p, (size_t)t->nbytes), LG_OK);
+        ck_assert_int_eq(lg_checkpoint_read(y, k, q, (size_t)t->nbytes), LG_OK);
+        ck_assert_mem_eq(p, q, (size_t)t->nbytes);
+        free(p);
+        free(q);
+    }
+    lg_checkpoint_close(x);
+    lg_checkpoint_close(y);
+}
+
+/* ------------------------------------------------ safetensors mutations */
+
+START_TEST(test_st_every_mutation)
+{
+    const hx_st_mutation *m = hx_st_mutations();
+    const char *in = fixture(_i);
+    const char *out = tu_path(dir, "out.st"), *again = tu_path(dir, "again.st");
+    int nall = 0;
+    for (int i = 0; m[i].name; i++) {
+        hx_corrupt c = {.kind = HX_CORRUPT_SAFETENSORS, .mutation = i};
+        char err[1024], msg[2048];
+        hx_corrupt_label(&c);
+        ck_assert_int_eq(hx_st_mutation_find(m[i].name), i);
+        if (!strcmp(m[i].name, "broadcastable-shape") && _i == 2)
+            continue; /* scalars have no dimension to shrink: checked below */
+        int rc = hx_corrupt_apply(&c, in, out, err, sizeof err);
+        ck_assert_msg(rc == 0, "%s on %s: %s", m[i].name, in, err);
+        /* deterministic: the same bytes twice */
+        ck_assert_int_eq(hx_corrupt_apply(&c, in, again, err, sizeof err), 0);
+        size_t n1, n2;
+        unsigned char *b1 = tu_read(out, &n1), *b2 = tu_read(again, &n2);
+        ck_assert_uint_eq(n1, n2);
+        ck_assert_mem_eq(b1, b2, n1);
+        free(b1);
+        free(b2);
+        lg_status st = open_status(out, msg, sizeof msg);
+        lg_status want;
+        if (!strcmp(m[i].expect, "LG_E_FORMAT")) {
+            nall += m[i].in_all;
+            ck_assert_int_eq(m[i].in_all, 1);
+            ck_assert_msg(st == LG_E_FORMAT, "%s on %s: %s %s", m[i].name, in,
+                          lg_status_name(st), msg);
+            ck_assert_msg(strstr(msg, m[i].message), "%s on %s: want \"%s\" in: %s",
+                          m[i].name, in, m[i].message, msg);
+            ck_assert_msg(strstr(msg, out) == msg, "the message names the file: %s", msg);
+        } else {
+            /* the mutation keeps the file valid; the store decides */
+            ck_assert_int_eq(lg_status_parse(m[i].expect, &want), LG_OK);
+            ck_assert_int_eq(m[i].in_all, 0);
+            ck_assert_msg(st == LG_OK, "%s on %s: %s", m[i].name, in, msg);
+        }
+        if (!strcmp(m[i].name, "reserialize") || !strcmp(m[i].name, "pad-header"))
+            same_tensors(in, out);
+    }
+    ck_assert_int_eq(nall, 33);
+}
+END_TEST
+
+/* Mutations that change a valid file meet the store: the documented status. */
+START_TEST(test_st_store_outcomes)
+{
+    const char *in = fixture(0);
+    static const char *const names[] = {"rename-tensor", "reshape-tensor", "broadcastable-shape",
+                                        "retype-same-size", "reserialize"};
+    for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
+        int i = hx_st_mutation_find(names[k]);
+        const hx_st_mutation *m = &hx_st_mutations()[i];
+        hx_corrupt c = {.kind = HX_CORRUPT_SAFETENSORS, .mutation = i};
+        char err[512];
+        const char *out = tu_path(dir, "out.st");
+        ck_assert_int_eq(hx_corrupt_apply(&c, in, out, err, sizeof err), 0);
+        lg_backend *b;
+        lg_store *s;
+        lg_checkpoint *orig;
+        ck_assert_int_eq(lg_backend_open("sim", &b), LG_OK);
+        ck_assert_int_eq(lg_store_new(b, lg_device_cpu(), &s), LG_OK);
+        ck_assert_int_eq(lg_checkpoint_open(in, NULL, &orig), LG_OK);
+        for (size_t t = 0; t < lg_checkpoint_count(orig); t++) {
+            const lg_tensor_info *ti = lg_checkpoint_tensor(orig, t);
+            ck_assert_int_eq(lg_store_add(s, ti->name, ti->dtype, ti->ndim, ti->shape), LG_OK);
+        }
+        lg_checkpoint_close(orig);
+        lg_status want, got = lg_store_load(s, out, NULL, NULL);
+        ck_assert_int_eq(lg_status_parse(m->expect, &want), LG_OK);
+        ck_assert_msg(got == want, "%s: %s, want %s: %s", m->name, lg_status_name(got),
+                      m->expect, lg_error_message());
+        if (m->message)
+            ck_assert_msg(strstr(lg_error_message(), m->message), "%s: %s", m->name,
+                          lg_error_message());
+        lg_store_free(s);
+        lg_backend_close(b);
+    }
+}
+END_TEST
+
+START_TEST(test_st_bad_input)
+{
+    char err[512];
+    const char *in = tu_path(dir, "junk.bin"), *out = tu_path(dir, "out.bin");
+    ck_assert_int_eq(tu_write(in, "not a safetensors file", 22), 0);
+    hx_corrupt c = {.kind = HX_CORRUPT_SAFETENSORS, .mutation = hx_st_mutation_find("offsets-gap")};
+    hx_corrupt_label(&c);
+    ck_assert_str_eq(c.label, "safetensors:offsets-gap");
+    ck_assert_int_eq(hx_corrupt_apply(&c, in, out, err, sizeof err), -1);
+    ck_assert_ptr_nonnull(strstr(err, "safetensors:offsets-gap: the input is not"));
+    /* a mutation that needs two tensors on a file of one */
+    ck_assert_int_eq(tu_write_safetensors(in, 1, 2, 2), 0);
+    ck_assert_int_eq(hx_corrupt_apply(&c, in, out, err, sizeof err), -1);
+    ck_assert_ptr_nonnull(strstr(err, "at least 2 tensors"));
+    /* scalars: nothing to shrink for broadcastable-shape */
+    c.mutation = hx_st_mutation_find("broadcastable-shape");
+    ck_assert_int_eq(hx_corrupt_apply(&c, fixture(2), out, err, sizeof err), -1);
+    ck_assert_ptr_nonnull(strstr(err, "first dimension is at least 2"));
+    c.mutation = 999;
+    ck_assert_int_eq(hx_corrupt_apply(&c, fixture(0), out, err, sizeof err), -1);
+    /* apply_buf cannot grow a buffer */
+    unsigned char buf[8] = {0};
+    size_t len = 8;
+    c.mutation = 0;
+    ck_assert_int_eq(hx_corrupt_apply_buf(&c, buf, &len, err, sizeof err), -1);
+    ck_assert_int_eq(hx_st_mutation_find("no-such-mutation"), -1);
+}
+END_TEST
+
+/* -------------------------------------------------------------- splice */
+
+START_TEST(test_splice_apply)
+{
+    unsigned char a[16], b[8];
+    for (int i = 0; i < 16; i++)
+        a[i] = (unsigned char)i;
+    for (int i = 0; i < 8; i++)
+        b[i] = (unsigned char)(0xA0 + i);
+    char src[1024], err[512];
+    snprintf(src, sizeof src, "%s", tu_path(dir, "b.bin"));
+    const char *in = tu_path(dir, "a.bin"), *out = tu_path(dir, "o.bin");
+    ck_assert_int_eq(tu_write(in, a, sizeof a), 0);
+    ck_assert_int_eq(tu_write(src, b, sizeof b), 0);
+    size_t n;
+    unsigned char *got;
+
+    hx_corrupt o = {.kind = HX_CORRUPT_SPLICE, .from = src, .a = 2, .b = 5, .at = 4};
+    snprintf(o.from_name, sizeof o.from_name, "b");
+    hx_corrupt_label(&o);
+    ck_assert_str_eq(o.label, "splice:b:2:5@4");
+    ck_assert_int_eq(hx_corrupt_apply(&o, in, out, err, sizeof err), 0);
+    got = tu_read(out, &n);
+    ck_assert_uint_eq(n, 16);
+    ck_assert_uint_eq(got[3], 3);
+    ck_assert_uint_eq(got[4], 0xA2);
+    ck_assert_uint_eq(got[6], 0xA4);
+    ck_assert_uint_eq(got[7], 7);
+    free(got);
+
+    /* overwriting past the end grows the file */
+    hx_corrupt g = {.kind = HX_CORRUPT_SPLICE, .from = src, .a = 0, .b = -1, .at = -2};
+    ck_assert_int_eq(hx_corrupt_apply(&g, in, out, err, sizeof err), 0);
+    got = tu_read(out, &n);
+    ck_assert_uint_eq(n, 14 + 7);
+    ck_assert_uint_eq(got[13], 13);
+    ck_assert_uint_eq(got[14], 0xA0);
+    ck_assert_uint_eq(got[20], 0xA6);
+    free(got);
+
+    /* insert */
+    hx_corrupt ins = {.kind = HX_CORRUPT_SPLICE, .from = src, .a = 0, .b_half = 1, .at_half = 1,
+                      .insert = 1};
+    snprintf(ins.from_name, sizeof ins.from_name, "b");
+    hx_corrupt_label(&ins);
+    ck_assert_str_eq(ins.label, "splice:b:0:half@half:insert");
+    ck_assert_int_eq(hx_corrupt_apply(&ins, in, out, err, sizeof err), 0);
+    got = tu_read(out, &n);
+    ck_assert_uint_eq(n, 20);
+    ck_assert_uint_eq(got[7], 7);
+    ck_assert_uint_eq(got[8], 0xA0);
+    ck_assert_uint_eq(got[11], 0xA3);
+    ck_assert_uint_eq(got[12], 8);
+    ck_assert_uint_eq(got[19], 15);
+    free(got);
+
+    /* out of range, a missing source: errors, not clamped */
+    hx_corrupt bad = {.kind = HX_CORRUPT_SPLICE, .from = src, .a = 0, .b = 9};
+    ck_assert_int_eq(hx_corrupt_apply(&bad, in, out, err, sizeof err), -1);
+    ck_assert_ptr_nonnull(strstr(err, "range outside the source"));
+    hx_corrupt rev = {.kind = HX_CORRUPT_SPLICE, .from = src, .a = 4, .b = 2};
+    ck_assert_int_eq(hx_corrupt_apply(&rev, in, out, err, sizeof err), -1);
+    hx_corrupt far = {.kind = HX_CORRUPT_SPLICE, .from = src, .a = 0, .b = 1, .at = 17};
+    ck_assert_int_eq(hx_corrupt_apply(&far, in, out, err, sizeof err), -1);
+    ck_assert_ptr_nonnull(strstr(err, "outside the file"));
+    hx_corrupt gone = {.kind = HX_CORRUPT_SPLICE, .from = (char *)tu_path(dir, "none"), .b = 1};
+    ck_assert_int_eq(hx_corrupt_apply(&gone, in, out, err, sizeof err), -1);
+    hx_corrupt nofrom = {.kind = HX_CORRUPT_SPLICE, .b = 1};
+    ck_assert_int_eq(hx_corrupt_apply(&nofrom, in, out, err, sizeof err), -1);
+}
+END_TEST
+
+/* ----------------------------------------------------- the case language */
+
+static int load(const char *yaml, hx_suite *s)
+{
+    const char *p = tu_path(dir, "suite.yaml");
+    ck_assert_int_eq(tu_write(p, yaml, strlen(yaml)), 0);
+    memset(errs, 0, sizeof errs);
+    FILE *e = fmemopen(errs, sizeof errs - 1, "w");
+    ck_assert_ptr_nonnull(e);
+    int rc = hx_suite_load_ex(p, fixtures, s, e);
+    fclose(e);
+    return rc;
+}
+
+static const hx_case *find(const hx_suite *s, const char *id)
+{
+    for (size_t i = 0; i < s->ncases; i++)
+        if (!strcmp(s->cases[i].id, id))
+            return &s->cases[i];
+    ck_abort_msg("no case %s", id);
+    return NULL;
+}
+
+#define FIX                                                                                   \
+    "fixtures:\n"                                                                             \
+    "  small: {generate: {tensors: 2, shape: [2, 2], seed: 1}}\n"                             \
+    "  other: {generate: {tensors: 3, shape: [4], seed: 2}}\n"
+
+START_TEST(test_case_language)
+{
+    hx_suite s;
+    int rc = load("suite: s\n" FIX "cases:\n"
+                  "  - name: all\n    file: small\n    corrupt: {safetensors: all}\n"
+                  "  - name: one\n    file: small\n    corrupt: {safetensors: offsets-gap}\n"
+                  "  - name: two\n    file: small\n"
+                  "    corrupt: {safetensors: [reserialize, duplicate-name]}\n"
+                  "  - name: sp\n    file: small\n"
+                  "    corrupt: {splice: {from: other, range: [8, 16], at: half}}\n"
+                  "  - name: sps\n    file: small\n    corrupt:\n      splice:\n"
+                  "        - {from: other, range: [0, -1], insert: true}\n"
+                  "        - {from: {path: data/x.bin}, range: [0, 1], at: -1}\n"
+                  "        - {from: {generate: {tensors: 1}}, range: [0, 8]}\n",
+                  &s);
+    ck_assert_msg(rc == 0, "%s", errs);
+    ck_assert_uint_eq(s.ncases, 33 + 1 + 2 + 1 + 3);
+    const hx_case *c = find(&s, "s/all[corrupt=safetensors:header-len-0]");
+    ck_assert_int_eq(c->corrupt.kind, HX_CORRUPT_SAFETENSORS);
+    find(&s, "s/all[corrupt=safetensors:missing-bytes]");
+    c = find(&s, "s/one");
+    ck_assert_int_eq(c->corrupt.mutation, hx_st_mutation_find("offsets-gap"));
+    find(&s, "s/two[corrupt=safetensors:duplicate-name]");
+    c = find(&s, "s/sp");
+    ck_assert_int_eq(c->corrupt.kind, HX_CORRUPT_SPLICE);
+    ck_assert_str_eq(c->corrupt.label, "splice:other:8:16@half");
+    ck_assert_ptr_nonnull(c->corrupt.from);
+    ck_assert_ptr_nonnull(strstr(c->corrupt.from, fixtures));
+    size_t n;
+    void *src = tu_read(c->corrupt.from, &n); /* generated while reading the file */
+    ck_assert_ptr_nonnull(src);
+    free(src);
+    c = find(&s, "s/sps[corrupt=splice:other:0:-1@0:insert]");
+    ck_assert_int_eq(c->corrupt.insert, 1);
+    c = find(&s, "s/sps[corrupt=splice:x.bin:0:1@-1]");
+    ck_assert_ptr_nonnull(strstr(c->corrupt.from, "/data/x.bin"));
+    find(&s, "s/sps[corrupt=splice:inline:0:8@0]");
+    /* the source path is the case's own: copies own a copy */
+    hx_case copy;
+    ck_assert_int_eq(hx_case_copy(&copy, c), 0);
+    ck_assert_ptr_ne(copy.corrupt.from, c->corrupt.from);
+    ck_assert_str_eq(copy.corrupt.from, c->corrupt.from);
+    hx_case_free(&copy);
+    hx_suite_free(&s);
+}
+END_TEST
+
+START_TEST(test_case_language_errors)
+{
+    static const struct {
+        const char *yaml, *want;
+    } bad[] = {
+        {"    corrupt: {safetensors: no-such}\n", "8:28: safetensors: unknown mutation 'no-such'"},
+        {"    corrupt: {safetensors: {a: b}}\n", "8:28: safetensors: expected a mutation's name"},
+        {"    corrupt: {splice: {from: small}}\n", "8:23: splice: needs from and range"},
+        {"    corrupt: {splice: {from: nope, range: [0, 1]}}\n",
+         "8:30: splice.from: no fixture named 'nope'"},
+        {"    corrupt: {splice: {from: small, range: [0]}}\n", "8:44: splice.range: expected [begin, end]"},
+        {"    corrupt: {splice: {from: small, range: [0, x]}}\n", "8:48: splice.range: expected an"},
+        {"    corrupt: {splice: {from: small, range: [0, 1], insert: maybe}}\n",
+         "8:60: splice.insert"},
+        {"    corrupt: {splice: {from: small, range: [0, 1], size: 3}}\n",
+         "8:52: unknown key 'size' in splice"},
+        {"    corrupt: {splice: {from: small, range: [0, 1]}, truncate: 1}\n",
+         "8:14: corrupt: give exactly one of truncate, flip, zero, splice, safetensors"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char yaml[1024], needle[256];
+        hx_suite s;
+        snprintf(yaml, sizeof yaml, "suite: s\n" FIX "cases:\n  - name: c\n    file: small\n%s",
+                 bad[i].yaml);
+        ck_assert_msg(load(yaml, &s) == -1, "accepted: %s", bad[i].yaml);
+        snprintf(needle, sizeof needle, "suite.yaml:%s", bad[i].want);
+        ck_assert_msg(strstr(errs, needle), "want \"%s\" in:\n%s", needle, errs);
+    }
+}
+END_TEST
+
+static Suite *corrupt_suite(void)
+{
+    Suite *s = suite_create("corrupt");
+    TCase *tc = tcase_create("corrupt");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_loop_test(tc, test_st_every_mutation, 0, 4);
+    tcase_add_test(tc, test_st_store_outcomes);
+    tcase_add_test(tc, test_st_bad_input);
+    tcase_add_test(tc, test_splice_apply);
+    tcase_add_test(tc, test_case_language);
+    tcase_add_test(tc, test_case_language_errors);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(corrupt_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
