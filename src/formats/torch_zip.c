@@ -26,6 +26,8 @@
 
 /* The most a small record (byteorder, version, ...) may hold. */
 #define SMALL_RECORD_MAX 64u
+/* The longest archive folder name (a file name's stem is at most 255). */
+#define PREFIX_MAX 400u
 
 static uint32_t rd16(const unsigned char *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8; }
 
@@ -108,7 +110,7 @@ static lg_status record_bytes(lg_checkpoint *c, ts_priv *p, const lg__zip_entry 
 /* <prefix>/<rel>, or NULL. */
 static const lg__zip_entry *record(lg_checkpoint *c, ts_priv *p, const char *rel)
 {
-    char name[256];
+    char name[PREFIX_MAX + 64];
     int n = snprintf(name, sizeof name, "%.*s/%s", (int)p->plen, p->prefix, rel);
     if (n < 0 || (size_t)n >= sizeof name)
         return NULL;
@@ -221,6 +223,9 @@ static lg_status find_prefix(lg_checkpoint *c, ts_priv *p)
                        "every record in one)", c->path, (int)e->nlen, e->name);
     p->prefix = e->name;
     p->plen = (size_t)(slash - e->name);
+    if (p->plen > PREFIX_MAX)
+        return lg__err(LG_E_FORMAT, "%s: the archive's folder name is %zu bytes long; at most %u "
+                       "are supported", c->path, p->plen, PREFIX_MAX);
     return LG_OK;
 }
 
