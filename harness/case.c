@@ -34,14 +34,14 @@
  * case id; keys from K_NAME on cannot be set by defaults or a matrix. */
 enum {
     K_BACKEND, K_DEVICE, K_POLICY, K_DTYPE_RULE, K_READER, K_FILE, K_STORE, K_SIM, K_CORRUPT,
-    K_FAULT, K_STAGING, K_PROBE, K_REQUIRES, K_SKIP, K_XFAIL, K_TIMEOUT, K_TAGS, K_EXPECT,
+    K_FAULT, K_STAGING, K_PROBE, K_KEY, K_CRC, K_REQUIRES, K_SKIP, K_XFAIL, K_TIMEOUT, K_TAGS, K_EXPECT,
     K_DESCRIPTION, K_NAME, K_MATRIX, K_EXCLUDE, K_INCLUDE, K_COUNT
 };
 #define K_SETTABLE K_NAME
 
 static const char *const case_keys[] = {
     "backend", "device", "policy", "dtype_rule", "reader", "file", "store", "sim", "corrupt",
-    "fault", "staging_budget", "probe", "requires", "skip", "xfail", "timeout", "tags", "expect",
+    "fault", "staging_budget", "probe", "key", "crc", "requires", "skip", "xfail", "timeout", "tags", "expect",
     "description", "name", "matrix", "exclude", "include", NULL};
 
 /* Keys that say what to expect of a case rather than what it does: a
@@ -833,7 +833,7 @@ static int file_copy(const hx_file *src, hx_file *dst)
 static const char *const gen_keys[] = {"format", "tensors", "shape", "dtype", "dtypes", "seed",
                                        NULL};
 enum { G_FORMAT, G_TENSORS, G_SHAPE, G_DTYPE, G_DTYPES, G_SEED, G_COUNT };
-static const char *const gen_formats[] = {"safetensors", "torch-archive", NULL};
+static const char *const gen_formats[] = {"safetensors", "torch-archive", "torch-zip", NULL};
 
 static int dtypes_of(ctx *c, yaml_node_t *n, hx_gen *g)
 {
@@ -1485,6 +1485,7 @@ static int parse_lg_enum(ctx *c, int k, yaml_node_t *n, hx_case *h)
 }
 
 static const char *const backends[] = {"sim", "torch", NULL};
+static const char *const crc_modes[] = {"error", "warn", "off", NULL};
 
 /* One case key's value into h. Corrupt is not here: it expands. */
 static int parse_key(ctx *c, int k, yaml_node_t *n, hx_case *h)
@@ -1501,6 +1502,8 @@ static int parse_key(ctx *c, int k, yaml_node_t *n, hx_case *h)
     case K_FAULT: return parse_faults(c, n, h);
     case K_STAGING: return size_of(c, n, "staging_budget", &h->staging_budget);
     case K_PROBE: return bool_of(c, n, "probe", &h->probe);
+    case K_KEY: return dup_scalar(c, n, "key", &h->key);
+    case K_CRC: return parse_word(c, n, "crc", crc_modes, h->crc, sizeof h->crc);
     case K_REQUIRES:
         if (strv_of(c, n, "requires", requirement_ok, &h->requires, &h->nrequires))
             return -1;
@@ -2922,7 +2925,7 @@ int hx_case_copy(hx_case *dst, const hx_case *src)
 {
     *dst = *src;
     /* every owned pointer starts NULL, so that a failure can free dst */
-    dst->id = dst->suite = dst->name = dst->reader = dst->skip = dst->xfail = NULL;
+    dst->id = dst->suite = dst->name = dst->reader = dst->skip = dst->xfail = dst->key = NULL;
     dst->description = dst->expect.message = NULL;
     dst->params = NULL;
     dst->file.name = dst->file.path = NULL;
@@ -2933,7 +2936,7 @@ int hx_case_copy(hx_case *dst, const hx_case *src)
     dst->corrupt.from = NULL;
     int bad = sdup(src->corrupt.from, &dst->corrupt.from) || sdup(src->id, &dst->id) || sdup(src->suite, &dst->suite) ||
               sdup(src->name, &dst->name) || pairs_dup(src->params, src->nparams, &dst->params) ||
-              sdup(src->reader, &dst->reader) || file_copy(&src->file, &dst->file) ||
+              sdup(src->reader, &dst->reader) || sdup(src->key, &dst->key) || file_copy(&src->file, &dst->file) ||
               store_dup(&src->store, &dst->store) ||
               faults_dup(src->faults, src->nfaults, &dst->faults) ||
               sim_dup(src->sim, src->nsim, &dst->sim) ||
@@ -2960,6 +2963,7 @@ void hx_case_free(hx_case *h)
     }
     free(h->params);
     free(h->reader);
+    free(h->key);
     file_free(&h->file);
     store_free(&h->store);
     free(h->faults);

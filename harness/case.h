@@ -93,6 +93,8 @@ typedef struct {
     lg_policy policy;
     lg_dtype_rule dtype_rule;
     char *reader;      /* NULL = auto */
+    char *key;         /* sub-tree of a nested checkpoint (`key:`); NULL = all */
+    char crc[8];       /* `crc:` error | warn | off; "" = error */
     hx_file file;
     hx_store_spec store;
     hx_corrupt corrupt;

@@ -600,6 +600,8 @@ static hx_status run_load(case_run *r, json_t *res, uint64_t *fired, char *why, 
     q.opt.dtype_rule = c->dtype_rule;
     q.opt.staging_budget = c->staging_budget;
     q.opt.reader = c->reader;
+    q.opt.key = c->key;
+    q.opt.crc = c->crc[0] ? c->crc : NULL;
     q.path = r->path;
     q.store_from = r->orig[0] ? r->orig : NULL;
     q.store = &c->store;
