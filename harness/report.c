@@ -2,6 +2,7 @@
  * `harness merge`. The schema is documented in docs/report.md. */
 #define _POSIX_C_SOURCE 200809L
 #include "report.h"
+#include "reliability.h"
 #include "cmd.h"
 #include "loadgate/loadgate.h"
 
@@ -719,6 +720,11 @@ int hx_report_write_md(const hx_report *r, const char *path)
     }
     fputc('\n', f);
     md_failing(f, r->cases);
+    if (hx_reliability_md(f, r->cases) != 0) {
+        fclose(f);
+        free(suites);
+        return -1;
+    }
     free(suites);
     return close_checked(f, path);
 }

@@ -220,6 +220,11 @@ json_t *hx_result_new(const hx_case *c, size_t index, const hx_run_opts *o, hx_s
     bad |= put(r, "backend", json_string(case_backend(c, o)));
     bad |= put(r, "device", json_string(lg_device_format(c->device, dev)));
     bad |= put(r, "policy", json_string(lg_policy_name(c->policy)));
+    if (c->corrupt.kind != HX_CORRUPT_NONE) { /* the reliability table's class */
+        hx_corrupt label = c->corrupt;
+        hx_corrupt_label(&label);
+        bad |= put(r, "corrupt", json_string(label.label));
+    }
     bad |= put(r, "expected", expected_json(&c->expect, wanted_outcome(&c->expect)));
     bad |= put(r, "actual", json_pack("{s:n, s:n, s:n, s:n}", "outcome", "error", "message",
                                       "signal"));
