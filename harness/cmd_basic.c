@@ -3,6 +3,7 @@
 #include "cmd.h"
 #include "check.h"
 #include "gen.h"
+#include "report.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -62,8 +63,8 @@ static int crc_valid(const char *s)
 static void print_error(int as_json, const char *file, lg_status st)
 {
     if (as_json) {
-        json_t *o = json_pack("{s:s, s:s, s:s}", "file", file, "status", lg_status_name(st),
-                              "message", lg_error_message());
+        json_t *o = json_pack("{s:o, s:s, s:o}", "file", hx_json_str(file), "status",
+                              lg_status_name(st), "message", hx_json_str(lg_error_message()));
         json_dumpf(o, stdout, JSON_INDENT(2));
         putchar('\n');
         json_decref(o);
@@ -203,8 +204,10 @@ static json_t *load_json(const hx_outcome *o, const char *file, const char *back
     for (int i = 0; i < HX_INV_COUNT; i++)
         if (o->inv[i] == HX_FAIL)
             json_object_set_new(why, hx_inv_name((hx_inv)i), json_string(o->why[i]));
-    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o}", "file", file,
-        "status", lg_status_name(o->status), "message", o->message, "device_before",
+    /* messages may quote bytes of a broken file that are not UTF-8 */
+    json_t *j = json_pack("{s:o, s:s, s:o, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o}", "file",
+        hx_json_str(file), "status", lg_status_name(o->status), "message",
+        hx_json_str(o->message), "device_before",
         lg_device_format(o->before, a), "device_after", lg_device_format(o->after, b), "policy",
         lg_policy_name(opt->policy), "policy_used", lg_policy_name(o->policy_used), "backend",
         backend, "dtype_rule", lg_dtype_rule_name(opt->dtype_rule), "invariants", inv,

@@ -284,7 +284,8 @@ static lg_status pop_mark(um *u, lg__pv ***items, size_t *n)
     if (!u->nmarks)
         return bad(u, "no MARK to pop to");
     size_t b = u->marks[--u->nmarks];
-    *items = u->stack + b;
+    /* a MARK before anything was pushed: the stack may not exist yet */
+    *items = u->stack ? u->stack + b : NULL;
     *n = u->sp - b;
     u->sp = b;
     return LG_OK;
