@@ -2,9 +2,12 @@
  * crashed on (ci/fuzz copies them there, named crash-… or leak-…) and
  * hand-made edge cases (edge-…), through what the fuzz targets run:
  *
- * - safetensors/: the checkpoint reader, by magic bytes and forced, every
- *   tensor read back, and a load into a sim store on mps;
+ * - safetensors/ and torch_zip/: the checkpoint readers, by magic bytes and
+ *   with safetensors forced, every tensor read back, and a safetensors file
+ *   loaded into a sim store on mps;
  * - case/: the case-file loader.
+ *
+ * The fuzz targets' seed corpora are replayed the same way.
  *
  * Each must end classified: LG_OK or an error code with a message; a case
  * file loads (0) or is refused (-1). Check runs each test in a child, so a
@@ -115,24 +118,23 @@ static void replay_checkpoint(const char *path)
     }
 }
 
-START_TEST(test_safetensors_inputs)
+static void replay_checkpoints(const char *dir)
 {
     size_t n;
-    char **files = list_dir(REGRESS "/safetensors", &n);
-    ck_assert_msg(n > 0, "no input in " REGRESS "/safetensors");
+    char **files = list_dir(dir, &n);
+    ck_assert_msg(n > 0, "no input in %s", dir);
     for (size_t i = 0; i < n; i++)
         replay_checkpoint(files[i]);
     free_list(files, n);
 }
-END_TEST
 
-START_TEST(test_case_inputs)
+static void replay_cases(const char *dir)
 {
     size_t n;
-    char **files = list_dir(REGRESS "/case", &n);
+    char **files = list_dir(dir, &n);
     FILE *devnull = fopen("/dev/null", "w");
     ck_assert_ptr_nonnull(devnull);
-    ck_assert_msg(n > 0, "no input in " REGRESS "/case");
+    ck_assert_msg(n > 0, "no input in %s", dir);
     for (size_t i = 0; i < n; i++) {
         hx_suite s;
         memset(&s, 0, sizeof s);
@@ -148,17 +150,22 @@ START_TEST(test_case_inputs)
     fclose(devnull);
     free_list(files, n);
 }
+
+START_TEST(test_safetensors_inputs) { replay_checkpoints(REGRESS "/safetensors"); }
 END_TEST
 
-/* The fuzz targets' seed corpora are valid inputs to the same replay. */
+START_TEST(test_torch_zip_inputs) { replay_checkpoints(REGRESS "/torch_zip"); }
+END_TEST
+
+START_TEST(test_case_inputs) { replay_cases(REGRESS "/case"); }
+END_TEST
+
+/* The fuzz targets' seed corpora go through the same replay. */
 START_TEST(test_seed_corpora)
 {
-    size_t n;
-    char **files = list_dir(LG_SOURCE_DIR "/fuzz/corpus/safetensors", &n);
-    ck_assert_uint_gt(n, 0);
-    for (size_t i = 0; i < n; i++)
-        replay_checkpoint(files[i]);
-    free_list(files, n);
+    replay_checkpoints(LG_SOURCE_DIR "/fuzz/corpus/safetensors");
+    replay_checkpoints(LG_SOURCE_DIR "/fuzz/corpus/torch_zip");
+    replay_cases(LG_SOURCE_DIR "/fuzz/corpus/case");
 }
 END_TEST
 
@@ -168,6 +175,7 @@ int main(void)
     TCase *tc = tcase_create("regress");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_safetensors_inputs);
+    tcase_add_test(tc, test_torch_zip_inputs);
     tcase_add_test(tc, test_case_inputs);
     tcase_add_test(tc, test_seed_corpora);
     suite_add_tcase(s, tc);
