@@ -1081,7 +1081,7 @@ static const struct {
     const char *name;
     int err;
 } errnos[] = {{"ENOENT", ENOENT}, {"EACCES", EACCES}, {"EMFILE", EMFILE}, {"EIO", EIO},
-              {"EINTR", EINTR},   {"ENOMEM", ENOMEM}, {"short", -1}};
+              {"EINTR", EINTR},   {"ENOMEM", ENOMEM}, {"ENODEV", ENODEV}, {"short", -1}};
 
 static int errno_of(ctx *c, yaml_node_t *n, const char *point, int *out)
 {
@@ -1102,7 +1102,7 @@ static int errno_of(ctx *c, yaml_node_t *n, const char *point, int *out)
         *out = errnos[i].err;
         return 0;
     }
-    report(c, n, "fault.errno: unknown '%s' (ENOENT, EACCES, EMFILE, EIO, EINTR, ENOMEM, short)",
+    report(c, n, "fault.errno: unknown '%s' (ENOENT, EACCES, EMFILE, EIO, EINTR, ENOMEM, ENODEV, short)",
            s);
     return -1;
 }

@@ -43,6 +43,24 @@ static lg_status unknown_format(const lg_checkpoint *c)
                    "safetensors, libtorch archive, TorchScript, torch.save", c->path, hex);
 }
 
+/* The whole file into memory with read(2): EINTR and short reads are
+ * retried (lg__read_full). Closes fd. */
+static lg_status read_file(lg_checkpoint *c, int fd)
+{
+    unsigned char *buf = lg__malloc((size_t)c->size);
+    lg_status st = buf ? lg__read_full(fd, buf, (size_t)c->size, c->path)
+                       : lg__err(LG_E_NOMEM, "%s: out of memory reading %llu bytes", c->path,
+                                 (unsigned long long)c->size);
+    close(fd);
+    if (st != LG_OK) {
+        free(buf);
+        return st;
+    }
+    c->map = buf;
+    c->map_is_copy = 1;
+    return LG_OK;
+}
+
 static lg_status map_file(lg_checkpoint *c)
 {
     struct stat sb;
@@ -66,6 +84,8 @@ static lg_status map_file(lg_checkpoint *c)
     }
     void *m = lg__mmap((size_t)c->size, fd);
     int e = errno;
+    if (m == MAP_FAILED && e == ENODEV) /* a file system that cannot map: read it */
+        return read_file(c, fd);
     close(fd);
     if (m == MAP_FAILED)
         return lg__err(e == ENOMEM ? LG_E_NOMEM : LG_E_IO, "%s: cannot map %llu bytes: %s",
@@ -144,7 +164,9 @@ void lg_checkpoint_close(lg_checkpoint *c)
         return;
     if (c->ops)
         c->ops->close(c);
-    if (c->map)
+    if (c->map && c->map_is_copy)
+        free((void *)c->map);
+    else if (c->map)
         munmap((void *)c->map, (size_t)c->size);
     for (size_t i = 0; i < c->nfindings; i++)
         free(c->findings[i]);

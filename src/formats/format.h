@@ -35,6 +35,8 @@ struct lg_checkpoint {
     lg_backend *backend;      /* from the options; may be NULL */
     int fd;                   /* -1 once mapped, or for libtorch readers */
     const unsigned char *map; /* the whole file, read-only */
+    int map_is_copy;          /* map was read into memory (the file system
+                                 cannot map it): free, not munmap */
     uint64_t size;
     lg_tensor_info *tensors;  /* names owned by the reader (priv) or strdup'd */
     size_t ntensors;
