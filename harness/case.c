@@ -1912,49 +1912,52 @@ static int parse_splice(ctx *c, yaml_node_t *n, corrs *l, int *expanded)
     return 0;
 }
 
-static int st_push(ctx *c, corrs *l, int m)
+static int st_push(ctx *c, corrs *l, hx_corrupt_kind kind, int m)
 {
-    hx_corrupt x = {.kind = HX_CORRUPT_SAFETENSORS, .mutation = m};
+    hx_corrupt x = {.kind = kind, .mutation = m};
     return corr_push(c, l, x);
 }
 
 /* safetensors: NAME, [NAME, …] (one case each), or all (every mutation the
- * reader must refuse). */
-static int parse_st(ctx *c, yaml_node_t *n, corrs *l, int *expanded)
+ * reader must refuse); torch_zip the same, with its own table. */
+static int parse_st(ctx *c, yaml_node_t *n, corrs *l, int *expanded, hx_corrupt_kind kind)
 {
-    const hx_st_mutation *t = hx_st_mutations();
+    int tz = kind == HX_CORRUPT_TORCH_ZIP;
+    const char *key = tz ? "torch_zip" : "safetensors";
+    const hx_st_mutation *st = hx_st_mutations();
+    const hx_tz_mutation *zt = hx_tz_mutations();
     yaml_node_t *one = NULL;
     yaml_node_item_t *first;
     if (n->type == YAML_SCALAR_NODE && !strcmp(sv(n), "all")) {
         *expanded = 1;
-        for (int m = 0; t[m].name; m++)
-            if (t[m].in_all && st_push(c, l, m))
+        for (int m = 0; tz ? zt[m].name != NULL : st[m].name != NULL; m++)
+            if ((tz ? zt[m].in_all : st[m].in_all) && st_push(c, l, kind, m))
                 return -1;
         return 0;
     }
     if (n->type == YAML_MAPPING_NODE) {
-        report(c, n, "safetensors: expected a mutation's name, a list of names or all, got a "
-                     "mapping");
+        report(c, n, "%s: expected a mutation's name, a list of names or all, got a "
+                     "mapping", key);
         return -1;
     }
     size_t cnt = items_of(n, &one, &first);
     *expanded |= first != NULL;
     for (size_t i = 0; i < cnt && !c->fatal; i++) {
         yaml_node_t *e = item_at(c, one, first, i);
-        const char *s = scalar(c, e, "safetensors");
-        int m = s ? hx_st_mutation_find(s) : -1;
+        const char *s = scalar(c, e, key);
+        int m = s ? (tz ? hx_tz_mutation_find(s) : hx_st_mutation_find(s)) : -1;
         if (s && m < 0)
-            report(c, e, "safetensors: unknown mutation '%s' (see docs/cases.md; all names "
-                         "them)", s);
-        else if (s && st_push(c, l, m))
+            report(c, e, "%s: unknown mutation '%s' (see docs/cases.md; all names "
+                         "them)", key, s);
+        else if (s && st_push(c, l, kind, m))
             return -1;
     }
     return 0;
 }
 
 static const char *const corrupt_keys[] = {"truncate", "flip", "zero", "splice", "safetensors",
-                                           NULL};
-enum { CO_TRUNCATE, CO_FLIP, CO_ZERO, CO_SPLICE, CO_ST, CO_N };
+                                           "torch_zip", NULL};
+enum { CO_TRUNCATE, CO_FLIP, CO_ZERO, CO_SPLICE, CO_ST, CO_TZ, CO_N };
 
 static int mutation(ctx *c, yaml_node_t *n, hx_file *f, corrs *l, int *expanded)
 {
@@ -1965,8 +1968,8 @@ static int mutation(ctx *c, yaml_node_t *n, hx_file *f, corrs *l, int *expanded)
     for (int i = 0; i < CO_N; i++)
         given += !!s[i];
     if (given != 1) {
-        report(c, n, "corrupt: give exactly one of truncate, flip, zero, splice, safetensors "
-                     "(a list of mappings for several)");
+        report(c, n, "corrupt: give exactly one of truncate, flip, zero, splice, safetensors, "
+                     "torch_zip (a list of mappings for several)");
         return -1;
     }
     if (s[CO_TRUNCATE])
@@ -1977,7 +1980,9 @@ static int mutation(ctx *c, yaml_node_t *n, hx_file *f, corrs *l, int *expanded)
         return parse_zero(c, s[CO_ZERO], l, expanded);
     if (s[CO_SPLICE])
         return parse_splice(c, s[CO_SPLICE], l, expanded);
-    return parse_st(c, s[CO_ST], l, expanded);
+    if (s[CO_TZ])
+        return parse_st(c, s[CO_TZ], l, expanded, HX_CORRUPT_TORCH_ZIP);
+    return parse_st(c, s[CO_ST], l, expanded, HX_CORRUPT_SAFETENSORS);
 }
 
 /* Frees the splice sources the list owns. */

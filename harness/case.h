@@ -28,7 +28,8 @@ typedef struct {
 typedef enum {
     HX_CORRUPT_NONE, HX_CORRUPT_TRUNCATE, HX_CORRUPT_FLIP, HX_CORRUPT_ZERO,
     HX_CORRUPT_SPLICE,      /* bytes of another file written over (or into) this one */
-    HX_CORRUPT_SAFETENSORS  /* a named rewrite of a safetensors header (corrupt.h) */
+    HX_CORRUPT_SAFETENSORS, /* a named rewrite of a safetensors header (corrupt.h) */
+    HX_CORRUPT_TORCH_ZIP    /* a named edit of a torch.save zip archive (corrupt.h) */
 } hx_corrupt_kind;
 
 /* One concrete corruption (lists are expanded into one case each). */
@@ -49,7 +50,8 @@ typedef struct {
     int64_t at;
     int at_half;
     int insert;
-    int mutation;      /* safetensors: index into hx_st_mutations() */
+    int mutation;      /* safetensors: index into hx_st_mutations();
+                          torch_zip: index into hx_tz_mutations() */
 } hx_corrupt;
 
 typedef enum { HX_SWEEP_NONE, HX_SWEEP_TRANSIENT, HX_SWEEP_PERSISTENT } hx_sweep;

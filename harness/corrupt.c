@@ -1,12 +1,13 @@
 /* Corruption of a fixture file (corrupt.h, docs/cases.md): byte-level
- * generators, splices from another file, and named rewrites of a
- * safetensors header. The whole file is read into memory, changed and
+ * generators, splices from another file, named rewrites of a safetensors
+ * header, and named edits of a torch.save zip archive. The whole file is read into memory, changed and
  * written out: fixtures are small, and this keeps every generator short. */
 #include "corrupt.h"
 
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
+#include <zlib.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,6 +84,15 @@ void hx_corrupt_label(hx_corrupt *c)
                  c->mutation >= 0 && c->mutation < n ? m[c->mutation].name : "?");
         break;
     }
+    case HX_CORRUPT_TORCH_ZIP: {
+        const hx_tz_mutation *m = hx_tz_mutations();
+        int n = 0;
+        while (m[n].name)
+            n++;
+        snprintf(c->label, sizeof c->label, "torch_zip:%s",
+                 c->mutation >= 0 && c->mutation < n ? m[c->mutation].name : "?");
+        break;
+    }
     default:
         snprintf(c->label, sizeof c->label, "none");
         break;
@@ -91,6 +101,8 @@ void hx_corrupt_label(hx_corrupt *c)
 
 static unsigned char *read_all(const char *path, size_t *len, char *err, size_t errlen);
 static int st_mutate(const hx_corrupt *c, unsigned char **buf, size_t *len, char *err,
+                     size_t errlen);
+static int tz_mutate(const hx_corrupt *c, unsigned char *buf, size_t *len, char *err,
                      size_t errlen);
 
 static int fail(char *err, size_t errlen, const char *label, const char *what, uint64_t size)
@@ -142,6 +154,8 @@ int hx_corrupt_apply_buf(const hx_corrupt *c, unsigned char *buf, size_t *len, c
             return fail(err, errlen, c->label, "range outside the file", *len);
         memset(buf + a, 0, (size_t)(b - a));
         return 0;
+    case HX_CORRUPT_TORCH_ZIP:
+        return tz_mutate(c, buf, len, err, errlen);
     case HX_CORRUPT_SPLICE:
     case HX_CORRUPT_SAFETENSORS:
         snprintf(err, errlen, "corrupt %s: may grow the file; use hx_corrupt_apply_mem",
@@ -1003,5 +1017,317 @@ static int st_mutate(const hx_corrupt *c, unsigned char **buf, size_t *len, char
     free(*buf);
     *buf = out;
     *len = outlen;
+    return 0;
+}
+
+/* ------------------------------------------------ torch.save zip mutations */
+
+#define TZ_EOCD 22u
+#define TZ_CENTRAL 46u
+#define TZ_LOCAL 30u
+
+static uint32_t tz_rd16(const unsigned char *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8; }
+static uint32_t tz_rd32(const unsigned char *p) { return tz_rd16(p) | tz_rd16(p + 2) << 16; }
+static void tz_wr16(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)v;
+    p[1] = (unsigned char)(v >> 8);
+}
+static void tz_wr32(unsigned char *p, uint32_t v)
+{
+    tz_wr16(p, v & 0xffffu);
+    tz_wr16(p + 2, v >> 16);
+}
+
+/* One record: where its central and local headers and its data lie. */
+typedef struct {
+    size_t central, local, data, size, nlen;
+} tz_rec;
+
+/* A zip archive, parsed just enough to edit it. */
+typedef struct {
+    unsigned char *b;
+    size_t len, eocd, cd;
+    size_t z64;                  /* the zip64 end record, or 0 when there is none */
+    tz_rec pkl, rec0, version;   /* <prefix>/data.pkl, data/0, version */
+} tz_zip;
+
+typedef int (*tz_fn)(tz_zip *z, size_t *len, char *err, size_t errlen);
+
+static int tz_suffix(const unsigned char *name, size_t n, const char *sfx)
+{
+    size_t k = strlen(sfx);
+    return n >= k && !memcmp(name + n - k, sfx, k);
+}
+
+static int tz_parse(unsigned char *b, size_t len, tz_zip *z, char *err, size_t errlen)
+{
+    memset(z, 0, sizeof *z);
+    z->b = b;
+    z->len = len;
+    int found = 0;
+    for (size_t pos = len >= TZ_EOCD ? len - TZ_EOCD + 1 : 0; pos-- > 0;)
+        if (tz_rd32(b + pos) == 0x06054b50u && tz_rd16(b + pos + 20) == len - pos - TZ_EOCD) {
+            z->eocd = pos;
+            found = 1;
+            break;
+        }
+    if (!found) {
+        snprintf(err, errlen, "the input is not a zip archive (no end of central directory)");
+        return -1;
+    }
+    size_t count = tz_rd16(b + z->eocd + 10), at = tz_rd32(b + z->eocd + 16);
+    if (z->eocd >= 20 && tz_rd32(b + z->eocd - 20) == 0x07064b50u) {
+        const unsigned char *l = b + z->eocd - 20;
+        uint64_t off = tz_rd32(l + 8) | (uint64_t)tz_rd32(l + 12) << 32;
+        if (off + 56 > z->eocd - 20 || tz_rd32(b + off) != 0x06064b50u) {
+            snprintf(err, errlen, "the input is not a zip archive that can be edited (zip64 "
+                                  "locator)");
+            return -1;
+        }
+        z->z64 = (size_t)off;
+        count = tz_rd32(b + off + 32);
+        at = tz_rd32(b + off + 48);
+    }
+    z->cd = at;
+    for (size_t i = 0; i < count; i++) {
+        if (at > z->eocd || z->eocd - at < TZ_CENTRAL || tz_rd32(b + at) != 0x02014b50u) {
+            snprintf(err, errlen, "the input is not a zip archive that can be edited "
+                                  "(central directory entry %zu)", i);
+            return -1;
+        }
+        size_t nlen = tz_rd16(b + at + 28), xlen = tz_rd16(b + at + 30),
+               clen = tz_rd16(b + at + 32), local = tz_rd32(b + at + 42);
+        if (local + TZ_LOCAL > len || tz_rd32(b + local) != 0x04034b50u) {
+            snprintf(err, errlen, "the input is not a zip archive that can be edited "
+                                  "(local header of entry %zu)", i);
+            return -1;
+        }
+        tz_rec r = {at, local, local + TZ_LOCAL + tz_rd16(b + local + 26) +
+                    tz_rd16(b + local + 28), tz_rd32(b + at + 20), nlen};
+        if (z->eocd - at - TZ_CENTRAL < nlen || r.data > len || len - r.data < r.size ||
+            tz_rd16(b + local + 26) != nlen) {
+            snprintf(err, errlen, "the input is not a zip archive that can be edited "
+                                  "(entry %zu runs past the end)", i);
+            return -1;
+        }
+        const unsigned char *name = b + at + TZ_CENTRAL;
+        if (tz_suffix(name, nlen, "/data.pkl") && !z->pkl.nlen)
+            z->pkl = r;
+        else if (tz_suffix(name, nlen, "/data/0") && !z->rec0.nlen)
+            z->rec0 = r;
+        else if (tz_suffix(name, nlen, "/version") && !z->version.nlen)
+            z->version = r;
+        at += TZ_CENTRAL + nlen + xlen + clen;
+    }
+    if (!z->pkl.nlen || !z->rec0.nlen || !z->version.nlen || z->pkl.size < 8 ||
+        z->pkl.data + z->pkl.size > len || b[z->pkl.data] != 0x80 ||
+        tz_rd16(b + z->rec0.central + 10) != 0 || tz_rd16(b + z->pkl.central + 10) != 0) {
+        snprintf(err, errlen, "the input is not a torch.save zip archive with stored records "
+                              "data.pkl, data/0 and version");
+        return -1;
+    }
+    return 0;
+}
+
+/* The record's CRC-32, recomputed, in the central directory and in the
+ * local header, or in the data descriptor after the data when flag bit 3
+ * says the local header defers to one (torch.save writes those). */
+static void tz_fix_crc(tz_zip *z, const tz_rec *r)
+{
+    uint32_t crc = (uint32_t)crc32(0L, z->b + r->data, (uInt)r->size);
+    size_t at = r->data + r->size;
+    tz_wr32(z->b + r->central + 16, crc);
+    if (!(tz_rd16(z->b + r->central + 8) & 8u))
+        tz_wr32(z->b + r->local + 14, crc);
+    else if (at + 8 <= z->len)
+        tz_wr32(z->b + at + (tz_rd32(z->b + at) == 0x08074b50u ? 4 : 0), crc);
+}
+
+/* The last byte of the record's name, in both headers. */
+static void tz_rename(tz_zip *z, const tz_rec *r, unsigned char last)
+{
+    z->b[r->central + TZ_CENTRAL + r->nlen - 1] = last;
+    z->b[r->local + TZ_LOCAL + r->nlen - 1] = last;
+}
+
+static int tz_eocd_missing(tz_zip *z, size_t *len, char *err, size_t errlen)
+{
+    z->b[z->eocd + 3] = 0x07; /* PK\5\6 -> PK\5\7 */
+    return 0;
+}
+
+static int tz_eocd_truncated(tz_zip *z, size_t *len, char *err, size_t errlen)
+{
+    *len = z->eocd + TZ_EOCD / 2;
+    return 0;
+}
+
+static int tz_cd_past_end(tz_zip *z, size_t *len, char *err, size_t errlen)
+{
+    tz_wr32(z->b + z->eocd + 16, (uint32_t)(z->len + 4096));
+    if (z->z64) /* the zip64 record's offset too, so that the two agree */
+        tz_wr32(z->b + z->z64 + 48, (uint32_t)(z->len + 4096));
+    return 0;
+}
+
+static int tz_local_name(tz_zip *z, size_t *len, char *err, size_t errlen)
+{
+    z->b[z->rec0.local + TZ_LOCAL + z->rec0.nlen - 1] = '9';
+    return 0;
+}
+
+static int tz_missing_pkl(tz_zip *z, size_t *len, char *err, size_t errlen)
+{
+    tz_rename(z, &z->pkl, 'x'); /* data.pkl -> data.pkx */
+    return 0;
+}
+
+static int tz_missing_record(tz_zip *z, size_t *len, char *err, size_t errlen)
+{
+    tz_rename(z, &z->rec0, 'x'); /* data/0 -> data/x */
+    return 0;
+}
+
+static int tz_crc(tz_zip *z, size_t *len, char *err, size_t errlen)
+{
+    if (!z->rec0.size)
+        return snprintf(err, errlen, "record data/0 is empty"), -1;
+    z->b[z->rec0.data] ^= 0x01;
+    return 0;
+}
+
+static int tz_version(tz_zip *z, size_t *len, char *err, size_t errlen)
+{
+    if (!z->version.size)
+        return snprintf(err, errlen, "record version is empty"), -1;
+    z->b[z->version.data] = 'v'; /* "3\n" -> "v\n": not a number */
+    tz_fix_crc(z, &z->version);
+    return 0;
+}
+
+static int tz_compressed(tz_zip *z, size_t *len, char *err, size_t errlen)
+{
+    tz_wr16(z->b + z->rec0.central + 10, 8);
+    tz_wr16(z->b + z->rec0.local + 8, 8);
+    return 0;
+}
+
+/* The zip64 end record's own length field, past the locator; an archive
+ * without one: data/0's compressed size says "see the zip64 extra field",
+ * which it lacks. */
+static int tz_zip64(tz_zip *z, size_t *len, char *err, size_t errlen)
+{
+    if (z->z64)
+        tz_wr32(z->b + z->z64 + 4, 0x7fffffffu);
+    else
+        tz_wr32(z->b + z->rec0.central + 20, 0xffffffffu);
+    return 0;
+}
+
+/* The opcodes of data.pkl after PROTO 2 (bytes 0 and 1) replaced by op. */
+static int tz_pickle_at2(tz_zip *z, const unsigned char *op, size_t n)
+{
+    memcpy(z->b + z->pkl.data + 2, op, n);
+    tz_fix_crc(z, &z->pkl);
+    return 0;
+}
+
+static int tz_pk_opcode(tz_zip *z, size_t *len, char *err, size_t errlen)
+{
+    static const unsigned char op[] = {0xff};
+    return tz_pickle_at2(z, op, sizeof op);
+}
+
+static int tz_pk_underflow(tz_zip *z, size_t *len, char *err, size_t errlen)
+{
+    static const unsigned char op[] = {'0'}; /* POP on an empty stack */
+    return tz_pickle_at2(z, op, sizeof op);
+}
+
+static int tz_pk_memo(tz_zip *z, size_t *len, char *err, size_t errlen)
+{
+    static const unsigned char op[] = {'h', 0xff}; /* BINGET 255: nothing memoized */
+    return tz_pickle_at2(z, op, sizeof op);
+}
+
+static int tz_pk_huge(tz_zip *z, size_t *len, char *err, size_t errlen)
+{
+    static const unsigned char op[] = {'X', 0xff, 0xff, 0xff, 0x7f}; /* BINUNICODE 2^31-1 */
+    return tz_pickle_at2(z, op, sizeof op);
+}
+
+static int tz_pk_global(tz_zip *z, size_t *len, char *err, size_t errlen)
+{
+    static const char from[] = "collections\nOrderedDict\n", to[] = "subprocess\ncheck_output\n";
+    unsigned char *p = z->b + z->pkl.data;
+    size_t k = sizeof from - 1;
+    for (size_t i = 0; i + k <= z->pkl.size; i++)
+        if (!memcmp(p + i, from, k)) {
+            memcpy(p + i, to, k);
+            tz_fix_crc(z, &z->pkl);
+            return 0;
+        }
+    snprintf(err, errlen, "data.pkl has no GLOBAL collections.OrderedDict to replace");
+    return -1;
+}
+
+static const hx_tz_mutation tz_table[] = {
+    {"eocd-missing", "LG_E_FORMAT", "no end of central directory record", 1, NULL},
+    {"eocd-truncated", "LG_E_FORMAT", "no end of central directory record", 1, NULL},
+    {"cd-offset-past-end", "LG_E_FORMAT", "does not end where the end records begin", 1, NULL},
+    {"local-name-mismatch", "LG_E_FORMAT", "local header at", 1, NULL},
+    {"missing-data-pkl", "LG_E_FORMAT", "/data.pkl (not a torch.save checkpoint?)", 0,
+     "torch-zip"},
+    {"missing-record", "LG_E_FORMAT", "the archive has no record", 1, NULL},
+    {"crc-mismatch", "LG_E_FORMAT", "CRC-32 mismatch", 1, NULL},
+    {"unsupported-version", "LG_E_FORMAT", "not a number", 1, NULL},
+    {"compressed-entry", "LG_E_FORMAT", "deflated data is corrupt", 1, NULL},
+    {"zip64-corrupt", "LG_E_FORMAT", "zip64", 1, NULL},
+    {"pickle-unknown-opcode", "LG_E_FORMAT", "unknown opcode", 1, NULL},
+    {"pickle-stack-underflow", "LG_E_FORMAT", "the stack is empty", 1, NULL},
+    {"pickle-memo-out-of-range", "LG_E_FORMAT", "memo entry 255 was never set", 1, NULL},
+    {"pickle-disallowed-global", "LG_E_FORMAT", "is not allowed", 1, NULL},
+    {"pickle-huge-size", "LG_E_FORMAT", "truncated: a 2147483647-byte string", 1, NULL},
+    {NULL, NULL, NULL, 0, NULL},
+};
+
+static const tz_fn tz_fns[] = {
+    tz_eocd_missing, tz_eocd_truncated, tz_cd_past_end, tz_local_name, tz_missing_pkl,
+    tz_missing_record, tz_crc, tz_version, tz_compressed, tz_zip64, tz_pk_opcode,
+    tz_pk_underflow, tz_pk_memo, tz_pk_global, tz_pk_huge,
+};
+
+_Static_assert(sizeof tz_fns / sizeof tz_fns[0] == sizeof tz_table / sizeof tz_table[0] - 1,
+               "one function per named mutation");
+
+const hx_tz_mutation *hx_tz_mutations(void) { return tz_table; }
+
+int hx_tz_mutation_find(const char *name)
+{
+    for (int i = 0; tz_table[i].name; i++)
+        if (!strcmp(tz_table[i].name, name))
+            return i;
+    return -1;
+}
+
+static int tz_mutate(const hx_corrupt *c, unsigned char *buf, size_t *len, char *err,
+                     size_t errlen)
+{
+    tz_zip z;
+    char why[256] = "";
+    int count = (int)(sizeof tz_fns / sizeof tz_fns[0]);
+    if (c->mutation < 0 || c->mutation >= count) {
+        snprintf(err, errlen, "corrupt %s: unknown torch_zip mutation %d", c->label,
+                 c->mutation);
+        return -1;
+    }
+    int rc = tz_parse(buf, *len, &z, why, sizeof why);
+    if (rc == 0)
+        rc = tz_fns[c->mutation](&z, len, why, sizeof why);
+    if (rc) {
+        snprintf(err, errlen, "corrupt %s: %s", c->label, why);
+        return -1;
+    }
     return 0;
 }

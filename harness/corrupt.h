@@ -47,6 +47,27 @@ const hx_st_mutation *hx_st_mutations(void);
 /* Index of name in the table, or -1. */
 int hx_st_mutation_find(const char *name);
 
+/* The named torch.save zip mutations (docs/cases.md, `corrupt: {torch_zip:
+ * NAME}`). Each edits a valid torch.save zip archive in place (same length,
+ * except eocd-truncated, which cuts the file): the end record, the central
+ * directory, a local header, a record's bytes or data.pkl's opcodes. A
+ * pickle edit fixes the CRC-32 of data.pkl in both headers, so that the
+ * unpickler, not the CRC check, refuses the file. */
+typedef struct {
+    const char *name;
+    const char *expect;  /* "LG_E_FORMAT" */
+    const char *message; /* a substring of the reader's message */
+    int in_all;          /* part of `torch_zip: all` (read with the reader that
+                            the magic bytes pick) */
+    const char *reader;  /* the reader the status holds for when the mutation
+                            changes which one the magic bytes pick, or NULL */
+} hx_tz_mutation;
+
+/* The table, terminated by an entry whose name is NULL. */
+const hx_tz_mutation *hx_tz_mutations(void);
+/* Index of name in the table, or -1. */
+int hx_tz_mutation_find(const char *name);
+
 /* An offset of a case file resolved against a file of size bytes: `half`
  * is size / 2, a negative value counts from the end. Returns 0, or -1 when
  * the result is below 0 or above size. */
@@ -58,6 +79,7 @@ uint64_t hx_splitmix64(uint64_t *state);
 
 /* Writes the case id label of c into c->label ("truncate:7", "flip:12:3",
  * "flip:12:all", "flip:random4:seed1", "zero:0:half", "splice:mixed:8:40@8",
- * "splice:mixed:0:8@-1:insert", "safetensors:offsets-gap"). */
+ * "splice:mixed:0:8@-1:insert", "safetensors:offsets-gap",
+ * "torch_zip:crc-mismatch"). */
 void hx_corrupt_label(hx_corrupt *c);
 #endif

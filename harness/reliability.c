@@ -59,7 +59,8 @@ const char *hx_corruption_class(const char *label)
         size_t n = strlen(label);
         return n > 4 && !strcmp(label + n - 4, ":all") ? "flip every byte" : "flip bit";
     }
-    static const char *const kinds[] = {"truncate", "zero", "splice", "safetensors"};
+    static const char *const kinds[] = {"truncate", "zero", "splice", "safetensors",
+                                        "torch_zip"};
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
         size_t k = strlen(kinds[i]);
         if (!strncmp(label, kinds[i], k) && (label[k] == ':' || label[k] == '\0'))
@@ -131,7 +132,7 @@ int hx_reliability_md(FILE *f, const json_t *cases)
 {
     static const char *const corr_order[] = {"truncate", "flip every byte", "flip bit",
                                              "flip random", "zero", "splice", "safetensors",
-                                             "other", NULL};
+                                             "torch_zip", "other", NULL};
     rows corr = {0}, faults = {0};
     size_t i;
     json_t *c;

@@ -1,5 +1,6 @@
 /* The corruption generators beyond the byte-level ones (those are in
- * test_case.c): splices, and every named safetensors mutation, checked
+ * test_case.c): splices, and every named safetensors and torch.save zip
+ * mutation, checked
  * against the reader itself: the status and the message each one is
  * documented to give, the same bytes on every run, and valid files where
  * a mutation is meant to keep the file valid. */
@@ -205,6 +206,81 @@ START_TEST(test_st_bad_input)
 }
 END_TEST
 
+/* ------------------------------------------------ torch.save zip mutations */
+
+#define PT_MLP LG_SOURCE_DIR "/tests/data/pytorch-1.13/mlp_f32.pt"
+
+/* Each mutation of the file PyTorch 1.13 wrote: the documented status and
+ * message through lg_checkpoint_open, the same bytes on every run, and the
+ * same result from hx_corrupt_apply_buf. */
+START_TEST(test_tz_every_mutation)
+{
+    const hx_tz_mutation *m = hx_tz_mutations();
+    const char *out = tu_path(dir, "out.pt"), *again = tu_path(dir, "again.pt");
+    size_t orig_len;
+    unsigned char *orig = tu_read(PT_MLP, &orig_len);
+    ck_assert_ptr_nonnull(orig);
+    int n = 0;
+    for (int i = 0; m[i].name; i++, n++) {
+        hx_corrupt c = {.kind = HX_CORRUPT_TORCH_ZIP, .mutation = i};
+        char err[1024], msg[2048], label[80];
+        hx_corrupt_label(&c);
+        snprintf(label, sizeof label, "torch_zip:%s", m[i].name);
+        ck_assert_str_eq(c.label, label);
+        ck_assert_int_eq(hx_tz_mutation_find(m[i].name), i);
+        ck_assert_int_eq(m[i].in_all, m[i].reader == NULL);
+        ck_assert_str_eq(m[i].expect, "LG_E_FORMAT");
+        ck_assert_ptr_nonnull(m[i].message);
+        ck_assert_msg(hx_corrupt_apply(&c, PT_MLP, out, err, sizeof err) == 0, "%s: %s",
+                      m[i].name, err);
+        ck_assert_int_eq(hx_corrupt_apply(&c, PT_MLP, again, err, sizeof err), 0);
+        size_t n1, n2, n3 = orig_len;
+        unsigned char *b1 = tu_read(out, &n1), *b2 = tu_read(again, &n2);
+        unsigned char *b3 = malloc(orig_len);
+        memcpy(b3, orig, orig_len);
+        ck_assert_int_eq(hx_corrupt_apply_buf(&c, b3, &n3, err, sizeof err), 0);
+        ck_assert_uint_eq(n1, n2);
+        ck_assert_uint_eq(n1, n3);
+        ck_assert_mem_eq(b1, b2, n1);
+        ck_assert_mem_eq(b1, b3, n1);
+        ck_assert_msg(n1 != orig_len || memcmp(b1, orig, n1), "%s changes nothing", m[i].name);
+        free(b1);
+        free(b2);
+        free(b3);
+        lg_open_options o = {.reader = m[i].reader};
+        lg_checkpoint *ck = NULL;
+        lg_status st = lg_checkpoint_open(out, &o, &ck);
+        snprintf(msg, sizeof msg, "%s", st == LG_OK ? "" : lg_error_message());
+        lg_checkpoint_close(ck);
+        ck_assert_msg(st == LG_E_FORMAT, "%s: %s %s", m[i].name, lg_status_name(st), msg);
+        ck_assert_msg(strstr(msg, out) == msg, "the message names the file: %s", msg);
+        ck_assert_msg(strstr(msg, m[i].message), "%s: want \"%s\" in: %s", m[i].name,
+                      m[i].message, msg);
+    }
+    ck_assert_int_eq(n, 15);
+    free(orig);
+}
+END_TEST
+
+START_TEST(test_tz_bad_input)
+{
+    char err[512];
+    const char *in = tu_path(dir, "junk.bin"), *out = tu_path(dir, "out.bin");
+    ck_assert_int_eq(tu_write(in, "not a zip archive at all, just text", 35), 0);
+    hx_corrupt c = {.kind = HX_CORRUPT_TORCH_ZIP, .mutation = hx_tz_mutation_find("crc-mismatch")};
+    hx_corrupt_label(&c);
+    ck_assert_str_eq(c.label, "torch_zip:crc-mismatch");
+    ck_assert_int_eq(hx_corrupt_apply(&c, in, out, err, sizeof err), -1);
+    ck_assert_ptr_nonnull(strstr(err, "torch_zip:crc-mismatch: the input is not a zip archive"));
+    /* a safetensors file is no zip archive either */
+    ck_assert_int_eq(hx_corrupt_apply(&c, fixture(3), out, err, sizeof err), -1);
+    c.mutation = 999;
+    ck_assert_int_eq(hx_corrupt_apply(&c, PT_MLP, out, err, sizeof err), -1);
+    ck_assert_int_eq(hx_tz_mutation_find("no-such-mutation"), -1);
+    ck_assert_int_eq(hx_tz_mutation_find("offsets-gap"), -1);
+}
+END_TEST
+
 /* -------------------------------------------------------------- splice */
 
 START_TEST(test_splice_apply)
@@ -318,11 +394,28 @@ START_TEST(test_case_language)
                   "  - name: sps\n    file: small\n    corrupt:\n      splice:\n"
                   "        - {from: other, range: [0, -1], insert: true}\n"
                   "        - {from: {path: data/x.bin}, range: [0, 1], at: -1}\n"
-                  "        - {from: {generate: {tensors: 1}}, range: [0, 8]}\n",
+                  "        - {from: {generate: {tensors: 1}}, range: [0, 8]}\n"
+                  "  - name: tz\n    file: small\n    corrupt: {torch_zip: all}\n"
+                  "  - name: tz1\n    file: small\n    corrupt: {torch_zip: crc-mismatch}\n"
+                  "  - name: tz2\n    file: small\n"
+                  "    corrupt: {torch_zip: [missing-data-pkl, pickle-huge-size]}\n",
                   &s);
     ck_assert_msg(rc == 0, "%s", errs);
-    ck_assert_uint_eq(s.ncases, 33 + 1 + 2 + 1 + 3);
-    const hx_case *c = find(&s, "s/all[corrupt=safetensors:header-len-0]");
+    ck_assert_uint_eq(s.ncases, 33 + 1 + 2 + 1 + 3 + 14 + 1 + 2);
+    /* torch_zip: all is every mutation but missing-data-pkl (its status needs
+     * the torch-zip reader named) */
+    const hx_case *c = find(&s, "s/tz[corrupt=torch_zip:eocd-missing]");
+    ck_assert_int_eq(c->corrupt.kind, HX_CORRUPT_TORCH_ZIP);
+    ck_assert_int_eq(c->corrupt.mutation, hx_tz_mutation_find("eocd-missing"));
+    find(&s, "s/tz[corrupt=torch_zip:pickle-huge-size]");
+    for (size_t i = 0; i < s.ncases; i++)
+        ck_assert_str_ne(s.cases[i].id, "s/tz[corrupt=torch_zip:missing-data-pkl]");
+    c = find(&s, "s/tz1");
+    ck_assert_int_eq(c->corrupt.kind, HX_CORRUPT_TORCH_ZIP);
+    ck_assert_str_eq(c->corrupt.label, "torch_zip:crc-mismatch");
+    find(&s, "s/tz2[corrupt=torch_zip:missing-data-pkl]");
+    find(&s, "s/tz2[corrupt=torch_zip:pickle-huge-size]");
+    c = find(&s, "s/all[corrupt=safetensors:header-len-0]");
     ck_assert_int_eq(c->corrupt.kind, HX_CORRUPT_SAFETENSORS);
     find(&s, "s/all[corrupt=safetensors:missing-bytes]");
     c = find(&s, "s/one");
@@ -359,6 +452,12 @@ START_TEST(test_case_language_errors)
     } bad[] = {
         {"    corrupt: {safetensors: no-such}\n", "8:28: safetensors: unknown mutation 'no-such'"},
         {"    corrupt: {safetensors: {a: b}}\n", "8:28: safetensors: expected a mutation's name"},
+        {"    corrupt: {torch_zip: no-such}\n", "8:26: torch_zip: unknown mutation 'no-such'"},
+        {"    corrupt: {torch_zip: offsets-gap}\n", "8:26: torch_zip: unknown mutation"},
+        {"    corrupt: {torch_zip: {a: b}}\n", "8:26: torch_zip: expected a mutation's name"},
+        {"    corrupt: {torch_zip: all, safetensors: all}\n",
+         "8:14: corrupt: give exactly one of truncate, flip, zero, splice, safetensors, "
+         "torch_zip"},
         {"    corrupt: {splice: {from: small}}\n", "8:23: splice: needs from and range"},
         {"    corrupt: {splice: {from: nope, range: [0, 1]}}\n",
          "8:30: splice.from: no fixture named 'nope'"},
@@ -392,6 +491,8 @@ static Suite *corrupt_suite(void)
     tcase_add_loop_test(tc, test_st_every_mutation, 0, 4);
     tcase_add_test(tc, test_st_store_outcomes);
     tcase_add_test(tc, test_st_bad_input);
+    tcase_add_test(tc, test_tz_every_mutation);
+    tcase_add_test(tc, test_tz_bad_input);
     tcase_add_test(tc, test_splice_apply);
     tcase_add_test(tc, test_case_language);
     tcase_add_test(tc, test_case_language_errors);
