@@ -329,19 +329,22 @@ static lg_status zip_read_all(lg_checkpoint *c, ts_priv *p, lg__pickle *pk)
     return st;
 }
 
-static lg_status zip_open(lg_checkpoint *c)
+/* The open of both formats: the private state, one unpickler, and the
+ * format's own reading (read_all). */
+static lg_status ts_open(lg_checkpoint *c, int legacy,
+                         lg_status (*read_all)(lg_checkpoint *, ts_priv *, lg__pickle *))
 {
     ts_priv *p = NULL;
     lg__pickle *pk = NULL;
     if (lg__fault("format.parse", NULL))
         return lg__err(LG_E_FORMAT, "%s: injected parse failure", c->path);
-    lg_status st = ts_priv_new(c, 0, &p);
+    lg_status st = ts_priv_new(c, legacy, &p);
     if (st != LG_OK)
         return st;
     c->priv = p;
     st = lg__pickle_new(&pk);
     if (st == LG_OK)
-        st = zip_read_all(c, p, pk);
+        st = read_all(c, p, pk);
     lg__pickle_free(pk);
     free(p->slot);
     p->slot = NULL;
@@ -350,6 +353,8 @@ static lg_status zip_open(lg_checkpoint *c)
         ts_close(c);
     return st;
 }
+
+static lg_status zip_open(lg_checkpoint *c) { return ts_open(c, 0, zip_read_all); }
 
 /* --------------------------------------------------------------- legacy */
 
@@ -456,27 +461,7 @@ static lg_status legacy_read_all(lg_checkpoint *c, ts_priv *p, lg__pickle *pk)
     return st;
 }
 
-static lg_status legacy_open(lg_checkpoint *c)
-{
-    ts_priv *p = NULL;
-    lg__pickle *pk = NULL;
-    if (lg__fault("format.parse", NULL))
-        return lg__err(LG_E_FORMAT, "%s: injected parse failure", c->path);
-    lg_status st = ts_priv_new(c, 1, &p);
-    if (st != LG_OK)
-        return st;
-    c->priv = p;
-    st = lg__pickle_new(&pk);
-    if (st == LG_OK)
-        st = legacy_read_all(c, p, pk);
-    lg__pickle_free(pk);
-    free(p->slot);
-    p->slot = NULL;
-    p->nslot = 0;
-    if (st != LG_OK)
-        ts_close(c);
-    return st;
-}
+static lg_status legacy_open(lg_checkpoint *c) { return ts_open(c, 1, legacy_read_all); }
 
 const lg__reader_ops lg__torch_zip_reader = {
     .name = "torch-zip",
