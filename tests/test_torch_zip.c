@@ -442,20 +442,7 @@ static void check_std(const char *path, const char *want_format)
 /* Runs a subcommand with stdout into a buffer; returns the exit code. */
 static int run_cmd(int (*fn)(int, char **), char **argv, char **out)
 {
-    int argc = 0;
-    while (argv[argc])
-        argc++;
-    const char *path = tu_path(g_dir, "stdout");
-    fflush(stdout);
-    int saved = dup(1);
-    FILE *f = freopen(path, "w", stdout);
-    ck_assert_ptr_nonnull(f);
-    int rc = fn(argc, argv);
-    fflush(stdout);
-    dup2(saved, 1);
-    close(saved);
-    size_t n;
-    *out = tu_read(path, &n);
+    int rc = tu_run_cmd(fn, argv, g_dir, out);
     ck_assert_ptr_nonnull(*out);
     return rc;
 }

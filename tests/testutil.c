@@ -133,3 +133,23 @@ int tu_write_safetensors(const char *path, int n, int rows, int cols)
 }
 
 const char *tu_source_dir(void) { return LG_SOURCE_DIR; }
+
+int tu_run_cmd(int (*fn)(int, char **), char **argv, const char *dir, char **out)
+{
+    int argc = 0;
+    while (argv[argc])
+        argc++;
+    const char *path = tu_path(dir, "stdout");
+    fflush(stdout);
+    int saved = dup(1);
+    *out = NULL;
+    if (saved < 0 || !freopen(path, "w", stdout))
+        return -1;
+    int rc = fn(argc, argv);
+    fflush(stdout);
+    dup2(saved, 1);
+    close(saved);
+    size_t n;
+    *out = tu_read(path, &n);
+    return rc;
+}

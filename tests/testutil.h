@@ -21,6 +21,10 @@ int tu_open_fds(void);
 /* Writes a safetensors file of `n` f32 tensors named t0.. of shape
  * [rows, cols], element j of tensor i = i * 1000 + j. Returns 0 on success. */
 int tu_write_safetensors(const char *path, int n, int rows, int cols);
+/* Runs a harness subcommand (argv NULL-terminated) with its stdout in
+ * dir/stdout, read back into *out (malloc'd; NULL if it cannot be read).
+ * Returns the subcommand's exit code. */
+int tu_run_cmd(int (*fn)(int, char **), char **argv, const char *dir, char **out);
 /* The source tree (for tests/data). */
 const char *tu_source_dir(void);
 #endif
