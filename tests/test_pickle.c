@@ -284,9 +284,18 @@ START_TEST(globals_refused)
     REFUSED("\x80\x02" "c__builtin__\ngetattr\n.", "global \"__builtin__ getattr\"");
     REFUSED("\x80\x02" "csubprocess\nPopen\n.", "global \"subprocess Popen\"");
     REFUSED("\x80\x02" "ctorch\nload\n.", "global \"torch load\"");
-    REFUSED("\x80\x02" "ctorch._utils\n_rebuild_qtensor\n.", "_rebuild_qtensor");
-    REFUSED("\x80\x02" "cnumpy.core.multiarray\n_reconstruct\n.", "numpy.core.multiarray");
-    REFUSED("\x80\x02" "ctorch.nn.modules.linear\nLinear\n.", "torch.nn.modules.linear Linear");
+    /* the ones real checkpoints hold say why */
+    REFUSED("\x80\x02" "ctorch._utils\n_rebuild_qtensor\n.",
+            "_rebuild_qtensor\" is not allowed: quantized tensors are not supported");
+    REFUSED("\x80\x02" "ctorch._utils\n_rebuild_sparse_tensor\n.", "sparse tensors are not");
+    REFUSED("\x80\x02" "ctorch._C\nScriptObject\n.", "TorchScript objects");
+    REFUSED("\x80\x02" "cnumpy.core.multiarray\n_reconstruct\n.",
+            "numpy.core.multiarray _reconstruct\" is not allowed: NumPy objects are not read");
+    REFUSED("\x80\x02" "cnumpy\ndtype\n.", "NumPy objects are not read");
+    REFUSED("\x80\x02" "ctorch.nn.modules.linear\nLinear\n.",
+            "torch.nn.modules.linear Linear\" is not allowed: a pickled module");
+    REFUSED("\x80\x02(itorch.nn.modules.linear\nLinear\n.", "a pickled module");
+    REFUSED("\x80\x02" "cnumpyx\nf\n.", "calls nothing"); /* not numpy */
     REFUSED("\x80\x04\x8c\x02os\x8c\x06system\x93.", "global \"os system\"");
     REFUSED("\x80\x02(iposix\nsystem\n.", "global \"posix system\" is not allowed");
     REFUSED("\x80\x02" "cposix\nsystem", "no end of line");

@@ -443,6 +443,31 @@ static int allow(lg__pv *g)
     return 0;
 }
 
+/* Why a global that is not on the allowlist is refused: a hint for the
+ * ones that real checkpoints hold, or the general rule. */
+static const char *refusal(const char *m, size_t ml, const char *nm, size_t nl)
+{
+    static const struct {
+        const char *module, *name, *why; /* name NULL: any in module */
+    } hints[] = {
+        {"torch._utils", "_rebuild_qtensor", "quantized tensors are not supported"},
+        {"torch._utils", "_rebuild_sparse_tensor", "sparse tensors are not supported"},
+        {"torch._utils", "_rebuild_sparse_csr_tensor", "sparse tensors are not supported"},
+        {"torch._utils", "_rebuild_meta_tensor_no_storage", "meta tensors hold no data"},
+        {"torch._C", "ScriptObject",
+         "TorchScript objects (such as packed quantized parameters) are not tensors"},
+        {"numpy", NULL, "NumPy objects are not read; save torch tensors"},
+        {"numpy.core.multiarray", NULL, "NumPy objects are not read; save torch tensors"},
+        {"numpy._core.multiarray", NULL, "NumPy objects are not read; save torch tensors"},
+    };
+    for (size_t i = 0; i < sizeof hints / sizeof hints[0]; i++)
+        if (is(m, ml, hints[i].module) && (!hints[i].name || is(nm, nl, hints[i].name)))
+            return hints[i].why;
+    if (ml > 9 && !memcmp(m, "torch.nn.", 9))
+        return "a pickled module: save its state_dict() instead";
+    return "loadgate reads tensors and plain containers, and calls nothing";
+}
+
 static lg_status push_global(um *u, const char *m, size_t ml, const char *nm, size_t nl)
 {
     lg__pv *g;
@@ -451,8 +476,8 @@ static lg_status push_global(um *u, const char *m, size_t ml, const char *nm, si
         return st;
     g->s = m, g->n = ml, g->s2 = nm, g->n2 = nl;
     if (!allow(g))
-        return bad(u, "global \"%.*s %.*s\" is not allowed: loadgate reads tensors and plain "
-                   "containers, and calls nothing", (int)ml, m, (int)nl, nm);
+        return bad(u, "global \"%.*s %.*s\" is not allowed: %s", (int)ml, m, (int)nl, nm,
+                   refusal(m, ml, nm, nl));
     return push(u, g);
 }
 
@@ -506,8 +531,8 @@ static lg_status op_inst(um *u)
         st = read_line(u, &nm, &nl);
     if (st != LG_OK)
         return st;
-    return bad(u, "global \"%.*s %.*s\" is not allowed: loadgate reads tensors and plain "
-               "containers, and calls nothing", (int)ml, m, (int)nl, nm);
+    return bad(u, "global \"%.*s %.*s\" is not allowed: %s", (int)ml, m, (int)nl, nm,
+               refusal(m, ml, nm, nl));
 }
 
 /* -------------------------------------------------------------- REDUCE */
