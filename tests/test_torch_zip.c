@@ -37,6 +37,7 @@ static const char *g_dir;
 
 #define PT113 LG_SOURCE_DIR "/tests/data/pytorch-1.13"
 #define INTEROP LG_SOURCE_DIR "/tests/data/interop"
+#define OTHERS LG_SOURCE_DIR "/tests/data/other-writers"
 
 /* ================================================================ bytes */
 
@@ -565,6 +566,40 @@ static void library_against(const char *dir, const char *file, json_t *want, int
     }
     lg_checkpoint_close(c);
 }
+
+/* Files written by the PyTorch of other days and rewritten by other zip
+ * tools: every tensor torch.load reads, with its sha256, through the CLI
+ * and the library, and exactly those; the refused ones with their
+ * reason. */
+START_TEST(other_writers_like_torch_load)
+{
+    json_t *m = manifest(OTHERS);
+    const char *file;
+    json_t *f;
+    size_t loaded = 0, refused = 0;
+    json_object_foreach(json_object_get(m, "files"), file, f) {
+        json_t *want = json_object_get(f, "tensors");
+        const char *why = json_string_value(json_object_get(f, "refused"));
+        char path[1024];
+        snprintf(path, sizeof path, "%s/%s", OTHERS, file);
+        if (why) {
+            expect_err(path, LG_E_FORMAT, why);
+            refused++;
+            continue;
+        }
+        ck_assert_uint_eq(inspect_against(OTHERS, file, want, "sim"), json_object_size(want));
+        ck_assert_uint_gt(json_object_size(want), 0);
+        library_against(OTHERS, file, want, 1);
+        lg_checkpoint *c = open_ok(path, NULL, NULL);
+        ck_assert_str_eq(lg_checkpoint_format(c), json_string_value(json_object_get(f, "format")));
+        lg_checkpoint_close(c);
+        loaded++;
+    }
+    ck_assert_uint_ge(loaded, 11);
+    ck_assert_uint_ge(refused, 2);
+    json_decref(m);
+}
+END_TEST
 
 START_TEST(reference_files_through_the_library)
 {
@@ -1454,6 +1489,68 @@ START_TEST(sniffing)
 }
 END_TEST
 
+/* The layout of a crafted archive: 'z' torch.save, 'a' libtorch, '-'
+ * neither; over the whole file, and with the end cut off (the head alone
+ * decides). */
+static char layout_of(const char *path, size_t cut)
+{
+    size_t n;
+    unsigned char *d = tu_read(path, &n);
+    ck_assert_ptr_nonnull(d);
+    n -= cut;
+    size_t head = n < 4096 ? n : 4096;
+    int z = lg__torch_zip_reader.sniff(d, head, n), a = lg__torch_archive_reader.sniff(d, head, n);
+    free(d);
+    ck_assert(!(z && a));
+    return z ? 'z' : a ? 'a' : '-';
+}
+
+START_TEST(sniffing_other_layouts)
+{
+    static unsigned char big[5000];
+    const zopt plain = {0}, desc = {.descriptor = 1}, defl = {.deflate = 1};
+    zipw z = {0};
+    /* PyTorch 1.6: version first, every record with a data descriptor */
+    z_add(&z, "m/version", "3\n", 2, desc);
+    z_add(&z, "m/data.pkl", "\x80\x02}q\x00.", 6, desc);
+    z_add(&z, "m/data/0", big, 64, desc);
+    const char *v16 = z_finish(&z, 0, "layout-1.6.pt");
+    ck_assert_int_eq(layout_of(v16, 0), 'z');
+    /* rezipped: directory entries, tensor records before data.pkl */
+    z_add(&z, "m/", "", 0, plain);
+    z_add(&z, "m/data/", "", 0, plain);
+    z_add(&z, "m/data/0", big, 64, defl);
+    z_add(&z, "m/data.pkl", "\x80\x02}q\x00.", 6, plain);
+    z_add(&z, "m/version", "3\n", 2, plain);
+    const char *re = z_finish(&z, 1, "layout-rezipped.pt");
+    ck_assert_int_eq(layout_of(re, 0), 'z'); /* the central directory decides */
+    ck_assert_int_eq(layout_of(re, 1), 'a'); /* without it, data/0 first looks like libtorch */
+    /* libtorch: constants.pkl beyond the first 4096 bytes still decides */
+    z_add(&z, "m/data.pkl", "\x80\x02}q\x00.", 6, plain);
+    z_add(&z, "m/data/0", big, sizeof big, plain);
+    z_add(&z, "m/constants.pkl", "\x80\x02).", 4, plain);
+    const char *ts = z_finish(&z, 0, "layout-late-constants.pt");
+    ck_assert_int_eq(layout_of(ts, 0), 'a');
+    ck_assert_int_eq(layout_of(ts, 1), 'z');
+    /* neither: no data.pkl, no constants.pkl (a torch.package archive) */
+    z_add(&z, "p/.data/version", "6\n", 2, plain);
+    z_add(&z, "p/.data/0.storage", big, 8, plain);
+    const char *pkg = z_finish(&z, 0, "layout-package.pt");
+    ck_assert_int_eq(layout_of(pkg, 0), '-');
+    /* sniffing leaves the error message alone */
+    lg__err(LG_E_IO, "earlier message");
+    ck_assert_int_eq(layout_of(re, 1), 'a');
+    ck_assert_str_eq(lg_error_message(), "earlier message");
+    /* and the 1.6 and rezipped files open */
+    lg_checkpoint *c = open_ok(v16, NULL, NULL);
+    ck_assert_str_eq(lg_checkpoint_format(c), "torch-zip");
+    lg_checkpoint_close(c);
+    c = open_ok(re, NULL, NULL);
+    ck_assert_str_eq(lg_checkpoint_format(c), "torch-zip");
+    lg_checkpoint_close(c);
+}
+END_TEST
+
 START_TEST(torchscript_without_torch)
 {
     lg_checkpoint *c = NULL;
@@ -1495,6 +1592,7 @@ static Suite *torch_zip_suite(void)
     tcase_add_test(ref, pytorch_113_inspect_json);
     tcase_add_test(ref, interop_inspect_json);
     tcase_add_test(ref, reference_files_through_the_library);
+    tcase_add_test(ref, other_writers_like_torch_load);
     tcase_add_test(ref, views_in_place_or_not);
     tcase_add_test(ref, os_system_never_runs);
     tcase_add_test(ref, pickled_module_refused);
@@ -1510,6 +1608,7 @@ static Suite *torch_zip_suite(void)
     tcase_add_test(craft, lists_cycles_and_clashes);
     tcase_add_test(craft, legacy_crafted);
     tcase_add_test(craft, sniffing);
+    tcase_add_test(craft, sniffing_other_layouts);
     tcase_add_test(rules, view_rules);
     tcase_add_test(rules, storage_rules);
     tcase_add_test(rules, zip_rules);

@@ -7,8 +7,10 @@
 
 typedef struct lg__reader_ops {
     const char *name; /* "safetensors", "torch-archive", "torchscript", ... */
-    /* 1 if the first bytes (head, n of them; size is the file's size) are
-     * this format's. */
+    /* 1 if the file is this format's. head holds the whole file (size
+     * bytes); the first n of them (at most 4096) are what a sniff reads,
+     * except to follow a structure the head points to (a zip's central
+     * directory, at the end). */
     int (*sniff)(const unsigned char *head, size_t n, uint64_t size);
     /* Parse c->map (c->size bytes) and fill c->tensors / c->ntensors. On
      * error the message names c->path, the tensor and the problem. */
@@ -59,6 +61,12 @@ extern const lg__reader_ops lg__torch_archive_reader; /* libtorch OutputArchive 
 extern const lg__reader_ops lg__torchscript_reader;   /* torch.jit.save module */
 extern const lg__reader_ops lg__torch_zip_reader;     /* torch.save zip (>= 1.6) */
 extern const lg__reader_ops lg__torch_legacy_reader;  /* torch.save before 1.6 */
+
+/* Which writer laid out the zip map (size bytes, the first n the head;
+ * see torch_archive.c): a libtorch serializer, torch.save, or 0 for
+ * neither. */
+enum { LG__ZIP_LIBTORCH = 1, LG__ZIP_TORCH_SAVE = 2 };
+int lg__zip_layout(const unsigned char *map, size_t n, uint64_t size);
 
 /* A tensor of checkpoint c on device d, through the reader (trace:
  * deserialize). */

@@ -16,6 +16,7 @@
  * file again onto the target device through libtorch, once per device,
  * and hands its tensors over one by one. See docs/boundary.md. */
 #include "formats/format.h"
+#include "formats/zip.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -96,16 +97,18 @@ static int rest_starts(zip_name e, size_t plen, const char *s)
     return e.n - plen >= sl && !memcmp(e.p + plen, s, sl);
 }
 
-/* A file written by libtorch's serializer (OutputArchive, torch.jit.save)?
- * It writes "<prefix>/data/<n>" (tensors) first, then data.pkl, code/ and
- * constants.pkl; torch.save writes "<prefix>/data.pkl" first, then its
- * tensor records. So: code/ or constants.pkl in view, or a tensor record
- * before data.pkl. Other records (byteorder, version) do not decide. */
-static int ta_sniff(const unsigned char *head, size_t n, uint64_t size)
+/* Which PyTorch writer laid out a zip, from the local headers in the n
+ * head bytes (every name under one folder, "<prefix>/"): libtorch's
+ * serializer (OutputArchive, torch.jit.save) writes "<prefix>/data/<n>"
+ * (tensors) before data.pkl, and code/ and constants.pkl; torch.save
+ * writes data.pkl before its tensor records (PyTorch 1.6 wrote "version"
+ * first, with data descriptors; later versions write data.pkl first).
+ * Other records (byteorder, version, .data/) do not decide. */
+static int head_layout(const unsigned char *head, size_t n)
 {
     zip_name e[ZIP_MAX_NAMES];
     size_t k = zip_names(head, n, e, ZIP_MAX_NAMES), plen = 0;
-    int order = 0; /* 1: a tensor record came first, -1: data.pkl did */
+    int order = 0; /* LIBTORCH: a tensor record came first; TORCH_SAVE: data.pkl did */
     if (k == 0)
         return 0;
     while (plen < e[0].n && e[0].p[plen] != '/')
@@ -117,13 +120,54 @@ static int ta_sniff(const unsigned char *head, size_t n, uint64_t size)
         if (e[i].n < plen || memcmp(e[i].p, e[0].p, plen))
             return 0; /* not one prefix: not a PyTorch archive */
         if (rest_starts(e[i], plen, "code/") || rest_is(e[i], plen, "constants.pkl"))
-            return 1;
-        if (!order && rest_starts(e[i], plen, "data/"))
-            order = 1;
+            return LG__ZIP_LIBTORCH;
+        if (!order && rest_starts(e[i], plen, "data/") && e[i].n > plen + 5)
+            order = LG__ZIP_LIBTORCH;
         if (!order && rest_is(e[i], plen, "data.pkl"))
-            order = -1;
+            order = LG__ZIP_TORCH_SAVE;
     }
-    return order == 1;
+    return order;
+}
+
+typedef struct {
+    int code; /* "<prefix>/code/..." or "<prefix>/constants.pkl" */
+    int pkl;  /* "<prefix>/data.pkl" */
+} dir_marks;
+
+static int mark_name(const char *name, size_t n, void *arg)
+{
+    dir_marks *m = arg;
+    const char *slash = memchr(name, '/', n);
+    if (!slash || slash == name)
+        return 0;
+    zip_name e = {(const unsigned char *)name, n};
+    size_t plen = (size_t)(slash - name) + 1;
+    if (rest_starts(e, plen, "code/") || rest_is(e, plen, "constants.pkl"))
+        return m->code = 1;
+    if (rest_is(e, plen, "data.pkl"))
+        m->pkl = 1;
+    return 0;
+}
+
+/* The central directory decides when it can be read and holds a marker:
+ * libtorch's serializer always writes constants.pkl, torch.save never
+ * does, and writes data.pkl. That holds whatever order a tool that
+ * rewrote the archive put the records in (directory entries included).
+ * Otherwise the local headers in view decide (head_layout), so that an
+ * archive whose end is damaged still reaches its reader and its error. */
+int lg__zip_layout(const unsigned char *map, size_t n, uint64_t size)
+{
+    if (n < 4 || memcmp(map, "PK\x03\x04", 4))
+        return 0;
+    dir_marks m = {0, 0};
+    if (lg__zip_each_name(map, size, mark_name, &m) >= 0 && (m.code || m.pkl))
+        return m.code ? LG__ZIP_LIBTORCH : LG__ZIP_TORCH_SAVE;
+    return head_layout(map, n);
+}
+
+static int ta_sniff(const unsigned char *head, size_t n, uint64_t size)
+{
+    return lg__zip_layout(head, n, size) == LG__ZIP_LIBTORCH;
 }
 
 static int ts_sniff(const unsigned char *head, size_t n, uint64_t size) { return 0; }

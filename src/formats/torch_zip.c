@@ -29,25 +29,13 @@
 /* The longest archive folder name (a file name's stem is at most 255). */
 #define PREFIX_MAX 400u
 
-static uint32_t rd16(const unsigned char *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8; }
-
 /* ------------------------------------------------------------- sniffing */
 
-/* The first zip entry is "<prefix>/data.pkl" (torch.save writes the pickle
- * first), and libtorch's own serializer did not write the file (it writes
- * tensor records first, and code/ and constants.pkl). */
+/* A zip with "<prefix>/data.pkl" and neither code/ nor constants.pkl:
+ * torch.save's layout (lg__zip_layout). */
 static int zip_sniff(const unsigned char *head, size_t n, uint64_t size)
 {
-    static const char pkl[] = "/data.pkl";
-    const size_t pl = sizeof pkl - 1;
-    if (n < 30 || memcmp(head, "PK\x03\x04", 4))
-        return 0;
-    size_t nlen = rd16(head + 26);
-    if (30 + nlen > n || nlen <= pl || memcmp(head + 30 + nlen - pl, pkl, pl))
-        return 0;
-    if (memchr(head + 30, '/', nlen - pl))
-        return 0; /* the prefix is one folder deep */
-    return !lg__torch_archive_reader.sniff(head, n, size);
+    return lg__zip_layout(head, n, size) == LG__ZIP_TORCH_SAVE;
 }
 
 /* The magic number torch.save wrote before 1.6, 0x1950a86a20f9469cfc6c, as

@@ -411,6 +411,26 @@ lg_status lg__zip_open(lg__zip *z, const char *path, const unsigned char *map, u
     return st;
 }
 
+int lg__zip_each_name(const unsigned char *map, uint64_t size,
+                      int (*fn)(const char *name, size_t nlen, void *arg), void *arg)
+{
+    char saved[2048];
+    snprintf(saved, sizeof saved, "%s", lg_error_message());
+    lg__zip z = {.path = "", .map = map, .size = size};
+    zip_end end = {0, 0, 0, 0};
+    int r = read_end(&z, &end) == LG_OK ? 0 : -1;
+    uint64_t at = end.cd_offset, cd_end = end.cd_offset + end.cd_size;
+    for (uint64_t i = 0; r == 0 && i < end.count; i++) {
+        lg__zip_entry e;
+        if (parse_central(&z, at, cd_end, (size_t)i, &e, &at) != LG_OK)
+            r = -1;
+        else
+            r = fn(e.name, e.nlen, arg);
+    }
+    lg__err(LG_OK, "%s", saved); /* sniffing leaves the message as it was */
+    return r;
+}
+
 void lg__zip_close(lg__zip *z)
 {
     free(z->e);

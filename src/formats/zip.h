@@ -36,6 +36,12 @@ typedef struct {
  * directory and every local header. On error z is left empty. */
 lg_status lg__zip_open(lg__zip *z, const char *path, const unsigned char *map, uint64_t size);
 void lg__zip_close(lg__zip *z);
+/* For sniffing: calls fn on each name of the central directory, in its
+ * order, without allocating and leaving the error message as it was;
+ * stops at the first nonzero return of fn and returns it. 0 when fn
+ * returned 0 throughout; -1 when the central directory cannot be read. */
+int lg__zip_each_name(const unsigned char *map, uint64_t size,
+                      int (*fn)(const char *name, size_t nlen, void *arg), void *arg);
 /* The entry named exactly name (nlen bytes), or NULL. */
 const lg__zip_entry *lg__zip_find(const lg__zip *z, const char *name, size_t nlen);
 /* LG_OK when the entry can be read (stored or deflated, not encrypted);
