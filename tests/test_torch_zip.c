@@ -1516,6 +1516,7 @@ START_TEST(sniffing_other_layouts)
     z_add(&z, "m/data/0", big, 64, desc);
     const char *v16 = z_finish(&z, 0, "layout-1.6.pt");
     ck_assert_int_eq(layout_of(v16, 0), 'z');
+    ck_assert_int_eq(layout_of(v16, 1), 'z'); /* the head alone, through the descriptors */
     /* rezipped: directory entries, tensor records before data.pkl */
     z_add(&z, "m/", "", 0, plain);
     z_add(&z, "m/data/", "", 0, plain);
