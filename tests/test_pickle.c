@@ -34,7 +34,7 @@ static lg_status fake_storage(void *ctx, const lg__pv *pid, lg__pv *out)
     return LG_OK;
 }
 
-static lg__pickle_opts opts = {"t.pt", "record \"t/data.pkl\"", fake_storage, NULL, 0};
+static lg__pickle_opts opts = {"t.pt", "record \"t/data.pkl\"", fake_storage, NULL, 0, 0};
 
 static lg_status load_n(const char *s, size_t n, lg__pv **root)
 {
@@ -304,6 +304,71 @@ START_TEST(globals_refused)
 }
 END_TEST
 
+/* defer_refusals (a key selects part of a checkpoint): a refused global,
+ * and whatever is built from it, is an inert REFUSED value carrying the
+ * message it would have given at once. Nothing else changes. */
+static lg__pv *deferred(const char *s, size_t n)
+{
+    lg__pv *root = NULL;
+    opts.defer_refusals = 1;
+    lg_status st = load_n(s, n, &root);
+    opts.defer_refusals = 0;
+    ck_assert_msg(st == LG_OK, "%s (a pickle of %zu bytes)", lg_error_message(), n);
+    return root;
+}
+#define DEFERRED(lit) deferred(lit, sizeof lit - 1)
+
+START_TEST(deferred_refusals)
+{
+    /* the same message as without deferring, and the message in force is kept */
+    REFUSED("\x80\x02" "cargparse\nNamespace\n.", "x");
+    char now[512];
+    snprintf(now, sizeof now, "%s", lg_error_message());
+    lg__err(LG_E_IO, "earlier");
+    lg__pv *v = DEFERRED("\x80\x02" "cargparse\nNamespace\n.");
+    ck_assert_str_eq(lg_error_message(), "earlier");
+    ck_assert_int_eq(v->kind, LG__PV_REFUSED);
+    ck_assert_str_eq(v->msg, now);
+    ck_assert(strstr(v->msg, "a script's arguments are not weights"));
+    /* calling, instantiating, setting state or items: still that value */
+    ck_assert_int_eq(DEFERRED("\x80\x02" "cfoo\nbar\nX\x02\x00\x00\x00ls\x85R.")->kind,
+                     LG__PV_REFUSED);
+    v = DEFERRED("\x80\x02(X\x02\x00\x00\x00lsicollections\ndefaultdict\n.");
+    ck_assert_int_eq(v->kind, LG__PV_REFUSED);
+    ck_assert(strstr(v->msg, "(INST 0x69): global \"collections defaultdict\" is not allowed"));
+    ck_assert_int_eq(DEFERRED("\x80\x02(cargparse\nNamespace\no.")->kind, LG__PV_REFUSED);
+    v = DEFERRED("\x80\x02" "cargparse\nNamespace\n)\x81}X\x02\x00\x00\x00lrK\x01sb.");
+    ck_assert_int_eq(v->kind, LG__PV_REFUSED);
+    ck_assert_int_eq(DEFERRED("\x80\x02" "cfoo\nbar\n(X\x01\x00\x00\x00" "aK\x01u.")->kind,
+                     LG__PV_REFUSED);
+    ck_assert_int_eq(DEFERRED("\x80\x02" "cfoo\nbar\n(K\x01K\x02" "e.")->kind, LG__PV_REFUSED);
+    /* an allowed callable given a refused argument */
+    v = DEFERRED("\x80\x02" "ccollections\nOrderedDict\ncfoo\nbar\n\x85R.");
+    ck_assert_int_eq(v->kind, LG__PV_REFUSED);
+    ck_assert(strstr(v->msg, "global \"foo bar\""));
+    /* held in a container, it stays where it is */
+    v = DEFERRED("\x80\x02}(X\x01\x00\x00\x00" "aK\x01X\x01\x00\x00\x00" "bcfoo\nbar\nu.");
+    ck_assert_int_eq(v->kind, LG__PV_DICT);
+    ck_assert_uint_eq(v->count, 4);
+    ck_assert_int_eq(v->items[3]->kind, LG__PV_REFUSED);
+    /* globals only attacks use are refused at once, deferred or not */
+    opts.defer_refusals = 1;
+    REFUSED("\x80\x02" "cposix\nsystem\n.", "global \"posix system\" is not allowed");
+    REFUSED("\x80\x02" "cos.path\njoin\n.", "global \"os.path join\" is not allowed");
+    REFUSED("\x80\x02(X\x02\x00\x00\x00lsiposix\nsystem\n.", "global \"posix system\"");
+    REFUSED("\x80\x04\x8c\x08" "builtins\x8c\x04" "eval\x93.", "global \"builtins eval\"");
+    REFUSED("\x80\x02" "ctorch.hub\nload\n.", "global \"torch.hub load\"");
+    REFUSED("\x80\x02" "csubprocess\nPopen\n.", "global \"subprocess Popen\"");
+    ck_assert_int_eq(DEFERRED("\x80\x02" "ctorch.hubris\nx\n.")->kind, LG__PV_REFUSED);
+    ck_assert_int_eq(DEFERRED("\x80\x02" "cosx\nsystem\n.")->kind, LG__PV_REFUSED);
+    /* what is not a refused global is refused as before */
+    opts.defer_refusals = 1;
+    REFUSED("\x80\x02(ccollections\nOrderedDict\no.", "OBJ instantiates a class");
+    REFUSED("\x80\x02" "cfoo\nbar\n(", "ends without STOP");
+    opts.defer_refusals = 0;
+}
+END_TEST
+
 /* ---------------------------------------------------------------- REDUCE */
 
 START_TEST(reduce_builds_values)
@@ -392,7 +457,7 @@ START_TEST(rebuild_refused)
             "a parameter's data is an int");
     REFUSED("\x80\x02" "ctorch._tensor\n_rebuild_from_type_v2\n(" V2 "ccollections\nOrderedDict\n"
             ")}tR.", "not torch.Tensor");
-    lg__pickle_opts none = {"t.pt", "record \"t/data.pkl\"", NULL, NULL, 0};
+    lg__pickle_opts none = {"t.pt", "record \"t/data.pkl\"", NULL, NULL, 0, 0};
     lg__pv *v;
     static const char p[] = "\x80\x02(K\x01tQ.";
     ck_assert_int_eq(lg__pickle_load(g_pk, (const unsigned char *)p, sizeof p - 1, &none, &v,
@@ -458,6 +523,7 @@ static Suite *pickle_suite(void)
     tcase_add_test(t, two_pickles_back_to_back);
     tcase_add_test(t, globals_allowed);
     tcase_add_test(t, globals_refused);
+    tcase_add_test(t, deferred_refusals);
     tcase_add_test(t, reduce_builds_values);
     tcase_add_test(t, reduce_refused);
     tcase_add_test(t, rebuild_tensors);

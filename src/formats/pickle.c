@@ -82,8 +82,10 @@ void lg__pickle_free(lg__pickle *p)
         return;
     for (slab *s = p->slabs, *next; s; s = next) {
         next = s->next;
-        for (size_t i = 0; i < s->used; i++)
+        for (size_t i = 0; i < s->used; i++) {
             free(s->v[i].items);
+            free(s->v[i].msg);
+        }
         free(s);
     }
     free(p);
@@ -96,7 +98,7 @@ const char *lg__pv_kind_name(lg__pv_kind k)
     static const char *const names[] = {
         "None", "a bool", "an int", "an int wider than 64 bits", "a float", "a str",
         "bytes", "a tuple", "a list", "a dict", "a set", "a global", "a storage", "a tensor",
-        "an object",
+        "an object", "a refused global",
     };
     return (unsigned)k < sizeof names / sizeof names[0] ? names[k] : "a value";
 }
@@ -443,6 +445,44 @@ static int allow(lg__pv *g)
     return 0;
 }
 
+/* Modules whose globals let a pickle run code or reach the system: a
+ * global from one of them (or a submodule) is refused at once, even with
+ * defer_refusals, because no checkpoint has a use for it. The list is the
+ * one pickle scanners flag (picklescan's, for one), plus a few. */
+static int attack_module(const char *m, size_t ml)
+{
+    static const char *const mods[] = {
+        "os", "posix", "nt", "subprocess", "sys", "builtins", "__builtin__", "shutil",
+        "socket", "importlib", "runpy", "pickle", "_pickle", "marshal", "code", "codeop",
+        "ctypes", "pty", "webbrowser", "asyncio", "operator", "_operator", "functools",
+        "types", "io", "_io", "tempfile", "urllib", "http", "ftplib", "smtplib", "telnetlib",
+        "multiprocessing", "threading", "_thread", "signal", "commands", "popen2", "bdb", "pdb",
+        "timeit", "trace", "profile", "cProfile", "pydoc", "venv", "ensurepip", "zipimport",
+        "distutils", "setuptools", "pip", "requests", "aiohttp", "dill", "cloudpickle",
+    };
+    size_t head = 0;
+    while (head < ml && m[head] != '.')
+        head++;
+    for (size_t i = 0; i < sizeof mods / sizeof mods[0]; i++)
+        if (strlen(mods[i]) == head && !memcmp(m, mods[i], head))
+            return 1;
+    return ml >= 9 && !memcmp(m, "torch.hub", 9) && (ml == 9 || m[9] == '.');
+}
+
+/* With defer_refusals: v becomes REFUSED, carrying the message that bad()
+ * gives now (the message in force is kept). */
+static lg_status defer(um *u, lg__pv *v, const char *m, size_t ml, const char *nm, size_t nl,
+                       const char *why)
+{
+    char saved[2048];
+    snprintf(saved, sizeof saved, "%s", lg_error_message());
+    (void)bad(u, "global \"%.*s %.*s\" is not allowed: %s", (int)ml, m, (int)nl, nm, why);
+    v->kind = LG__PV_REFUSED;
+    v->msg = lg__strdup(lg_error_message());
+    lg__err(LG_OK, "%s", saved);
+    return v->msg ? LG_OK : no_memory(u);
+}
+
 /* Why a global that is not on the allowlist is refused: a hint for the
  * ones that real checkpoints hold, or the general rule. */
 static const char *refusal(const char *m, size_t ml, const char *nm, size_t nl)
@@ -456,6 +496,8 @@ static const char *refusal(const char *m, size_t ml, const char *nm, size_t nl)
         {"torch._utils", "_rebuild_meta_tensor_no_storage", "meta tensors hold no data"},
         {"torch._C", "ScriptObject",
          "TorchScript objects (such as packed quantized parameters) are not tensors"},
+        {"argparse", "Namespace",
+         "a script's arguments are not weights (a key reads part of a checkpoint)"},
         {"numpy", NULL, "NumPy objects are not read; save torch tensors"},
         {"numpy.core.multiarray", NULL, "NumPy objects are not read; save torch tensors"},
         {"numpy._core.multiarray", NULL, "NumPy objects are not read; save torch tensors"},
@@ -475,9 +517,13 @@ static lg_status push_global(um *u, const char *m, size_t ml, const char *nm, si
     if (st != LG_OK)
         return st;
     g->s = m, g->n = ml, g->s2 = nm, g->n2 = nl;
-    if (!allow(g))
-        return bad(u, "global \"%.*s %.*s\" is not allowed: %s", (int)ml, m, (int)nl, nm,
-                   refusal(m, ml, nm, nl));
+    if (!allow(g)) {
+        if (!u->o->defer_refusals || attack_module(m, ml))
+            return bad(u, "global \"%.*s %.*s\" is not allowed: %s", (int)ml, m, (int)nl, nm,
+                       refusal(m, ml, nm, nl));
+        if ((st = defer(u, g, m, ml, nm, nl, refusal(m, ml, nm, nl))) != LG_OK)
+            return st;
+    }
     return push(u, g);
 }
 
@@ -521,18 +567,39 @@ static lg_status op_stack_global(um *u)
     return push_global(u, module->s, module->n, name->s, name->n);
 }
 
-/* INST names a class to instantiate: never allowed. */
+/* INST names a class to instantiate: never allowed (deferred: its
+ * arguments since the MARK give way to a REFUSED value). */
 static lg_status op_inst(um *u)
 {
     const char *m, *nm;
     size_t ml, nl;
+    lg__pv **items, *v;
+    size_t n;
     lg_status st = read_line(u, &m, &ml);
     if (st == LG_OK)
         st = read_line(u, &nm, &nl);
     if (st != LG_OK)
         return st;
-    return bad(u, "global \"%.*s %.*s\" is not allowed: %s", (int)ml, m, (int)nl, nm,
-               refusal(m, ml, nm, nl));
+    if (!u->o->defer_refusals || attack_module(m, ml))
+        return bad(u, "global \"%.*s %.*s\" is not allowed: %s", (int)ml, m, (int)nl, nm,
+                   refusal(m, ml, nm, nl));
+    if ((st = pop_mark(u, &items, &n)) != LG_OK || (st = new_value(u, LG__PV_REFUSED, &v)) != LG_OK ||
+        (st = defer(u, v, m, ml, nm, nl, refusal(m, ml, nm, nl))) != LG_OK)
+        return st;
+    return push(u, v);
+}
+
+/* With defer_refusals, whatever is built from a REFUSED value is that
+ * value: calling it, instantiating it, setting its state or items. */
+static const lg__pv *refused_in(const lg__pv *v)
+{
+    if (v->kind == LG__PV_REFUSED)
+        return v;
+    if (v->kind == LG__PV_TUPLE)
+        for (size_t i = 0; i < v->count; i++)
+            if (v->items[i]->kind == LG__PV_REFUSED)
+                return v->items[i];
+    return NULL;
 }
 
 /* -------------------------------------------------------------- REDUCE */
@@ -699,8 +766,12 @@ static lg_status op_reduce(um *u)
     lg_status st = pop(u, &args);
     if (st == LG_OK)
         st = pop(u, &fn);
-    if (st == LG_OK)
-        st = reduce(u, fn, args, &v);
+    if (st != LG_OK)
+        return st;
+    const lg__pv *r = refused_in(fn);
+    if (r || (r = refused_in(args)))
+        return push(u, (lg__pv *)r); /* only ever made with defer_refusals */
+    st = reduce(u, fn, args, &v);
     return st == LG_OK ? push(u, v) : st;
 }
 
@@ -717,6 +788,8 @@ static lg_status op_newobj(um *u, int ex)
         st = pop(u, &cls);
     if (st != LG_OK)
         return st;
+    if (cls->kind == LG__PV_REFUSED)
+        return push(u, cls);
     if (cls->kind != LG__PV_GLOBAL)
         return bad(u, "cannot instantiate %s", lg__pv_kind_name(cls->kind));
     if (cls->i != LG__G_ORDERED_DICT && cls->i != LG__G_SET && cls->i != LG__G_FROZENSET)
@@ -737,7 +810,8 @@ static lg_status op_build(um *u)
         st = top(u, &inst);
     if (st != LG_OK)
         return st;
-    if (inst->kind != LG__PV_DICT && inst->kind != LG__PV_TENSOR && inst->kind != LG__PV_SET)
+    if (inst->kind != LG__PV_DICT && inst->kind != LG__PV_TENSOR && inst->kind != LG__PV_SET &&
+        inst->kind != LG__PV_REFUSED)
         return bad(u, "cannot set the state of %s", lg__pv_kind_name(inst->kind));
     return LG_OK;
 }
@@ -777,6 +851,8 @@ static lg_status op_setitems(um *u, int many)
         st = top(u, &d);
     if (st != LG_OK)
         return st;
+    if (d->kind == LG__PV_REFUSED)
+        return LG_OK; /* the items go with it */
     if (d->kind != LG__PV_DICT)
         return bad(u, "cannot set items of %s", lg__pv_kind_name(d->kind));
     if (n % 2)
@@ -795,6 +871,8 @@ static lg_status op_append(um *u, int many, lg__pv_kind want_kind)
         st = top(u, &l);
     if (st != LG_OK)
         return st;
+    if (l->kind == LG__PV_REFUSED)
+        return LG_OK; /* the items go with it */
     if (l->kind != want_kind)
         return bad(u, "cannot add items to %s", lg__pv_kind_name(l->kind));
     return add_items(u, l, items, n);
@@ -986,6 +1064,21 @@ static lg_status op_dup(um *u)
 
 static lg_status refused(um *u, const char *why) { return bad(u, "%s", why); }
 
+/* OBJ instantiates the class after the MARK: refused, unless the class is
+ * itself a REFUSED value (defer_refusals), which then stands for it. */
+static lg_status op_obj(um *u)
+{
+    lg__pv **items;
+    size_t n;
+    size_t depth = u->nmarks ? u->marks[u->nmarks - 1] : u->sp;
+    if (u->nmarks && u->sp > depth && u->stack[depth]->kind == LG__PV_REFUSED) {
+        lg__pv *cls = u->stack[depth];
+        lg_status st = pop_mark(u, &items, &n);
+        return st == LG_OK ? push(u, cls) : st;
+    }
+    return refused(u, "OBJ instantiates a class: not allowed");
+}
+
 static lg_status step(um *u)
 {
     switch (u->op) {
@@ -1042,7 +1135,7 @@ static lg_status step(um *u)
     case OP_NEWOBJ_EX: return op_newobj(u, 1);
     case OP_BUILD: return op_build(u);
     case OP_BINPERSID: return op_persid(u);
-    case OP_OBJ: return refused(u, "OBJ instantiates a class: not allowed");
+    case OP_OBJ: return op_obj(u);
     case OP_PERSID: return refused(u, "text persistent ids (protocol 0) are not supported");
     case OP_EXT1: case OP_EXT2: case OP_EXT4:
         return refused(u, "extension registry codes are not supported");

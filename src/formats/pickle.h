@@ -13,7 +13,9 @@
 typedef enum {
     LG__PV_NONE, LG__PV_BOOL, LG__PV_INT, LG__PV_BIGINT, LG__PV_FLOAT, LG__PV_STR,
     LG__PV_BYTES, LG__PV_TUPLE, LG__PV_LIST, LG__PV_DICT, LG__PV_SET, LG__PV_GLOBAL,
-    LG__PV_STORAGE, LG__PV_TENSOR, LG__PV_OTHER
+    LG__PV_STORAGE, LG__PV_TENSOR, LG__PV_OTHER,
+    LG__PV_REFUSED /* with defer_refusals: a global off the allowlist, and all
+                      that was built from it; msg is the error it would give */
 } lg__pv_kind;
 
 /* The allowlisted globals. */
@@ -53,6 +55,7 @@ struct lg__pv {
                            TENSOR: storage, offset, size, stride, dtype (or NULL) */
     size_t count, cap;
     uint64_t off, len;  /* STORAGE: the bytes of the storage that this view covers */
+    char *msg;          /* REFUSED: the full error message (owned) */
 };
 
 /* Turns a persistent id (a tuple) into a storage: fills *out, whose kind
@@ -65,6 +68,11 @@ typedef struct {
     lg__persistent_fn persistent; /* NULL: a persistent id is an error */
     void *ctx;
     size_t base;          /* for messages: where the pickle begins in the record or file */
+    /* 0: a global off the allowlist is an error at once. 1 (a key selects
+     * part of the checkpoint): it becomes an inert REFUSED value, and so
+     * does whatever is built from it; nothing is called either way. The
+     * reader fails only if one lies in the part it reads. */
+    int defer_refusals;
 } lg__pickle_opts;
 
 /* Bounds (each an LG_E_FORMAT when exceeded). */

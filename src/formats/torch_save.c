@@ -227,6 +227,7 @@ typedef struct {
     size_t n, fcap;
     size_t visits, max_visits;
     int skipped;           /* a finding about skipped keys was added */
+    size_t refused;        /* refused globals outside the key */
 } walker;
 
 static lg_status path_append(walker *w, const char *s, size_t n)
@@ -331,10 +332,31 @@ static lg_status walk_list(walker *w, const lg__pv *l, int depth)
     return LG_OK;
 }
 
+#define REFUSED_FINDINGS 4
+
+/* A refused global, deferred because a key selects part of the
+ * checkpoint: its error if it lies in that part or on the way to it, a
+ * finding if it lies elsewhere (the first REFUSED_FINDINGS of them). */
+static lg_status refused_at(walker *w, const lg__pv *v)
+{
+    const char *key = w->c->key, *path = w->len ? w->path : "";
+    size_t kl = key ? strlen(key) : 0;
+    int inside = !key || (!strncmp(path, key, kl) && (path[kl] == '\0' || path[kl] == '.'));
+    int above = key && (w->len == 0 || (!strncmp(key, path, w->len) && key[w->len] == '.'));
+    if (inside || above)
+        return lg__err(LG_E_FORMAT, "%s", v->msg);
+    if (w->refused++ < REFUSED_FINDINGS)
+        return lg__finding(w->c, "\"%s\" lies outside key \"%s\" and is not read: %s", path,
+                           key, v->msg);
+    return LG_OK;
+}
+
 /* Tensors and the containers that may hold them; other leaves are not
  * weights (epochs, learning rates, strings) and are ignored. */
 static lg_status walk(walker *w, const lg__pv *v, int depth)
 {
+    if (v->kind == LG__PV_REFUSED)
+        return refused_at(w, v);
     int container = v->kind == LG__PV_DICT || v->kind == LG__PV_LIST || v->kind == LG__PV_TUPLE;
     if (v->kind != LG__PV_TENSOR && !container)
         return LG_OK;
@@ -544,6 +566,9 @@ lg_status ts_collect(lg_checkpoint *c, ts_priv *p, const lg__pv *root, size_t nv
 {
     walker w = {.c = c, .max_visits = 4 * nvalues + 4096};
     lg_status st = walk(&w, root, 0);
+    if (st == LG_OK && w.refused > REFUSED_FINDINGS)
+        st = lg__finding(c, "%zu more refused globals lie outside key \"%s\" and are not read",
+                         w.refused - REFUSED_FINDINGS, c->key);
     if (st == LG_OK && c->key)
         keep_key(&w, c->key);
     if (st == LG_OK && c->key && w.n == 0)

@@ -291,7 +291,7 @@ static lg_status unpickle_zip(lg_checkpoint *c, ts_priv *p, lg__pickle *pk, lg__
     if (st != LG_OK)
         return st;
     snprintf(rel, sizeof rel, "record \"%.*s\"", (int)e->nlen, e->name);
-    lg__pickle_opts o = {c->path, rel, ts_persistent, c, 0};
+    lg__pickle_opts o = {c->path, rel, ts_persistent, c, 0, c->key != NULL};
     return lg__pickle_load(pk, b, (size_t)e->usize, &o, root, NULL);
 }
 
@@ -358,7 +358,10 @@ static lg_status next_pickle(legacy_ctx *L, const char *what, lg__persistent_fn 
                              lg__pv **root)
 {
     size_t used = 0;
-    lg__pickle_opts o = {L->c->path, what, persistent, L->c, L->pos};
+    /* the object pickle (the one with persistent ids) may hold refusals that
+     * a key leaves outside what is read */
+    lg__pickle_opts o = {L->c->path, what, persistent, L->c, L->pos,
+                         persistent && L->c->key != NULL};
     lg_status st = lg__pickle_load(L->pk, L->c->map + L->pos, (size_t)(L->c->size - L->pos),
                                    &o, root, &used);
     if (st == LG_OK)

@@ -1,6 +1,7 @@
 """Reference torch.save files beyond ../pytorch-1.13: other pickle protocols,
 the legacy format with framing, parameters, tensor subclasses with Python
-attributes, lists, a lone tensor, views with zero strides, and a whole module
+attributes, lists, a lone tensor, views with zero strides, a training
+checkpoint holding an argparse.Namespace and NumPy state, and a whole module
 (which a weights reader must refuse). Writes the files and manifest.json
 (same schema as ../pytorch-1.13/manifest.json) into OUTDIR.
 
@@ -66,10 +67,28 @@ views = {"expanded": torch.randn(3, 1).expand(3, 4), "channels_last":
 torch.save(views, f"{out}/views.pt")
 record("views.pt", views, "torch-zip", "zero strides, channels_last, a step of 2")
 
+# A training checkpoint as many scripts write it: the model next to the
+# script's argparse.Namespace and NumPy's RNG state. Refused as a whole;
+# with key "model" the model loads and the rest is a finding.
+import argparse
+import numpy as np
+np.random.seed(5)
+model = OrderedDict(w=torch.randn(3, 2), b=torch.randn(3))
+train = {"model": model, "args": argparse.Namespace(lr=0.1, epochs=3),
+         "rng": np.random.get_state(), "epoch": 3}
+torch.save(train, f"{out}/train_with_args.pt")
+manifest["files"]["train_with_args.pt"] = {
+    "format": "torch-zip", "key": "model",
+    "note": "model, argparse.Namespace and NumPy RNG state: refused (global argparse Namespace); "
+            "with key model, the model's tensors (names relative to the key)",
+    "refused": 'global "argparse Namespace" is not allowed',
+    "tensors": {k: digest(v) for k, v in model.items()}}
+
 module = torch.nn.Linear(2, 2)
 torch.save(module, f"{out}/whole_module.pt")
 manifest["files"]["whole_module.pt"] = {"format": "torch-zip", "note":
                                         "a pickled nn.Module: refused (global torch.nn.modules.linear Linear)",
+                                        "refused": 'global "torch.nn.modules.linear Linear" is not allowed',
                                         "tensors": {}}
 
 with open(f"{out}/manifest.json", "w") as f:
