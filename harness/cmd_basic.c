@@ -51,9 +51,10 @@ static const char inspect_usage[] =
     "                       [--key PATH] [--crc error|warn|off]\n"
     "  Prints the format and, per tensor, name, dtype, shape, bytes and sha256\n"
     "  (over the row-major little-endian bytes). --key reads the sub-tree of a\n"
-    "  torch.save checkpoint at PATH (e.g. model); --crc warn|off lowers a zip\n"
-    "  record's CRC-32 mismatch to a finding, or skips the check. Exit 0, or 1\n"
-    "  if the file cannot be read.\n";
+    "  torch.save checkpoint at PATH (e.g. model); objects refused elsewhere in\n"
+    "  it (an argparse.Namespace, NumPy state) are then findings. --crc warn|off\n"
+    "  lowers a zip record's CRC-32 mismatch to a finding, or skips the check.\n"
+    "  Exit 0, or 1 if the file cannot be read.\n";
 
 static int crc_valid(const char *s)
 {
