@@ -278,6 +278,12 @@ END_TEST
 
 START_TEST(globals_refused)
 {
+    /* STACK_GLOBAL strings are bounded like GLOBAL's lines */
+    static char huge[2 + 5 + 300 + 5 + 2];
+    memcpy(huge, "\x80\x04X\x2c\x01\x00\x00", 7);
+    memset(huge + 7, 'a', 300);
+    memcpy(huge + 307, "\x8c\x01" "b\x93.", 5);
+    refused(huge, 312, "a module or name of more than 256 bytes (300 and 1)");
     REFUSED("\x80\x02" "cposix\nsystem\n.", "global \"posix system\" is not allowed");
     REFUSED("\x80\x02" "cos\nsystem\n.", "global \"os system\" is not allowed");
     REFUSED("\x80\x02" "cbuiltins\neval\n.", "global \"builtins eval\"");
@@ -359,6 +365,10 @@ START_TEST(deferred_refusals)
     REFUSED("\x80\x04\x8c\x08" "builtins\x8c\x04" "eval\x93.", "global \"builtins eval\"");
     REFUSED("\x80\x02" "ctorch.hub\nload\n.", "global \"torch.hub load\"");
     REFUSED("\x80\x02" "csubprocess\nPopen\n.", "global \"subprocess Popen\"");
+    REFUSED("\x80\x04\x8c\x05" "torch\x8c\x08" "hub.load\x93.", "global \"torch hub.load\"");
+    REFUSED("\x80\x02" "ctorch\nload\n.", "global \"torch load\"");
+    REFUSED("\x80\x02" "ctorch.serialization\nload\n.", "global \"torch.serialization load\"");
+    REFUSED("\x80\x02" "c_posixsubprocess\nfork_exec\n.", "_posixsubprocess fork_exec");
     ck_assert_int_eq(DEFERRED("\x80\x02" "ctorch.hubris\nx\n.")->kind, LG__PV_REFUSED);
     ck_assert_int_eq(DEFERRED("\x80\x02" "cosx\nsystem\n.")->kind, LG__PV_REFUSED);
     /* what is not a refused global is refused as before */

@@ -449,8 +449,15 @@ static int allow(lg__pv *g)
  * global from one of them (or a submodule) is refused at once, even with
  * defer_refusals, because no checkpoint has a use for it. The list is the
  * one pickle scanners flag (picklescan's, for one), plus a few. */
-static int attack_module(const char *m, size_t ml)
+static int attack_module(const char *m, size_t ml, const char *nm, size_t nl)
 {
+    /* a dotted name (STACK_GLOBAL "torch", "hub.load") reaches into
+     * submodules: never deferred; nor is torch's own loader */
+    if (memchr(nm, '.', nl))
+        return 1;
+    if ((ml == 5 && !memcmp(m, "torch", 5) && nl == 4 && !memcmp(nm, "load", 4)) ||
+        (ml >= 19 && !memcmp(m, "torch.serialization", 19)))
+        return 1;
     static const char *const mods[] = {
         "os", "posix", "nt", "subprocess", "sys", "builtins", "__builtin__", "shutil",
         "socket", "importlib", "runpy", "pickle", "_pickle", "marshal", "code", "codeop",
@@ -459,6 +466,7 @@ static int attack_module(const char *m, size_t ml)
         "multiprocessing", "threading", "_thread", "signal", "commands", "popen2", "bdb", "pdb",
         "timeit", "trace", "profile", "cProfile", "pydoc", "venv", "ensurepip", "zipimport",
         "distutils", "setuptools", "pip", "requests", "aiohttp", "dill", "cloudpickle",
+        "_posixsubprocess", "_winapi", "cPickle", "copy_reg", "copyreg", "_ctypes", "nturl2path",
     };
     size_t head = 0;
     while (head < ml && m[head] != '.')
@@ -518,7 +526,7 @@ static lg_status push_global(um *u, const char *m, size_t ml, const char *nm, si
         return st;
     g->s = m, g->n = ml, g->s2 = nm, g->n2 = nl;
     if (!allow(g)) {
-        if (!u->o->defer_refusals || attack_module(m, ml))
+        if (!u->o->defer_refusals || attack_module(m, ml, nm, nl))
             return bad(u, "global \"%.*s %.*s\" is not allowed: %s", (int)ml, m, (int)nl, nm,
                        refusal(m, ml, nm, nl));
         if ((st = defer(u, g, m, ml, nm, nl, refusal(m, ml, nm, nl))) != LG_OK)
@@ -564,6 +572,9 @@ static lg_status op_stack_global(um *u)
     if (!is_text(name) || !is_text(module))
         return bad(u, "module and name must be str, not %s and %s",
                    lg__pv_kind_name(module->kind), lg__pv_kind_name(name->kind));
+    if (module->n > GLOBAL_LINE_MAX || name->n > GLOBAL_LINE_MAX)
+        return bad(u, "a module or name of more than %u bytes (%zu and %zu)", GLOBAL_LINE_MAX,
+                   module->n, name->n);
     return push_global(u, module->s, module->n, name->s, name->n);
 }
 
@@ -580,7 +591,7 @@ static lg_status op_inst(um *u)
         st = read_line(u, &nm, &nl);
     if (st != LG_OK)
         return st;
-    if (!u->o->defer_refusals || attack_module(m, ml))
+    if (!u->o->defer_refusals || attack_module(m, ml, nm, nl))
         return bad(u, "global \"%.*s %.*s\" is not allowed: %s", (int)ml, m, (int)nl, nm,
                    refusal(m, ml, nm, nl));
     if ((st = pop_mark(u, &items, &n)) != LG_OK || (st = new_value(u, LG__PV_REFUSED, &v)) != LG_OK ||
