@@ -495,9 +495,10 @@ START_TEST(every_truncation)
 }
 END_TEST
 
-START_TEST(alloc_failures)
+static void alloc_sweep(const char *p, size_t len, int defer)
 {
-    static const char p[] = "\x80\x02}(U\x01" "a](K\x01K\x02K\x03K\x04K\x05" "eU\x01" "bK\x02u.";
+    lg__pickle_opts o = opts;
+    o.defer_refusals = defer;
     for (uint64_t k = 1;; k++) {
         lg_fault_schedule s = {.when = LG_FAULT_NTH, .k = k};
         lg__pickle *pk = NULL;
@@ -505,7 +506,7 @@ START_TEST(alloc_failures)
         lg_status st = lg__pickle_new(&pk);
         lg__pv *v;
         if (st == LG_OK)
-            st = lg__pickle_load(pk, (const unsigned char *)p, sizeof p - 1, &opts, &v, NULL);
+            st = lg__pickle_load(pk, (const unsigned char *)p, len, &o, &v, NULL);
         uint64_t fired = lg_fault_fired("mem.alloc");
         lg_fault_clear();
         ck_assert_msg(st == LG_OK || st == LG_E_NOMEM, "k=%llu: %s", (unsigned long long)k,
@@ -515,6 +516,16 @@ START_TEST(alloc_failures)
             break;
         ck_assert(k < 1000);
     }
+}
+
+START_TEST(alloc_failures)
+{
+    static const char p[] = "\x80\x02}(U\x01" "a](K\x01K\x02K\x03K\x04K\x05" "eU\x01" "bK\x02u.";
+    alloc_sweep(p, sizeof p - 1, 0);
+    /* deferred refusals: each holds its message, allocated too */
+    static const char d[] = "\x80\x02}(U\x01" "acargparse\nNamespace\n)\x81U\x01" "b(K\x01"
+                            "icollections\ndefaultdict\nU\x01" "ccfoo\nbar\nK\x01\x85Ru.";
+    alloc_sweep(d, sizeof d - 1, 1);
 }
 END_TEST
 

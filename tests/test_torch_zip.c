@@ -763,6 +763,41 @@ START_TEST(training_checkpoint_with_args)
 }
 END_TEST
 
+/* Six refused objects outside the key: four findings, then one that
+ * counts the rest. */
+START_TEST(many_refused_outside_key)
+{
+    buf b = {0}, pkl = {0}, w = {0};
+    p_global(&b, 2, "collections", "OrderedDict"), op(&b, ')'), op(&b, 'R'), op(&b, '(');
+    p_str(&b, 2, "model"), op(&b, '}'), p_str(&b, 2, "w"), p_tensor(&b, 2, &std_tensors[0], 0);
+    op(&b, 's');
+    for (int i = 0; i < 6; i++) {
+        char k[8];
+        snprintf(k, sizeof k, "a%d", i);
+        p_str(&b, 2, k), p_global(&b, 2, "argparse", "Namespace"), op(&b, ')'), op(&b, 0x81);
+    }
+    op(&b, 'u'), op(&b, '.');
+    p_wrap(&pkl, 2, &b);
+    zipw z = {0};
+    zopt o = {.align = 1};
+    z_add(&z, "many/data.pkl", pkl.p, pkl.n, o);
+    std_storage(0, 0, &w);
+    z_add(&z, "many/data/0", w.p, w.n, o);
+    z_add(&z, "many/version", "3\n", 2, o);
+    const char *path = z_finish(&z, 0, "many.pt");
+    free(b.p), free(pkl.p), free(w.p);
+    expect_err(path, LG_E_FORMAT, "global \"argparse Namespace\" is not allowed");
+    lg_checkpoint *c = open_ok(path, "model", NULL);
+    ck_assert_uint_eq(lg_checkpoint_count(c), 1);
+    ck_assert_str_eq(lg_checkpoint_tensor(c, 0)->name, "w");
+    ck_assert_uint_eq(lg_checkpoint_findings(c), 5);
+    ck_assert(strstr(lg_checkpoint_finding(c, 3), "\"a3\" lies outside key \"model\""));
+    ck_assert(strstr(lg_checkpoint_finding(c, 4),
+                     "2 more refused globals lie outside key \"model\" and are not read"));
+    lg_checkpoint_close(c);
+}
+END_TEST
+
 /* ==================================================================== CRC */
 
 /* A copy of a reference file with one bit flipped in record `rel`. */
@@ -1643,6 +1678,7 @@ static Suite *torch_zip_suite(void)
     tcase_add_test(ref, os_system_never_runs);
     tcase_add_test(ref, pickled_module_refused);
     tcase_add_test(ref, training_checkpoint_with_args);
+    tcase_add_test(ref, many_refused_outside_key);
     tcase_add_test(ref, crc_mismatch_names_the_record);
     tcase_add_test(ref, crc_in_chunks_and_threads);
     tcase_add_test(ref, nested_names_and_key);
