@@ -31,6 +31,15 @@ static const lg__reader_ops *reader_named(const char *name)
     return NULL;
 }
 
+void lg__checkpoint_free_tensors(lg_checkpoint *c)
+{
+    for (size_t i = 0; c->tensors && i < c->ntensors; i++)
+        free((char *)c->tensors[i].name);
+    free(c->tensors);
+    c->tensors = NULL;
+    c->ntensors = 0;
+}
+
 static lg_status unknown_format(const lg_checkpoint *c)
 {
     char hex[3 * 8 + 1] = "";

@@ -49,6 +49,9 @@ struct lg_checkpoint {
     lg__crc_mode crc;         /* from the options */
 };
 
+/* Frees c->tensors and their names (readers whose names are strdup'd). */
+void lg__checkpoint_free_tensors(lg_checkpoint *c);
+
 /* Adds a finding (a warning that does not stop the load). */
 lg_status lg__finding(lg_checkpoint *c, const char *fmt, ...) LG_PRINTF(2, 3);
 

@@ -556,9 +556,7 @@ static const void *st_bytes(lg_checkpoint *c, size_t i)
 static void st_close(lg_checkpoint *c)
 {
     st_priv *p = c->priv;
-    for (size_t i = 0; c->tensors && i < c->ntensors; i++)
-        free((char *)c->tensors[i].name);
-    free(c->tensors);
+    lg__checkpoint_free_tensors(c);
     if (p)
         free(p->ranges);
     free(p);

@@ -205,11 +205,7 @@ typedef struct {
 static void ta_close(lg_checkpoint *c)
 {
     ta_priv *p = c->priv;
-    for (size_t i = 0; c->tensors && i < c->ntensors; i++)
-        free((char *)c->tensors[i].name);
-    free(c->tensors);
-    c->tensors = NULL;
-    c->ntensors = 0;
+    lg__checkpoint_free_tensors(c);
     if (!p)
         return;
     lgt_archive_free(p->host);

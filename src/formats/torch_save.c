@@ -645,11 +645,7 @@ const void *ts_bytes(lg_checkpoint *c, size_t i)
 void ts_close(lg_checkpoint *c)
 {
     ts_priv *p = c->priv;
-    for (size_t i = 0; c->tensors && i < c->ntensors; i++)
-        free((char *)c->tensors[i].name);
-    free(c->tensors);
-    c->tensors = NULL;
-    c->ntensors = 0;
+    lg__checkpoint_free_tensors(c);
     if (!p)
         return;
     for (size_t i = 0; i < p->ns; i++)
