@@ -891,9 +891,6 @@ static Suite *case_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(case_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = tu_run_suite(case_suite());
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -243,9 +243,6 @@ int main(void)
     tcase_add_test(tc, test_io_faults);
     tcase_add_test(tc, test_trace);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = tu_run_suite(s);
     return failed ? 1 : 0;
 }

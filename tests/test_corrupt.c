@@ -502,9 +502,6 @@ static Suite *corrupt_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(corrupt_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = tu_run_suite(corrupt_suite());
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

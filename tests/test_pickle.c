@@ -557,9 +557,6 @@ static Suite *pickle_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(pickle_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = tu_run_suite(pickle_suite());
     return failed ? 1 : 0;
 }

@@ -179,9 +179,6 @@ int main(void)
     tcase_add_test(tc, test_case_inputs);
     tcase_add_test(tc, test_seed_corpora);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = tu_run_suite(s);
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

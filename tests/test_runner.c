@@ -656,10 +656,7 @@ int main(int argc, char **argv)
         perror("mkdtemp");
         return 1;
     }
-    SRunner *sr = srunner_create(runner_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = tu_run_suite(runner_suite());
     tu_rmtree(g_dir);
     return failed ? 1 : 0;
 }

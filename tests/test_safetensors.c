@@ -6,6 +6,7 @@
 #endif
 #include "formats/format.h"
 #include "loadgate/loadgate.h"
+#include "testutil.h"
 
 #include <check.h>
 #include <dirent.h>
@@ -839,10 +840,7 @@ int main(void)
         perror("mkdtemp");
         return 1;
     }
-    SRunner *sr = srunner_create(safetensors_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = tu_run_suite(safetensors_suite());
     remove_dir(g_dir);
     return failed ? 1 : 0;
 }

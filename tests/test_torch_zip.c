@@ -649,9 +649,31 @@ END_TEST
 
 /* data.pkl: PROTO 2, then `pre` (other entries of an OrderedDict), then
  * posix.system("touch <marker>") through REDUCE. */
+/* An archive in folder `dir`: data.pkl of the pickle `body` (opcodes
+ * after PROTO), data/0 = W, version; descriptors, aligned records. */
+static const char *pickle_zip(const char *file, const char *dir, int proto, const buf *body,
+                              int zip64_end)
+{
+    char name[64];
+    buf pkl = {0}, w = {0};
+    zipw z = {0};
+    zopt o = {.descriptor = 1, .align = 1};
+    p_wrap(&pkl, proto, body);
+    snprintf(name, sizeof name, "%s/data.pkl", dir);
+    z_add(&z, name, pkl.p, pkl.n, o);
+    std_storage(0, 0, &w);
+    snprintf(name, sizeof name, "%s/data/0", dir);
+    z_add(&z, name, w.p, w.n, o);
+    snprintf(name, sizeof name, "%s/version", dir);
+    z_add(&z, name, "3\n", 2, o);
+    free(pkl.p);
+    free(w.p);
+    return z_finish(&z, zip64_end, file);
+}
+
 static const char *evil_zip(const char *file, const char *module, const char *marker, int proto)
 {
-    buf b = {0}, pkl = {0};
+    buf b = {0};
     char cmd[600];
     snprintf(cmd, sizeof cmd, "touch %s", marker);
     p_global(&b, proto, "collections", "OrderedDict"), op(&b, ')'), op(&b, 'R'), op(&b, '(');
@@ -660,18 +682,9 @@ static const char *evil_zip(const char *file, const char *module, const char *ma
     p_global(&b, proto, module, "system");
     p_str(&b, proto, cmd), op(&b, 0x85), op(&b, 'R');
     op(&b, 'u'), op(&b, '.');
-    p_wrap(&pkl, proto, &b);
-    zipw z = {0};
-    buf w = {0};
-    zopt o = {.descriptor = 1, .align = 1};
-    z_add(&z, "evil/data.pkl", pkl.p, pkl.n, o);
-    std_storage(0, 0, &w);
-    z_add(&z, "evil/data/0", w.p, w.n, o);
-    z_add(&z, "evil/version", "3\n", 2, o);
+    const char *path = pickle_zip(file, "evil", proto, &b, 1);
     free(b.p);
-    free(pkl.p);
-    free(w.p);
-    return z_finish(&z, 1, file);
+    return path;
 }
 
 static int exists(const char *path)
@@ -767,7 +780,7 @@ END_TEST
  * counts the rest. */
 START_TEST(many_refused_outside_key)
 {
-    buf b = {0}, pkl = {0}, w = {0};
+    buf b = {0};
     p_global(&b, 2, "collections", "OrderedDict"), op(&b, ')'), op(&b, 'R'), op(&b, '(');
     p_str(&b, 2, "model"), op(&b, '}'), p_str(&b, 2, "w"), p_tensor(&b, 2, &std_tensors[0], 0);
     op(&b, 's');
@@ -777,15 +790,8 @@ START_TEST(many_refused_outside_key)
         p_str(&b, 2, k), p_global(&b, 2, "argparse", "Namespace"), op(&b, ')'), op(&b, 0x81);
     }
     op(&b, 'u'), op(&b, '.');
-    p_wrap(&pkl, 2, &b);
-    zipw z = {0};
-    zopt o = {.align = 1};
-    z_add(&z, "many/data.pkl", pkl.p, pkl.n, o);
-    std_storage(0, 0, &w);
-    z_add(&z, "many/data/0", w.p, w.n, o);
-    z_add(&z, "many/version", "3\n", 2, o);
-    const char *path = z_finish(&z, 0, "many.pt");
-    free(b.p), free(pkl.p), free(w.p);
+    const char *path = pickle_zip("many.pt", "many", 2, &b, 0);
+    free(b.p);
     expect_err(path, LG_E_FORMAT, "global \"argparse Namespace\" is not allowed");
     lg_checkpoint *c = open_ok(path, "model", NULL);
     ck_assert_uint_eq(lg_checkpoint_count(c), 1);
@@ -1033,17 +1039,7 @@ END_TEST
  * with data/0 = W, in archive "n". */
 static const char *with_pickle(const char *file, const buf *body)
 {
-    buf pkl = {0}, w = {0};
-    zipw z = {0};
-    zopt o = {.descriptor = 1, .align = 1};
-    p_wrap(&pkl, 2, body);
-    z_add(&z, "n/data.pkl", pkl.p, pkl.n, o);
-    std_storage(0, 0, &w);
-    z_add(&z, "n/data/0", w.p, w.n, o);
-    z_add(&z, "n/version", "3\n", 2, o);
-    free(pkl.p);
-    free(w.p);
-    return z_finish(&z, 0, file);
+    return pickle_zip(file, "n", 2, body, 0);
 }
 
 START_TEST(lists_cycles_and_clashes)
@@ -1705,9 +1701,6 @@ static Suite *torch_zip_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(torch_zip_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = tu_run_suite(torch_zip_suite());
     return failed ? 1 : 0;
 }

@@ -1,6 +1,7 @@
 /* Helpers shared by the unit tests. */
 #include "testutil.h"
 
+#include <check.h>
 #include <dirent.h>
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -152,4 +153,13 @@ int tu_run_cmd(int (*fn)(int, char **), char **argv, const char *dir, char **out
     size_t n;
     *out = tu_read(path, &n);
     return rc;
+}
+
+int tu_run_suite(Suite *s)
+{
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed;
 }

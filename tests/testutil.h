@@ -25,6 +25,10 @@ int tu_write_safetensors(const char *path, int n, int rows, int cols);
  * dir/stdout, read back into *out (malloc'd; NULL if it cannot be read).
  * Returns the subcommand's exit code. */
 int tu_run_cmd(int (*fn)(int, char **), char **argv, const char *dir, char **out);
+/* Runs a Check suite (CK_NORMAL) and frees the runner; the number of
+ * failed tests. */
+struct Suite;
+int tu_run_suite(struct Suite *s);
 /* The source tree (for tests/data). */
 const char *tu_source_dir(void);
 #endif
