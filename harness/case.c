@@ -854,10 +854,99 @@ static int dtypes_of(ctx *c, yaml_node_t *n, hx_gen *g)
     return 0;
 }
 
+/* The most tensor data one generated fixture may hold: 1 GiB
+ * (docs/cases.md). harness/gen.c refuses more with the same bound. */
+#define GEN_MAX_BYTES (UINT64_C(1) << 30)
+
+/* The shape as the case file gives it, "[2, 3]". */
+static void shape_text(const hx_gen *g, char *buf, size_t n)
+{
+    size_t u = 0;
+    buf[0] = 0;
+    for (int k = 0; k <= g->ndim && u < n; k++) {
+        int w = k == g->ndim ? snprintf(buf + u, n - u, "]")
+                             : snprintf(buf + u, n - u, "%s%" PRId64, k ? ", " : "[",
+                                        g->shape[k]);
+        if (w < 0)
+            return;
+        u += (size_t)w;
+    }
+}
+
+/* The bytes of tensor data g asks for, each product checked for overflow:
+ * elements (the dimensions other than zeros must multiply to at most
+ * INT64_MAX, as the strides of a torch.save file do), times the dtype
+ * size, times the tensor count. Returns -1 when that is more than
+ * GEN_MAX_BYTES, -2 when the strides overflow. */
+static int gen_bytes(const hx_gen *g, uint64_t *bytes)
+{
+    uint64_t span = 1, numel, total = 0;
+    int empty = 0;
+    for (int k = 0; k < g->ndim; k++) {
+        uint64_t d = (uint64_t)g->shape[k];
+        if (d == 0) {
+            empty = 1;
+            continue;
+        }
+        if (span > (uint64_t)INT64_MAX / d)
+            return -2;
+        span *= d;
+    }
+    numel = empty ? 0 : span;
+    for (int i = 0; i < (g->ndtypes ? g->ndtypes : 1); i++) {
+        uint64_t es = lg_dtype_size(g->ndtypes ? g->dtypes[i] : g->dtype);
+        if (numel > GEN_MAX_BYTES / es)
+            return -1;
+        total += numel * es; /* at most LG_DTYPE_COUNT terms of at most 1 GiB */
+    }
+    if (!g->ndtypes) {
+        if (total && (uint64_t)g->tensors > GEN_MAX_BYTES / total)
+            return -1;
+        total *= (uint64_t)g->tensors;
+    }
+    if (total > GEN_MAX_BYTES)
+        return -1;
+    *bytes = total;
+    return 0;
+}
+
+/* A spec whose fixture would pass GEN_MAX_BYTES (or whose sizes overflow)
+ * is an error of the case file, reported at the shape. */
+static int gen_size_check(ctx *c, yaml_node_t *n, yaml_node_t *const *s, const hx_gen *g)
+{
+    uint64_t bytes;
+    char shape[256], types[128] = "";
+    int rc = gen_bytes(g, &bytes);
+    if (rc == 0)
+        return 0;
+    shape_text(g, shape, sizeof shape);
+    if (rc == -2) {
+        report(c, s[G_SHAPE], "generate.shape: %s: the dimensions other than 0 multiply past "
+               "2^63 - 1 (the strides would overflow)", shape);
+    } else if (g->ndtypes) {
+        size_t u = 0;
+        for (int i = 0; i < g->ndtypes && u < sizeof types; i++)
+            u += (size_t)snprintf(types + u, sizeof types - u, "%s%s", i ? ", " : "",
+                                  lg_dtype_name(g->dtypes[i]));
+        report(c, s[G_SHAPE] ? s[G_SHAPE] : n,
+               "generate.shape: %s with dtypes [%s] needs more than %" PRIu64 " bytes "
+               "(1 GiB), the most tensor data a generated fixture may hold",
+               shape, types, GEN_MAX_BYTES);
+    } else {
+        report(c, s[G_SHAPE] ? s[G_SHAPE] : s[G_TENSORS] ? s[G_TENSORS] : n,
+               "generate.shape: %s of %s, %d tensor%s, needs more than %" PRIu64 " bytes "
+               "(1 GiB), the most tensor data a generated fixture may hold",
+               shape, lg_dtype_name(g->dtype), g->tensors, g->tensors == 1 ? "" : "s",
+               GEN_MAX_BYTES);
+    }
+    return -1;
+}
+
 static int gen_of(ctx *c, yaml_node_t *n, hx_gen *g)
 {
     yaml_node_t *s[G_COUNT], *k[G_COUNT];
     int64_t v;
+    int bad = 0;
     hx_gen_init(g);
     if (slots(c, n, "generate", gen_keys, s, k))
         return -1;
@@ -866,18 +955,23 @@ static int gen_of(ctx *c, yaml_node_t *n, hx_gen *g)
         snprintf(g->format, sizeof g->format, "%s", gen_formats[f]);
     if (s[G_TENSORS] && int_in(c, s[G_TENSORS], "generate.tensors", 0, MAX_COUNT, &v) == 0)
         g->tensors = (int)v;
-    if (s[G_SHAPE])
-        shape_of(c, s[G_SHAPE], "generate.shape", &g->ndim, g->shape);
-    if (s[G_DTYPE])
-        dtype_of(c, s[G_DTYPE], "generate.dtype", &g->dtype);
-    if (s[G_DTYPES])
-        dtypes_of(c, s[G_DTYPES], g);
-    if (s[G_SEED])
-        u64_of(c, s[G_SEED], "generate.seed", &g->seed);
-    if (s[G_DTYPES] && (s[G_DTYPE] || s[G_TENSORS]))
+    else if (s[G_TENSORS])
+        bad = 1;
+    if (s[G_SHAPE] && shape_of(c, s[G_SHAPE], "generate.shape", &g->ndim, g->shape))
+        bad = 1;
+    if (s[G_DTYPE] && dtype_of(c, s[G_DTYPE], "generate.dtype", &g->dtype))
+        bad = 1;
+    if (s[G_DTYPES] && dtypes_of(c, s[G_DTYPES], g))
+        bad = 1;
+    if (s[G_SEED] && u64_of(c, s[G_SEED], "generate.seed", &g->seed))
+        bad = 1;
+    if (s[G_DTYPES] && (s[G_DTYPE] || s[G_TENSORS])) {
         report(c, k[G_DTYPES], "generate: dtypes gives one tensor per entry; drop %s",
                s[G_DTYPE] ? "dtype" : "tensors");
-    return 0;
+        return -1;
+    }
+    /* a spec with an error is never generated, nor measured */
+    return bad || f < 0 ? -1 : gen_size_check(c, n, s, g);
 }
 
 static char *resolve(ctx *c, const char *p)

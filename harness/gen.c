@@ -3,6 +3,8 @@
 #include "gen.h"
 
 #include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,10 +92,72 @@ static void free_tensors(gen_tensor *t, int n)
     free(t);
 }
 
+/* The most tensor data one generated fixture may hold: 1 GiB. case.c
+ * refuses a larger spec when the case file is read (docs/cases.md, with
+ * the same bound); this check is the generator's own, so that no caller
+ * can make it allocate more. */
+#define GEN_MAX_BYTES (UINT64_C(1) << 30)
+
+/* The elements of one tensor of g into *numel. Returns -1 when a stride
+ * overflows: the dimensions other than zeros multiply past INT64_MAX (a
+ * torch.save file records the strides, products of the dimensions). */
+static int gen_numel(const hx_gen *g, uint64_t *numel)
+{
+    uint64_t span = 1;
+    int empty = 0;
+    for (int k = 0; k < g->ndim; k++) {
+        uint64_t d = (uint64_t)g->shape[k];
+        if (g->shape[k] < 0)
+            return -1;
+        if (d == 0) {
+            empty = 1;
+            continue;
+        }
+        if (span > (uint64_t)INT64_MAX / d)
+            return -1;
+        span *= d;
+    }
+    *numel = empty ? 0 : span;
+    return 0;
+}
+
+/* The bytes of tensor data g asks for, overflow-checked. Returns
+ * LG_E_INVALID when the spec is malformed or asks for more than
+ * GEN_MAX_BYTES. */
+static lg_status gen_bytes(const hx_gen *g, uint64_t *bytes)
+{
+    uint64_t numel, total = 0;
+    if (g->ndim < 0 || g->ndim > LG_MAX_DIMS || g->ndtypes < 0 ||
+        g->ndtypes > LG_DTYPE_COUNT || (g->ndtypes == 0 && g->tensors < 0) ||
+        gen_numel(g, &numel))
+        return LG_E_INVALID;
+    int n = g->ndtypes ? g->ndtypes : 1;
+    for (int i = 0; i < n; i++) {
+        lg_dtype d = g->ndtypes ? g->dtypes[i] : g->dtype;
+        if ((int)d < 0 || (int)d >= LG_DTYPE_COUNT)
+            return LG_E_INVALID;
+        uint64_t es = lg_dtype_size(d);
+        if (numel > GEN_MAX_BYTES / es)
+            return LG_E_INVALID;
+        total += numel * es; /* at most LG_DTYPE_COUNT terms of at most 1 GiB */
+    }
+    if (!g->ndtypes && total && (uint64_t)g->tensors > GEN_MAX_BYTES / total)
+        return LG_E_INVALID;
+    if (!g->ndtypes)
+        total *= (uint64_t)g->tensors;
+    if (total > GEN_MAX_BYTES)
+        return LG_E_INVALID;
+    *bytes = total;
+    return LG_OK;
+}
+
+/* The tensors of g (gen_bytes must have accepted it), or NULL. */
 static gen_tensor *make_tensors(const hx_gen *g, int *count)
 {
     int n = g->ndtypes ? g->ndtypes : g->tensors;
-    uint64_t s = g->seed * 0x100000001b3ULL + 1;
+    uint64_t s = g->seed * 0x100000001b3ULL + 1, numel = 0;
+    if (gen_numel(g, &numel))
+        return NULL;
     gen_tensor *t = calloc((size_t)(n > 0 ? n : 1), sizeof *t);
     if (!t)
         return NULL;
@@ -105,21 +169,72 @@ static gen_tensor *make_tensors(const hx_gen *g, int *count)
             snprintf(t[i].name, sizeof t[i].name, "t%d_%s", i, lg_dtype_name(t[i].dtype));
         else
             snprintf(t[i].name, sizeof t[i].name, "t%d", i);
-        uint64_t numel = 1;
-        for (int k = 0; k < t[i].ndim; k++)
-            numel *= (uint64_t)t[i].shape[k];
-        t[i].nbytes = numel * lg_dtype_size(t[i].dtype);
+        size_t es = lg_dtype_size(t[i].dtype);
+        t[i].nbytes = numel * es; /* at most GEN_MAX_BYTES: gen_bytes checked it */
         t[i].data = malloc(t[i].nbytes ? (size_t)t[i].nbytes : 1);
         if (!t[i].data) {
             free_tensors(t, n);
             return NULL;
         }
-        size_t es = lg_dtype_size(t[i].dtype);
         for (uint64_t j = 0; j < numel; j++)
             element(t[i].dtype, &s, t[i].data + j * es);
     }
     *count = n;
     return t;
+}
+
+/* A growing byte buffer; ok turns 0 for good when an allocation fails or
+ * a size would overflow, and later writes are then dropped. */
+typedef struct {
+    unsigned char *p;
+    size_t n, cap;
+    int ok;
+} gen_buf;
+
+static void buf_put(gen_buf *b, const void *src, size_t n)
+{
+    if (b->ok && n > b->cap - b->n) {
+        if (n > (SIZE_MAX - 256) / 2 - b->n) {
+            b->ok = 0;
+            return;
+        }
+        size_t cap = (b->n + n) * 2 + 256;
+        unsigned char *q = realloc(b->p, cap);
+        b->ok = q != NULL;
+        if (q)
+            b->p = q, b->cap = cap;
+    }
+    if (b->ok && n)
+        memcpy(b->p + b->n, src, n);
+    b->n += b->ok ? n : 0;
+}
+
+/* printf into the buffer; the text is never cut short. */
+static void buf_printf(gen_buf *b, const char *fmt, ...)
+{
+    char small[256];
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(small, sizeof small, fmt, ap);
+    va_end(ap);
+    if (k < 0) {
+        b->ok = 0;
+        return;
+    }
+    if ((size_t)k < sizeof small) {
+        buf_put(b, small, (size_t)k);
+        return;
+    }
+    char *big = malloc((size_t)k + 1);
+    if (!big) {
+        b->ok = 0;
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(big, (size_t)k + 1, fmt, ap);
+    va_end(ap);
+    buf_put(b, big, (size_t)k);
+    free(big);
 }
 
 static const char *st_dtype(lg_dtype d)
@@ -131,36 +246,36 @@ static const char *st_dtype(lg_dtype d)
 
 static lg_status write_safetensors(gen_tensor *t, int n, const char *path)
 {
-    size_t cap = 256 + (size_t)n * 256, used = 0;
-    char *h = malloc(cap);
-    if (!h)
-        return LG_E_NOMEM;
+    gen_buf h = {NULL, 0, 0, 1};
     uint64_t off = 0;
-    used += (size_t)snprintf(h + used, cap - used, "{");
+    buf_printf(&h, "{");
     for (int i = 0; i < n; i++) {
-        used += (size_t)snprintf(h + used, cap - used, "%s\"%s\":{\"dtype\":\"%s\",\"shape\":[",
-                                 i ? "," : "", t[i].name, st_dtype(t[i].dtype));
+        buf_printf(&h, "%s\"%s\":{\"dtype\":\"%s\",\"shape\":[", i ? "," : "", t[i].name,
+                   st_dtype(t[i].dtype));
         for (int k = 0; k < t[i].ndim; k++)
-            used += (size_t)snprintf(h + used, cap - used, "%s%lld", k ? "," : "",
-                                     (long long)t[i].shape[k]);
-        used += (size_t)snprintf(h + used, cap - used, "],\"data_offsets\":[%llu,%llu]}",
-                                 (unsigned long long)off, (unsigned long long)(off + t[i].nbytes));
-        off += t[i].nbytes;
+            buf_printf(&h, "%s%lld", k ? "," : "", (long long)t[i].shape[k]);
+        buf_printf(&h, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)off,
+                   (unsigned long long)(off + t[i].nbytes));
+        off += t[i].nbytes; /* at most GEN_MAX_BYTES in all */
     }
-    used += (size_t)snprintf(h + used, cap - used, "}");
-    while (used % 8 && used < cap - 1)
-        h[used++] = ' ';
+    buf_printf(&h, "}");
+    while (h.ok && h.n % 8)
+        buf_put(&h, " ", 1);
+    if (!h.ok) {
+        free(h.p);
+        return LG_E_NOMEM;
+    }
     FILE *f = fopen(path, "wb");
     int ok = f != NULL;
     unsigned char le[8];
     for (int i = 0; i < 8; i++)
-        le[i] = (unsigned char)((uint64_t)used >> (8 * i));
-    ok = ok && fwrite(le, 1, 8, f) == 8 && fwrite(h, 1, used, f) == used;
+        le[i] = (unsigned char)((uint64_t)h.n >> (8 * i));
+    ok = ok && fwrite(le, 1, 8, f) == 8 && fwrite(h.p, 1, h.n, f) == h.n;
     for (int i = 0; ok && i < n; i++)
         ok = !t[i].nbytes || fwrite(t[i].data, 1, (size_t)t[i].nbytes, f) == t[i].nbytes;
     if (f && fclose(f) != 0)
         ok = 0;
-    free(h);
+    free(h.p);
     return ok ? LG_OK : LG_E_IO;
 }
 
@@ -173,59 +288,39 @@ static lg_status write_safetensors(gen_tensor *t, int n, const char *path)
  * data.pkl is a protocol 2 pickle of an OrderedDict of
  * torch._utils._rebuild_tensor_v2(storage, 0, size, stride, False,
  * OrderedDict()), one storage per tensor. */
-typedef struct {
-    unsigned char *p;
-    size_t n, cap;
-    int ok;
-} tz_buf;
-
-static void tz_put(tz_buf *b, const void *src, size_t n)
-{
-    if (b->ok && b->n + n > b->cap) {
-        size_t cap = (b->n + n) * 2 + 256;
-        unsigned char *q = realloc(b->p, cap);
-        b->ok = q != NULL;
-        if (q)
-            b->p = q, b->cap = cap;
-    }
-    if (b->ok && n)
-        memcpy(b->p + b->n, src, n);
-    b->n += b->ok ? n : 0;
-}
-
-static void tz_le(tz_buf *b, uint64_t v, int k)
+static void tz_le(gen_buf *b, uint64_t v, int k)
 {
     unsigned char le[8];
     for (int i = 0; i < k; i++)
         le[i] = (unsigned char)(v >> (8 * i));
-    tz_put(b, le, (size_t)k);
+    buf_put(b, le, (size_t)k);
 }
 
-static void tz_zero(tz_buf *b, size_t n)
+static void tz_zero(gen_buf *b, size_t n)
 {
     static const unsigned char zero[32];
-    tz_put(b, zero, n);
+    buf_put(b, zero, n);
 }
 
-static void pk_op(tz_buf *b, unsigned char op) { tz_put(b, &op, 1); }
+static void pk_op(gen_buf *b, unsigned char op) { buf_put(b, &op, 1); }
 
-static void pk_str(tz_buf *b, const char *s)
+static void pk_str(gen_buf *b, const char *s)
 {
     pk_op(b, 'X'); /* BINUNICODE */
     tz_le(b, strlen(s), 4);
-    tz_put(b, s, strlen(s));
+    buf_put(b, s, strlen(s));
 }
 
-static void pk_global(tz_buf *b, const char *module, const char *name)
+static void pk_global(gen_buf *b, const char *module, const char *name)
 {
     pk_op(b, 'c');
-    tz_put(b, module, strlen(module));
+    buf_put(b, module, strlen(module));
     pk_op(b, '\n');
-    tz_put(b, name, strlen(name));
+    buf_put(b, name, strlen(name));
     pk_op(b, '\n');
 }
 
-static void pk_int(tz_buf *b, uint64_t v)
+static void pk_int(gen_buf *b, uint64_t v)
 {
     if (v <= 0x7fffffff) {
         pk_op(b, 'J'); /* BININT */
@@ -237,7 +332,7 @@ static void pk_int(tz_buf *b, uint64_t v)
     }
 }
 
-static void pk_ints(tz_buf *b, int n, const int64_t *v)
+static void pk_ints(gen_buf *b, int n, const int64_t *v)
 {
     pk_op(b, '(');
     for (int i = 0; i < n; i++)
@@ -254,7 +349,7 @@ static const char *tz_storage_type(lg_dtype d)
     return names[d];
 }
 
-static void tz_pickle(tz_buf *b, const gen_tensor *t, int n)
+static void tz_pickle(gen_buf *b, const gen_tensor *t, int n)
 {
     char key[32];
     pk_op(b, 0x80); /* PROTO 2 */
@@ -306,7 +401,7 @@ typedef struct {
 static int tz_record(FILE *f, uint64_t *off, tz_rec *r, const char *name, const void *data,
                      uint64_t n)
 {
-    tz_buf h = {NULL, 0, 0, 1};
+    gen_buf h = {NULL, 0, 0, 1};
     size_t nl = strlen(name), pad = (size_t)((64 - (*off + 30 + nl + 4) % 64) % 64);
     snprintf(r->name, sizeof r->name, "%s", name);
     r->crc = (uint32_t)crc32_z(0L, data, (size_t)n);
@@ -318,8 +413,8 @@ static int tz_record(FILE *f, uint64_t *off, tz_rec *r, const char *name, const 
     tz_zero(&h, 18);      /* method, time, date, CRC, sizes: in the descriptor */
     tz_le(&h, nl, 2);
     tz_le(&h, 4 + pad, 2);
-    tz_put(&h, name, nl);
-    tz_put(&h, "FB", 2);
+    buf_put(&h, name, nl);
+    buf_put(&h, "FB", 2);
     tz_le(&h, pad, 2);
     for (size_t i = 0; i < pad; i++)
         pk_op(&h, 'Z');
@@ -336,7 +431,7 @@ static int tz_record(FILE *f, uint64_t *off, tz_rec *r, const char *name, const 
     return ok;
 }
 
-static void tz_central(tz_buf *b, const tz_rec *r)
+static void tz_central(gen_buf *b, const tz_rec *r)
 {
     int big = r->size >= 0xffffffffu, far = r->local >= 0xffffffffu;
     size_t nl = strlen(r->name), xl = big || far ? 4 + 16 * (size_t)big + 8 * (size_t)far : 0;
@@ -351,7 +446,7 @@ static void tz_central(tz_buf *b, const tz_rec *r)
     tz_le(b, xl, 2);
     tz_zero(b, 10);      /* comment length, disk, internal and external attributes */
     tz_le(b, far ? 0xffffffffu : r->local, 4);
-    tz_put(b, r->name, nl);
+    buf_put(b, r->name, nl);
     if (xl) {
         tz_le(b, 1, 2);  /* zip64 extended information */
         tz_le(b, xl - 4, 2);
@@ -364,7 +459,7 @@ static void tz_central(tz_buf *b, const tz_rec *r)
 
 /* The central directory, then the zip64 end record, its locator and the
  * end record (PyTorch's writer always writes the zip64 ones). */
-static void tz_directory(tz_buf *b, const tz_rec *r, size_t n, uint64_t cd_off)
+static void tz_directory(gen_buf *b, const tz_rec *r, size_t n, uint64_t cd_off)
 {
     for (size_t i = 0; i < n; i++)
         tz_central(b, &r[i]);
@@ -392,7 +487,7 @@ static void tz_directory(tz_buf *b, const tz_rec *r, size_t n, uint64_t cd_off)
 
 static lg_status write_torch_zip(const gen_tensor *t, int n, const char *path)
 {
-    tz_buf pkl = {NULL, 0, 0, 1}, cd = {NULL, 0, 0, 1};
+    gen_buf pkl = {NULL, 0, 0, 1}, cd = {NULL, 0, 0, 1};
     tz_rec *r = calloc((size_t)n + 3, sizeof *r);
     FILE *f = r ? fopen(path, "wb") : NULL;
     uint64_t off = 0;
@@ -421,9 +516,10 @@ static lg_status write_torch_zip(const gen_tensor *t, int n, const char *path)
 lg_status hx_gen_write(const hx_gen *g, const char *path)
 {
     int n = 0;
-    lg_status st;
-    if (g->ndim < 0 || g->ndim > LG_MAX_DIMS || (g->ndtypes == 0 && g->tensors < 0))
-        return LG_E_INVALID;
+    uint64_t bytes;
+    lg_status st = gen_bytes(g, &bytes);
+    if (st != LG_OK)
+        return st;
     gen_tensor *t = make_tensors(g, &n);
     if (!t)
         return LG_E_NOMEM;

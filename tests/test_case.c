@@ -797,6 +797,91 @@ START_TEST(test_select_pattern)
 }
 END_TEST
 
+/* ------------------------------------------- generated fixture sizes */
+
+/* Every size computed from a generate spec is checked for overflow and
+ * bounded (1 GiB of tensor data); a spec past that is a validation error
+ * at its shape, naming the key and the value. */
+START_TEST(test_generate_size_limit)
+{
+    const char *head = "suite: s\nfixtures:\n  big: {generate: ";
+    const char *tail = "}\ncases:\n  - name: a\n    file: big\n";
+    static const struct {
+        const char *spec, *want;
+    } bad[] = {
+        /* 2^31 * 2^31 * 4 bytes wraps to 0 in 64 bits */
+        {"{tensors: 1, shape: [2147483648, 2147483648], dtype: f32}",
+         "3:39: generate.shape: [2147483648, 2147483648] of f32, 1 tensor, needs more than "
+         "1073741824 bytes (1 GiB)"},
+        /* the element count alone overflows */
+        {"{shape: [281474976710656, 281474976710656, 281474976710656]}",
+         "3:27: generate.shape: [281474976710656, 281474976710656, 281474976710656]: the "
+         "dimensions other than 0 multiply past 2^63 - 1"},
+        /* empty, but its strides would overflow */
+        {"{shape: [0, 281474976710656, 281474976710656]}",
+         "3:27: generate.shape: [0, 281474976710656, 281474976710656]: the dimensions other "
+         "than 0"},
+        /* times the tensor count: 4 KiB * 1,000,000 */
+        {"{tensors: 1000000, shape: [1024]}",
+         "3:45: generate.shape: [1024] of f32, 1000000 tensors, needs more than 1073741824"},
+        /* times the dtype size: 2^28 elements of f64 are 2 GiB */
+        {"{tensors: 1, shape: [268435456], dtype: f64}",
+         "3:39: generate.shape: [268435456] of f64, 1 tensor, needs more"},
+        {"{dtypes: [f32, u8], shape: [268435456]}",
+         "3:46: generate.shape: [268435456] with dtypes [f32, u8] needs more than 1073741824"},
+        /* no shape key: reported at the tensor count */
+        {"{tensors: 1000000, dtype: f64}",
+         "3:29: generate.shape: [16, 16] of f64, 1000000 tensors, needs more"},
+    };
+    char y[1024];
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(y, sizeof y, "%s%s%s", head, bad[i].spec, tail);
+        load_err(y, bad[i].want);
+        DIR *d = opendir(fixtures);
+        ck_assert_msg(d == NULL, "a fixture folder was made for %s", bad[i].spec);
+    }
+    /* an inline splice source is checked too, and never generated */
+    load_err("suite: s\n" FIX "cases:\n  - name: a\n    file: small\n"
+             "    corrupt: {splice: {from: {generate: {shape: [2147483648, 2147483648]}}, "
+             "range: [0, 8], at: 0}}\n",
+             "8:49: generate.shape: [2147483648, 2147483648] of f32, 4 tensors, needs more");
+    /* exactly 1 GiB, and empty tensors with large dims, are accepted */
+    hx_suite s;
+    load_ok("suite: s\nfixtures:\n"
+            "  gib: {generate: {tensors: 4, shape: [16384, 4096], dtype: f32}}\n"
+            "  empty: {generate: {tensors: 1000, shape: [0, 281474976710656], dtype: f64}}\n"
+            "  dt: {generate: {dtypes: [f64, f32, f16, bf16, i64, u8], shape: [0, 7]}}\n"
+            "cases:\n  - name: a\n    file: gib\n  - name: b\n    file: empty\n"
+            "  - name: c\n    file: dt\n", &s);
+    ck_assert_uint_eq(s.ncases, 3);
+    hx_suite_free(&s);
+}
+END_TEST
+
+/* The same through the commands, on a hostile case file: validate and list
+ * refuse it with exit 2 rather than generate a fixture. */
+START_TEST(test_generate_size_limit_cmds)
+{
+    char p[2048];
+    snprintf(p, sizeof p, "%s/tests/data/hostile/generate-overflow.yaml", tu_source_dir());
+    char *v[] = {"validate", "-q", p, NULL};
+    ck_assert_int_eq(hx_cmd_validate(3, v), 2);
+    char *l[] = {"list", p, NULL};
+    ck_assert_int_eq(hx_cmd_list(2, l), 2);
+    hx_suite s;
+    memset(errs, 0, sizeof errs);
+    FILE *e = fmemopen(errs, sizeof errs - 1, "w");
+    ck_assert_ptr_nonnull(e);
+    ck_assert_int_eq(hx_suite_load_ex(p, fixtures, &s, e), -1);
+    fclose(e);
+    ck_assert_msg(strstr(errs, "generate-overflow.yaml:6:61: generate.shape: [2147483648, "
+                               "2147483648] of f32, 1 tensor, needs more than 1073741824 "
+                               "bytes (1 GiB)"), "%s", errs);
+    ck_assert_msg(strstr(errs, "generate-overflow.yaml:13:49: generate.shape: [2147483648, "
+                               "2147483648]"), "%s", errs);
+}
+END_TEST
+
 /* ------------------------------------------------------------ commands */
 
 START_TEST(test_cmd_exit_codes)
@@ -883,6 +968,8 @@ static Suite *case_suite(void)
     tcase_add_test(tc, test_case_copy);
     tcase_add_test(tc, test_shards);
     tcase_add_test(tc, test_select_pattern);
+    tcase_add_test(tc, test_generate_size_limit);
+    tcase_add_test(tc, test_generate_size_limit_cmds);
     tcase_add_test(tc, test_cmd_exit_codes);
     tcase_add_test(tc, test_repo_suites_validate);
     suite_add_tcase(s, tc);

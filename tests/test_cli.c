@@ -255,6 +255,55 @@ START_TEST(test_gen_values)
 }
 END_TEST
 
+/* The generator checks its own sizes: a spec whose byte count wraps
+ * (2^31 * 2^31 f32 elements are 2^64 bytes) or that asks for more than
+ * 1 GiB of tensor data is refused before anything is allocated or
+ * written. */
+START_TEST(test_gen_refuses_huge)
+{
+    hx_gen g;
+    const char *p = tu_path(dir, "huge.safetensors");
+    hx_gen_init(&g);
+    g.tensors = 1;
+    g.shape[0] = g.shape[1] = INT64_C(1) << 31;
+    ck_assert_int_eq(hx_gen_write(&g, p), LG_E_INVALID);
+    ck_assert_int_ne(access(p, F_OK), 0);
+    hx_gen_init(&g); /* 1,000,000 * 4 KiB */
+    g.tensors = 1000000;
+    g.ndim = 1;
+    g.shape[0] = 1024;
+    ck_assert_int_eq(hx_gen_write(&g, p), LG_E_INVALID);
+    hx_gen_init(&g); /* empty, but the strides overflow */
+    g.ndim = 3;
+    g.shape[0] = 0;
+    g.shape[1] = g.shape[2] = INT64_C(1) << 48;
+    snprintf(g.format, sizeof g.format, "torch-zip");
+    ck_assert_int_eq(hx_gen_write(&g, p), LG_E_INVALID);
+    hx_gen_init(&g);
+    g.ndtypes = 2;
+    g.dtypes[0] = LG_F64;
+    g.dtypes[1] = LG_U8;
+    g.ndim = 1;
+    g.shape[0] = INT64_C(1) << 27; /* 1 GiB + 128 MiB */
+    ck_assert_int_eq(hx_gen_write(&g, p), LG_E_INVALID);
+    ck_assert_int_ne(access(p, F_OK), 0);
+    /* empty tensors with large dims are written, in both formats */
+    hx_gen_init(&g);
+    g.tensors = 3;
+    g.ndim = 2;
+    g.shape[0] = 0;
+    g.shape[1] = INT64_C(1) << 48;
+    ck_assert_int_eq(hx_gen_write(&g, p), LG_OK);
+    lg_checkpoint *c;
+    ck_assert_int_eq(lg_checkpoint_open(p, NULL, &c), LG_OK);
+    ck_assert_uint_eq(lg_checkpoint_count(c), 3);
+    ck_assert_uint_eq(lg_checkpoint_tensor(c, 2)->nbytes, 0);
+    lg_checkpoint_close(c);
+    snprintf(g.format, sizeof g.format, "torch-zip");
+    ck_assert_int_eq(hx_gen_write(&g, tu_path(dir, "empty.pt")), LG_OK);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("cli");
@@ -268,6 +317,7 @@ int main(void)
     tcase_add_test(tc, test_load_usage);
     tcase_add_test(tc, test_fixtures_deterministic);
     tcase_add_test(tc, test_gen_values);
+    tcase_add_test(tc, test_gen_refuses_huge);
     suite_add_tcase(s, tc);
     int failed = tu_run_suite(s);
     return failed ? 1 : 0;
