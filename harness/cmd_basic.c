@@ -74,6 +74,22 @@ static void print_error(int as_json, const char *file, lg_status st)
     }
 }
 
+/* One tensor's line of the text output: name, dtype, shape (padded to 16
+ * columns), bytes and sha256. Printed piece by piece, so that no name,
+ * dimension count or dimension size can cut the line short. */
+static void print_tensor_line(FILE *out, const lg_tensor_info *t, const char *hex)
+{
+    int width = 0, w;
+    fprintf(out, "  %-32s %-5s ", t->name, lg_dtype_name(t->dtype));
+    for (int k = 0; k <= t->ndim; k++) {
+        w = k == t->ndim ? fprintf(out, "]")
+                         : fprintf(out, "%s%lld", k ? ", " : "[", (long long)t->shape[k]);
+        width += w > 0 ? w : 0;
+    }
+    fprintf(out, "%*s %10llu  %s\n", width < 16 ? 16 - width : 0, "",
+            (unsigned long long)t->nbytes, hex);
+}
+
 static int inspect_run(const char *file, const char *backend, const lg_open_options *opt,
                        int as_json)
 {
@@ -95,7 +111,7 @@ static int inspect_run(const char *file, const char *backend, const lg_open_opti
     for (size_t i = 0; i < lg_checkpoint_count(c) && st == LG_OK; i++) {
         const lg_tensor_info *t = lg_checkpoint_tensor(c, i);
         unsigned char *buf = malloc(t->nbytes ? (size_t)t->nbytes : 1);
-        char hex[2 * EVP_MAX_MD_SIZE + 1] = "", shape[128];
+        char hex[2 * EVP_MAX_MD_SIZE + 1] = "";
         st = buf ? lg_checkpoint_read(c, i, buf, (size_t)t->nbytes) : LG_E_NOMEM;
         if (st == LG_OK)
             sha256_hex(buf, (size_t)t->nbytes, hex);
@@ -104,15 +120,8 @@ static int inspect_run(const char *file, const char *backend, const lg_open_opti
             json_array_append_new(tensors, json_pack("{s:s, s:s, s:o, s:I, s:s}", "name", t->name,
                 "dtype", lg_dtype_name(t->dtype), "shape", shape_json(t->ndim, t->shape),
                 "bytes", (json_int_t)t->nbytes, "sha256", hex));
-        else {
-            size_t u = (size_t)snprintf(shape, sizeof shape, "[");
-            for (int k = 0; k < t->ndim; k++)
-                u += (size_t)snprintf(shape + u, sizeof shape - u, "%s%lld", k ? ", " : "",
-                                      (long long)t->shape[k]);
-            snprintf(shape + u, sizeof shape - u, "]");
-            printf("  %-32s %-5s %-16s %10llu  %s\n", t->name, lg_dtype_name(t->dtype), shape,
-                   (unsigned long long)t->nbytes, hex);
-        }
+        else if (st == LG_OK) /* else the error, not a line without its sha256 */
+            print_tensor_line(stdout, t, hex);
     }
     if (st == LG_OK && as_json) {
         json_t *f = json_array();

@@ -65,6 +65,43 @@ START_TEST(test_inspect_json)
 }
 END_TEST
 
+/* The text output of a valid file holding an empty tensor with eight huge
+ * dimensions: the whole shape and the sha256 column are printed (the
+ * sha256 of no bytes), nothing is cut short. tests/data/hostile/. */
+START_TEST(test_inspect_text_huge_dims)
+{
+    char *out, p[2048];
+    snprintf(p, sizeof p, "%s/tests/data/hostile/empty-huge-dims.safetensors", tu_source_dir());
+    char *argv[] = {"inspect", p, "--backend", "sim", NULL};
+    ck_assert_int_eq(run_cmd(hx_cmd_inspect, argv, &out), 0);
+    const char *line = strstr(out, "  empty ");
+    ck_assert_msg(line != NULL, "no line for the tensor in:\n%s", out);
+    char want[512] = "[0";
+    for (int k = 1; k < 8; k++)
+        strcat(want, ", 4611686018427387904");
+    strcat(want, "]");
+    ck_assert_msg(strstr(line, want), "want %s in:\n%s", want, line);
+    char hex[65];
+    tu_sha256("", 0, hex);
+    char tail[128];
+    snprintf(tail, sizeof tail, " 0  %s\n", hex);
+    ck_assert_msg(strstr(line, tail), "no bytes and sha256 column in:\n%s", line);
+    free(out);
+    /* a short shape is still padded to its column */
+    char *a2[] = {"inspect", small, "--backend", "sim", NULL};
+    ck_assert_int_eq(run_cmd(hx_cmd_inspect, a2, &out), 0);
+    float v[10];
+    for (int k = 0; k < 10; k++)
+        v[k] = (float)(1000 + k);
+    tu_sha256(v, sizeof v, hex);
+    char want2[256];
+    snprintf(want2, sizeof want2, "  %-32s %-5s %-16s %10d  %s\n", "t1", "f32", "[2, 5]", 40,
+             hex);
+    ck_assert_msg(strstr(out, want2), "want \"%s\" in:\n%s", want2, out);
+    free(out);
+}
+END_TEST
+
 START_TEST(test_inspect_errors)
 {
     char *out;
@@ -311,6 +348,7 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_inspect_json);
+    tcase_add_test(tc, test_inspect_text_huge_dims);
     tcase_add_test(tc, test_inspect_errors);
     tcase_add_test(tc, test_load_json);
     tcase_add_test(tc, test_load_refused_and_human);
