@@ -8,6 +8,7 @@
 #include <inttypes.h>
 #include <jansson.h>
 #include <zlib.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -190,8 +191,8 @@ static int apply_splice(const hx_corrupt *c, unsigned char **buf, size_t *len, c
         fail(err, errlen, c->label, "offset `at` outside the file", *len);
     else {
         size_t n = (size_t)(b - a), newlen = c->insert ? *len + n
-                                           : ((size_t)at + n > *len ? (size_t)at + n : *len);
-        unsigned char *out = malloc(newlen ? newlen : 1);
+                                           : (n > *len - (size_t)at ? (size_t)at + n : *len);
+        unsigned char *out = n > SIZE_MAX - 1 - *len ? NULL : malloc(newlen ? newlen : 1);
         if (!out) {
             snprintf(err, errlen, "corrupt %s: out of memory", c->label);
         } else {
@@ -358,7 +359,10 @@ static int st_uint(json_t *v, size_t i, uint64_t *out)
     return 0;
 }
 
-static int st_entry(const char *key, json_t *v, st_ent *t, char *err, size_t errlen)
+/* One entry; its data_offsets must lie inside the data section of dlen
+ * bytes, as the reader requires, before any mutation moves data by them. */
+static int st_entry(const char *key, json_t *v, size_t dlen, st_ent *t, char *err,
+                    size_t errlen)
 {
     json_t *dt = json_object_get(v, "dtype"), *off = json_object_get(v, "data_offsets");
     lg_dtype d;
@@ -366,6 +370,12 @@ static int st_entry(const char *key, json_t *v, st_ent *t, char *err, size_t err
         json_array_size(off) != 2 || st_uint(off, 0, &t->b) || st_uint(off, 1, &t->e) ||
         t->e < t->b || lg_dtype_parse(json_string_value(dt), &d) != LG_OK) {
         snprintf(err, errlen, "the input is not a valid safetensors file: entry \"%s\"", key);
+        return -1;
+    }
+    if (t->e > dlen) {
+        snprintf(err, errlen, "the input is not a valid safetensors file: entry \"%s\" has "
+                 "data_offsets [%" PRIu64 ", %" PRIu64 "] past the data section of %zu bytes",
+                 key, t->b, t->e, dlen);
         return -1;
     }
     t->dsize = lg_dtype_size(d);
@@ -402,7 +412,7 @@ static int st_parse(const unsigned char *buf, size_t len, st_doc *d, char *err, 
     json_object_foreach(root, key, v) {
         if (!strcmp(key, "__metadata__"))
             d->meta = json_incref(v);
-        else if ((rc = st_entry(key, v, &d->e[d->n], err, errlen)) == 0)
+        else if ((rc = st_entry(key, v, d->dlen, &d->e[d->n], err, errlen)) == 0)
             d->n++;
         if (rc)
             break;
@@ -426,6 +436,10 @@ static void put(st_buf *b, const void *s, size_t n)
 {
     if (b->oom)
         return;
+    if (n >= SIZE_MAX / 2 - b->n) {
+        b->oom = 1;
+        return;
+    }
     if (b->n + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 256;
         while (cap < b->n + n + 1)
@@ -498,7 +512,7 @@ static int st_write(const st_doc *d, unsigned char **out, size_t *outlen, char *
     put_s(&h, d->drop_brace ? " " : "}");
     if (d->suffix)
         put_s(&h, d->suffix);
-    while (h.n % 8)
+    while (h.n % 8 && !h.oom)
         put_s(&h, " ");
     for (size_t i = 0; i < d->extra_pad; i++)
         put_s(&h, " ");
@@ -565,21 +579,31 @@ static int set_offsets(st_ent *t, uint64_t b, uint64_t e)
     return json_object_set_new(t->v, "data_offsets", ints(v, 2));
 }
 
-/* Adds delta to the offsets of tensors from..n-1. */
-static int shift(st_doc *d, size_t from, int64_t delta)
+/* Adds delta (|delta| at most the data section's length) to the offsets
+ * of tensors from..n-1. Offsets lie in the data section (st_entry), so
+ * only a shift below 0 can go wrong: an input whose tensors overlap. */
+static int shift(st_doc *d, size_t from, int64_t delta, char *err, size_t errlen)
 {
+    uint64_t down = delta < 0 ? (uint64_t)(-(delta + 1)) + 1 : 0;
     for (size_t i = from; i < d->n; i++)
-        if (set_offsets(&d->e[i], (uint64_t)((int64_t)d->e[i].b + delta),
-                        (uint64_t)((int64_t)d->e[i].e + delta)))
-            return -1;
+        if (d->e[i].b < down)
+            return st_fail(err, errlen, "the input's tensors overlap: an offset would be "
+                                        "negative");
+    for (size_t i = from; i < d->n; i++)
+        if (set_offsets(&d->e[i], delta < 0 ? d->e[i].b - down : d->e[i].b + (uint64_t)delta,
+                        delta < 0 ? d->e[i].e - down : d->e[i].e + (uint64_t)delta))
+            return st_fail(err, errlen, "out of memory");
     return 0;
 }
 
-static int data_insert(st_doc *d, size_t at, size_t n)
+/* n zero bytes at offset at of the data section. */
+static int data_insert(st_doc *d, size_t at, size_t n, char *err, size_t errlen)
 {
+    if (at > d->dlen || n > SIZE_MAX - 1 - d->dlen)
+        return st_fail(err, errlen, "an insert outside the data section");
     unsigned char *p = realloc(d->data, d->dlen + n + 1);
     if (!p)
-        return -1;
+        return st_fail(err, errlen, "out of memory");
     memmove(p + at + n, p + at, d->dlen - at);
     memset(p + at, 0, n);
     d->data = p;
@@ -587,10 +611,14 @@ static int data_insert(st_doc *d, size_t at, size_t n)
     return 0;
 }
 
-static void data_remove(st_doc *d, size_t at, size_t n)
+/* Bytes [at, at + n) of the data section removed. */
+static int data_remove(st_doc *d, size_t at, size_t n, char *err, size_t errlen)
 {
+    if (at > d->dlen || n > d->dlen - at)
+        return st_fail(err, errlen, "a removal outside the data section");
     memmove(d->data + at, d->data + at + n, d->dlen - at - n);
     d->dlen -= n;
+    return 0;
 }
 
 /* The index of the first tensor (in file order) holding at least one byte. */
@@ -738,10 +766,9 @@ static int m_offsets_overlap(st_doc *d, char *err, size_t errlen)
         return -1;
     if (i + 1 >= d->n)
         return st_fail(err, errlen, "needs a tensor after the first non-empty one");
-    if (shift(d, i + 1, -1))
-        return st_fail(err, errlen, "out of memory");
-    data_remove(d, d->dlen - 1, 1);
-    return 0;
+    if (shift(d, i + 1, -1, err, errlen))
+        return -1;
+    return data_remove(d, d->dlen - 1, 1, err, errlen);
 }
 
 /* One byte between the first tensor and the next; the rest follows. */
@@ -749,8 +776,8 @@ static int m_offsets_gap(st_doc *d, char *err, size_t errlen)
 {
     if (need_tensors(d, 2, err, errlen))
         return -1;
-    if (shift(d, 1, 1) || data_insert(d, (size_t)d->e[0].e, 1))
-        return st_fail(err, errlen, "out of memory");
+    if (shift(d, 1, 1, err, errlen) || data_insert(d, (size_t)d->e[0].e, 1, err, errlen))
+        return -1;
     return 0;
 }
 
@@ -771,8 +798,8 @@ static int m_offsets_not_zero(st_doc *d, char *err, size_t errlen)
 {
     if (need_tensors(d, 1, err, errlen))
         return -1;
-    if (shift(d, 0, 8) || data_insert(d, 0, 8))
-        return st_fail(err, errlen, "out of memory");
+    if (shift(d, 0, 8, err, errlen) || data_insert(d, 0, 8, err, errlen))
+        return -1;
     return 0;
 }
 
@@ -842,7 +869,7 @@ static int m_not_object_entry(st_doc *d, char *err, size_t errlen)
 
 static int m_trailing(st_doc *d, char *err, size_t errlen)
 {
-    return data_insert(d, d->dlen, 8) ? st_fail(err, errlen, "out of memory") : 0;
+    return data_insert(d, d->dlen, 8, err, errlen);
 }
 
 static int m_missing(st_doc *d, char *err, size_t errlen)
@@ -900,11 +927,11 @@ static int m_broadcastable(st_doc *d, char *err, size_t errlen)
         uint64_t row = (t->e - t->b) / (uint64_t)rows, drop = (t->e - t->b) - row;
         json_t *s = json_deep_copy(shape);
         if (!s || json_array_set_new(s, 0, json_integer(1)) ||
-            json_object_set_new(t->v, "shape", s) || set_offsets(t, t->b, t->b + row) ||
-            shift(d, i + 1, -(int64_t)drop))
+            json_object_set_new(t->v, "shape", s) || set_offsets(t, t->b, t->b + row))
             return st_fail(err, errlen, "out of memory");
-        data_remove(d, (size_t)(t->b + row), (size_t)drop);
-        return 0;
+        if (shift(d, i + 1, -(int64_t)drop, err, errlen))
+            return -1;
+        return data_remove(d, (size_t)(t->b + row), (size_t)drop, err, errlen);
     }
     return st_fail(err, errlen, "needs a tensor whose first dimension is at least 2");
 }
@@ -1028,6 +1055,7 @@ static int st_mutate(const hx_corrupt *c, unsigned char **buf, size_t *len, char
 
 static uint32_t tz_rd16(const unsigned char *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8; }
 static uint32_t tz_rd32(const unsigned char *p) { return tz_rd16(p) | tz_rd16(p + 2) << 16; }
+static uint64_t tz_rd64(const unsigned char *p) { return tz_rd32(p) | (uint64_t)tz_rd32(p + 4) << 32; }
 static void tz_wr16(unsigned char *p, uint32_t v)
 {
     p[0] = (unsigned char)v;
@@ -1076,39 +1104,45 @@ static int tz_parse(unsigned char *b, size_t len, tz_zip *z, char *err, size_t e
         snprintf(err, errlen, "the input is not a zip archive (no end of central directory)");
         return -1;
     }
-    size_t count = tz_rd16(b + z->eocd + 10), at = tz_rd32(b + z->eocd + 16);
+    uint64_t count = tz_rd16(b + z->eocd + 10), at = tz_rd32(b + z->eocd + 16);
     if (z->eocd >= 20 && tz_rd32(b + z->eocd - 20) == 0x07064b50u) {
         const unsigned char *l = b + z->eocd - 20;
-        uint64_t off = tz_rd32(l + 8) | (uint64_t)tz_rd32(l + 12) << 32;
-        if (off + 56 > z->eocd - 20 || tz_rd32(b + off) != 0x06064b50u) {
+        uint64_t off = tz_rd64(l + 8);
+        /* the zip64 end record (56 bytes) lies before its locator */
+        if (off > z->eocd - 20 || z->eocd - 20 - off < 56 || tz_rd32(b + off) != 0x06064b50u) {
             snprintf(err, errlen, "the input is not a zip archive that can be edited (zip64 "
                                   "locator)");
             return -1;
         }
         z->z64 = (size_t)off;
-        count = tz_rd32(b + off + 32);
-        at = tz_rd32(b + off + 48);
+        count = tz_rd64(b + off + 32);
+        at = tz_rd64(b + off + 48);
     }
-    z->cd = at;
-    for (size_t i = 0; i < count; i++) {
+    if (at > z->eocd) {
+        snprintf(err, errlen, "the input is not a zip archive that can be edited (central "
+                              "directory offset %" PRIu64 " past the end record)", at);
+        return -1;
+    }
+    z->cd = (size_t)at;
+    for (uint64_t i = 0; i < count; i++) {
         if (at > z->eocd || z->eocd - at < TZ_CENTRAL || tz_rd32(b + at) != 0x02014b50u) {
             snprintf(err, errlen, "the input is not a zip archive that can be edited "
-                                  "(central directory entry %zu)", i);
+                                  "(central directory entry %" PRIu64 ")", i);
             return -1;
         }
         size_t nlen = tz_rd16(b + at + 28), xlen = tz_rd16(b + at + 30),
                clen = tz_rd16(b + at + 32), local = tz_rd32(b + at + 42);
-        if (local + TZ_LOCAL > len || tz_rd32(b + local) != 0x04034b50u) {
+        if (local > len || len - local < TZ_LOCAL || tz_rd32(b + local) != 0x04034b50u) {
             snprintf(err, errlen, "the input is not a zip archive that can be edited "
-                                  "(local header of entry %zu)", i);
+                                  "(local header of entry %" PRIu64 ")", i);
             return -1;
         }
-        tz_rec r = {at, local, local + TZ_LOCAL + tz_rd16(b + local + 26) +
+        tz_rec r = {(size_t)at, local, local + TZ_LOCAL + tz_rd16(b + local + 26) +
                     tz_rd16(b + local + 28), tz_rd32(b + at + 20), nlen};
         if (z->eocd - at - TZ_CENTRAL < nlen || r.data > len || len - r.data < r.size ||
             tz_rd16(b + local + 26) != nlen) {
             snprintf(err, errlen, "the input is not a zip archive that can be edited "
-                                  "(entry %zu runs past the end)", i);
+                                  "(entry %" PRIu64 " runs past the end)", i);
             return -1;
         }
         const unsigned char *name = b + at + TZ_CENTRAL;

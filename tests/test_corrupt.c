@@ -206,6 +206,56 @@ START_TEST(test_st_bad_input)
 }
 END_TEST
 
+/* A hostile input: the generators check every offset they parse against
+ * the data section, as the reader does, and refuse the file with a
+ * message instead of inserting, removing or copying bytes outside it.
+ * tests/data/hostile/offsets-past-data.safetensors: two tensors whose
+ * data_offsets ([0, 16] and [16, 32]) run past an empty data section. */
+START_TEST(test_st_hostile_offsets)
+{
+    char err[1024];
+    const char *in = LG_SOURCE_DIR "/tests/data/hostile/offsets-past-data.safetensors";
+    const char *out = tu_path(dir, "out.st");
+    const hx_st_mutation *m = hx_st_mutations();
+    for (int i = 0; m[i].name; i++) {
+        hx_corrupt c = {.kind = HX_CORRUPT_SAFETENSORS, .mutation = i};
+        hx_corrupt_label(&c);
+        err[0] = 0;
+        ck_assert_msg(hx_corrupt_apply(&c, in, out, err, sizeof err) == -1, "%s applied",
+                      m[i].name);
+        ck_assert_msg(strstr(err, "entry \"a\" has data_offsets [0, 16] past the data section "
+                                  "of 0 bytes"), "%s: %s", m[i].name, err);
+    }
+    /* tensors that overlap inside the data section: a mutation that would
+     * move an offset below 0 is refused */
+    static const char hdr[] = "{\"a\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,16]},"
+                              "\"b\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,16]}}";
+    unsigned char f[8 + sizeof hdr - 1 + 7 + 16] = {0};
+    size_t hl = sizeof hdr - 1, pad = (8 - hl % 8) % 8;
+    f[0] = (unsigned char)(hl + pad);
+    memcpy(f + 8, hdr, hl);
+    memset(f + 8 + hl, ' ', pad);
+    const char *ov = tu_path(dir, "overlap.st");
+    ck_assert_int_eq(tu_write(ov, f, 8 + hl + pad + 16), 0);
+    static const char *const moving[] = {"offsets-overlap", "broadcastable-shape"};
+    for (size_t i = 0; i < 2; i++) {
+        hx_corrupt c = {.kind = HX_CORRUPT_SAFETENSORS, .mutation = hx_st_mutation_find(moving[i])};
+        hx_corrupt_label(&c);
+        ck_assert_int_eq(hx_corrupt_apply(&c, ov, out, err, sizeof err), -1);
+        ck_assert_msg(strstr(err, "overlap: an offset would be negative"), "%s: %s", moving[i],
+                      err);
+    }
+    /* and the rest either apply or fail with a message, never crash */
+    for (int i = 0; m[i].name; i++) {
+        hx_corrupt c = {.kind = HX_CORRUPT_SAFETENSORS, .mutation = i};
+        hx_corrupt_label(&c);
+        err[0] = 0;
+        if (hx_corrupt_apply(&c, ov, out, err, sizeof err))
+            ck_assert_msg(err[0], "%s fails without a message", m[i].name);
+    }
+}
+END_TEST
+
 /* ------------------------------------------------ torch.save zip mutations */
 
 #define PT_MLP LG_SOURCE_DIR "/tests/data/pytorch-1.13/mlp_f32.pt"
@@ -278,6 +328,66 @@ START_TEST(test_tz_bad_input)
     ck_assert_int_eq(hx_corrupt_apply(&c, PT_MLP, out, err, sizeof err), -1);
     ck_assert_int_eq(hx_tz_mutation_find("no-such-mutation"), -1);
     ck_assert_int_eq(hx_tz_mutation_find("offsets-gap"), -1);
+}
+END_TEST
+
+/* Hostile archives: every offset read from the zip records is checked
+ * against the buffer with overflow-safe arithmetic.
+ * tests/data/hostile/zip64-locator-wraps.pt: a zip64 locator whose
+ * offset (2^64 - 16) wraps offset + 56 past the bounds check. */
+START_TEST(test_tz_hostile)
+{
+    char err[1024];
+    const char *in = LG_SOURCE_DIR "/tests/data/hostile/zip64-locator-wraps.pt";
+    const char *out = tu_path(dir, "out.pt");
+    const hx_tz_mutation *m = hx_tz_mutations();
+    for (int i = 0; m[i].name; i++) {
+        hx_corrupt c = {.kind = HX_CORRUPT_TORCH_ZIP, .mutation = i};
+        hx_corrupt_label(&c);
+        err[0] = 0;
+        ck_assert_int_eq(hx_corrupt_apply(&c, in, out, err, sizeof err), -1);
+        ck_assert_msg(strstr(err, "that can be edited (zip64 locator)"), "%s: %s", m[i].name, err);
+    }
+    /* the same in memory: a locator offset of every high value */
+    size_t n;
+    unsigned char *b = tu_read(in, &n);
+    ck_assert_ptr_nonnull(b);
+    hx_corrupt c = {.kind = HX_CORRUPT_TORCH_ZIP, .mutation = hx_tz_mutation_find("crc-mismatch")};
+    hx_corrupt_label(&c);
+    static const uint64_t offs[] = {UINT64_MAX, UINT64_MAX - 55, UINT64_MAX - 56,
+                                    UINT64_C(1) << 63, 64 - 55, 65};
+    size_t loc = n - 22 - 20;
+    for (size_t i = 0; i < sizeof offs / sizeof offs[0]; i++) {
+        for (int k = 0; k < 8; k++)
+            b[loc + 8 + (size_t)k] = (unsigned char)(offs[i] >> (8 * k));
+        size_t len = n;
+        ck_assert_int_eq(hx_corrupt_apply_buf(&c, b, &len, err, sizeof err), -1);
+        ck_assert_msg(strstr(err, "(zip64 locator)"), "offset %llu: %s",
+                      (unsigned long long)offs[i], err);
+    }
+    free(b);
+    /* PyTorch's archive with its zip64 end record's central directory
+     * offset given 64 bits: the high half is not dropped */
+    unsigned char *pt = tu_read(PT_MLP, &n);
+    ck_assert_ptr_nonnull(pt);
+    size_t eocd = n - 22;
+    ck_assert_uint_eq(pt[eocd - 20], 0x50);
+    uint64_t z64 = 0;
+    for (int k = 7; k >= 0; k--)
+        z64 = z64 << 8 | pt[eocd - 20 + 8 + (size_t)k];
+    pt[z64 + 48 + 7] = 0x80;
+    size_t len = n;
+    ck_assert_int_eq(hx_corrupt_apply_buf(&c, pt, &len, err, sizeof err), -1);
+    ck_assert_msg(strstr(err, "central directory offset"), "%s", err);
+    pt[z64 + 48 + 7] = 0;
+    /* a central directory entry whose local header offset is near 2^32 */
+    size_t cd = (size_t)(pt[z64 + 48] | pt[z64 + 49] << 8 | pt[z64 + 50] << 16 |
+                         (size_t)pt[z64 + 51] << 24);
+    ck_assert_uint_eq(pt[cd], 0x50);
+    memset(pt + cd + 42, 0xff, 4);
+    ck_assert_int_eq(hx_corrupt_apply_buf(&c, pt, &len, err, sizeof err), -1);
+    ck_assert_msg(strstr(err, "local header of entry 0"), "%s", err);
+    free(pt);
 }
 END_TEST
 
@@ -491,8 +601,10 @@ static Suite *corrupt_suite(void)
     tcase_add_loop_test(tc, test_st_every_mutation, 0, 4);
     tcase_add_test(tc, test_st_store_outcomes);
     tcase_add_test(tc, test_st_bad_input);
+    tcase_add_test(tc, test_st_hostile_offsets);
     tcase_add_test(tc, test_tz_every_mutation);
     tcase_add_test(tc, test_tz_bad_input);
+    tcase_add_test(tc, test_tz_hostile);
     tcase_add_test(tc, test_splice_apply);
     tcase_add_test(tc, test_case_language);
     tcase_add_test(tc, test_case_language_errors);
