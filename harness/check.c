@@ -128,7 +128,7 @@ static lg_status add_var(lg_store *st, size_t i, const char *name, lg_dtype dt, 
 static lg_status build_mirror(lg_store *st, const hx_load_req *q)
 {
     const hx_store_spec *sp = q->store;
-    lg_open_options oo = {q->opt.reader, q->backend, q->opt.key, q->opt.crc};
+    lg_open_options oo = {q->opt.reader, q->backend, q->opt.key, q->opt.crc, q->opt.trust_code};
     lg_checkpoint *c;
     lg_status r = lg_checkpoint_open(q->store_from ? q->store_from : q->path, &oo, &c);
     if (r != LG_OK)
@@ -269,7 +269,7 @@ static void check_atomic(hx_outcome *o, lg_store *st, const snapshot *before)
 
 static void check_values(hx_outcome *o, lg_store *st, const hx_load_req *q)
 {
-    lg_open_options oo = {q->opt.reader, q->backend, q->opt.key, q->opt.crc};
+    lg_open_options oo = {q->opt.reader, q->backend, q->opt.key, q->opt.crc, q->opt.trust_code};
     lg_checkpoint *c;
     if (lg_checkpoint_open(q->path, &oo, &c) != LG_OK) {
         verdict(o, HX_INV_VALUES, 0, "the file cannot be reopened: %s", lg_error_message());
@@ -372,7 +372,7 @@ static uint64_t fired_total(void)
 
 static void probe_device(const hx_load_req *q, hx_outcome *o)
 {
-    lg_open_options oo = {q->opt.reader, q->backend, q->opt.key, q->opt.crc};
+    lg_open_options oo = {q->opt.reader, q->backend, q->opt.key, q->opt.crc, q->opt.trust_code};
     lg_checkpoint *c;
     o->ran = 1;
     o->policy_used = LG_POLICY_DIRECT;

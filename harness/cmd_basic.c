@@ -4,6 +4,7 @@
 #include "check.h"
 #include "gen.h"
 #include "report.h"
+#include "sandbox.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -48,12 +49,16 @@ static json_t *shape_json(int ndim, const int64_t *shape)
 
 static const char inspect_usage[] =
     "usage: harness inspect CHECKPOINT [--json] [--backend sim|torch] [--reader NAME]\n"
-    "                       [--key PATH] [--crc error|warn|off]\n"
+    "                       [--key PATH] [--crc error|warn|off] [--trust-code]\n"
     "  Prints the format and, per tensor, name, dtype, shape, bytes and sha256\n"
     "  (over the row-major little-endian bytes). --key reads the sub-tree of a\n"
     "  torch.save checkpoint at PATH (e.g. model); objects refused elsewhere in\n"
     "  it (an argparse.Namespace, NumPy state) are then findings. --crc warn|off\n"
     "  lowers a zip record's CRC-32 mismatch to a finding, or skips the check.\n"
+    "  --trust-code reads a libtorch archive even when libtorch would run code\n"
+    "  from it (a TorchScript __setstate__): that code runs with your rights,\n"
+    "  in a child process that cannot write files. Only for files you trust;\n"
+    "  without it such files are refused (docs/limits.md).\n"
     "  Exit 0, or 1 if the file cannot be read.\n";
 
 static int crc_valid(const char *s)
@@ -144,12 +149,25 @@ static int inspect_run(const char *file, const char *backend, const lg_open_opti
     return st == LG_OK ? 0 : 1;
 }
 
+typedef struct {
+    const char *file, *backend;
+    const lg_open_options *opt;
+    int as_json;
+} inspect_args;
+
+static int inspect_confined(void *arg)
+{
+    const inspect_args *a = arg;
+    return inspect_run(a->file, a->backend, a->opt, a->as_json);
+}
+
 int hx_cmd_inspect(int argc, char **argv)
 {
     static const struct option longs[] = {
         {"json", no_argument, 0, 'j'}, {"backend", required_argument, 0, 'b'},
         {"reader", required_argument, 0, 'r'}, {"key", required_argument, 0, 'k'},
-        {"crc", required_argument, 0, 'c'},    {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+        {"crc", required_argument, 0, 'c'},    {"help", no_argument, 0, 'h'},
+        {"trust-code", no_argument, 0, 'T'},   {0, 0, 0, 0}};
     int as_json = 0, c;
     const char *backend = default_backend();
     lg_open_options oo = {.reader = NULL};
@@ -160,6 +178,7 @@ int hx_cmd_inspect(int argc, char **argv)
         case 'b': backend = optarg; break;
         case 'r': oo.reader = optarg; break;
         case 'k': oo.key = optarg; break;
+        case 'T': oo.trust_code = 1; break;
         case 'c':
             if (!crc_valid(optarg))
                 return usage_error("inspect", inspect_usage, "unknown crc mode '%s'", optarg);
@@ -171,6 +190,10 @@ int hx_cmd_inspect(int argc, char **argv)
     }
     if (optind != argc - 1)
         return usage_error("inspect", inspect_usage, "%s", "expected exactly one CHECKPOINT");
+    if (oo.trust_code) {
+        inspect_args a = {argv[optind], backend, &oo, as_json};
+        return hx_sandbox_run("inspect", inspect_confined, &a);
+    }
     return inspect_run(argv[optind], backend, &oo, as_json);
 }
 
@@ -180,10 +203,10 @@ static const char load_usage[] =
     "usage: harness load CHECKPOINT --device D [--backend sim|torch]\n"
     "                    [--policy via-cpu|staged|direct|auto] [--dtype-rule adopt|strict]\n"
     "                    [--reader NAME] [--staging-budget BYTES] [--trace] [--json]\n"
-    "                    [--key PATH] [--crc error|warn|off]\n"
+    "                    [--key PATH] [--crc error|warn|off] [--trust-code]\n"
     "  Builds a mirror store (one variable per tensor, filled with a known\n"
     "  pattern) on D, loads CHECKPOINT into it and checks the invariants.\n"
-    "  --key and --crc as for inspect. Exit 0 if it loaded and every invariant\n"
+    "  --key, --crc and --trust-code as for inspect. Exit 0 if it loaded and every invariant\n"
     "  held, 1 if not, 2 for usage.\n";
 
 void *hx_trace_json(const lg_trace *t)
@@ -256,6 +279,15 @@ static void load_print(const hx_outcome *o, const lg_load_options *opt, int with
     (void)opt;
 }
 
+typedef struct {
+    hx_load_req *q;
+    const char *backend;
+    int as_json, with_trace;
+} load_args;
+
+static int load_run(load_args *a);
+static int load_confined(void *arg);
+
 int hx_cmd_load(int argc, char **argv)
 {
     static const struct option longs[] = {
@@ -264,7 +296,8 @@ int hx_cmd_load(int argc, char **argv)
         {"policy", required_argument, 0, 'p'},   {"dtype-rule", required_argument, 0, 'r'},
         {"reader", required_argument, 0, 'R'},   {"staging-budget", required_argument, 0, 's'},
         {"key", required_argument, 0, 'k'},     {"crc", required_argument, 0, 'c'},
-        {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
+        {"help", no_argument, 0, 'h'},           {"trust-code", no_argument, 0, 'T'},
+        {0, 0, 0, 0}};
     int as_json = 0, with_trace = 0, c;
     const char *backend = "sim", *device = NULL;
     hx_load_req q = {0};
@@ -286,6 +319,7 @@ int hx_cmd_load(int argc, char **argv)
             break;
         case 'R': q.opt.reader = optarg; break;
         case 'k': q.opt.key = optarg; break;
+        case 'T': q.opt.trust_code = 1; break;
         case 'c':
             if (!crc_valid(optarg))
                 return usage_error("load", load_usage, "unknown crc mode '%s'", optarg);
@@ -308,8 +342,17 @@ int hx_cmd_load(int argc, char **argv)
         return st == LG_E_INVALID ? 2 : 1;
     }
     q.path = argv[optind];
+    load_args a = {&q, backend, as_json, with_trace};
+    int rc = q.opt.trust_code ? hx_sandbox_run("load", load_confined, &a) : load_run(&a);
+    lg_backend_close(q.backend);
+    return rc;
+}
+
+static int load_run(load_args *a)
+{
+    hx_load_req *q = a->q;
     hx_outcome o;
-    st = hx_check_load(&q, &o);
+    lg_status st = hx_check_load(q, &o);
     if (st != LG_OK) { /* the mirror store could not be built from the file */
         o.ran = 1;
         o.status = st;
@@ -318,18 +361,19 @@ int hx_cmd_load(int argc, char **argv)
     int failed = o.status != LG_OK;
     for (int i = 0; i < HX_INV_COUNT; i++)
         failed |= o.inv[i] == HX_FAIL;
-    if (as_json) {
-        json_t *j = load_json(&o, q.path, backend, &q.opt, with_trace);
+    if (a->as_json) {
+        json_t *j = load_json(&o, q->path, a->backend, &q->opt, a->with_trace);
         json_dumpf(j, stdout, JSON_INDENT(2));
         putchar('\n');
         json_decref(j);
     } else {
-        load_print(&o, &q.opt, with_trace);
+        load_print(&o, &q->opt, a->with_trace);
     }
     hx_outcome_free(&o);
-    lg_backend_close(q.backend);
     return failed ? 1 : 0;
 }
+
+static int load_confined(void *arg) { return load_run(arg); }
 
 /* --------------------------------------------------------------- fixtures */
 

@@ -162,6 +162,14 @@ typedef struct {
     /* zip records whose CRC-32 does not match: NULL or "error" (LG_E_FORMAT),
      * "warn" (a finding), "off" (not computed). */
     const char *crc;
+    /* libtorch archives (torch-archive, torchscript) whose code runs when
+     * libtorch loads them: a TorchScript class with __setstate__, or a
+     * record loadgate cannot scan (compressed, or an ambiguous zip). 0
+     * (the default): refused with LG_E_FORMAT before libtorch sees the
+     * file. 1: handed to libtorch anyway, which runs that code with the
+     * caller's rights. Only for files the caller trusts; `harness --trust-code`
+     * runs such loads in a child that cannot write files (docs/limits.md). */
+    int trust_code;
 } lg_open_options;
 
 lg_status lg_checkpoint_open(const char *path, const lg_open_options *opt, lg_checkpoint **out);
@@ -223,6 +231,7 @@ typedef struct {
     const char *reader;      /* NULL/"auto", or a reader's name */
     const char *key;         /* lg_open_options.key */
     const char *crc;         /* lg_open_options.crc */
+    int trust_code;          /* lg_open_options.trust_code */
 } lg_load_options;
 
 void lg_load_options_init(lg_load_options *o); /* via-cpu, adopt, 0, auto */

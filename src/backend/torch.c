@@ -3,6 +3,7 @@
  * and lg_torch_read_archive(), which exist in every build and answer
  * "none" / LG_E_BACKEND when the build has no libtorch. */
 #include "backend/backend.h"
+#include "formats/format.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -250,6 +251,8 @@ lg_status lg_torch_read_archive(const char *path, const char *reader, lg_device 
     if (fd < 0)
         return lg__err(LG_E_IO, "%s: cannot open: %s", path, strerror(errno));
     close(fd);
+    if ((st = lg__path_runs_no_code(path)) != LG_OK)
+        return st;
     st = lgt_archive_load(how, path, NULL, 0, d, &a);
     if (st != LG_OK)
         return lg__err(st, "%s: loading onto %s: %s", path, lg_device_format(d, dn),

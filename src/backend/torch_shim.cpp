@@ -10,6 +10,7 @@
 #include <ATen/Parallel.h>
 #include <c10/util/Exception.h>
 #include <caffe2/serialize/read_adapter_interface.h>
+#include <torch/csrc/jit/runtime/print_handler.h>
 #include <torch/csrc/jit/serialization/import.h>
 #include <torch/cuda.h>
 #include <torch/serialize/input-archive.h>
@@ -17,6 +18,7 @@
 #include <torch/version.h>
 
 #include <atomic>
+#include <cstdio>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -489,10 +491,16 @@ static void list_script(lgt_archive *a, torch::jit::Module &m)
     }
 }
 
+// TorchScript's print() writes to stdout by default, where it would mix
+// with a program's output (harness --json): send it to stderr.
+static void print_to_stderr(const std::string &s) { std::fputs(s.c_str(), stderr); }
+
 lg_status lgt_archive_load(lgt_loader how, const char *path, const void *data, size_t size,
                            lg_device d, lgt_archive **out)
 {
+    static std::once_flag print_once;
     PROTECT(LG_E_FORMAT, {
+        std::call_once(print_once, [] { torch::jit::setPrintHandler(print_to_stderr); });
         std::unique_ptr<lgt_archive> a(new lgt_archive());
         c10::Device dev = to_device(d);
         if (how == LGT_ARCHIVE) {

@@ -379,7 +379,7 @@ lg_status lg_store_load(lg_store *s, const char *path, const lg_load_options *o,
     lg_error_clear();
 
     load_ctx L = {.s = s, .x = {s->b, s->trace}, .budget = o->staging_budget, .stats = stats};
-    lg_open_options oo = {o->reader, s->b, o->key, o->crc};
+    lg_open_options oo = {o->reader, s->b, o->key, o->crc, o->trust_code};
     lg_status st = lg_checkpoint_open(path, &oo, &L.c);
     if (st != LG_OK)
         return st;

@@ -133,6 +133,7 @@ lg_status lg_checkpoint_open(const char *path, const lg_open_options *opt, lg_ch
     c->backend = opt ? opt->backend : NULL;
     c->key = opt && opt->key && *opt->key ? opt->key : NULL;
     c->crc = crc;
+    c->trust_code = opt ? opt->trust_code : 0;
     c->path = lg__strdup(path);
     lg_status st = c->path ? map_file(c) : lg__err(LG_E_NOMEM, "%s: out of memory", path);
     if (st != LG_OK)
@@ -163,6 +164,20 @@ lg_status lg_checkpoint_open(const char *path, const lg_open_options *opt, lg_ch
     *out = c;
     return LG_OK;
 fail:
+    lg_checkpoint_close(c);
+    return st;
+}
+
+lg_status lg__path_runs_no_code(const char *path)
+{
+    lg_checkpoint *c = lg__calloc(1, sizeof *c);
+    if (!c)
+        return lg__err(LG_E_NOMEM, "%s: out of memory", path);
+    c->fd = -1;
+    c->path = lg__strdup(path);
+    lg_status st = c->path ? map_file(c) : lg__err(LG_E_NOMEM, "%s: out of memory", path);
+    if (st == LG_OK)
+        st = lg__archive_runs_no_code(c);
     lg_checkpoint_close(c);
     return st;
 }

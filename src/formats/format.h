@@ -47,6 +47,7 @@ struct lg_checkpoint {
     void *priv;
     const char *key;          /* from the options, valid during open() only; NULL = all */
     lg__crc_mode crc;         /* from the options */
+    int trust_code;           /* from the options: libtorch may run the file's code */
 };
 
 /* Frees c->tensors and their names (readers whose names are strdup'd). */
@@ -70,6 +71,15 @@ extern const lg__reader_ops lg__torch_legacy_reader;  /* torch.save before 1.6 *
  * neither. */
 enum { LG__ZIP_LIBTORCH = 1, LG__ZIP_TORCH_SAVE = 2 };
 int lg__zip_layout(const unsigned char *map, size_t n, uint64_t size);
+
+/* LG_OK when libtorch can load the archive without running code from it:
+ * no record is compressed, the zip has one end record (so every reader
+ * finds the same records), and no byte of the file spells __setstate__,
+ * the one method torch::jit::load calls. Else LG_E_FORMAT saying why. */
+lg_status lg__archive_runs_no_code(const lg_checkpoint *c);
+/* The same for the file at path (lg_torch_read_archive, which hands a
+ * path to libtorch). */
+lg_status lg__path_runs_no_code(const char *path);
 
 /* A tensor of checkpoint c on device d, through the reader (trace:
  * deserialize). */

@@ -20,6 +20,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 /* ------------------------------------------------------ sniffing (zip) */
 
@@ -172,12 +173,104 @@ static int ta_sniff(const unsigned char *head, size_t n, uint64_t size)
 
 static int ts_sniff(const unsigned char *head, size_t n, uint64_t size) { return 0; }
 
-/* ------------------------------------------------------------ readers */
+/* ----------------------------------------------------- running no code */
 
 static const char *kind_name(const lg_checkpoint *c)
 {
     return c->ops == &lg__torchscript_reader ? "TorchScript module" : "libtorch archive";
 }
+
+
+/* torch::jit::load compiles the archive's TorchScript and calls one method
+ * of it while unpickling: __setstate__, on each object whose class
+ * defines it. Compiling runs nothing. So when no record is compressed
+ * (libtorch never compresses) and every reader sees the same records (one
+ * end record), the code libtorch reads is bytes of the file as they lie,
+ * and a file in which no byte spells __setstate__ runs none of its code.
+ * Anything loadgate cannot vouch for this way is refused unless the
+ * caller trusts the file (lg_open_options.trust_code). */
+#define SETSTATE "__setstate__"
+
+/* 1 if the deflated record e, inflated, holds SETSTATE; 0 if not; -1 if
+ * it cannot be inflated. Streams through a small window: deflate expands
+ * at most about 1,032 times, so the work is bounded by the file's size,
+ * and nothing is allocated beyond zlib's own state. */
+static int inflated_holds(const lg__zip *z, const lg__zip_entry *e)
+{
+    enum { WINDOW = 65536, KEEP = sizeof SETSTATE - 2 };
+    unsigned char buf[KEEP + WINDOW];
+    z_stream s;
+    memset(&s, 0, sizeof s);
+    if (inflateInit2(&s, -MAX_WBITS) != Z_OK)
+        return -1;
+    const unsigned char *in = z->map + e->data;
+    uint64_t left = e->csize;
+    size_t kept = 0;
+    int r = Z_OK, found = 0;
+    while (!found && r == Z_OK) {
+        if (s.avail_in == 0 && left > 0) {
+            uInt n = left > (1u << 30) ? (1u << 30) : (uInt)left;
+            s.next_in = (unsigned char *)in;
+            s.avail_in = n;
+            in += n;
+            left -= n;
+        }
+        s.next_out = buf + kept;
+        s.avail_out = WINDOW;
+        r = inflate(&s, Z_NO_FLUSH);
+        size_t have = kept + (WINDOW - s.avail_out);
+        found = memmem(buf, have, SETSTATE, sizeof SETSTATE - 1) != NULL;
+        kept = have < KEEP ? have : KEEP;
+        memmove(buf, buf + have - kept, kept);
+        if (r == Z_BUF_ERROR && s.avail_in == 0 && left == 0)
+            break; /* input ran out before the end of the stream */
+        if (r == Z_BUF_ERROR)
+            r = Z_OK;
+    }
+    inflateEnd(&s);
+    return found ? 1 : r == Z_STREAM_END ? 0 : -1;
+}
+
+static lg_status entry_runs_no_code(const lg_checkpoint *c, const lg__zip *z,
+                                    const lg__zip_entry *e, const char *how)
+{
+    int nlen = (int)(e->nlen > 256 ? 256 : e->nlen);
+    if (e->method == 0)
+        return LG_OK; /* its bytes lie in the file, which was scanned whole */
+    int holds = e->method == 8 ? inflated_holds(z, e) : -1;
+    if (holds == 1)
+        return lg__err(LG_E_FORMAT, "%s: record \"%.*s\" defines %s: %s", c->path, nlen,
+                       e->name, SETSTATE, how);
+    if (holds < 0)
+        return lg__err(LG_E_FORMAT, "%s: record \"%.*s\" (method %u) cannot be inflated, so "
+                       "its code cannot be checked: %s", c->path, nlen, e->name, e->method, how);
+    return LG_OK;
+}
+
+lg_status lg__archive_runs_no_code(const lg_checkpoint *c)
+{
+    static const char *const how = "libtorch would run code from it when loading; "
+                                   "read it only if you trust it (--trust-code)";
+    lg__zip z;
+    size_t ends = lg__zip_end_records(c->map, c->size);
+    if (ends > 1)
+        return lg__err(LG_E_FORMAT, "%s: zip: %zu end of central directory records, so zip "
+                       "readers disagree on its records; %s", c->path, ends, how);
+    if (memmem(c->map, (size_t)c->size, SETSTATE, sizeof SETSTATE - 1))
+        return lg__err(LG_E_FORMAT, "%s: defines %s: %s", c->path, SETSTATE, how);
+    lg_status st = lg__zip_open(&z, c->path, c->map, c->size);
+    if (st != LG_OK) {
+        char why[1024];
+        snprintf(why, sizeof why, "%s", lg_error_message());
+        return lg__err(st, "%s: %s: cannot be checked for code: %s", c->path, kind_name(c), why);
+    }
+    for (size_t i = 0; i < z.n && st == LG_OK; i++)
+        st = entry_runs_no_code(c, &z, &z.e[i], how);
+    lg__zip_close(&z);
+    return st;
+}
+
+/* ------------------------------------------------------------ readers */
 
 #ifdef LOADGATE_HAVE_TORCH
 #include "backend/torch_shim.h"
@@ -282,8 +375,8 @@ static lg_status open_as(lg_checkpoint *c, lgt_loader how)
     return st;
 }
 
-static lg_status ta_open(lg_checkpoint *c) { return open_as(c, LGT_ARCHIVE); }
-static lg_status ts_open(lg_checkpoint *c) { return open_as(c, LGT_SCRIPT); }
+#define LOADER_ARCHIVE LGT_ARCHIVE
+#define LOADER_SCRIPT LGT_SCRIPT
 
 static lg_status ta_read(lg_checkpoint *c, size_t i, void *dst)
 {
@@ -387,8 +480,8 @@ static lg_status open_as(lg_checkpoint *c, int how)
                    "libtorch", c->path, kind_name(c));
 }
 
-static lg_status ta_open(lg_checkpoint *c) { return open_as(c, 0); }
-static lg_status ts_open(lg_checkpoint *c) { return open_as(c, 1); }
+#define LOADER_ARCHIVE 0
+#define LOADER_SCRIPT 1
 
 static lg_status ta_read(lg_checkpoint *c, size_t i, void *dst)
 {
@@ -399,6 +492,20 @@ static void ta_close(lg_checkpoint *c) {}
 
 #define ta_deserialize NULL
 #endif
+
+/* The code check comes first, in every build: a file that would run code
+ * is refused as such, with or without libtorch. */
+static lg_status ta_open(lg_checkpoint *c)
+{
+    lg_status st = c->trust_code ? LG_OK : lg__archive_runs_no_code(c);
+    return st != LG_OK ? st : open_as(c, LOADER_ARCHIVE);
+}
+
+static lg_status ts_open(lg_checkpoint *c)
+{
+    lg_status st = c->trust_code ? LG_OK : lg__archive_runs_no_code(c);
+    return st != LG_OK ? st : open_as(c, LOADER_SCRIPT);
+}
 
 const lg__reader_ops lg__torch_archive_reader = {
     .name = "torch-archive",

@@ -431,6 +431,18 @@ int lg__zip_each_name(const unsigned char *map, uint64_t size,
     return r;
 }
 
+size_t lg__zip_end_records(const unsigned char *map, uint64_t size)
+{
+    size_t k = 0;
+    if (size < EOCD_SIZE)
+        return 0;
+    uint64_t last = size - EOCD_SIZE;
+    uint64_t lowest = last > EOCD_MAX_COMMENT ? last - EOCD_MAX_COMMENT : 0;
+    for (uint64_t pos = lowest; pos <= last; pos++)
+        k += rd32(map + pos) == SIG_EOCD;
+    return k;
+}
+
 void lg__zip_close(lg__zip *z)
 {
     free(z->e);

@@ -42,6 +42,11 @@ void lg__zip_close(lg__zip *z);
  * returned 0 throughout; -1 when the central directory cannot be read. */
 int lg__zip_each_name(const unsigned char *map, uint64_t size,
                       int (*fn)(const char *name, size_t nlen, void *arg), void *arg);
+/* How many end of central directory signatures lie where a reader looks
+ * for the end record (the last 65,557 bytes). Readers differ in which one
+ * they pick when there are several (miniz, and so libtorch, takes the
+ * last; lg__zip_open the one whose comment reaches the end of the file). */
+size_t lg__zip_end_records(const unsigned char *map, uint64_t size);
 /* The entry named exactly name (nlen bytes), or NULL. */
 const lg__zip_entry *lg__zip_find(const lg__zip *z, const char *name, size_t nlen);
 /* LG_OK when the entry can be read (stored or deflated, not encrypted);

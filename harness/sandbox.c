@@ -1,0 +1,172 @@
+/* A child process that cannot change files: for --trust-code, where
+ * libtorch runs code taken from the checkpoint.
+ *
+ * The child installs a seccomp filter, then runs the work. The filter
+ * refuses (EACCES) every system call that creates, removes, renames,
+ * truncates or re-permissions a file, and open/openat with a flag that
+ * could write (O_WRONLY, O_RDWR, O_CREAT, O_TRUNC, O_APPEND). Descriptors
+ * already open stay usable, so the child still prints to stdout and
+ * stderr. A file opened read-only cannot be mapped shared and writable,
+ * so torch.from_file(..., shared=True) cannot write through memory
+ * either. openat2 and io_uring, whose arguments a filter cannot read, are
+ * refused outright. See docs/limits.md. */
+#include "sandbox.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#if defined(__x86_64__)
+#define SANDBOX_ARCH AUDIT_ARCH_X86_64
+#elif defined(__aarch64__)
+#define SANDBOX_ARCH AUDIT_ARCH_AARCH64
+#endif
+
+#ifdef SANDBOX_ARCH
+
+#define ARG_LO(i) offsetof(struct seccomp_data, args[i])
+#define DENY (SECCOMP_RET_ERRNO | (EACCES & SECCOMP_RET_DATA))
+#define WRITE_FLAGS (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC | O_APPEND)
+
+/* The calls refused whatever their arguments (those this architecture has). */
+static const int refused[] = {
+#ifdef SYS_creat
+    SYS_creat,
+#endif
+#ifdef SYS_rename
+    SYS_rename,
+#endif
+#ifdef SYS_unlink
+    SYS_unlink,
+#endif
+#ifdef SYS_mkdir
+    SYS_mkdir,
+#endif
+#ifdef SYS_rmdir
+    SYS_rmdir,
+#endif
+#ifdef SYS_link
+    SYS_link,
+#endif
+#ifdef SYS_symlink
+    SYS_symlink,
+#endif
+#ifdef SYS_chmod
+    SYS_chmod,
+#endif
+#ifdef SYS_chown
+    SYS_chown,
+#endif
+#ifdef SYS_lchown
+    SYS_lchown,
+#endif
+#ifdef SYS_mknod
+    SYS_mknod,
+#endif
+#ifdef SYS_openat2
+    SYS_openat2,
+#endif
+#ifdef SYS_io_uring_setup
+    SYS_io_uring_setup,
+#endif
+#ifdef SYS_renameat2
+    SYS_renameat2,
+#endif
+    SYS_renameat,  SYS_unlinkat, SYS_mkdirat,   SYS_linkat,          SYS_symlinkat,
+    SYS_truncate,  SYS_fchmodat, SYS_fchownat,  SYS_mknodat,         SYS_open_by_handle_at,
+    SYS_utimensat, SYS_setxattr, SYS_lsetxattr, SYS_removexattr,     SYS_lremovexattr,
+    SYS_fchmod,    SYS_fchown,   SYS_fsetxattr, SYS_fremovexattr,
+};
+
+#define NREFUSED (sizeof refused / sizeof refused[0])
+#define MAX_FILTER (8 + 2 * NREFUSED + 8)
+
+/* Appends "if nr == n: check flags in args[arg]" for open-like calls. */
+static size_t open_check(struct sock_filter *f, size_t k, int nr, int arg)
+{
+    f[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)nr, 0, 3);
+    f[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, ARG_LO(arg));
+    f[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, WRITE_FLAGS, 0, 1);
+    f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, DENY);
+    return k;
+}
+
+static int install_filter(void)
+{
+    struct sock_filter f[MAX_FILTER];
+    size_t k = 0;
+    f[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+                                          offsetof(struct seccomp_data, arch));
+    f[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SANDBOX_ARCH, 1, 0);
+    f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS);
+    f[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+                                          offsetof(struct seccomp_data, nr));
+    for (size_t i = 0; i < NREFUSED; i++) {
+        f[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)refused[i],
+                                              0, 1);
+        f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, DENY);
+    }
+    k = open_check(f, k, SYS_openat, 2);
+#ifdef SYS_open
+    /* open_check left the flags in A: reload the number. */
+    f[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+                                          offsetof(struct seccomp_data, nr));
+    k = open_check(f, k, SYS_open, 1);
+#endif
+    f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+    struct sock_fprog prog = {(unsigned short)k, f};
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+        return -1;
+    return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0 ? 0 : -1;
+}
+
+#else
+static int install_filter(void)
+{
+    errno = ENOSYS;
+    return -1;
+}
+#endif
+
+int hx_sandbox_enter(void) { return install_filter(); }
+
+int hx_sandbox_run(const char *what, int (*fn)(void *), void *arg)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        fprintf(stderr, "harness %s: fork: %s\n", what, strerror(errno));
+        return 1;
+    }
+    if (pid == 0) {
+        if (install_filter() != 0) {
+            fprintf(stderr, "harness %s: cannot confine the child (seccomp): %s; not loading "
+                    "code-bearing files without it\n", what, strerror(errno));
+            _exit(1);
+        }
+        int rc = fn(arg);
+        fflush(NULL);
+        _exit(rc);
+    }
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR) {
+            fprintf(stderr, "harness %s: waitpid: %s\n", what, strerror(errno));
+            return 1;
+        }
+    if (WIFEXITED(status))
+        return WEXITSTATUS(status);
+    fprintf(stderr, "harness %s: the confined child died of signal %d (%s)\n", what,
+            WTERMSIG(status), strsignal(WTERMSIG(status)));
+    return 1;
+}

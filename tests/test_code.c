@@ -1,0 +1,320 @@
+/* Checkpoints that carry code: TorchScript archives whose __setstate__
+ * runs when libtorch loads them (tests/data/hostile/torchscript). Without
+ * --trust-code they are refused before libtorch sees them, by every route
+ * (inspect, load, another extension, the library, lg_torch_read_archive),
+ * and their code never runs: the marker file they write keeps its zeros
+ * and nothing reaches stdout. With --trust-code the code runs in a child
+ * that cannot write files. The sandbox itself is tested without libtorch. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "cmd.h"
+#include "loadgate/loadgate.h"
+#include "sandbox.h"
+#include "testutil.h"
+
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const char *g_dir;
+static char g_cwd[4096];
+
+#define MARKER "setstate-marker" /* relative: the payload's path */
+#define RAN "__setstate__ ran"
+
+static const char *hostile(const char *name)
+{
+    static char p[4096];
+    snprintf(p, sizeof p, "%s/tests/data/hostile/torchscript/%s", tu_source_dir(), name);
+    return p;
+}
+
+/* Into g_dir, with a marker of 16 zero bytes there. */
+static void enter_dir(void)
+{
+    static const unsigned char zeros[16];
+    ck_assert_ptr_nonnull(getcwd(g_cwd, sizeof g_cwd));
+    ck_assert_int_eq(chdir(g_dir), 0);
+    ck_assert_int_eq(tu_write(MARKER, zeros, sizeof zeros), 0);
+}
+
+/* The marker still holds its 16 zeros; back to the old directory. */
+static void marker_untouched(void)
+{
+    size_t n = 0;
+    unsigned char *m = tu_read(MARKER, &n);
+    ck_assert_ptr_nonnull(m);
+    ck_assert_uint_eq(n, 16);
+    for (size_t i = 0; i < n; i++)
+        ck_assert_msg(m[i] == 0, "the payload wrote the marker (byte %zu is %u)", i, m[i]);
+    free(m);
+    ck_assert_int_eq(chdir(g_cwd), 0);
+}
+
+static const char *const refused_files[] = {
+    "setstate_writes.pt", "setstate_prints.pt", "setstate_stored.pt",
+    "setstate_bzip2.pt",  "setstate_two_ends.pt", NULL};
+
+/* What each file's refusal says. */
+static const char *why(const char *file)
+{
+    if (strstr(file, "bzip2"))
+        return "cannot be inflated, so its code cannot be checked";
+    if (strstr(file, "two_ends"))
+        return "2 end of central directory records";
+    return "defines __setstate__";
+}
+
+static void inspect_refuses(const char *file, const char *backend)
+{
+    char *out = NULL;
+    char *argv[] = {"inspect", (char *)file, "--json", "--backend", (char *)backend, NULL};
+    enter_dir();
+    int rc = tu_run_cmd(hx_cmd_inspect, argv, g_dir, &out);
+    marker_untouched();
+    ck_assert_ptr_nonnull(out);
+    ck_assert_msg(rc == 1, "%s: exit %d: %s", file, rc, out);
+    json_error_t e;
+    json_t *j = json_loads(out, 0, &e);
+    ck_assert_msg(j, "%s: stdout is not JSON (%s): %s", file, e.text, out);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "status")), "LG_E_FORMAT");
+    const char *msg = json_string_value(json_object_get(j, "message"));
+    ck_assert_msg(strstr(msg, why(file)) && strstr(msg, "--trust-code"), "%s", msg);
+    ck_assert_ptr_null(strstr(out, RAN));
+    json_decref(j);
+    free(out);
+}
+
+START_TEST(inspect_refuses_code)
+{
+    for (size_t i = 0; refused_files[i]; i++) {
+        inspect_refuses(hostile(refused_files[i]), "sim");
+        if (strstr(lg_backends_built(), "torch"))
+            inspect_refuses(hostile(refused_files[i]), "torch");
+    }
+}
+END_TEST
+
+START_TEST(other_extension_refused)
+{
+    /* A name that picks another reader changes nothing: the bytes decide. */
+    size_t n = 0;
+    void *b = tu_read(hostile("setstate_writes.pt"), &n);
+    ck_assert_ptr_nonnull(b);
+    const char *p = tu_path(g_dir, "model.safetensors");
+    ck_assert_int_eq(tu_write(p, b, n), 0);
+    free(b);
+    char copy[4096];
+    snprintf(copy, sizeof copy, "%s", p);
+    inspect_refuses(copy, strstr(lg_backends_built(), "torch") ? "torch" : "sim");
+}
+END_TEST
+
+START_TEST(load_refuses_code)
+{
+    const char *backend = strstr(lg_backends_built(), "torch") ? "torch" : "sim";
+    for (size_t i = 0; refused_files[i]; i++) {
+        char *out = NULL;
+        char *argv[] = {"load", (char *)hostile(refused_files[i]), "--device", "cpu",
+                        "--backend", (char *)backend, "--json", NULL};
+        enter_dir();
+        int rc = tu_run_cmd(hx_cmd_load, argv, g_dir, &out);
+        marker_untouched();
+        ck_assert_ptr_nonnull(out);
+        ck_assert_msg(rc == 1, "exit %d: %s", rc, out);
+        ck_assert_msg(strstr(out, why(refused_files[i])), "%s", out);
+        ck_assert_ptr_null(strstr(out, RAN));
+        free(out);
+    }
+}
+END_TEST
+
+START_TEST(library_refuses_code)
+{
+    lg_backend *b = NULL;
+    const char *backend = strstr(lg_backends_built(), "torch") ? "torch" : "sim";
+    ck_assert_int_eq(lg_backend_open(backend, &b), LG_OK);
+    for (size_t i = 0; refused_files[i]; i++) {
+        for (int r = 0; r < 3; r++) {
+            static const char *const readers[] = {NULL, "torch-archive", "torchscript"};
+            lg_open_options o = {.reader = readers[r], .backend = b};
+            lg_checkpoint *c = NULL;
+            enter_dir();
+            lg_status st = lg_checkpoint_open(hostile(refused_files[i]), &o, &c);
+            marker_untouched();
+            ck_assert_int_eq(st, LG_E_FORMAT);
+            ck_assert_msg(strstr(lg_error_message(), why(refused_files[i])), "%s",
+                          lg_error_message());
+        }
+    }
+    ck_assert_uint_eq(lg_backend_live_tensors(b), 0);
+    lg_backend_close(b);
+}
+END_TEST
+
+/* ------------------------------------------------------- the sandbox */
+
+static int try_writes(void *arg)
+{
+    const char *dir = arg;
+    char p[4096], q[4096];
+    int bad = 0;
+    snprintf(p, sizeof p, "%s/existing", dir);
+    snprintf(q, sizeof q, "%s/new", dir);
+    int fd = open(p, O_RDONLY);
+    bad |= fd < 0; /* reading is allowed */
+    if (fd >= 0)
+        close(fd);
+    static const int flags[] = {O_WRONLY, O_RDWR, O_WRONLY | O_APPEND, O_RDONLY | O_TRUNC};
+    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
+        fd = open(p, flags[i]);
+        bad |= fd >= 0 || errno != EACCES;
+    }
+    bad |= open(q, O_WRONLY | O_CREAT, 0600) >= 0;
+    bad |= openat(AT_FDCWD, q, O_RDWR | O_CREAT, 0600) >= 0;
+    bad |= creat(q, 0600) >= 0;
+    bad |= rename(p, q) == 0;
+    bad |= unlink(p) == 0;
+    bad |= truncate(p, 0) == 0;
+    bad |= chmod(p, 0777) == 0;
+    bad |= mkdir(q, 0700) == 0;
+    bad |= symlink(p, q) == 0;
+    bad |= link(p, q) == 0;
+    return bad ? 3 : 0;
+}
+
+START_TEST(sandbox_refuses_writes)
+{
+    const char *p = tu_path(g_dir, "existing");
+    ck_assert_int_eq(tu_write(p, "abcd", 4), 0);
+    ck_assert_int_eq(hx_sandbox_run("test", try_writes, (void *)g_dir), 0);
+    size_t n = 0;
+    char *b = tu_read(p, &n);
+    ck_assert_ptr_nonnull(b);
+    ck_assert_uint_eq(n, 4);
+    ck_assert_int_eq(memcmp(b, "abcd", 4), 0);
+    free(b);
+    struct stat st;
+    ck_assert_int_ne(stat(tu_path(g_dir, "new"), &st), 0);
+    /* The same function outside the sandbox does write: the test can fail. */
+    ck_assert_int_eq(try_writes((void *)g_dir), 3);
+    unlink(tu_path(g_dir, "new"));
+    unlink(tu_path(g_dir, "existing"));
+}
+END_TEST
+
+static int exit_with(void *arg) { return *(int *)arg; }
+
+START_TEST(sandbox_passes_exit_code)
+{
+    int code = 7;
+    ck_assert_int_eq(hx_sandbox_run("test", exit_with, &code), 7);
+}
+END_TEST
+
+/* ------------------------------------------------ --trust-code, torch */
+
+#ifdef LOADGATE_HAVE_TORCH
+START_TEST(trusted_runs_confined)
+{
+    /* The payload runs, and its write is refused: the load fails with
+     * libtorch's words, the marker keeps its zeros, stdout stays JSON. */
+    char *out = NULL;
+    char *argv[] = {"inspect", (char *)hostile("setstate_writes.pt"), "--json", "--backend",
+                    "torch", "--trust-code", NULL};
+    enter_dir();
+    int rc = tu_run_cmd(hx_cmd_inspect, argv, g_dir, &out);
+    marker_untouched();
+    ck_assert_ptr_nonnull(out);
+    ck_assert_msg(rc == 1, "exit %d: %s", rc, out);
+    json_t *j = json_loads(out, 0, NULL);
+    ck_assert_msg(j, "stdout is not JSON: %s", out);
+    const char *msg = json_string_value(json_object_get(j, "message"));
+    ck_assert_msg(strstr(msg, "Permission denied"), "%s", msg);
+    json_decref(j);
+    free(out);
+}
+END_TEST
+
+START_TEST(trusted_loads_without_printing)
+{
+    char *out = NULL;
+    char *argv[] = {"inspect", (char *)hostile("setstate_prints.pt"), "--json", "--backend",
+                    "torch", "--trust-code", NULL};
+    enter_dir();
+    int rc = tu_run_cmd(hx_cmd_inspect, argv, g_dir, &out);
+    marker_untouched();
+    ck_assert_ptr_nonnull(out);
+    ck_assert_msg(rc == 0, "exit %d: %s", rc, out);
+    json_t *j = json_loads(out, 0, NULL);
+    ck_assert_msg(j, "stdout is not JSON (TorchScript's print reached it?): %s", out);
+    ck_assert_uint_eq(json_array_size(json_object_get(j, "tensors")), 1);
+    json_decref(j);
+    free(out);
+
+    char *largv[] = {"load", (char *)hostile("setstate_prints.pt"), "--device", "cpu",
+                     "--backend", "torch", "--trust-code", NULL};
+    rc = tu_run_cmd(hx_cmd_load, largv, g_dir, &out);
+    ck_assert_ptr_nonnull(out);
+    ck_assert_msg(rc == 0 && strstr(out, "loaded 1 tensors"), "exit %d: %s", rc, out);
+    ck_assert_ptr_null(strstr(out, RAN));
+    free(out);
+}
+END_TEST
+
+static int count_tensor(void *ctx, const lg_named_data *t, lg_device where)
+{
+    (void)t;
+    (void)where;
+    ++*(int *)ctx;
+    return 0;
+}
+
+START_TEST(read_archive_refuses_code)
+{
+    int n = 0;
+    enter_dir();
+    lg_status st = lg_torch_read_archive(hostile("setstate_writes.pt"), "torchscript",
+                                         lg_device_cpu(), count_tensor, &n);
+    marker_untouched();
+    ck_assert_int_eq(st, LG_E_FORMAT);
+    ck_assert_msg(strstr(lg_error_message(), "defines __setstate__"), "%s",
+                  lg_error_message());
+    ck_assert_int_eq(n, 0);
+}
+END_TEST
+#endif
+
+int main(void)
+{
+    g_dir = tu_tmpdir();
+    Suite *s = suite_create("code");
+    TCase *refused = tcase_create("refused");
+    tcase_add_test(refused, inspect_refuses_code);
+    tcase_add_test(refused, other_extension_refused);
+    tcase_add_test(refused, load_refuses_code);
+    tcase_add_test(refused, library_refuses_code);
+    suite_add_tcase(s, refused);
+    TCase *sandbox = tcase_create("sandbox");
+    tcase_add_test(sandbox, sandbox_refuses_writes);
+    tcase_add_test(sandbox, sandbox_passes_exit_code);
+    suite_add_tcase(s, sandbox);
+#ifdef LOADGATE_HAVE_TORCH
+    TCase *trusted = tcase_create("trusted");
+    tcase_set_timeout(trusted, 120);
+    tcase_add_test(trusted, trusted_runs_confined);
+    tcase_add_test(trusted, trusted_loads_without_printing);
+    tcase_add_test(trusted, read_archive_refuses_code);
+    suite_add_tcase(s, trusted);
+#endif
+    int failed = tu_run_suite(s);
+    tu_rmtree(g_dir);
+    return failed ? 1 : 0;
+}
