@@ -1,6 +1,6 @@
 /* harness: runs libloadgate against matrices of devices, corrupted files
  * and injected faults. See `harness --help`. */
-#include "cmd.h"
+#include "cmd/cmd.h"
 #include "loadgate/loadgate.h"
 
 #include <stdio.h>

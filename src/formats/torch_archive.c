@@ -354,6 +354,10 @@ static lg_status open_as(lg_checkpoint *c, lgt_loader how)
                        c->path, kind_name(c));
     if (lg__fault("format.parse", NULL))
         return lg__err(LG_E_FORMAT, "%s: injected parse failure", c->path);
+    /* Before libtorch sees a byte (docs/limits.md). */
+    lg_status code = c->trust_code ? LG_OK : lg__archive_runs_no_code(c);
+    if (code != LG_OK)
+        return code;
     ta_priv *p = lg__calloc(1, sizeof *p);
     if (!p)
         return lg__err(LG_E_NOMEM, "%s: out of memory", c->path);
@@ -493,19 +497,8 @@ static void ta_close(lg_checkpoint *c) {}
 #define ta_deserialize NULL
 #endif
 
-/* The code check comes first, in every build: a file that would run code
- * is refused as such, with or without libtorch. */
-static lg_status ta_open(lg_checkpoint *c)
-{
-    lg_status st = c->trust_code ? LG_OK : lg__archive_runs_no_code(c);
-    return st != LG_OK ? st : open_as(c, LOADER_ARCHIVE);
-}
-
-static lg_status ts_open(lg_checkpoint *c)
-{
-    lg_status st = c->trust_code ? LG_OK : lg__archive_runs_no_code(c);
-    return st != LG_OK ? st : open_as(c, LOADER_SCRIPT);
-}
+static lg_status ta_open(lg_checkpoint *c) { return open_as(c, LOADER_ARCHIVE); }
+static lg_status ts_open(lg_checkpoint *c) { return open_as(c, LOADER_SCRIPT); }
 
 const lg__reader_ops lg__torch_archive_reader = {
     .name = "torch-archive",

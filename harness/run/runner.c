@@ -5,10 +5,10 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-#include "runner.h"
-#include "cmd.h"
-#include "corrupt.h"
-#include "gen.h"
+#include "run/runner.h"
+#include "cmd/cmd.h"
+#include "corrupt/corrupt.h"
+#include "fixture/gen.h"
 
 #include <errno.h>
 #include <fcntl.h>

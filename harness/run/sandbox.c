@@ -10,7 +10,7 @@
  * so torch.from_file(..., shared=True) cannot write through memory
  * either. openat2 and io_uring, whose arguments a filter cannot read, are
  * refused outright. See docs/limits.md. */
-#include "sandbox.h"
+#include "run/sandbox.h"
 
 #include <errno.h>
 #include <fcntl.h>

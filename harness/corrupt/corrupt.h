@@ -4,7 +4,7 @@
 #ifndef HX_CORRUPT_H
 #define HX_CORRUPT_H
 
-#include "case.h"
+#include "case/case.h"
 
 #include <stddef.h>
 #include <stdint.h>

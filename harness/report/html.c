@@ -2,7 +2,7 @@
  * as JSON in a <script type="application/json"> element and drawn by the
  * inline script: per suite, each case name's matrix as a grid coloured by
  * status; a click on a case shows its messages and trace. */
-#include "report.h"
+#include "report/report.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -6,10 +6,10 @@
  * key, corruption lists, the matrix, the suite's top level, and last the
  * `list` and `validate` subcommands. */
 #define _POSIX_C_SOURCE 200809L /* strdup, strndup, fnmatch */
-#include "case.h"
-#include "cmd.h"
-#include "corrupt.h"
-#include "gen.h"
+#include "case/case.h"
+#include "cmd/cmd.h"
+#include "corrupt/corrupt.h"
+#include "fixture/gen.h"
 
 #include <errno.h>
 #include <fnmatch.h>

@@ -12,7 +12,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-#include "cmd.h"
+#include "cmd/cmd.h"
 #include "loadgate/loadgate.h"
 
 #include <errno.h>

@@ -1,7 +1,7 @@
 /* One load, checked against the invariants of DESIGN.md. Everything is
  * asked of the library's public API and of the backend's own counters,
  * never of the loader's bookkeeping alone. */
-#include "check.h"
+#include "invariants.h"
 
 #include <dirent.h>
 #include <stdarg.h>

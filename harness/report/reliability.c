@@ -4,8 +4,8 @@
  * counts the cases in which the point failed at least once, so that a
  * point no load reaches shows up as such instead of as a clean pass. */
 #define _POSIX_C_SOURCE 200809L
-#include "reliability.h"
-#include "report.h"
+#include "report/reliability.h"
+#include "report/report.h"
 #include "loadgate/loadgate.h"
 
 #include <stdlib.h>

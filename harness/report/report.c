@@ -1,9 +1,9 @@
 /* Run reports: the result list, report.json, junit.xml, summary.md, and
  * `harness merge`. The schema is documented in docs/report.md. */
 #define _POSIX_C_SOURCE 200809L
-#include "report.h"
-#include "reliability.h"
-#include "cmd.h"
+#include "report/report.h"
+#include "report/reliability.h"
+#include "cmd/cmd.h"
 #include "loadgate/loadgate.h"
 
 #include <errno.h>

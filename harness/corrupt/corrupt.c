@@ -2,7 +2,7 @@
  * generators, splices from another file, named rewrites of a safetensors
  * header, and named edits of a torch.save zip archive. The whole file is read into memory, changed and
  * written out: fixtures are small, and this keeps every generator short. */
-#include "corrupt.h"
+#include "corrupt/corrupt.h"
 
 #include <errno.h>
 #include <inttypes.h>

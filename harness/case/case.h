@@ -3,7 +3,7 @@
 #ifndef HX_CASE_H
 #define HX_CASE_H
 
-#include "check.h"
+#include "invariants.h"
 
 typedef enum { HX_FILE_NONE, HX_FILE_GENERATE, HX_FILE_PATH } hx_file_kind;
 

@@ -4,8 +4,8 @@
 #ifndef HX_RUNNER_H
 #define HX_RUNNER_H
 
-#include "case.h"
-#include "report.h"
+#include "case/case.h"
+#include "report/report.h"
 
 #include <stdint.h>
 

@@ -1,0 +1,197 @@
+/* harness load: a checkpoint loaded into a mirror store, with every
+ * invariant checked. */
+#include "cmd/args.h"
+#include "cmd/cmd.h"
+#include "invariants.h"
+#include "report/report.h"
+#include "run/sandbox.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char load_usage[] =
+    "usage: harness load CHECKPOINT --device D [--backend sim|torch]\n"
+    "                    [--policy via-cpu|staged|direct|auto] [--dtype-rule adopt|strict]\n"
+    "                    [--reader NAME] [--staging-budget BYTES] [--trace] [--json]\n"
+    "                    [--key PATH] [--crc error|warn|off] [--trust-code]\n"
+    "  Builds a mirror store (one variable per tensor, filled with a known\n"
+    "  pattern) on D, loads CHECKPOINT into it and checks the invariants.\n"
+    "  --key, --crc and --trust-code as for inspect. Exit 0 if it loaded and every invariant\n"
+    "  held, 1 if not, 2 for usage.\n";
+
+void *hx_trace_json(const lg_trace *t)
+{
+    json_t *a = json_array();
+    char f[LG_DEVICE_NAME_MAX], to[LG_DEVICE_NAME_MAX];
+    for (size_t i = 0; i < lg_trace_count(t); i++) {
+        const lg_event *e = lg_trace_event(t, i);
+        json_t *o = json_pack("{s:I, s:s, s:s, s:s, s:s, s:I, s:b}", "seq", (json_int_t)e->seq,
+                              "op", lg_op_name(e->op), "tensor", e->tensor, "from",
+                              lg_device_format(e->from, f), "to", lg_device_format(e->to, to),
+                              "bytes", (json_int_t)e->bytes, "ok", e->ok);
+        if (e->detail[0])
+            json_object_set_new(o, "detail", json_string(e->detail));
+        json_array_append_new(a, o);
+    }
+    return a;
+}
+
+static json_t *load_json(const hx_outcome *o, const char *file, const char *backend,
+                         const lg_load_options *opt, int with_trace)
+{
+    char a[LG_DEVICE_NAME_MAX], b[LG_DEVICE_NAME_MAX];
+    json_t *inv = json_object();
+    for (int i = 0; i < HX_INV_COUNT; i++)
+        json_object_set_new(inv, hx_inv_name((hx_inv)i), json_string(hx_verdict_name(o->inv[i])));
+    json_t *why = json_object();
+    for (int i = 0; i < HX_INV_COUNT; i++)
+        if (o->inv[i] == HX_FAIL)
+            json_object_set_new(why, hx_inv_name((hx_inv)i), json_string(o->why[i]));
+    /* messages may quote bytes of a broken file that are not UTF-8 */
+    json_t *j = json_pack("{s:o, s:s, s:o, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o}", "file",
+        hx_json_str(file), "status", lg_status_name(o->status), "message",
+        hx_json_str(o->message), "device_before",
+        lg_device_format(o->before, a), "device_after", lg_device_format(o->after, b), "policy",
+        lg_policy_name(opt->policy), "policy_used", lg_policy_name(o->policy_used), "backend",
+        backend, "dtype_rule", lg_dtype_rule_name(opt->dtype_rule), "invariants", inv,
+        "invariant_failures", why);
+    json_object_set_new(j, "stats", json_pack("{s:I, s:I, s:I}", "tensors",
+        (json_int_t)o->stats.tensors_loaded, "bytes", (json_int_t)o->stats.bytes_loaded,
+        "staging_peak_bytes", (json_int_t)o->stats.staging_peak_bytes));
+    if (with_trace)
+        json_object_set_new(j, "trace", hx_trace_json(o->trace));
+    return j;
+}
+
+static void load_print(const hx_outcome *o, const lg_load_options *opt, int with_trace)
+{
+    char a[LG_DEVICE_NAME_MAX], b[LG_DEVICE_NAME_MAX];
+    if (o->status == LG_OK)
+        printf("loaded %zu tensors (%llu bytes) via %s\n", o->stats.tensors_loaded,
+               (unsigned long long)o->stats.bytes_loaded, lg_policy_name(o->policy_used));
+    else
+        printf("%s: %s\n", lg_status_name(o->status), o->message);
+    printf("device: %s -> %s\ninvariants:", lg_device_format(o->before, a),
+           lg_device_format(o->after, b));
+    for (int i = 0; i < HX_INV_COUNT; i++)
+        printf(" %s=%s", hx_inv_name((hx_inv)i), hx_verdict_name(o->inv[i]));
+    putchar('\n');
+    for (int i = 0; i < HX_INV_COUNT; i++)
+        if (o->inv[i] == HX_FAIL)
+            printf("  %s: %s\n", hx_inv_name((hx_inv)i), o->why[i]);
+    for (size_t i = 0; with_trace && i < lg_trace_count(o->trace); i++) {
+        const lg_event *e = lg_trace_event(o->trace, i);
+        printf("  %4llu %-11s %-24s %6s -> %-6s %10llu %s %s\n", (unsigned long long)e->seq,
+               lg_op_name(e->op), e->tensor, lg_device_format(e->from, a),
+               lg_device_format(e->to, b), (unsigned long long)e->bytes, e->ok ? "ok" : "FAIL",
+               e->detail);
+    }
+    (void)opt;
+}
+
+typedef struct {
+    hx_load_req *q;
+    const char *backend;
+    int as_json, with_trace;
+} load_args;
+
+static int load_run(load_args *a);
+static int load_confined(void *arg);
+
+enum {
+    O_JSON = 1, O_TRACE, O_DEVICE, O_BACKEND, O_POLICY, O_DTYPE_RULE, O_READER, O_BUDGET, O_KEY,
+    O_CRC, O_TRUST
+};
+
+int hx_cmd_load(int argc, char **argv)
+{
+    static const hx_opt opts[] = {
+        {"json", 'j', 0, O_JSON},         {"trace", 't', 0, O_TRACE},
+        {"device", 'd', 1, O_DEVICE},     {"backend", 'b', 1, O_BACKEND},
+        {"policy", 'p', 1, O_POLICY},     {"dtype-rule", 'r', 1, O_DTYPE_RULE},
+        {"reader", 'R', 1, O_READER},     {"staging-budget", 's', 1, O_BUDGET},
+        {"key", 'k', 1, O_KEY},           {"crc", 'c', 1, O_CRC},
+        {"trust-code", 0, 0, O_TRUST},    {NULL, 0, 0, 0}};
+    int as_json = 0, with_trace = 0, id;
+    const char *backend = "sim", *device = NULL;
+    hx_load_req q = {0};
+    lg_load_options_init(&q.opt);
+    hx_args a;
+    hx_args_init(&a, "load", load_usage, opts, argc, argv);
+    while ((id = hx_args_next(&a)) > 0) {
+        switch (id) {
+        case O_JSON: as_json = 1; break;
+        case O_TRACE: with_trace = 1; break;
+        case O_DEVICE: device = a.value; break;
+        case O_BACKEND: backend = a.value; break;
+        case O_POLICY:
+            if (lg_policy_parse(a.value, &q.opt.policy) != LG_OK)
+                return hx_args_error(&a, "unknown policy '%s'", a.value);
+            break;
+        case O_DTYPE_RULE:
+            if (lg_dtype_rule_parse(a.value, &q.opt.dtype_rule) != LG_OK)
+                return hx_args_error(&a, "unknown dtype rule '%s'", a.value);
+            break;
+        case O_READER: q.opt.reader = a.value; break;
+        case O_KEY: q.opt.key = a.value; break;
+        case O_TRUST: q.opt.trust_code = 1; break;
+        case O_CRC:
+            if (!hx_crc_mode_valid(a.value))
+                return hx_args_error(&a, "unknown crc mode '%s'", a.value);
+            q.opt.crc = a.value;
+            break;
+        case O_BUDGET:
+            if (hx_args_u64(a.value, &q.opt.staging_budget) != 0)
+                return hx_args_error(&a, "--staging-budget: '%s' is not a byte count", a.value);
+            break;
+        }
+    }
+    if (id == HX_ARGS_EXIT)
+        return a.exit_code;
+    if (hx_args_count(&a) != 1)
+        return hx_args_error(&a, "expected exactly one CHECKPOINT");
+    if (!device)
+        return hx_args_error(&a, "--device is required");
+    if (lg_device_parse(device, &q.device) != LG_OK)
+        return hx_args_error(&a, "unknown device '%s'", device);
+    lg_status st = lg_backend_open(backend, &q.backend);
+    if (st != LG_OK) {
+        fprintf(stderr, "harness load: %s\n", lg_error_message());
+        return st == LG_E_INVALID ? 2 : 1;
+    }
+    q.path = argv[a.next];
+    load_args la = {&q, backend, as_json, with_trace};
+    int rc = q.opt.trust_code ? hx_sandbox_run("load", load_confined, &la) : load_run(&la);
+    lg_backend_close(q.backend);
+    return rc;
+}
+
+static int load_run(load_args *a)
+{
+    hx_load_req *q = a->q;
+    hx_outcome o;
+    lg_status st = hx_check_load(q, &o);
+    if (st != LG_OK) { /* the mirror store could not be built from the file */
+        o.ran = 1;
+        o.status = st;
+        snprintf(o.message, sizeof o.message, "%s", lg_error_message());
+    }
+    int failed = o.status != LG_OK;
+    for (int i = 0; i < HX_INV_COUNT; i++)
+        failed |= o.inv[i] == HX_FAIL;
+    if (a->as_json) {
+        json_t *j = load_json(&o, q->path, a->backend, &q->opt, a->with_trace);
+        json_dumpf(j, stdout, JSON_INDENT(2));
+        putchar('\n');
+        json_decref(j);
+    } else {
+        load_print(&o, &q->opt, a->with_trace);
+    }
+    hx_outcome_free(&o);
+    return failed ? 1 : 0;
+}
+
+static int load_confined(void *arg) { return load_run(arg); }
+
