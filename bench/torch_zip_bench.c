@@ -15,7 +15,7 @@
  * memory, as the memcpy baseline does. bench/
  * torch_zip_bench.sh builds and runs it; docs/torch-zip.md has numbers. */
 #include "formats/zip.h"
-#include "gen.h"
+#include "fixture/gen.h"
 #include "loadgate/loadgate.h"
 
 #include <errno.h>

@@ -5,7 +5,7 @@
  * input makes the loader write fixtures (enumerations and splices from a
  * generated fixture then fail with a message, as they would on a
  * read-only disk). */
-#include "case.h"
+#include "case/case.h"
 
 #include <stdint.h>
 #include <stdio.h>
