@@ -1,9 +1,9 @@
 /* The case language: parsing, expansion (matrix, exclude, include,
  * corruption lists), ids, errors with file:line:col, aliases and merge
  * keys, selection and sharding, and the corruption generators. */
-#include "case.h"
-#include "cmd.h"
-#include "corrupt.h"
+#include "case/case.h"
+#include "cmd/cmd.h"
+#include "corrupt/corrupt.h"
 #include "testutil.h"
 
 #include <check.h>

@@ -1,7 +1,7 @@
 /* harness inspect, load and fixtures, as a user runs them; and the
  * fixture generator. */
-#include "cmd.h"
-#include "gen.h"
+#include "cmd/cmd.h"
+#include "fixture/gen.h"
 #include "testutil.h"
 
 #include <check.h>

@@ -4,9 +4,9 @@
  * against the reader itself: the status and the message each one is
  * documented to give, the same bytes on every run, and valid files where
  * a mutation is meant to keep the file valid. */
-#include "case.h"
-#include "corrupt.h"
-#include "gen.h"
+#include "case/case.h"
+#include "corrupt/corrupt.h"
+#include "fixture/gen.h"
 #include "testutil.h"
 
 #include <check.h>

@@ -12,7 +12,7 @@
  * Each must end classified: LG_OK or an error code with a message; a case
  * file loads (0) or is refused (-1). Check runs each test in a child, so a
  * crash fails the test instead of the run. */
-#include "case.h"
+#include "case/case.h"
 #include "testutil.h"
 
 #include <check.h>

@@ -1,6 +1,6 @@
 /* The reliability table of summary.md (harness/reliability.c): classes of
  * corruption labels, and the counts per class and per fault point. */
-#include "reliability.h"
+#include "report/reliability.h"
 #include "testutil.h"
 
 #include <check.h>

@@ -4,8 +4,8 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-#include "cmd.h"
-#include "report.h"
+#include "cmd/cmd.h"
+#include "report/report.h"
 #include "testutil.h"
 
 #include <check.h>

@@ -5,9 +5,9 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-#include "cmd.h"
-#include "report.h"
-#include "runner.h"
+#include "cmd/cmd.h"
+#include "report/report.h"
+#include "run/runner.h"
 #include "testutil.h"
 
 #include <check.h>

@@ -1,6 +1,6 @@
 /* The store and its load policies on the sim backend: the MPS workaround,
  * all-or-nothing loads, restores and the trace. */
-#include "case.h" /* and the harness's check.h */
+#include "case/case.h" /* and the harness's check.h */
 #include "testutil.h"
 
 #include <check.h>

@@ -7,7 +7,7 @@
 #define _GNU_SOURCE
 #endif
 #include "formats/format.h"
-#include "cmd.h"
+#include "cmd/cmd.h"
 #include "loadgate/loadgate.h"
 #include "testutil.h"
 

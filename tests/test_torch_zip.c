@@ -18,8 +18,8 @@
 #endif
 #include "formats/format.h"
 #include "formats/zip.h"
-#include "cmd.h"
-#include "gen.h"
+#include "cmd/cmd.h"
+#include "fixture/gen.h"
 #include "loadgate/loadgate.h"
 #include "testutil.h"
 
