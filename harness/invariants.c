@@ -29,12 +29,6 @@ const char *hx_verdict_name(hx_verdict v)
     return v == HX_PASS ? "pass" : v == HX_FAIL ? "fail" : "n/a";
 }
 
-void hx_fill_pattern(void *dst, size_t n, size_t i)
-{
-    unsigned char *p = dst;
-    for (size_t j = 0; j < n; j++)
-        p[j] = (unsigned char)((i * 131 + j * 7 + 1) & 0x3f);
-}
 
 int hx_needs_workaround(lg_backend *b, lg_device d)
 {
@@ -85,87 +79,6 @@ static lg_status snapshot_take(lg_store *st, snapshot *s)
             return r;
     }
     return LG_OK;
-}
-
-/* -------------------------------------------------------- building the store */
-
-static hx_var *find_edit(hx_var *v, size_t n, const char *name)
-{
-    for (size_t i = 0; i < n; i++)
-        if (!strcmp(v[i].name, name))
-            return &v[i];
-    return NULL;
-}
-
-static int dropped(const hx_store_spec *sp, const char *name)
-{
-    for (size_t i = 0; sp && i < sp->ndrop; i++)
-        if (!strcmp(sp->drop[i], name))
-            return 1;
-    return 0;
-}
-
-static lg_status add_var(lg_store *st, size_t i, const char *name, lg_dtype dt, int ndim,
-                         const int64_t *shape)
-{
-    lg_status r = lg_store_add(st, name, dt, ndim, shape);
-    if (r != LG_OK)
-        return r;
-    size_t k = lg_store_find(st, name);
-    const lg_tensor_info *v = lg_store_var(st, k);
-    unsigned char *buf = malloc(v->nbytes ? (size_t)v->nbytes : 1);
-    if (!buf)
-        return LG_E_NOMEM;
-    hx_fill_pattern(buf, (size_t)v->nbytes, i);
-    if (dt == LG_BOOL)
-        for (size_t j = 0; j < v->nbytes; j++)
-            buf[j] &= 1;
-    r = lg_store_fill(st, name, buf, (size_t)v->nbytes);
-    free(buf);
-    return r;
-}
-
-static lg_status build_mirror(lg_store *st, const hx_load_req *q)
-{
-    const hx_store_spec *sp = q->store;
-    lg_open_options oo = {q->opt.reader, q->backend, q->opt.key, q->opt.crc, q->opt.trust_code};
-    lg_checkpoint *c;
-    lg_status r = lg_checkpoint_open(q->store_from ? q->store_from : q->path, &oo, &c);
-    if (r != LG_OK)
-        return r;
-    size_t k = 0;
-    for (size_t i = 0; i < lg_checkpoint_count(c) && r == LG_OK; i++) {
-        const lg_tensor_info *t = lg_checkpoint_tensor(c, i);
-        if (dropped(sp, t->name))
-            continue;
-        lg_dtype dt = t->dtype;
-        int ndim = t->ndim;
-        const int64_t *shape = t->shape;
-        hx_var *e = sp ? find_edit(sp->reshape, sp->nreshape, t->name) : NULL;
-        if (e) {
-            ndim = e->ndim;
-            shape = e->shape;
-        }
-        if (sp && (e = find_edit(sp->retype, sp->nretype, t->name)))
-            dt = e->dtype;
-        r = add_var(st, k++, t->name, dt, ndim, shape);
-    }
-    for (size_t i = 0; sp && i < sp->nadd && r == LG_OK; i++)
-        r = add_var(st, k++, sp->add[i].name, sp->add[i].dtype, sp->add[i].ndim, sp->add[i].shape);
-    lg_checkpoint_close(c);
-    return r;
-}
-
-static lg_status build_store(lg_store *st, const hx_load_req *q)
-{
-    if (!q->store || q->store->mirror)
-        return build_mirror(st, q);
-    lg_status r = LG_OK;
-    for (size_t i = 0; i < q->store->nvars && r == LG_OK; i++) {
-        const hx_var *v = &q->store->vars[i];
-        r = add_var(st, i, v->name, v->dtype, v->ndim, v->shape);
-    }
-    return r;
 }
 
 /* ------------------------------------------------------------ invariants */
@@ -410,7 +323,8 @@ lg_status hx_check_load(const hx_load_req *q, hx_outcome *o)
         snprintf(o->message, sizeof o->message, "%s", lg_error_message());
         return LG_OK;
     }
-    if ((r = build_store(st, q)) != LG_OK) {
+    lg_open_options oo = {q->opt.reader, q->backend, q->opt.key, q->opt.crc, q->opt.trust_code};
+    if ((r = hx_mirror_build(st, q->store, q->store_from ? q->store_from : q->path, &oo)) != LG_OK) {
         /* The file cannot even be read to mirror it: that is the outcome,
          * with nothing loaded and no invariant to check. */
         o->ran = 1;

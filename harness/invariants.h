@@ -5,6 +5,7 @@
 #define HX_CHECK_H
 
 #include "loadgate/loadgate.h"
+#include "mirror.h"
 #include <stdio.h>
 
 typedef enum {
@@ -17,29 +18,6 @@ const char *hx_inv_name(hx_inv i);            /* "via-cpu" */
 int hx_inv_parse(const char *s, hx_inv *out); /* 0 on success */
 const char *hx_verdict_name(hx_verdict v);    /* "pass" "fail" "n/a" */
 
-/* A variable of an explicit store, or an edit of a mirror store. */
-typedef struct {
-    char *name;
-    lg_dtype dtype;
-    int ndim;
-    int64_t shape[LG_MAX_DIMS];
-} hx_var;
-
-/* `store:` of a case. mirror = 1: one variable per tensor of the file,
- * then drop / add / reshape / retype. mirror = 0: exactly vars. */
-typedef struct {
-    int mirror;
-    char **drop;
-    size_t ndrop;
-    hx_var *add;
-    size_t nadd;
-    hx_var *reshape; /* name + ndim/shape */
-    size_t nreshape;
-    hx_var *retype;  /* name + dtype */
-    size_t nretype;
-    hx_var *vars;    /* mirror = 0 */
-    size_t nvars;
-} hx_store_spec;
 
 typedef struct {
     lg_backend *backend;
@@ -90,8 +68,6 @@ void hx_outcome_free(hx_outcome *o);
  * of this header). */
 void *hx_trace_json(const lg_trace *t);
 
-/* The known pattern a mirror store's variable i is filled with. */
-void hx_fill_pattern(void *dst, size_t n, size_t i);
 
 /* Does the device need the MPS workaround under this backend? (via-cpu
  * invariant applies) */

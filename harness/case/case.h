@@ -3,20 +3,14 @@
 #ifndef HX_CASE_H
 #define HX_CASE_H
 
+#include "corrupt/corrupt.h"
+#include "fixture/gen.h"
 #include "invariants.h"
+#include "mirror.h"
+
+#include <stdio.h>
 
 typedef enum { HX_FILE_NONE, HX_FILE_GENERATE, HX_FILE_PATH } hx_file_kind;
-
-typedef struct {
-    char format[32];   /* safetensors | torch-archive */
-    int tensors;       /* default 4 */
-    int ndim;
-    int64_t shape[LG_MAX_DIMS]; /* default [16, 16] */
-    lg_dtype dtype;    /* default f32 */
-    lg_dtype dtypes[LG_DTYPE_COUNT]; /* `dtypes:` one tensor per entry */
-    int ndtypes;
-    uint64_t seed;     /* default 0 */
-} hx_gen;
 
 typedef struct {
     hx_file_kind kind;
@@ -24,35 +18,6 @@ typedef struct {
     char *path;        /* HX_FILE_PATH: resolved against the case file's folder */
     hx_gen gen;        /* HX_FILE_GENERATE */
 } hx_file;
-
-typedef enum {
-    HX_CORRUPT_NONE, HX_CORRUPT_TRUNCATE, HX_CORRUPT_FLIP, HX_CORRUPT_ZERO,
-    HX_CORRUPT_SPLICE,      /* bytes of another file written over (or into) this one */
-    HX_CORRUPT_SAFETENSORS, /* a named rewrite of a safetensors header (corrupt.h) */
-    HX_CORRUPT_TORCH_ZIP    /* a named edit of a torch.save zip archive (corrupt.h) */
-} hx_corrupt_kind;
-
-/* One concrete corruption (lists are expanded into one case each). */
-typedef struct {
-    hx_corrupt_kind kind;
-    int64_t a, b;      /* truncate: a = length; zero: [a, b); negative = from the end */
-    int a_half, b_half;/* the word `half` */
-    int bit;           /* flip: bit 0..7 at offset a; -1 = every bit of the byte */
-    int random;        /* flip random: count (a), seed */
-    uint64_t seed;
-    char label[64];    /* the value as it appears in the case id */
-    /* splice: bytes [a, b) of the file `from` are written at offset `at` of
-     * the case's file (inserted when `insert`); `from` is owned by the case
-     * (hx_case_copy / hx_case_free), `from_name` is the fixture's name or
-     * the path's last part, for the label. */
-    char *from;
-    char from_name[32];
-    int64_t at;
-    int at_half;
-    int insert;
-    int mutation;      /* safetensors: index into hx_st_mutations();
-                          torch_zip: index into hx_tz_mutations() */
-} hx_corrupt;
 
 typedef enum { HX_SWEEP_NONE, HX_SWEEP_TRANSIENT, HX_SWEEP_PERSISTENT } hx_sweep;
 

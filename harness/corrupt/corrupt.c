@@ -3,6 +3,7 @@
  * header, and named edits of a torch.save zip archive. The whole file is read into memory, changed and
  * written out: fixtures are small, and this keeps every generator short. */
 #include "corrupt/corrupt.h"
+#include "loadgate/loadgate.h"
 
 #include <errno.h>
 #include <inttypes.h>

@@ -1,13 +1,48 @@
-/* Byte-level corruption of a fixture file: one hx_corrupt (case.h) applied
+/* Byte-level corruption of a fixture file: one hx_corrupt applied
  * to a copy. The generators and their expansion are documented in
  * docs/cases.md. */
 #ifndef HX_CORRUPT_H
 #define HX_CORRUPT_H
 
-#include "case/case.h"
-
 #include <stddef.h>
 #include <stdint.h>
+
+typedef enum {
+    HX_CORRUPT_NONE, HX_CORRUPT_TRUNCATE, HX_CORRUPT_FLIP, HX_CORRUPT_ZERO,
+    HX_CORRUPT_SPLICE,      /* bytes of another file written over (or into) this one */
+    HX_CORRUPT_SAFETENSORS, /* a named rewrite of a safetensors header (corrupt.h) */
+    HX_CORRUPT_TORCH_ZIP    /* a named edit of a torch.save zip archive (corrupt.h) */
+} hx_corrupt_kind;
+
+/* One concrete corruption (lists are expanded into one case each). */
+typedef struct {
+    hx_corrupt_kind kind;
+    int64_t a, b;      /* truncate: a = length; zero: [a, b); negative = from the end */
+    int a_half, b_half;/* the word `half` */
+    int bit;           /* flip: bit 0..7 at offset a; -1 = every bit of the byte */
+    int random;        /* flip random: count (a), seed */
+    uint64_t seed;
+    char label[64];    /* the value as it appears in the case id */
+    /* splice: bytes [a, b) of the file `from` are written at offset `at` of
+     * the case's file (inserted when `insert`); `from` is owned by the case
+     * (hx_case_copy / hx_case_free), `from_name` is the fixture's name or
+     * the path's last part, for the label. */
+    char *from;
+    char from_name[32];
+    int64_t at;
+    int at_half;
+    int insert;
+    int mutation;      /* safetensors: index into hx_st_mutations();
+                          torch_zip: index into hx_tz_mutations() */
+} hx_corrupt;
+
+/* The class a corruption belongs to, for the reliability table
+ * (docs/reliability.md): one per generator family. */
+typedef enum {
+    HX_CLASS_NONE, HX_CLASS_TRUNCATE, HX_CLASS_FLIP_BIT, HX_CLASS_FLIP_BYTE,
+    HX_CLASS_FLIP_RANDOM, HX_CLASS_ZERO, HX_CLASS_SPLICE, HX_CLASS_SAFETENSORS,
+    HX_CLASS_TORCH_ZIP, HX_CLASS_COUNT
+} hx_corrupt_class;
 
 /* Writes in, corrupted as c says, to out (created or replaced). HX_CORRUPT_NONE
  * copies the file. Returns 0, or -1 with a message in err (an offset or

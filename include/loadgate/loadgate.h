@@ -93,6 +93,10 @@ lg_status lg_sim_profile_set(lg_backend *b, lg_device d, const char *key, const 
 const char *lg_libtorch_version(void);
 /* Comma-separated backends compiled in: "sim" or "sim,torch". */
 const char *lg_backends_built(void);
+/* The threads libtorch's intra-op pool may use (at::set_num_threads). A
+ * forked child that runs libtorch should ask for 1: the parent's pool does
+ * not survive fork. A hint: nothing happens without libtorch. */
+void lg_torch_set_threads(int n);
 
 /* ----------------------------------------------------------------- trace */
 typedef enum {

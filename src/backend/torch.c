@@ -184,6 +184,8 @@ lgt_pool *lg__torch_pool(lg_backend *b)
 
 const char *lg_libtorch_version(void) { return lgt_version(); }
 
+void lg_torch_set_threads(int n) { lgt_set_threads(n); }
+
 lg_status lg_torch_write_archive(const char *path, const lg_named_data *t, size_t n)
 {
     if (!path || (n && !t))
@@ -268,6 +270,8 @@ lg_status lg_torch_read_archive(const char *path, const char *reader, lg_device 
 #else /* no libtorch in this build */
 
 const char *lg_libtorch_version(void) { return "none"; }
+
+void lg_torch_set_threads(int n) { (void)n; }
 
 lg_status lg_torch_write_archive(const char *path, const lg_named_data *t, size_t n)
 {

@@ -1,0 +1,94 @@
+/* The store a load goes into (mirror.h). */
+#include "mirror.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+void hx_fill_pattern(void *dst, size_t n, size_t i)
+{
+    unsigned char *p = dst;
+    for (size_t j = 0; j < n; j++)
+        p[j] = (unsigned char)((i * 131 + j * 7 + 1) & 0x3f);
+}
+
+
+static hx_var *find_edit(hx_var *v, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(v[i].name, name))
+            return &v[i];
+    return NULL;
+}
+
+static int dropped(const hx_store_spec *sp, const char *name)
+{
+    for (size_t i = 0; sp && i < sp->ndrop; i++)
+        if (!strcmp(sp->drop[i], name))
+            return 1;
+    return 0;
+}
+
+static lg_status add_var(lg_store *st, size_t i, const char *name, lg_dtype dt, int ndim,
+                         const int64_t *shape)
+{
+    lg_status r = lg_store_add(st, name, dt, ndim, shape);
+    if (r != LG_OK)
+        return r;
+    size_t k = lg_store_find(st, name);
+    const lg_tensor_info *v = lg_store_var(st, k);
+    unsigned char *buf = malloc(v->nbytes ? (size_t)v->nbytes : 1);
+    if (!buf)
+        return LG_E_NOMEM;
+    hx_fill_pattern(buf, (size_t)v->nbytes, i);
+    if (dt == LG_BOOL)
+        for (size_t j = 0; j < v->nbytes; j++)
+            buf[j] &= 1;
+    r = lg_store_fill(st, name, buf, (size_t)v->nbytes);
+    free(buf);
+    return r;
+}
+
+static lg_status build_mirror(lg_store *st, const hx_store_spec *sp, const char *from,
+                              const lg_open_options *opt)
+{
+    lg_checkpoint *c;
+    lg_status r = lg_checkpoint_open(from, opt, &c);
+    if (r != LG_OK)
+        return r;
+    size_t k = 0;
+    for (size_t i = 0; i < lg_checkpoint_count(c) && r == LG_OK; i++) {
+        const lg_tensor_info *t = lg_checkpoint_tensor(c, i);
+        if (dropped(sp, t->name))
+            continue;
+        lg_dtype dt = t->dtype;
+        int ndim = t->ndim;
+        const int64_t *shape = t->shape;
+        hx_var *e = sp ? find_edit(sp->reshape, sp->nreshape, t->name) : NULL;
+        if (e) {
+            ndim = e->ndim;
+            shape = e->shape;
+        }
+        if (sp && (e = find_edit(sp->retype, sp->nretype, t->name)))
+            dt = e->dtype;
+        r = add_var(st, k++, t->name, dt, ndim, shape);
+    }
+    for (size_t i = 0; sp && i < sp->nadd && r == LG_OK; i++)
+        r = add_var(st, k++, sp->add[i].name, sp->add[i].dtype, sp->add[i].ndim, sp->add[i].shape);
+    lg_checkpoint_close(c);
+    return r;
+}
+
+lg_status hx_mirror_build(lg_store *st, const hx_store_spec *spec, const char *from,
+                          const lg_open_options *opt)
+{
+    if (!spec || spec->mirror)
+        return build_mirror(st, spec, from, opt);
+    lg_status r = LG_OK;
+    for (size_t i = 0; i < spec->nvars && r == LG_OK; i++) {
+        const hx_var *v = &spec->vars[i];
+        r = add_var(st, i, v->name, v->dtype, v->ndim, v->shape);
+    }
+    return r;
+}
+

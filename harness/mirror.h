@@ -1,0 +1,42 @@
+/* The store a load goes into: a mirror of the file (one variable per
+ * tensor, then a case's edits) or an explicit list of variables, each
+ * filled with a known pattern, so that a load that writes nothing shows. */
+#ifndef HX_MIRROR_H
+#define HX_MIRROR_H
+
+#include "loadgate/loadgate.h"
+
+#include <stddef.h>
+
+/* A variable of an explicit store, or an edit of a mirror store. */
+typedef struct {
+    char *name;
+    lg_dtype dtype;
+    int ndim;
+    int64_t shape[LG_MAX_DIMS];
+} hx_var;
+
+/* `store:` of a case. mirror = 1: one variable per tensor of the file,
+ * then drop / add / reshape / retype. mirror = 0: exactly vars. */
+typedef struct {
+    int mirror;
+    char **drop;
+    size_t ndrop;
+    hx_var *add;
+    size_t nadd;
+    hx_var *reshape; /* name + ndim/shape */
+    size_t nreshape;
+    hx_var *retype;  /* name + dtype */
+    size_t nretype;
+    hx_var *vars;    /* mirror = 0 */
+    size_t nvars;
+} hx_store_spec;
+
+/* Adds spec's variables to st (empty, on its device): a mirror of the
+ * file `from` (opened with opt) when spec is NULL or spec->mirror, else
+ * spec->vars. LG_OK, or the library's status and message. */
+lg_status hx_mirror_build(lg_store *st, const hx_store_spec *spec, const char *from,
+                          const lg_open_options *opt);
+/* The known pattern a mirror store's variable i is filled with. */
+void hx_fill_pattern(void *dst, size_t n, size_t i);
+#endif
