@@ -29,41 +29,6 @@ static void set_dtypes(lg_store *s, const lg_dtype *d)
     }
 }
 
-#ifdef LG_MUTANT_BROADCAST
-/* Seeded bug (docs/mutants.md): the file's shape is accepted when it
- * broadcasts to the variable's (numpy rules), as tch's copy_ would; the
- * variable is filled with the file's bytes repeated. */
-static int broadcasts(int fn, const int64_t *fs, int vn, const int64_t *vs)
-{
-    if (fn > vn)
-        return 0;
-    for (int j = 1; j <= fn; j++)
-        if (fs[fn - j] != vs[vn - j] && fs[fn - j] != 1)
-            return 0;
-    return 1;
-}
-
-static lg_status bcast_deserialize(load_ctx *L, size_t i, lg_device d, void **out)
-{
-    const lg_tensor_info *t = &L->c->tensors[L->idx[i]], *v = &L->s->v[i].info;
-    uint64_t nb;
-    if (lg__shape_equal(v->ndim, v->shape, t->ndim, t->shape) ||
-        !lg__nbytes(t->dtype, v->ndim, v->shape, &nb))
-        return lg__checkpoint_deserialize(L->c, L->idx[i], &L->x, d, out);
-    unsigned char *src = lg__malloc(t->nbytes ? (size_t)t->nbytes : 1);
-    unsigned char *dst = lg__malloc(nb ? (size_t)nb : 1);
-    lg_status st = src && dst ? lg_checkpoint_read(L->c, L->idx[i], src, (size_t)t->nbytes)
-                              : lg__err(LG_E_NOMEM, "%s: out of memory", L->c->path);
-    for (uint64_t j = 0; st == LG_OK && j < nb; j++)
-        dst[j] = t->nbytes ? src[j % t->nbytes] : 0;
-    if (st == LG_OK)
-        st = lg__dev_deserialize(&L->x, t->name, d, t->dtype, v->ndim, v->shape, dst, nb, out);
-    free(src);
-    free(dst);
-    return st;
-}
-#endif
-
 /* Check every variable against the file before anything changes. */
 static lg_status plan(load_ctx *L, lg_dtype_rule rule)
 {
@@ -77,11 +42,7 @@ static lg_status plan(load_ctx *L, lg_dtype_rule rule)
             return lg__err(LG_E_NOTFOUND, "%s: variable \"%s\" is not in the file (%zu tensors)",
                            c->path, v->name, c->ntensors);
         const lg_tensor_info *t = &c->tensors[k];
-        if (!lg__shape_equal(v->ndim, v->shape, t->ndim, t->shape)
-#ifdef LG_MUTANT_BROADCAST
-            && !broadcasts(t->ndim, t->shape, v->ndim, v->shape)
-#endif
-        )
+        if (!lg__shape_equal(v->ndim, v->shape, t->ndim, t->shape))
             return lg__err(LG_E_SHAPE, "%s: tensor \"%s\": shape %s in the file, %s in the store",
                            c->path, v->name, lg__shape_str(t->ndim, t->shape, a, sizeof a),
                            lg__shape_str(v->ndim, v->shape, b, sizeof b));
@@ -89,11 +50,7 @@ static lg_status plan(load_ctx *L, lg_dtype_rule rule)
             return lg__err(LG_E_DTYPE, "%s: tensor \"%s\": dtype %s in the file, %s in the store "
                            "(dtype rule strict)", c->path, v->name, lg_dtype_name(t->dtype),
                            lg_dtype_name(v->dtype));
-#ifdef LG_MUTANT_ADOPT_F64
-        lg_status st = LG_OK;
-#else
         lg_status st = s->b->ops->check_dtype(s->b, s->device, t->dtype);
-#endif
         if (st != LG_OK)
             return lg__err_prefix(st, "%s: tensor \"%s\" (%s) cannot live on the store's device",
                                   c->path, v->name, lg_dtype_name(t->dtype));
@@ -115,11 +72,7 @@ static lg_status prefixed(load_ctx *L, lg_status st)
 static lg_status build_direct(load_ctx *L, lg_device d, void **out)
 {
     for (size_t i = 0; i < L->s->n; i++) {
-#ifdef LG_MUTANT_BROADCAST
-        lg_status st = bcast_deserialize(L, i, d, &out[i]);
-#else
         lg_status st = lg__checkpoint_deserialize(L->c, L->idx[i], &L->x, d, &out[i]);
-#endif
         if (st != LG_OK)
             return prefixed(L, st);
     }
@@ -134,21 +87,10 @@ static lg_status flush_staged(load_ctx *L, lg_device d, void **stage, size_t fro
     lg_status st = LG_OK;
     for (size_t i = from; i < to; i++) {
         const lg_tensor_info *t = &L->c->tensors[L->idx[i]];
-#ifdef LG_MUTANT_BROADCAST
-        /* the staged tensor already has the variable's shape */
-        const lg_tensor_info *v = &L->s->v[i].info;
-        uint64_t nb = 0;
-        lg__nbytes(t->dtype, v->ndim, v->shape, &nb);
-        if (st == LG_OK)
-            st = lg__dev_alloc(&L->x, t->name, d, t->dtype, v->ndim, v->shape, nb, &out[i]);
-        if (st == LG_OK)
-            st = lg__dev_copy(&L->x, t->name, out[i], d, stage[i], lg_device_cpu(), nb);
-#else
         if (st == LG_OK)
             st = lg__dev_alloc(&L->x, t->name, d, t->dtype, t->ndim, t->shape, t->nbytes, &out[i]);
         if (st == LG_OK)
             st = lg__dev_copy(&L->x, t->name, out[i], d, stage[i], lg_device_cpu(), t->nbytes);
-#endif
         lg__dev_free(&L->x, t->name, lg_device_cpu(), t->nbytes, stage[i]);
         stage[i] = NULL;
         *in_use -= t->nbytes;
@@ -174,13 +116,8 @@ static lg_status build_staged(load_ctx *L, lg_device d, void **out)
             st = flush_staged(L, d, stage, first, i, out, &in_use);
             first = i;
         }
-#ifdef LG_MUTANT_BROADCAST
-        if (st == LG_OK)
-            st = bcast_deserialize(L, i, lg_device_cpu(), &stage[i]);
-#else
         if (st == LG_OK)
             st = lg__checkpoint_deserialize(L->c, L->idx[i], &L->x, lg_device_cpu(), &stage[i]);
-#endif
         if (st == LG_OK) {
             in_use += nb;
             if (in_use > L->stats->staging_peak_bytes)
@@ -211,53 +148,13 @@ static void commit(load_ctx *L, void **t)
 static void free_built(load_ctx *L, lg_device d, void **t)
 {
     for (size_t i = 0; i < L->s->n; i++)
-#ifdef LG_MUTANT_LEAK_ON_ERROR
-        /* Seeded bug (docs/mutants.md): the first tensor built is leaked
-         * when a load fails. */
-        if (t[i] && i > 0)
-#else
         if (t[i])
-#endif
             lg__dev_free(&L->x, L->s->v[i].name, d, L->c->tensors[L->idx[i]].nbytes, t[i]);
 }
-
-#ifdef LG_MUTANT_IN_PLACE
-/* Seeded bug (docs/mutants.md): no new tensors are built aside; each
- * tensor of the file is read into CPU staging and copied straight into its
- * variable, one after another, so a failure part-way leaves the store
- * half-updated. Used when no dtype changes (the variables keep their
- * sizes). */
-static int same_dtypes(const load_ctx *L)
-{
-    for (size_t i = 0; i < L->s->n; i++)
-        if (L->dtype[i] != L->old_dtype[i])
-            return 0;
-    return 1;
-}
-
-static lg_status copy_in_place(load_ctx *L, lg_device d)
-{
-    for (size_t i = 0; i < L->s->n; i++) {
-        const lg_tensor_info *t = &L->c->tensors[L->idx[i]];
-        void *stage = NULL;
-        lg_status st = lg__checkpoint_deserialize(L->c, L->idx[i], &L->x, lg_device_cpu(), &stage);
-        if (st == LG_OK)
-            st = lg__dev_copy(&L->x, t->name, L->s->v[i].t, d, stage, lg_device_cpu(), t->nbytes);
-        lg__dev_free(&L->x, t->name, lg_device_cpu(), t->nbytes, stage);
-        if (st != LG_OK)
-            return prefixed(L, st);
-    }
-    return LG_OK;
-}
-#endif
 
 static lg_status load_in_place(load_ctx *L, lg_policy p, void **t)
 {
     lg_device d = L->s->device;
-#ifdef LG_MUTANT_IN_PLACE
-    if (p == LG_POLICY_STAGED && d.type != LG_DEV_CPU && same_dtypes(L))
-        return copy_in_place(L, d);
-#endif
     lg_status st = p == LG_POLICY_DIRECT ? build_direct(L, d, t) : build_staged(L, d, t);
     if (st != LG_OK) {
         free_built(L, d, t);
@@ -298,11 +195,6 @@ static lg_status load_via_cpu(load_ctx *L, void **t)
     lg_device home = s->device, cpu = lg_device_cpu();
     if (home.type == LG_DEV_CPU)
         return load_in_place(L, LG_POLICY_DIRECT, t);
-#ifdef LG_MUTANT_VIA_CPU_DIRECT
-    /* Seeded bug (docs/mutants.md): no workaround; the tensors are
-     * deserialized straight onto the store's device. */
-    return load_in_place(L, LG_POLICY_DIRECT, t);
-#endif
     void **old = lg__calloc(s->n, sizeof *old);
     if (!old)
         return lg__err(LG_E_NOMEM, "%s: out of memory", L->c->path);
@@ -327,13 +219,7 @@ static lg_status load_via_cpu(load_ctx *L, void **t)
         memset(t, 0, s->n * sizeof *t);
     }
     /* 3. always move back */
-    lg_status back = LG_OK;
-#ifndef LG_MUTANT_NO_RESTORE
-    back = move_home(L, home, t);
-#else
-    if (st == LG_OK)
-        back = move_home(L, home, t);
-#endif
+    lg_status back = move_home(L, home, t);
     if (back == LG_OK) {
         if (st == LG_OK)
             lg__free_all(&L->x, s, cpu, old);
