@@ -20,6 +20,8 @@
 #include "formats/zip.h"
 #include "cmd/cmd.h"
 #include "fixture/gen.h"
+#include "fixture/zipw.h"
+#include "util/zipfmt.h"
 #include "loadgate/loadgate.h"
 #include "testutil.h"
 
@@ -70,25 +72,6 @@ static void le(buf *b, uint64_t v, int k)
 static void op(buf *b, unsigned char c) { put(b, &c, 1); }
 static void puts_(buf *b, const char *s) { put(b, s, strlen(s)); }
 
-static void deflate_raw(const void *src, size_t n, buf *out)
-{
-    z_stream s;
-    memset(&s, 0, sizeof s);
-    ck_assert_int_eq(deflateInit2(&s, 6, Z_DEFLATED, -MAX_WBITS, 8, Z_DEFAULT_STRATEGY), Z_OK);
-    size_t cap = deflateBound(&s, (uLong)n) + 16;
-    out->n = 0;
-    put(out, NULL, 0);
-    out->p = realloc(out->p, cap);
-    out->cap = cap;
-    s.next_in = (Bytef *)src;
-    s.avail_in = (uInt)n;
-    s.next_out = out->p;
-    s.avail_out = (uInt)cap;
-    ck_assert_int_eq(deflate(&s, Z_FINISH), Z_STREAM_END);
-    out->n = s.total_out;
-    deflateEnd(&s);
-}
-
 static const char *write_file(const char *name, const void *p, size_t n)
 {
     const char *path = tu_path(g_dir, name);
@@ -98,6 +81,8 @@ static const char *write_file(const char *name, const void *p, size_t n)
 
 /* ============================================================ zip writer */
 
+/* How a record is written here: fixture/zipw.h's options, with the
+ * versions other writers use (2.0, or 4.5 for zip64) and no UTF-8 flag. */
 typedef struct {
     int descriptor; /* flag bit 3: sizes in a descriptor after the data */
     int deflate;    /* method 8 */
@@ -105,97 +90,25 @@ typedef struct {
     int align;      /* data at a multiple of 64, by an "FB" extra field */
 } zopt;
 
-typedef struct {
-    char name[200];
-    uint32_t crc;
-    uint64_t csize, usize, local;
-    unsigned method, flags;
-    int zip64;
-} zent;
-
-typedef struct {
-    buf b;
-    zent e[64];
-    int n;
-} zipw;
+/* A zeroed hx_zipw builds the archive in memory (z.mem, z.memlen). */
+typedef hx_zipw zipw;
 
 static void z_add(zipw *z, const char *name, const void *data, size_t n, zopt o)
 {
-    zent *e = &z->e[z->n++];
-    buf c = {0}, x = {0};
-    const unsigned char *body = data;
-    size_t clen = n, nl = strlen(name);
-    if (o.deflate) {
-        deflate_raw(data, n, &c);
-        body = c.p;
-        clen = c.n;
-    }
-    *e = (zent){.crc = (uint32_t)crc32(0L, data, (uInt)n), .csize = clen, .usize = n,
-                .local = z->b.n, .method = o.deflate ? 8u : 0u, .flags = o.descriptor ? 8u : 0u,
-                .zip64 = o.zip64};
-    snprintf(e->name, sizeof e->name, "%s", name);
-    if (o.zip64 && !o.descriptor) {
-        le(&x, 1, 2), le(&x, 16, 2), le(&x, n, 8), le(&x, clen, 8);
-    }
-    if (o.align) {
-        size_t pad = (64 - (z->b.n + 30 + nl + x.n + 4) % 64) % 64;
-        le(&x, 0x4246, 2), le(&x, pad, 2);
-        for (size_t i = 0; i < pad; i++)
-            op(&x, 'Z');
-    }
-    le(&z->b, 0x04034b50, 4), le(&z->b, o.zip64 ? 45 : 20, 2), le(&z->b, e->flags, 2);
-    le(&z->b, e->method, 2), le(&z->b, 0, 4);
-    if (o.descriptor)
-        le(&z->b, 0, 4), le(&z->b, 0, 4), le(&z->b, 0, 4);
-    else if (o.zip64)
-        le(&z->b, e->crc, 4), le(&z->b, 0xffffffffu, 4), le(&z->b, 0xffffffffu, 4);
-    else
-        le(&z->b, e->crc, 4), le(&z->b, clen, 4), le(&z->b, n, 4);
-    le(&z->b, nl, 2), le(&z->b, x.n, 2);
-    put(&z->b, name, nl);
-    put(&z->b, x.p, x.n);
-    put(&z->b, body, clen);
-    if (o.descriptor) {
-        le(&z->b, 0x08074b50, 4), le(&z->b, e->crc, 4);
-        le(&z->b, clen, o.zip64 ? 8 : 4), le(&z->b, n, o.zip64 ? 8 : 4);
-    }
-    free(c.p);
-    free(x.p);
+    hx_zip_opts h = {.descriptor = o.descriptor, .deflate = o.deflate, .zip64 = o.zip64,
+                     .align = o.align ? 64u : 0u,
+                     .version = o.zip64 ? HX_ZIP_VERSION_ZIP64 : 20};
+    ck_assert_int_eq(hx_zipw_add(z, name, data, n, &h), LG_OK);
 }
 
-/* The central directory and end records; the archive as a file. */
+/* The central directory and end records (zip64 ones with every end
+ * record field at its maximum); the archive as a file. */
 static const char *z_finish(zipw *z, int zip64_end, const char *file)
 {
-    uint64_t cd = z->b.n;
-    for (int i = 0; i < z->n; i++) {
-        const zent *e = &z->e[i];
-        size_t nl = strlen(e->name);
-        uint64_t max = 0xffffffffu, version = e->zip64 ? 45 : 20;
-        le(&z->b, 0x02014b50, 4), le(&z->b, version, 2), le(&z->b, version, 2);
-        le(&z->b, e->flags, 2), le(&z->b, e->method, 2), le(&z->b, 0, 4), le(&z->b, e->crc, 4);
-        le(&z->b, e->zip64 ? max : e->csize, 4), le(&z->b, e->zip64 ? max : e->usize, 4);
-        le(&z->b, nl, 2), le(&z->b, e->zip64 ? 28 : 0, 2), le(&z->b, 0, 2), le(&z->b, 0, 2);
-        le(&z->b, 0, 2), le(&z->b, 0, 4), le(&z->b, e->zip64 ? 0xffffffffu : e->local, 4);
-        put(&z->b, e->name, nl);
-        if (e->zip64)
-            le(&z->b, 1, 2), le(&z->b, 24, 2), le(&z->b, e->usize, 8), le(&z->b, e->csize, 8),
-                le(&z->b, e->local, 8);
-    }
-    uint64_t cdsize = z->b.n - cd, z64 = z->b.n;
-    if (zip64_end) {
-        le(&z->b, 0x06064b50, 4), le(&z->b, 44, 8), le(&z->b, 45, 2), le(&z->b, 45, 2);
-        le(&z->b, 0, 8), le(&z->b, (uint64_t)z->n, 8), le(&z->b, (uint64_t)z->n, 8);
-        le(&z->b, cdsize, 8), le(&z->b, cd, 8);
-        le(&z->b, 0x07064b50, 4), le(&z->b, 0, 4), le(&z->b, z64, 8), le(&z->b, 1, 4);
-    }
-    le(&z->b, 0x06054b50, 4), le(&z->b, 0, 4);
-    uint64_t count = zip64_end ? 0xffff : (uint64_t)z->n;
-    le(&z->b, count, 2), le(&z->b, count, 2);
-    le(&z->b, zip64_end ? 0xffffffffu : cdsize, 4), le(&z->b, zip64_end ? 0xffffffffu : cd, 4);
-    le(&z->b, 0, 2);
-    const char *path = write_file(file, z->b.p, z->b.n);
-    free(z->b.p);
-    memset(z, 0, sizeof *z);
+    ck_assert_int_eq(hx_zipw_finish(z, zip64_end ? HX_ZIP_END_ZIP64_MASKED : HX_ZIP_END_PLAIN),
+                     LG_OK);
+    const char *path = write_file(file, z->mem, z->memlen);
+    hx_zipw_free(z);
     return path;
 }
 
@@ -1291,29 +1204,29 @@ START_TEST(zip_rules)
     /* a record hidden inside another's data: overlap */
     zipw inner = {0};
     z_add(&inner, "q/data/0", W, sizeof W, o);
-    size_t inner_len = inner.b.n;
+    size_t inner_len = inner.memlen;
     unsigned char *hidden = malloc(inner_len);
-    memcpy(hidden, inner.b.p, inner_len);
-    free(inner.b.p);
+    memcpy(hidden, inner.mem, inner_len);
+    hx_zipw_free(&inner);
     z_add(&z, "q/data.pkl", pkl.p, pkl.n, o);
-    uint64_t outer_at = z.b.n;
+    uint64_t outer_at = z.off;
     z_add(&z, "q/blob", hidden, inner_len, o);
-    z.e[z.n] = (zent){.crc = (uint32_t)crc32(0L, (const Bytef *)W, sizeof W),
+    hx_zip_entry e = {.name = "q/data/0",
+                      .crc = (uint32_t)crc32(0L, (const Bytef *)W, sizeof W),
                       .csize = sizeof W, .usize = sizeof W,
-                      .local = outer_at + 30 + 6};
-    snprintf(z.e[z.n].name, sizeof z.e[z.n].name, "q/data/0");
-    z.n++;
+                      .local = outer_at + HX_ZIP_LOCAL_SIZE + 6, .version = 20};
+    ck_assert_int_eq(hx_zipw_add_entry(&z, &e), LG_OK);
     expect_err(z_finish(&z, 0, "overlap.pt"), LG_E_FORMAT, "overlap");
     free(hidden);
     /* a data descriptor that disagrees */
     zopt dd = {.descriptor = 1};
     z_add(&z, "q/data.pkl", pkl.p, pkl.n, dd);
-    z.b.p[z.b.n - 1] ^= 1;
+    z.mem[z.memlen - 1] ^= 1;
     expect_err(z_finish(&z, 0, "desc.pt"), LG_E_FORMAT, "the data descriptor at");
     /* corrupt deflated data */
     zopt df = {.deflate = 1};
     z_add(&z, "q/data.pkl", pkl.p, pkl.n, df);
-    z.b.p[z.b.n - 3] ^= 0x55;
+    z.mem[z.memlen - 3] ^= 0x55;
     lg_checkpoint *c = NULL;
     const char *p = z_finish(&z, 0, "inflate.pt");
     lg_status st = lg_checkpoint_open(p, NULL, &c);
