@@ -1,0 +1,79 @@
+/* What the three files of the unpickler share, as SQLite's vdbeInt.h does
+ * for vdbe.c, vdbemem.c and vdbeaux.c:
+ *   pickle.c        the machine: opcodes, the stack, the memo, the loop;
+ *   pickle_value.c  values: the pool they live in, containers, and what
+ *                   REDUCE builds from an allowlisted callable;
+ *   pickle_allow.c  the allowlist of globals and why the rest is refused.
+ * Not for the readers: they use pickle.h. */
+#ifndef LG_PICKLE_INT_H
+#define LG_PICKLE_INT_H
+
+#include "formats/pickle.h"
+
+#define LG__PICKLE_SLAB_VALUES 1024u
+
+/* Values are carved from slabs, freed all at once with the pool. */
+typedef struct lg__pk_slab {
+    struct lg__pk_slab *next;
+    size_t used;
+    lg__pv v[LG__PICKLE_SLAB_VALUES];
+} lg__pk_slab;
+
+struct lg__pickle {
+    lg__pk_slab *slabs;
+    size_t nvalues;
+};
+
+/* One run of the machine. */
+typedef struct {
+    lg__pickle *p;
+    const lg__pickle_opts *o;
+    const unsigned char *buf;
+    size_t n, pos;
+    size_t at;            /* offset of the current opcode */
+    unsigned op;
+    lg__pv **stack;
+    size_t sp, scap;
+    size_t *marks;        /* stack heights at each MARK */
+    size_t nmarks, mcap;
+    lg__pv **memo;
+    size_t mlen;          /* slots allocated */
+    size_t mcount;        /* distinct indices set (MEMOIZE's next index) */
+} lg__um;
+
+/* pickle.c: LG_E_FORMAT "<path>: <record>: byte <at> (<OPCODE>): <text>",
+ * and LG_E_NOMEM naming the byte. */
+lg_status lg__pk_bad(const lg__um *u, const char *fmt, ...) LG_PRINTF(2, 3);
+lg_status lg__pk_nomem(const lg__um *u);
+
+/* pickle_value.c */
+lg_status lg__pk_new_value(lg__um *u, lg__pv_kind kind, lg__pv **out);
+lg_status lg__pk_add_items(lg__um *u, lg__pv *c, lg__pv *const *items, size_t n);
+/* A new container holding n items. */
+lg_status lg__pk_new_container(lg__um *u, lg__pv_kind kind, lg__pv *const *items, size_t n,
+                               lg__pv **out);
+/* "module.name" of a GLOBAL, for messages. */
+const char *lg__pk_global_name(const lg__pv *g, char *buf, size_t n);
+/* REDUCE: the value that calling the GLOBAL fn with args would give. */
+lg_status lg__pk_reduce(lg__um *u, const lg__pv *fn, const lg__pv *args, lg__pv **out);
+
+static inline int lg__pk_is_text(const lg__pv *v)
+{
+    return v->kind == LG__PV_STR || v->kind == LG__PV_BYTES;
+}
+
+/* pickle_allow.c */
+/* A GLOBAL module.name: filled from the allowlist; else refused at once
+ * (LG_E_FORMAT), or, where refusals are deferred, a REFUSED value. */
+lg_status lg__pk_global(lg__um *u, const char *m, size_t ml, const char *nm, size_t nl,
+                        lg__pv **out);
+/* A class named by INST, which is never allowed: LG_E_FORMAT now, or
+ * LG_OK when the refusal may be deferred (then lg__pk_defer it). */
+lg_status lg__pk_refuse(const lg__um *u, const char *m, size_t ml, const char *nm, size_t nl);
+/* v becomes REFUSED, carrying the message a refusal of module.name gives. */
+lg_status lg__pk_defer(lg__um *u, lg__pv *v, const char *m, size_t ml, const char *nm,
+                       size_t nl);
+/* The REFUSED value v is, or holds as a tuple item; NULL if none. */
+const lg__pv *lg__pk_refused_in(const lg__pv *v);
+
+#endif
