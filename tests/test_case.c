@@ -5,6 +5,7 @@
 #include "cmd/cmd.h"
 #include "corrupt/corrupt.h"
 #include "testutil.h"
+#include "util/error.h"
 
 #include <check.h>
 #include <dirent.h>
@@ -31,17 +32,28 @@ static void teardown(void)
     tu_rmtree(dir);
 }
 
+/* Loads the file at p; its error lines land in errs, one a line. */
+static int load_path(const char *p, hx_suite *s)
+{
+    hx_case_errors el;
+    memset(errs, 0, sizeof errs);
+    FILE *e = fmemopen(errs, sizeof errs - 1, "w");
+    ck_assert_ptr_nonnull(e);
+    lg_status st = hx_suite_load(p, fixtures, s, &el);
+    for (size_t i = 0; i < el.n; i++)
+        fprintf(e, "%s\n", el.line[i]);
+    fclose(e);
+    ck_assert(st == LG_OK ? el.n == 0 : el.n > 0 && !strcmp(hx_errmsg(), el.line[0]));
+    hx_case_errors_free(&el);
+    return st == LG_OK ? 0 : -1;
+}
+
 /* Writes yaml to DIR/suite.yaml and loads it; errors land in errs. */
 static int load(const char *yaml, hx_suite *s)
 {
     const char *p = tu_path(dir, "suite.yaml");
     ck_assert_int_eq(tu_write(p, yaml, strlen(yaml)), 0);
-    memset(errs, 0, sizeof errs);
-    FILE *e = fmemopen(errs, sizeof errs - 1, "w");
-    ck_assert_ptr_nonnull(e);
-    int rc = hx_suite_load_ex(p, fixtures, s, e);
-    fclose(e);
-    return rc;
+    return load_path(p, s);
 }
 
 static void load_ok(const char *yaml, hx_suite *s)
@@ -534,37 +546,36 @@ START_TEST(test_corrupt_apply)
         data[i] = (unsigned char)i;
     const char *in = tu_path(dir, "in.bin"), *out = tu_path(dir, "out.bin");
     ck_assert_int_eq(tu_write(in, data, sizeof data), 0);
-    char err[256];
     size_t n;
     unsigned char *got;
 
     hx_corrupt t = {.kind = HX_CORRUPT_TRUNCATE, .a = -3};
-    ck_assert_int_eq(hx_corrupt_apply(&t, in, out, err, sizeof err), 0);
+    ck_assert_int_eq(hx_corrupt_apply(&t, in, out), 0);
     got = tu_read(out, &n);
     ck_assert_uint_eq(n, 13);
     free(got);
 
     hx_corrupt h = {.kind = HX_CORRUPT_TRUNCATE, .a_half = 1};
-    ck_assert_int_eq(hx_corrupt_apply(&h, in, out, err, sizeof err), 0);
+    ck_assert_int_eq(hx_corrupt_apply(&h, in, out), 0);
     got = tu_read(out, &n);
     ck_assert_uint_eq(n, 8);
     free(got);
 
     hx_corrupt f = {.kind = HX_CORRUPT_FLIP, .a = 2, .bit = 7};
-    ck_assert_int_eq(hx_corrupt_apply(&f, in, out, err, sizeof err), 0);
+    ck_assert_int_eq(hx_corrupt_apply(&f, in, out), 0);
     got = tu_read(out, &n);
     ck_assert_uint_eq(got[2], 0x82);
     ck_assert_uint_eq(got[3], 3);
     free(got);
 
     hx_corrupt all = {.kind = HX_CORRUPT_FLIP, .a = -1, .bit = -1};
-    ck_assert_int_eq(hx_corrupt_apply(&all, in, out, err, sizeof err), 0);
+    ck_assert_int_eq(hx_corrupt_apply(&all, in, out), 0);
     got = tu_read(out, &n);
     ck_assert_uint_eq(got[15], 0xF0);
     free(got);
 
     hx_corrupt z = {.kind = HX_CORRUPT_ZERO, .a = 4, .b = -4};
-    ck_assert_int_eq(hx_corrupt_apply(&z, in, out, err, sizeof err), 0);
+    ck_assert_int_eq(hx_corrupt_apply(&z, in, out), 0);
     got = tu_read(out, &n);
     ck_assert_uint_eq(n, 16);
     ck_assert_uint_eq(got[3], 3);
@@ -578,8 +589,8 @@ START_TEST(test_corrupt_apply)
     size_t l1 = 16, l2 = 16;
     memcpy(b1, data, 16);
     memcpy(b2, data, 16);
-    ck_assert_int_eq(hx_corrupt_apply_buf(&r, b1, &l1, err, sizeof err), 0);
-    ck_assert_int_eq(hx_corrupt_apply_buf(&r, b2, &l2, err, sizeof err), 0);
+    ck_assert_int_eq(hx_corrupt_apply_buf(&r, b1, &l1), 0);
+    ck_assert_int_eq(hx_corrupt_apply_buf(&r, b2, &l2), 0);
     ck_assert_mem_eq(b1, b2, 16);
     ck_assert(memcmp(b1, data, 16) != 0);
     uint64_t st = 0;
@@ -588,15 +599,15 @@ START_TEST(test_corrupt_apply)
     /* out of range is an error, not clamped */
     hx_corrupt bad = {.kind = HX_CORRUPT_TRUNCATE, .a = 17};
     hx_corrupt_label(&bad);
-    ck_assert_int_eq(hx_corrupt_apply(&bad, in, out, err, sizeof err), -1);
-    ck_assert_ptr_nonnull(strstr(err, "truncate:17"));
+    ck_assert_int_ne(hx_corrupt_apply(&bad, in, out), LG_OK);
+    ck_assert_ptr_nonnull(strstr(hx_errmsg(), "truncate:17"));
     hx_corrupt badf = {.kind = HX_CORRUPT_FLIP, .a = 16};
-    ck_assert_int_eq(hx_corrupt_apply(&badf, in, out, err, sizeof err), -1);
+    ck_assert_int_ne(hx_corrupt_apply(&badf, in, out), LG_OK);
     hx_corrupt badz = {.kind = HX_CORRUPT_ZERO, .a = 8, .b = 4};
-    ck_assert_int_eq(hx_corrupt_apply(&badz, in, out, err, sizeof err), -1);
+    ck_assert_int_ne(hx_corrupt_apply(&badz, in, out), LG_OK);
     hx_corrupt neg = {.kind = HX_CORRUPT_TRUNCATE, .a = -17};
-    ck_assert_int_eq(hx_corrupt_apply(&neg, in, out, err, sizeof err), -1);
-    ck_assert_int_eq(hx_corrupt_apply(&t, tu_path(dir, "missing"), out, err, sizeof err), -1);
+    ck_assert_int_ne(hx_corrupt_apply(&neg, in, out), LG_OK);
+    ck_assert_int_ne(hx_corrupt_apply(&t, tu_path(dir, "missing"), out), LG_OK);
 }
 END_TEST
 
@@ -764,10 +775,10 @@ START_TEST(test_shards)
     ck_assert_int_eq(hx_shard_parse("2/3", &i, &n), 0);
     ck_assert_int_eq(i, 2);
     ck_assert_int_eq(n, 3);
-    ck_assert_int_eq(hx_shard_parse("0/3", &i, &n), -1);
-    ck_assert_int_eq(hx_shard_parse("4/3", &i, &n), -1);
-    ck_assert_int_eq(hx_shard_parse("3", &i, &n), -1);
-    ck_assert_int_eq(hx_shard_parse("a/b", &i, &n), -1);
+    ck_assert_int_eq(hx_shard_parse("0/3", &i, &n), LG_E_INVALID);
+    ck_assert_int_eq(hx_shard_parse("4/3", &i, &n), LG_E_INVALID);
+    ck_assert_int_eq(hx_shard_parse("3", &i, &n), LG_E_INVALID);
+    ck_assert_int_eq(hx_shard_parse("a/b", &i, &n), LG_E_INVALID);
     hx_suite_free(&s);
 }
 END_TEST
@@ -869,11 +880,7 @@ START_TEST(test_generate_size_limit_cmds)
     char *l[] = {"list", p, NULL};
     ck_assert_int_eq(hx_cmd_list(2, l), 2);
     hx_suite s;
-    memset(errs, 0, sizeof errs);
-    FILE *e = fmemopen(errs, sizeof errs - 1, "w");
-    ck_assert_ptr_nonnull(e);
-    ck_assert_int_eq(hx_suite_load_ex(p, fixtures, &s, e), -1);
-    fclose(e);
+    ck_assert_int_eq(load_path(p, &s), -1);
     ck_assert_msg(strstr(errs, "generate-overflow.yaml:6:61: generate.shape: [2147483648, "
                                "2147483648] of f32, 1 tensor, needs more than 1073741824 "
                                "bytes (1 GiB)"), "%s", errs);
@@ -924,10 +931,7 @@ START_TEST(test_repo_suites_validate)
         char p[2048];
         snprintf(p, sizeof p, "%s/%s", cases, e->d_name);
         hx_suite s;
-        memset(errs, 0, sizeof errs);
-        FILE *err = fmemopen(errs, sizeof errs - 1, "w");
-        int rc = hx_suite_load_ex(p, fixtures, &s, err);
-        fclose(err);
+        int rc = load_path(p, &s);
         ck_assert_msg(rc == 0, "%s does not validate:\n%s", p, errs);
         ck_assert_uint_gt(s.ncases, 0);
         hx_suite_free(&s);

@@ -132,22 +132,19 @@ static void replay_cases(const char *dir)
 {
     size_t n;
     char **files = list_dir(dir, &n);
-    FILE *devnull = fopen("/dev/null", "w");
-    ck_assert_ptr_nonnull(devnull);
     ck_assert_msg(n > 0, "no input in %s", dir);
     for (size_t i = 0; i < n; i++) {
         hx_suite s;
         memset(&s, 0, sizeof s);
         /* as the fuzz target: a fixture folder that cannot be created */
-        int rc = hx_suite_load_ex(files[i], "/proc/loadgate-no-fixtures", &s, devnull);
-        ck_assert_msg(rc == 0 || rc == -1, "%s: %d", files[i], rc);
-        if (rc == 0) {
+        lg_status rc = hx_suite_load(files[i], "/proc/loadgate-no-fixtures", &s, NULL);
+        ck_assert_msg(rc == LG_OK || rc == LG_E_FORMAT, "%s: %d", files[i], rc);
+        if (rc == LG_OK) {
             for (size_t k = 0; k < s.ncases; k++)
                 ck_assert_ptr_nonnull(s.cases[k].id);
             hx_suite_free(&s);
         }
     }
-    fclose(devnull);
     free_list(files, n);
 }
 

@@ -4,20 +4,12 @@
 #define HX_CASE_H
 
 #include "corrupt/corrupt.h"
+#include "fixture/cache.h"
 #include "fixture/gen.h"
 #include "invariants.h"
 #include "mirror.h"
 
-#include <stdio.h>
-
-typedef enum { HX_FILE_NONE, HX_FILE_GENERATE, HX_FILE_PATH } hx_file_kind;
-
-typedef struct {
-    hx_file_kind kind;
-    char *name;        /* fixture name, or "inline" */
-    char *path;        /* HX_FILE_PATH: resolved against the case file's folder */
-    hx_gen gen;        /* HX_FILE_GENERATE */
-} hx_file;
+#include <stddef.h>
 
 typedef enum { HX_SWEEP_NONE, HX_SWEEP_TRANSIENT, HX_SWEEP_PERSISTENT } hx_sweep;
 
@@ -83,29 +75,35 @@ typedef struct {
                           deserialized straight onto device (hx_load_req.probe_only) */
 } hx_case;
 
-typedef struct {
+typedef struct hx_suite {
     char *path;
     char *suite, *description;
     hx_case *cases;
     size_t ncases;
 } hx_suite;
 
-/* Parse and expand a suite file. On error returns -1 and writes
- * "file:line:col: message" lines to err (all errors found). Equivalent to
- * hx_suite_load_ex(path, NULL, out, err). */
-int hx_suite_load(const char *path, hx_suite *out, FILE *err);
-/* fixture_dir: where generated fixtures are written when the expansion
- * needs a file's size (corrupt: truncate: every, flip every_byte/every_bit);
- * NULL = hx_fixture_dir_default(). */
-int hx_suite_load_ex(const char *path, const char *fixture_dir, hx_suite *out, FILE *err);
+/* The errors of a case file that does not load, each line
+ * "file:line:col: message", in file order (a last line says when they were
+ * cut short, or memory ran out). Data for the command layer to print. */
+typedef struct {
+    char **line;
+    size_t n;
+} hx_case_errors;
+
+/* Parses and expands a suite file, finding every error it can.
+ * fixture_dir: where generated fixtures are written when the expansion
+ * needs a file's size (corrupt: truncate: every, flip every_byte/every_bit,
+ * splice); NULL = hx_fixture_dir_default(). Returns LG_OK, or LG_E_FORMAT
+ * (LG_E_NOMEM) with out empty, the lines in errs (when not NULL; free them
+ * with hx_case_errors_free) and the first of them in hx_errmsg(). */
+lg_status hx_suite_load(const char *path, const char *fixture_dir, hx_suite *out,
+                        hx_case_errors *errs);
+void hx_case_errors_free(hx_case_errors *e);
 void hx_suite_free(hx_suite *s);
-/* $LOADGATE_FIXTURE_DIR, else $TMPDIR/loadgate-fixtures, else
- * /tmp/loadgate-fixtures. */
-void hx_fixture_dir_default(char *buf, size_t n);
 
 /* Deep copy (src stays borrowed) and free of one case. hx_case_copy
- * returns 0, or -1 when out of memory (dst is then freed and zeroed). */
-int hx_case_copy(hx_case *dst, const hx_case *src);
+ * returns LG_OK, or LG_E_NOMEM (dst is then freed and zeroed). */
+lg_status hx_case_copy(hx_case *dst, const hx_case *src);
 void hx_case_free(hx_case *c);
 
 /* Case selection shared by `run` and `list`. index is the case's position
@@ -118,6 +116,6 @@ void hx_case_free(hx_case *c);
  * selected. */
 int hx_case_selected(const hx_case *c, size_t index, const char *pattern, int shard_i,
                      int shard_n);
-/* Parses "I/N" with 1 <= I <= N; 0 on success, -1 otherwise. */
-int hx_shard_parse(const char *s, int *shard_i, int *shard_n);
+/* Parses "I/N" with 1 <= I <= N: LG_OK, or LG_E_INVALID (hx_errmsg()). */
+lg_status hx_shard_parse(const char *s, int *shard_i, int *shard_n);
 #endif

@@ -20,6 +20,11 @@ int hx_cmd_merge(int argc, char **argv);    /* cmd/merge.c */
  * stdout (the `spawn` isolation mode's child). */
 int hx_cmd_run_one(int argc, char **argv);
 
+/* cmd/validate.c: loads a suite file (hx_suite_load), its errors printed
+ * on stderr; 0, or -1 when it does not load. */
+struct hx_suite;
+int hx_cmd_suite_load(const char *path, const char *fixture_dir, struct hx_suite *out);
+
 /* The path of the running harness executable (for spawn). */
 const char *hx_self_exe(void);
 

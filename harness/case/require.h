@@ -1,0 +1,49 @@
+/* The `requires:` entries of a case (docs/cases.md, "requires"): one
+ * grammar, read by the case-file validator (errors at file:line:col) and
+ * by the runner (met, or a skip with its reason).
+ *
+ *   torch                 the torch backend is built
+ *   cpu, cuda, cuda:N, mps  the case's backend has that device
+ *   no-X (X one of those) X does not hold
+ *   libtorch OP V         the linked libtorch's version compares so;
+ *                         OP one of >= <= == > < =, V is X, X.Y or X.Y.Z
+ *
+ * Spaces are ignored anywhere: "libtorch >= 2.1" is libtorch>=2.1. */
+#ifndef HX_CASE_REQUIRE_H
+#define HX_CASE_REQUIRE_H
+
+#include "loadgate/loadgate.h"
+
+#include <stddef.h>
+
+typedef enum { HX_REQ_TORCH, HX_REQ_DEVICE, HX_REQ_LIBTORCH } hx_req_kind;
+typedef enum { HX_REQ_GE, HX_REQ_LE, HX_REQ_EQ, HX_REQ_GT, HX_REQ_LT } hx_req_cmp;
+
+/* X.Y.Z as written; a linked libtorch's version may have a fourth part,
+ * compared against 0. */
+#define HX_REQ_PARTS 4
+
+typedef struct {
+    hx_req_kind kind;
+    int negated;        /* no-X */
+    lg_device device;   /* HX_REQ_DEVICE */
+    hx_req_cmp cmp;     /* HX_REQ_LIBTORCH */
+    unsigned long version[HX_REQ_PARTS]; /* missing parts are 0 */
+} hx_require;
+
+/* Parses one entry. LG_E_INVALID, with hx_errmsg() naming the entry and
+ * what is allowed, when it is none of the above. */
+lg_status hx_require_parse(const char *text, hx_require *out);
+/* Does r need the case's backend to be answered (a device)? */
+int hx_require_needs_backend(const hx_require *r);
+/* Is r met here? b: the case's backend, for devices (NULL: none is).
+ * Returns 0 when met, 1 when not, with the skip reason in why, e.g.
+ * "requires mps: not available in this build or machine"; text is the
+ * entry as the case holds it (without spaces), quoted in the reason. */
+int hx_require_eval(const hx_require *r, const char *text, lg_backend *b, char *why, size_t n);
+/* Parse and evaluate: 0 met, 1 unmet (a skip), -1 not a requirement (a
+ * failure, why: unknown requirement "TEXT"). */
+int hx_require_check(const char *text, lg_backend *b, char *why, size_t n);
+/* Whether the torch backend is built into this harness. */
+int hx_torch_built(void);
+#endif
