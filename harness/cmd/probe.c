@@ -2,28 +2,28 @@
  * deserializer load onto each device yet, and so is the MPS workaround
  * still needed?
  *
- * Every step that touches libtorch runs in a forked child, with a timeout,
- * so that a crash or a hang is reported rather than suffered; the parent
- * never initialises libtorch (no thread pool, no CUDA context) and so can
- * fork safely. Each child writes one line to a pipe:
+ * Every step that touches libtorch runs in a forked child (run/child.h),
+ * with a timeout, so that a crash or a hang is reported rather than
+ * suffered; the parent never initialises libtorch (no thread pool, no
+ * CUDA context) and so can fork safely. Each child writes one line to its
+ * result pipe:
  *   setup:  "<cpu> <cuda> <mps>"            device availability, 0 or 1
  *   probe:  "<status>\t<verified>\t<message>"
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include "cmd/args.h"
 #include "cmd/cmd.h"
 #include "loadgate/loadgate.h"
+#include "run/child.h"
+#include "util/error.h"
 
 #include <errno.h>
 #include <jansson.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 static const char usage[] =
@@ -98,94 +98,42 @@ static void sample_make(sample *s)
 
 /* ------------------------------------------------------ children */
 
-static double seconds_since(const struct timespec *t0)
-{
-    struct timespec t1;
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
-}
+typedef struct {
+    void (*fn)(void *arg, char *line);
+    void *arg;
+} probe_job;
 
-/* Reads what the child writes to fd, until it closes it or `timeout`
- * seconds pass. Returns the bytes read (out is terminated), and sets
- * *timed_out. */
-static size_t read_result(int fd, double timeout, char *out, int *timed_out)
+/* In the child: fn's line, written to the result pipe. */
+static int child_main(void *p, int fd)
 {
-    size_t got = 0;
-    struct timespec t0;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    *timed_out = 0;
-    while (got < MSG_MAX - 1) {
-        double left = timeout - seconds_since(&t0);
-        if (left <= 0) {
-            *timed_out = 1;
-            break;
-        }
-        struct pollfd pfd = {fd, POLLIN, 0};
-        int r = poll(&pfd, 1, (int)(left * 1000) + 1);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0) {
-            *timed_out = r == 0;
-            break;
-        }
-        ssize_t n = read(fd, out + got, MSG_MAX - 1 - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        got += (size_t)n;
-    }
-    out[got] = '\0';
-    return got;
-}
-
-static void child(int fd, void (*fn)(void *arg, char *line), void *arg)
-{
+    const probe_job *j = p;
     char line[MSG_MAX + 64] = "";
-    fn(arg, line);
+    j->fn(j->arg, line);
     size_t n = strlen(line);
-    ssize_t w = write(fd, line, n);
-    _exit(w == (ssize_t)n ? 0 : 3);
+    return write(fd, line, n) == (ssize_t)n ? 0 : 3;
 }
 
-/* Runs fn(arg, line) in a forked child; the child's line comes back in
- * out. Returns 0 with a line, else -1 with what happened in out. */
+/* Runs fn(arg, line) in a forked child (run/child.h) that may take
+ * `timeout` seconds; the child's line comes back in out. Returns 0 with a
+ * line, else -1 with what happened in out. */
 static int in_child(void (*fn)(void *arg, char *line), void *arg, double timeout, char *out)
 {
-    int fds[2], timed_out = 0, status = 0;
-    if (pipe(fds) != 0) {
-        snprintf(out, MSG_MAX, "pipe: %s", strerror(errno));
+    hx_child c;
+    hx_child_opts o = {.timeout = timeout, .capture = 0, .no_dump = 0};
+    probe_job j = {fn, arg};
+    if (hx_child_fork(&c, &o, child_main, &j) != LG_OK) {
+        snprintf(out, MSG_MAX, "%s", hx_errmsg());
         return -1;
     }
-    fflush(NULL); /* or the child repeats the parent's buffered output */
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(fds[0]);
-        child(fds[1], fn, arg);
-    }
-    close(fds[1]);
-    if (pid < 0) {
-        snprintf(out, MSG_MAX, "fork: %s", strerror(errno));
-        close(fds[0]);
-        return -1;
-    }
-    size_t got = read_result(fds[0], timeout, out, &timed_out);
-    close(fds[0]);
-    if (timed_out)
-        kill(pid, SIGKILL);
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-        ;
-    if (timed_out)
-        snprintf(out, MSG_MAX, "timed out after %g s", timeout);
-    else if (WIFSIGNALED(status))
-        snprintf(out, MSG_MAX, "killed by signal %d (%s)", WTERMSIG(status),
-                 strsignal(WTERMSIG(status)));
-    else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || got == 0)
-        snprintf(out, MSG_MAX, "exited with status %d without a result",
-                 WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    hx_child_wait(&c);
+    const char *line = hx_child_output(&c, NULL);
+    int rc = !hx_child_failed(&c) && hx_child_exit_code(&c) == 0 && line ? 0 : -1;
+    if (rc == 0)
+        snprintf(out, MSG_MAX, "%s", line);
     else
-        return 0;
-    return -1;
+        hx_child_describe(&c, out, MSG_MAX);
+    hx_child_free(&c);
+    return rc;
 }
 
 /* The first line of s, without loadgate's "<path>: loading onto <dev>: "
@@ -459,26 +407,30 @@ static void print_table(const probe_run *r)
     printf("\nmps workaround: %s\n  %s\n", r->verdict, r->reason);
 }
 
+enum { O_JSON = 1, O_TIMEOUT };
+
+/* -1 when parsed, else the exit code (0 --help, 2 usage). */
 static int parse_args(int argc, char **argv, probe_run *r)
 {
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            fputs(usage, stdout);
-            return 0;
-        } else if (!strcmp(argv[i], "--json")) {
+    static const hx_opt opts[] = {
+        {"json", 0, 0, O_JSON}, {"timeout", 0, 1, O_TIMEOUT}, {NULL, 0, 0, 0}};
+    hx_args a;
+    int id;
+    char *end;
+    hx_args_init(&a, "probe", usage, opts, argc, argv);
+    while ((id = hx_args_next(&a)) > 0) {
+        if (id == O_JSON) {
             r->json = 1;
-        } else if (!strcmp(argv[i], "--timeout") && i + 1 < argc) {
-            char *end;
-            r->timeout = strtod(argv[++i], &end);
-            if (*end || !(r->timeout > 0)) {
-                fprintf(stderr, "harness probe: --timeout wants seconds > 0, not '%s'\n", argv[i]);
-                return 2;
-            }
-        } else {
-            fprintf(stderr, "harness probe: unexpected argument '%s'\n\n%s", argv[i], usage);
-            return 2;
+            continue;
         }
+        r->timeout = strtod(a.value, &end);
+        if (*end || end == a.value || !(r->timeout > 0))
+            return hx_args_error(&a, "--timeout wants seconds > 0, not '%s'", a.value);
     }
+    if (id == HX_ARGS_EXIT)
+        return a.exit_code;
+    if (hx_args_count(&a))
+        return hx_args_error(&a, "unexpected argument '%s'", argv[a.next]);
     return -1;
 }
 

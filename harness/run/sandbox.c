@@ -11,20 +11,19 @@
  * either. openat2 and io_uring, whose arguments a filter cannot read, are
  * refused outright. See docs/limits.md. */
 #include "run/sandbox.h"
+#include "run/child.h"
+#include "util/error.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
-#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #if defined(__x86_64__)
 #define SANDBOX_ARCH AUDIT_ARCH_X86_64
@@ -140,33 +139,53 @@ static int install_filter(void)
 
 int hx_sandbox_enter(void) { return install_filter(); }
 
-int hx_sandbox_run(const char *what, int (*fn)(void *), void *arg)
+typedef struct {
+    int (*fn)(void *);
+    void *arg;
+} confined;
+
+/* In the child: confine, then run. A failure to confine is told to the
+ * parent on the result pipe. */
+static int confined_child(void *p, int out_fd)
 {
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0) {
-        fprintf(stderr, "harness %s: fork: %s\n", what, strerror(errno));
+    const confined *c = p;
+    if (install_filter() != 0) {
+        dprintf(out_fd, "cannot confine the child (seccomp): %s; not loading code-bearing "
+                "files without it", strerror(errno));
         return 1;
     }
-    if (pid == 0) {
-        if (install_filter() != 0) {
-            fprintf(stderr, "harness %s: cannot confine the child (seccomp): %s; not loading "
-                    "code-bearing files without it\n", what, strerror(errno));
-            _exit(1);
-        }
-        int rc = fn(arg);
-        fflush(NULL);
-        _exit(rc);
+    return c->fn(c->arg);
+}
+
+lg_status hx_sandbox_call(int (*fn)(void *), void *arg, int *code)
+{
+    hx_child ch;
+    /* no gcov dump: the confined child cannot write the counts */
+    hx_child_opts o = {.timeout = 0, .capture = 0, .no_dump = 1};
+    confined c = {fn, arg};
+    char why[256];
+    *code = 1;
+    lg_status st = hx_child_fork(&ch, &o, confined_child, &c);
+    if (st != LG_OK)
+        return st;
+    hx_child_wait(&ch);
+    const char *msg = hx_child_output(&ch, NULL);
+    if (msg) {
+        st = hx_err(LG_E_IO, "%s", msg);
+    } else if (hx_child_exit_code(&ch) < 0) {
+        hx_child_describe(&ch, why, sizeof why);
+        st = hx_err(LG_E_IO, "the confined child: %s", why);
+    } else {
+        *code = hx_child_exit_code(&ch);
     }
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0)
-        if (errno != EINTR) {
-            fprintf(stderr, "harness %s: waitpid: %s\n", what, strerror(errno));
-            return 1;
-        }
-    if (WIFEXITED(status))
-        return WEXITSTATUS(status);
-    fprintf(stderr, "harness %s: the confined child died of signal %d (%s)\n", what,
-            WTERMSIG(status), strsignal(WTERMSIG(status)));
-    return 1;
+    hx_child_free(&ch);
+    return st;
+}
+
+int hx_sandbox_run(const char *what, int (*fn)(void *), void *arg)
+{
+    int code = 1;
+    if (hx_sandbox_call(fn, arg, &code) != LG_OK)
+        fprintf(stderr, "harness %s: %s\n", what, hx_errmsg());
+    return code;
 }

@@ -1,0 +1,434 @@
+/* Child processes: fork, spawn, pipes, timeouts, exit and signal status
+ * (child.h). Nothing else in the harness forks. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "run/child.h"
+#include "util/error.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
+#include <time.h>
+#include <unistd.h>
+
+/* Coverage builds: a child leaves through _exit, so it dumps its gcov
+ * counters first; it also resets them on entry so that the parent's
+ * counts are not written twice. Both are absent (NULL) otherwise. */
+extern void __gcov_dump(void) __attribute__((weak));
+extern void __gcov_reset(void) __attribute__((weak));
+
+double hx_now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+const char *hx_self_exe(void)
+{
+    static char buf[PATH_MAX];
+    const char *env = getenv("LOADGATE_HARNESS");
+    if (env && *env)
+        return env;
+    ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+    if (n <= 0)
+        return "harness";
+    buf[n] = 0;
+    return buf;
+}
+
+/* ------------------------------------------------------- in the child */
+
+static void child_exit(int code, int dump)
+{
+    fflush(NULL);
+    if (dump && __gcov_dump)
+        __gcov_dump();
+    _exit(code);
+}
+
+/* A child must not outlive a harness that was killed (a test timeout,
+ * Ctrl-C): it would run on unseen. */
+static void die_with_parent(pid_t parent)
+{
+#ifdef __linux__
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+#endif
+    if (getppid() != parent)
+        _exit(127);
+}
+
+static void forked_child(const hx_child_opts *o, pid_t parent, int ow, int ew,
+                         int (*fn)(void *, int), void *arg)
+{
+    if (__gcov_reset)
+        __gcov_reset();
+    signal(SIGPIPE, SIG_DFL);
+    die_with_parent(parent);
+    lg_torch_set_threads(1);
+    if (ew >= 0 && (dup2(ew, 2) < 0 || dup2(ew, 1) < 0))
+        child_exit(127, !o->no_dump);
+    child_exit(fn(arg, ow), !o->no_dump);
+}
+
+static void spawned_child(pid_t parent, int ow, int ew, const char *const *argv)
+{
+    die_with_parent(parent);
+    if (dup2(ow, 1) < 0 || (ew >= 0 && dup2(ew, 2) < 0))
+        _exit(127);
+    execvp(argv[0], (char *const *)argv);
+    /* on the child's stderr: the crash report's tail shows it */
+    dprintf(2, "harness: cannot run %s: %s\n", argv[0], strerror(errno));
+    _exit(127);
+}
+
+/* ------------------------------------------------------ in the parent */
+
+static int cloexec_pipe(int p[2])
+{
+    if (pipe(p))
+        return -1;
+    fcntl(p[0], F_SETFD, FD_CLOEXEC);
+    fcntl(p[1], F_SETFD, FD_CLOEXEC);
+    return 0;
+}
+
+static void close_pair(int p[2])
+{
+    for (int i = 0; i < 2; i++)
+        if (p[i] >= 0)
+            close(p[i]);
+}
+
+/* A descriptor that polls readable when the child exits, so that the
+ * parent need not sleep between a child's last write and its exit. */
+static int exit_fd(pid_t pid)
+{
+#ifdef SYS_pidfd_open
+    int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (fd >= 0)
+        fcntl(fd, F_SETFD, FD_CLOEXEC);
+    return fd;
+#else
+    (void)pid;
+    return -1;
+#endif
+}
+
+/* Forks with a result pipe (and a stderr pipe when capturing); the child
+ * runs fn, or execs argv when fn is NULL. */
+static lg_status start(hx_child *c, const hx_child_opts *o, int (*fn)(void *, int), void *arg,
+                       const char *const *argv)
+{
+    int op[2] = {-1, -1}, ep[2] = {-1, -1};
+    memset(c, 0, sizeof *c);
+    c->out_fd = c->err_fd = c->exit_fd = -1;
+    if (cloexec_pipe(op) || (o->capture && cloexec_pipe(ep))) {
+        lg_status st = hx_err(LG_E_IO, "pipe: %s", strerror(errno));
+        close_pair(op);
+        return st;
+    }
+    fflush(NULL); /* or the child repeats the parent's buffered output */
+    pid_t parent = getpid(), pid = fork();
+    if (pid == 0) {
+        close(op[0]);
+        if (ep[0] >= 0)
+            close(ep[0]);
+        if (fn)
+            forked_child(o, parent, op[1], ep[1], fn, arg);
+        spawned_child(parent, op[1], ep[1], argv);
+    }
+    int saved = errno;
+    close(op[1]);
+    if (ep[1] >= 0)
+        close(ep[1]);
+    if (pid < 0) {
+        close(op[0]);
+        if (ep[0] >= 0)
+            close(ep[0]);
+        return hx_err(LG_E_IO, "fork: %s", strerror(saved));
+    }
+    c->pid = pid;
+    c->out_fd = op[0];
+    c->err_fd = ep[0];
+    c->exit_fd = exit_fd(pid);
+    c->timeout = o->timeout;
+    c->start = hx_now_s();
+    c->deadline = o->timeout > 0 ? c->start + o->timeout : 0;
+    return LG_OK;
+}
+
+lg_status hx_child_fork(hx_child *c, const hx_child_opts *o, int (*fn)(void *arg, int out_fd),
+                        void *arg)
+{
+    return start(c, o, fn, arg, NULL);
+}
+
+lg_status hx_child_spawn(hx_child *c, const hx_child_opts *o, const char *const *argv)
+{
+    return start(c, o, NULL, NULL, argv);
+}
+
+/* --------------------------------------------------------- reading */
+
+static const char *signal_abbrev(int sig)
+{
+    static const struct {
+        int sig;
+        const char *name;
+    } names[] = {
+        {SIGSEGV, "SIGSEGV"}, {SIGABRT, "SIGABRT"}, {SIGBUS, "SIGBUS"},   {SIGFPE, "SIGFPE"},
+        {SIGILL, "SIGILL"},   {SIGKILL, "SIGKILL"}, {SIGTERM, "SIGTERM"}, {SIGINT, "SIGINT"},
+        {SIGPIPE, "SIGPIPE"}, {SIGTRAP, "SIGTRAP"}, {SIGSYS, "SIGSYS"},   {SIGHUP, "SIGHUP"},
+        {SIGQUIT, "SIGQUIT"}, {SIGALRM, "SIGALRM"}, {SIGXCPU, "SIGXCPU"}, {SIGXFSZ, "SIGXFSZ"},
+    };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (names[i].sig == sig)
+            return names[i].name;
+    return NULL;
+}
+
+/* Under ASan or UBSan a deadly signal does not kill the child: the
+ * sanitizer reports it ("ERROR: AddressSanitizer: SEGV on unknown
+ * address") and exits. The signal is taken from that line. */
+static void find_sanitizer_signal(hx_child *c, const char *buf, size_t n)
+{
+    static const char key[] = "Sanitizer: ";
+    char name[16] = "SIG";
+    const char *p = memmem(buf, n, key, sizeof key - 1);
+    if (!p)
+        return;
+    p += sizeof key - 1;
+    size_t len = 0;
+    while (p + len < buf + n && len < 8 && p[len] >= 'A' && p[len] <= 'Z')
+        len++;
+    memcpy(name + 3, p, len);
+    name[3 + len] = 0;
+    for (int sig = 1; sig < 32; sig++) {
+        const char *abbrev = signal_abbrev(sig);
+        if (abbrev && !strcmp(abbrev, name)) {
+            snprintf(c->san_sig, sizeof c->san_sig, "%s", name);
+            return;
+        }
+    }
+}
+
+static void keep_tail(hx_child *c, const char *buf, size_t n)
+{
+    if (n >= HX_CHILD_TAIL) {
+        memcpy(c->err, buf + n - HX_CHILD_TAIL, HX_CHILD_TAIL);
+        c->elen = HX_CHILD_TAIL;
+        c->err_cut = 1;
+        return;
+    }
+    if (c->elen + n > HX_CHILD_TAIL) {
+        size_t drop = c->elen + n - HX_CHILD_TAIL;
+        memmove(c->err, c->err + drop, c->elen - drop);
+        c->elen -= drop;
+        c->err_cut = 1;
+    }
+    memcpy(c->err + c->elen, buf, n);
+    c->elen += n;
+}
+
+static void keep_output(hx_child *c, const char *buf, size_t n)
+{
+    if (c->len + n + 1 > c->cap) {
+        size_t cap = (c->cap ? c->cap * 2 : 65536) + n;
+        char *p = realloc(c->out, cap);
+        if (!p) {
+            c->oom = 1;
+            kill(c->pid, SIGKILL);
+            return;
+        }
+        c->out = p;
+        c->cap = cap;
+    }
+    memcpy(c->out + c->len, buf, n);
+    c->len += n;
+    c->out[c->len] = 0;
+}
+
+/* Reads what is there on one of c's pipes. */
+static void drain(hx_child *c, int is_err)
+{
+    char buf[65536];
+    int *fd = is_err ? &c->err_fd : &c->out_fd;
+    ssize_t n = read(*fd, buf, sizeof buf);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN))
+        return;
+    if (n <= 0) {
+        close(*fd);
+        *fd = -1;
+        return;
+    }
+    if (!is_err) {
+        keep_output(c, buf, (size_t)n);
+        return;
+    }
+    keep_tail(c, buf, (size_t)n);
+    if (!c->san_sig[0])
+        find_sanitizer_signal(c, buf, (size_t)n);
+}
+
+/* ---------------------------------------------------------- waiting */
+
+static int live(const hx_child *c)
+{
+    return c && c->pid > 0 && !c->reaped;
+}
+
+/* How long poll may wait: until the nearest deadline, briefly when a
+ * child has closed its pipes but is not reaped yet (and has no pidfd). */
+static int poll_ms(hx_child *const *cs, int n, double wait)
+{
+    double t = hx_now_s();
+    for (int i = 0; i < n; i++) {
+        const hx_child *c = cs[i];
+        if (!live(c))
+            continue;
+        if (c->out_fd < 0 && c->err_fd < 0 && c->exit_fd < 0)
+            wait = 0.001;
+        else if (c->deadline && !c->killed && c->deadline - t < wait)
+            wait = c->deadline - t;
+    }
+    return wait <= 0 ? 0 : (int)ceil(wait * 1000);
+}
+
+/* Kills c past its deadline; reaps it once its pipes are closed. */
+static void check(hx_child *c, double t)
+{
+    if (c->deadline && t >= c->deadline && !c->killed) {
+        kill(c->pid, SIGKILL);
+        c->killed = 1;
+    }
+    if (c->out_fd < 0 && c->err_fd < 0 && waitpid(c->pid, &c->wstatus, WNOHANG) == c->pid) {
+        c->reaped = 1;
+        if (c->exit_fd >= 0)
+            close(c->exit_fd);
+        c->exit_fd = -1;
+    }
+}
+
+void hx_child_poll(hx_child *const *cs, int n, double max_wait)
+{
+    struct pollfd pf[3 * HX_CHILD_POLL_MAX];
+    int owner[3 * HX_CHILD_POLL_MAX], np = 0;
+    if (n > HX_CHILD_POLL_MAX)
+        n = HX_CHILD_POLL_MAX;
+    for (int i = 0; i < n; i++) {
+        const hx_child *c = cs[i];
+        if (!live(c))
+            continue;
+        if (c->out_fd >= 0)
+            pf[np] = (struct pollfd){c->out_fd, POLLIN, 0}, owner[np++] = i * 2;
+        if (c->err_fd >= 0)
+            pf[np] = (struct pollfd){c->err_fd, POLLIN, 0}, owner[np++] = i * 2 + 1;
+        if (c->exit_fd >= 0 && c->out_fd < 0 && c->err_fd < 0)
+            pf[np] = (struct pollfd){c->exit_fd, POLLIN, 0}, owner[np++] = -1;
+    }
+    if (poll(pf, (nfds_t)np, poll_ms(cs, n, max_wait)) > 0)
+        for (int i = 0; i < np; i++)
+            if (pf[i].revents && owner[i] >= 0)
+                drain(cs[owner[i] / 2], owner[i] % 2);
+    double t = hx_now_s();
+    for (int i = 0; i < n; i++)
+        if (live(cs[i]))
+            check(cs[i], t);
+}
+
+int hx_child_done(const hx_child *c) { return c->reaped; }
+
+void hx_child_wait(hx_child *c)
+{
+    hx_child *const one[1] = {c};
+    while (!c->reaped && c->pid > 0)
+        hx_child_poll(one, 1, 1.0);
+}
+
+void hx_child_free(hx_child *c)
+{
+    int *fds[3] = {&c->out_fd, &c->err_fd, &c->exit_fd};
+    for (int i = 0; i < 3; i++)
+        if (*fds[i] >= 0) {
+            close(*fds[i]);
+            *fds[i] = -1;
+        }
+    free(c->out);
+    c->out = NULL;
+    c->len = c->cap = 0;
+}
+
+/* ---------------------------------------------------------- status */
+
+const char *hx_child_output(const hx_child *c, size_t *len)
+{
+    if (len)
+        *len = c->len;
+    return c->len ? c->out : NULL;
+}
+
+const char *hx_child_stderr(const hx_child *c, char *buf, size_t n)
+{
+    if (!c->elen)
+        return NULL;
+    snprintf(buf, n, "%s%.*s", c->err_cut ? "..." : "", (int)c->elen, c->err);
+    return buf;
+}
+
+int hx_child_failed(const hx_child *c)
+{
+    return c->killed || (c->reaped && WIFSIGNALED(c->wstatus));
+}
+
+int hx_child_exit_code(const hx_child *c)
+{
+    if (!c->reaped || c->killed || !WIFEXITED(c->wstatus))
+        return -1;
+    return WEXITSTATUS(c->wstatus);
+}
+
+const char *hx_child_signal(const hx_child *c, char *buf, size_t n)
+{
+    if (c->killed)
+        return NULL;
+    if (c->reaped && WIFSIGNALED(c->wstatus)) {
+        const char *abbrev = signal_abbrev(WTERMSIG(c->wstatus));
+        if (abbrev)
+            snprintf(buf, n, "%s", abbrev);
+        else
+            snprintf(buf, n, "SIG%d", WTERMSIG(c->wstatus));
+        return buf;
+    }
+    if (!c->san_sig[0])
+        return NULL;
+    snprintf(buf, n, "%s", c->san_sig);
+    return buf;
+}
+
+void hx_child_describe(const hx_child *c, char *buf, size_t n)
+{
+    char sig[32];
+    int code = c->reaped && WIFEXITED(c->wstatus) ? WEXITSTATUS(c->wstatus) : -1;
+    if (c->killed)
+        snprintf(buf, n, "timed out after %g s; the child was killed", c->timeout);
+    else if (c->reaped && WIFSIGNALED(c->wstatus))
+        snprintf(buf, n, "killed by %s (%s)", hx_child_signal(c, sig, sizeof sig),
+                 strsignal(WTERMSIG(c->wstatus)));
+    else if (hx_child_signal(c, sig, sizeof sig))
+        snprintf(buf, n, "%s, caught by the sanitizer (exit status %d)", sig, code);
+    else
+        snprintf(buf, n, "the child exited with status %d without a result", code);
+}

@@ -1,0 +1,96 @@
+/* Child processes, as libuv's src/unix/process.c: the one place in the
+ * harness that forks. A child is forked to run a function, or spawned (a
+ * fork that execs a program); either way the parent gets a result pipe
+ * (the child's out_fd, or a spawned program's stdout), optionally the
+ * tail of the child's stdout and stderr, a timeout after which the child
+ * is killed, and its exit or signal status decoded once for every user.
+ *
+ * Every child dies with the harness (PR_SET_PDEATHSIG), so that a killed
+ * run leaves nothing behind; a forked child runs libtorch with one thread
+ * (the parent's pool does not survive fork) and, in coverage builds,
+ * writes its own gcov counts. */
+#ifndef HX_CHILD_H
+#define HX_CHILD_H
+
+#include "loadgate/loadgate.h"
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Bytes of a child's stdout and stderr kept for a crash report. */
+#define HX_CHILD_TAIL 2048
+/* Children one hx_child_poll call watches at most. */
+#define HX_CHILD_POLL_MAX 256
+
+typedef struct {
+    double timeout; /* seconds until the child is killed; 0: never */
+    int capture;    /* 1: the child's stdout and stderr are kept as a tail
+                       (hx_child_stderr); 0: they are the parent's */
+    int no_dump;    /* 1: no gcov dump at exit (a child that cannot write
+                       files would only complain) */
+} hx_child_opts;
+
+/* One child. Public so that a caller can keep many in an array; read it
+ * through the functions below. */
+typedef struct {
+    pid_t pid;
+    int out_fd, err_fd, exit_fd; /* result pipe, stderr pipe, pidfd; -1 once closed */
+    char *out;                   /* what came on the result pipe */
+    size_t len, cap;
+    char err[HX_CHILD_TAIL];
+    size_t elen;
+    int err_cut;
+    char san_sig[16]; /* a deadly signal a sanitizer caught ("SIGSEGV") */
+    double timeout, start, deadline;
+    int killed;  /* by the timeout */
+    int oom;     /* its output could not be kept: it was killed */
+    int reaped;
+    int wstatus; /* waitpid's, once reaped */
+} hx_child;
+
+/* Forks a child that runs fn(arg, out_fd) and exits with its return
+ * value; what fn writes on out_fd comes back as hx_child_output. LG_OK,
+ * or LG_E_IO with the reason (pipe or fork failed) in hx_errmsg(). */
+lg_status hx_child_fork(hx_child *c, const hx_child_opts *o, int (*fn)(void *arg, int out_fd),
+                        void *arg);
+/* Spawns argv (argv[0] looked up on PATH): its stdout is the result
+ * pipe. As hx_child_fork otherwise. */
+lg_status hx_child_spawn(hx_child *c, const hx_child_opts *o, const char *const *argv);
+
+/* Waits up to max_wait seconds (less when a deadline comes first) for
+ * news from any of the n (at most HX_CHILD_POLL_MAX) children, reads
+ * their pipes, kills the ones past their deadline and reaps the ones
+ * that are done. NULL entries are skipped. */
+void hx_child_poll(hx_child *const *cs, int n, double max_wait);
+/* Has c exited (or been killed) and been reaped? */
+int hx_child_done(const hx_child *c);
+/* hx_child_poll on c alone until it is done. */
+void hx_child_wait(hx_child *c);
+/* Closes what is left open and frees the output. The child must be done. */
+void hx_child_free(hx_child *c);
+
+/* What c wrote on its result pipe (NUL-terminated; NULL when nothing). */
+const char *hx_child_output(const hx_child *c, size_t *len);
+/* The last HX_CHILD_TAIL bytes of c's stdout and stderr, prefixed "..."
+ * when cut, in buf (HX_CHILD_TAIL + 4 bytes or more); NULL when nothing
+ * came (or they were not captured). */
+const char *hx_child_stderr(const hx_child *c, char *buf, size_t n);
+/* c's exit code when it exited by itself, else -1. */
+int hx_child_exit_code(const hx_child *c);
+/* The name of the deadly signal c died of ("SIGSEGV", "SIG40"), or the one
+ * a sanitizer reported in its stderr; NULL when none (or a timeout). */
+const char *hx_child_signal(const hx_child *c, char *buf, size_t n);
+/* What became of c, in words: "timed out after S s; the child was
+ * killed", "killed by SIGSEGV (Segmentation fault)", "SIGSEGV, caught by
+ * the sanitizer (exit status 1)" or "the child exited with status N". */
+void hx_child_describe(const hx_child *c, char *buf, size_t n);
+/* 1 if c was killed by the timeout or a signal (its output is not to be
+ * trusted), else 0. */
+int hx_child_failed(const hx_child *c);
+
+/* The path of the running harness executable (for spawning
+ * `harness __run-one`): $LOADGATE_HARNESS, else /proc/self/exe. */
+const char *hx_self_exe(void);
+/* Seconds on a monotonic clock. */
+double hx_now_s(void);
+#endif
