@@ -47,6 +47,8 @@ char *hx_sweep_id(const char *id, uint64_t k);
 /* The case id a report id belongs to: the id without a sweep's k.
  * Returns malloc'd text or NULL. */
 char *hx_base_id(const char *id);
+/* The k of a sweep run's id (`,k=K]` or `[k=K]`), or 0 for any other id. */
+uint64_t hx_sweep_k(const char *id);
 
 /* Makes sure the file of f exists: generated fixtures are written into
  * cache_dir once. Writes the file's path into path. Returns 0, 1 when the

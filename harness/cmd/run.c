@@ -1,0 +1,339 @@
+/* harness run: reads the case files, runs the selected cases (run/sched.h),
+ * writes the reports and prints the failing cases and a summary
+ * (docs/runner.md). */
+#include "cmd/args.h"
+#include "cmd/cmd.h"
+#include "report/report.h"
+#include "run/cache.h"
+#include "run/child.h"
+#include "run/sched.h"
+#include "util/error.h"
+#include "util/json.h"
+#include "util/json.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char run_usage[] =
+    "usage: harness run FILE.yaml... [-o DIR] [--format junit,json,md,html] [-j N]\n"
+    "                   [-k PATTERN] [--shard I/N] [--isolation fork|spawn|none]\n"
+    "                   [--timeout S] [--fail-fast] [--seed N]\n"
+    "                   [--rerun-failed REPORT.json] [--backend sim|torch]\n"
+    "\n"
+    "  -o DIR            where reports go (default reports/)\n"
+    "  --format LIST     report files to write (default: all four)\n"
+    "  -j N              cases run in parallel (default: the number of CPUs)\n"
+    "  -k PATTERN        only cases whose id or a tag contains PATTERN or\n"
+    "                    matches it as a glob\n"
+    "  --shard I/N       only the I-th of N disjoint parts (1-based)\n"
+    "  --isolation MODE  fork (default), spawn (default for torch on cuda or\n"
+    "                    mps: a fresh harness process) or none (in-process)\n"
+    "  --timeout S       seconds per case, for every case (0: none)\n"
+    "  --fail-fast       start no new case after the first failure\n"
+    "  --seed N          added to the seed of every prob fault and random flip\n"
+    "                    (default 0: the seeds of the case file)\n"
+    "  --rerun-failed R  only the cases that failed, crashed, timed out or\n"
+    "                    passed unexpectedly in report R\n"
+    "  --backend B       run every case on backend B\n"
+    "\n"
+    "exit codes: 0 every case passed (skips and expected failures allowed),\n"
+    "            1 a case failed, crashed, timed out or passed unexpectedly,\n"
+    "            2 bad usage or a case file that does not validate\n";
+
+typedef struct {
+    const char *const *files;
+    int nfiles;
+    const char *out_dir;
+    unsigned formats;
+    const char *rerun;
+    hx_sched_opts s;
+} run_args;
+
+/* ------------------------------------------------------------- options */
+
+enum {
+    O_OUT = 1, O_FORMAT, O_JOBS, O_PATTERN, O_SHARD, O_ISOLATION, O_TIMEOUT, O_FAIL_FAST,
+    O_SEED, O_RERUN, O_BACKEND
+};
+
+static const hx_opt run_opts[] = {
+    {"output", 'o', 1, O_OUT},          {"format", 0, 1, O_FORMAT},
+    {"jobs", 'j', 1, O_JOBS},           {"pattern", 'k', 1, O_PATTERN},
+    {"shard", 0, 1, O_SHARD},           {"isolation", 0, 1, O_ISOLATION},
+    {"timeout", 0, 1, O_TIMEOUT},       {"fail-fast", 0, 0, O_FAIL_FAST},
+    {"seed", 0, 1, O_SEED},             {"rerun-failed", 0, 1, O_RERUN},
+    {"backend", 0, 1, O_BACKEND},       {NULL, 0, 0, 0}};
+
+static int parse_isolation(const char *v)
+{
+    static const char *const names[] = {"fork", "spawn", "none"};
+    static const int modes[] = {HX_ISO_FORK, HX_ISO_SPAWN, HX_ISO_NONE};
+    for (int i = 0; i < 3; i++)
+        if (!strcmp(v, names[i]))
+            return modes[i];
+    return -1;
+}
+
+/* One option's value into a; 0, or -1 for a bad value. */
+static int set_option(run_args *a, int id, const char *v)
+{
+    uint64_t u;
+    char *end;
+    switch (id) {
+    case O_OUT: a->out_dir = v; return 0;
+    case O_FORMAT: return hx_formats_parse(v, &a->formats) == LG_OK ? 0 : -1;
+    case O_JOBS:
+        return hx_args_u64(v, &u) || u < 1 || u > HX_CHILD_POLL_MAX ? -1 : (a->s.jobs = (int)u, 0);
+    case O_PATTERN: a->s.pattern = v; return 0;
+    case O_SHARD: return hx_shard_parse(v, &a->s.shard_i, &a->s.shard_n) ? -1 : 0;
+    case O_ISOLATION: return (a->s.isolation = parse_isolation(v)) < 0 ? -1 : 0;
+    case O_TIMEOUT:
+        a->s.timeout = strtod(v, &end);
+        a->s.has_timeout = 1;
+        return *end || end == v || !(a->s.timeout >= 0) ? -1 : 0;
+    case O_FAIL_FAST: a->s.fail_fast = 1; return 0;
+    case O_SEED: return hx_args_u64(v, &a->s.run.seed);
+    case O_RERUN: a->rerun = v; return 0;
+    case O_BACKEND:
+        a->s.run.backend = v;
+        return strcmp(v, "sim") && strcmp(v, "torch") ? -1 : 0;
+    }
+    return 0;
+}
+
+static long cpu_count(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > 64 ? 64 : n;
+}
+
+/* The spelling of option id, for "bad value for -j". */
+static void option_name(int id, char *buf, size_t n)
+{
+    for (const hx_opt *o = run_opts; o->name; o++)
+        if (o->id == id) {
+            if (o->short_name)
+                snprintf(buf, n, "-%c", o->short_name);
+            else
+                snprintf(buf, n, "--%s", o->name);
+        }
+}
+
+/* Parses a copy of argv (getopt reorders it; the report records argv as
+ * given). Returns -1 when parsed, else the exit code (0 --help, 2 usage). */
+static int parse_args(int argc, char **argv, run_args *a, char **work)
+{
+    hx_args p;
+    int id;
+    memcpy(work, argv, (size_t)argc * sizeof *work);
+    work[argc] = NULL;
+    hx_args_init(&p, "run", run_usage, run_opts, argc, work);
+    while ((id = hx_args_next(&p)) > 0) {
+        if (set_option(a, id, p.value)) {
+            char name[32] = "";
+            option_name(id, name, sizeof name);
+            return hx_args_error(&p, "bad value for %s", name);
+        }
+    }
+    if (id == HX_ARGS_EXIT)
+        return p.exit_code;
+    if (!hx_args_count(&p))
+        return hx_args_error(&p, "no case file given");
+    a->files = (const char *const *)work + p.next;
+    a->nfiles = hx_args_count(&p);
+    return -1;
+}
+
+/* ------------------------------------------------------------ running */
+
+/* ids whose status in the report fails the run, with sweep k removed. */
+static int load_rerun(const char *path, json_t **ids)
+{
+    hx_report r;
+    size_t i;
+    json_t *c;
+    if (hx_report_load(path, &r) != LG_OK) {
+        fprintf(stderr, "harness run: --rerun-failed: %s\n", hx_errmsg());
+        return -1;
+    }
+    *ids = json_object();
+    int bad = !*ids;
+    json_array_foreach(r.cases, i, c) {
+        if (bad || !hx_status_fails_run(hx_case_status(c)))
+            continue;
+        char *base = hx_base_id(hx_json_get_str(c, "id"));
+        bad = !base || json_object_set_new(*ids, base, json_true());
+        free(base);
+    }
+    hx_report_free(&r);
+    if (bad) {
+        json_decref(*ids);
+        *ids = NULL;
+        fprintf(stderr, "harness run: out of memory\n");
+    }
+    return bad ? -1 : 0;
+}
+
+/* The progress line, on a terminal: redrawn at most ten times a second. */
+typedef struct {
+    double last;
+} progress_line;
+
+static void print_progress(void *ctx, const hx_progress *p)
+{
+    progress_line *l = ctx;
+    double t = hx_now_s();
+    if (!p->final && t - l->last < 0.1)
+        return;
+    l->last = t;
+    double rate = p->elapsed_s > 0 ? (double)p->done / p->elapsed_s : 0;
+    fprintf(stderr, "\r[%zu/%zu] %zu failed, %.1f cases/s", p->done, p->total, p->failing, rate);
+    if (p->final)
+        fputc('\n', stderr);
+    fflush(stderr);
+}
+
+static int load_suites(const run_args *a, const char *cache, hx_suite *suites)
+{
+    int bad = 0;
+    for (int f = 0; f < a->nfiles; f++)
+        if (hx_cmd_suite_load(a->files[f], cache, &suites[f]))
+            bad = 1;
+    return bad;
+}
+
+/* ------------------------------------------------------------ reporting */
+
+static const char *iso_name(int iso)
+{
+    static const char *const names[] = {"default", "fork", "spawn", "none"};
+    return names[iso];
+}
+
+static json_t *run_json(const run_args *a, int argc, char **argv, size_t not_run)
+{
+    const hx_sched_opts *s = &a->s;
+    json_t *args = json_array();
+    for (int i = 0; args && i < argc; i++)
+        json_array_append_new(args, hx_json_str(argv[i]));
+    json_t *shard = s->shard_n > 1 ? json_sprintf("%d/%d", s->shard_i, s->shard_n) : json_null();
+    return json_pack("{s:o, s:I, s:s, s:i, s:o, s:o, s:o, s:o, s:b, s:I}", "argv",
+                     args ? args : json_null(), "seed", (json_int_t)s->run.seed, "isolation",
+                     iso_name(s->isolation), "jobs", s->jobs, "pattern", hx_json_str(s->pattern),
+                     "shard", shard, "backend", hx_json_str(s->run.backend), "rerun_failed",
+                     hx_json_str(a->rerun), "fail_fast", s->fail_fast, "not_run",
+                     (json_int_t)not_run);
+}
+
+static long long count(const json_t *summary, const char *key)
+{
+    return (long long)json_integer_value(json_object_get(summary, key));
+}
+
+static void print_summary(const hx_report *rep, const run_args *a, size_t not_run)
+{
+    size_t i;
+    json_t *c;
+    json_array_foreach(rep->cases, i, c) {
+        hx_status st = hx_case_status(c);
+        if (!hx_status_fails_run(st))
+            continue;
+        const char *reason = hx_json_get_str(c, "reason");
+        printf("%-7s %s: %s\n", hx_status_name(st), hx_json_get_str(c, "id"), reason ? reason : "");
+    }
+    json_t *s = hx_report_summary(rep);
+    printf("%lld cases: %lld passed, %lld failed, %lld skipped, %lld xfailed, %lld xpassed, "
+           "%lld crashed, %lld timed out in %.2f s",
+           count(s, "total"), count(s, "passed"), count(s, "failed"), count(s, "skipped"),
+           count(s, "xfailed"), count(s, "xpassed"), count(s, "crashed"), count(s, "timedout"),
+           rep->duration_s);
+    if (not_run)
+        printf("; %zu not run (--fail-fast)", not_run);
+    printf("; reports in %s\n", a->out_dir);
+    fflush(stdout);
+    json_decref(s);
+}
+
+static int report_and_exit_code(const hx_sched *S, lg_status ran, const run_args *a, int argc,
+                                char **argv, double t0)
+{
+    hx_report rep;
+    size_t not_run = 0;
+    int rc;
+    if (hx_report_init(&rep) != LG_OK)
+        return 2;
+    lg_status st = hx_sched_collect(S, &rep, &not_run);
+    rep.duration_s = hx_now_s() - t0;
+    rep.environment = hx_environment();
+    rep.run = run_json(a, argc, argv, not_run);
+    if (st != LG_OK || !rep.environment) {
+        fprintf(stderr, "harness run: out of memory\n");
+        rc = 2;
+    } else if (hx_report_write_all(&rep, a->out_dir, a->formats) != LG_OK) {
+        fprintf(stderr, "harness run: the reports could not all be written to %s: %s\n",
+                a->out_dir, hx_errmsg());
+        rc = 1;
+    } else {
+        print_summary(&rep, a, not_run);
+        rc = hx_sched_failing(S) || ran != LG_OK ? 1 : 0;
+        if (!hx_sched_selected(S))
+            fprintf(stderr, "harness run: no case selected\n");
+    }
+    hx_report_free(&rep);
+    return rc;
+}
+
+/* ------------------------------------------------------------- driver */
+
+static int run_suites(run_args *a, int argc, char **argv, hx_suite *suites, double t0)
+{
+    char cache[PATH_MAX] = "";
+    json_t *rerun = NULL;
+    hx_sched *S = NULL;
+    progress_line line = {0};
+    int rc = 2;
+    if (hx_cache_make(cache, sizeof cache) != LG_OK) {
+        fprintf(stderr, "harness: %s\n", hx_errmsg());
+        return 2;
+    }
+    if (load_suites(a, cache, suites) || (a->rerun && load_rerun(a->rerun, &rerun)))
+        goto out;
+    a->s.run.cache_dir = cache;
+    a->s.rerun = rerun;
+    if (isatty(2)) {
+        a->s.progress = print_progress;
+        a->s.ctx = &line;
+    }
+    if (hx_sched_new(&a->s, suites, a->nfiles, &S) != LG_OK)
+        goto out;
+    lg_status ran = hx_sched_run(S);
+    rc = report_and_exit_code(S, ran, a, argc, argv, t0);
+out:
+    hx_sched_free(S);
+    json_decref(rerun);
+    for (int f = 0; f < a->nfiles; f++)
+        hx_suite_free(&suites[f]);
+    hx_cache_remove(cache);
+    return rc;
+}
+
+int hx_cmd_run(int argc, char **argv)
+{
+    run_args a = {.out_dir = "reports", .formats = HX_FMT_ALL};
+    double t0 = hx_now_s();
+    char **work = calloc((size_t)argc + 1, sizeof *work);
+    hx_suite *suites = calloc((size_t)argc + 1, sizeof *suites);
+    int rc = 2;
+    a.s.jobs = (int)cpu_count();
+    if (work && suites) {
+        rc = parse_args(argc, argv, &a, work);
+        if (rc < 0)
+            rc = run_suites(&a, argc, argv, suites, t0);
+    }
+    free(suites);
+    free(work);
+    return rc;
+}

@@ -1,0 +1,60 @@
+/* The scheduler of `harness run`: selects the cases of the suites, runs
+ * each (and each run of a sweep) in a forked or spawned child, or in this
+ * process, up to N at once, and collects the results in case order
+ * (docs/runner.md). It prints nothing: progress goes to a callback. */
+#ifndef HX_SCHED_H
+#define HX_SCHED_H
+
+#include "case/case.h"
+#include "loadgate/loadgate.h"
+#include "report/report.h"
+#include "run/runner.h"
+
+#include <jansson.h>
+#include <stddef.h>
+
+/* Where a case runs: per case (fork, or spawn for torch on cuda or mps),
+ * a forked child, a fresh harness process (`__run-one`), this process. */
+enum { HX_ISO_DEFAULT, HX_ISO_FORK, HX_ISO_SPAWN, HX_ISO_NONE };
+
+/* Counts of runs (a sweep's runs count one each) for a progress line. */
+typedef struct {
+    size_t done, total, failing; /* total grows as sweeps go on */
+    double elapsed_s;
+    int final; /* the last call, after every run */
+} hx_progress;
+
+typedef struct {
+    hx_run_opts run;     /* backend override, seed and cache folder of every run */
+    int jobs;            /* runs at once, 1 .. HX_CHILD_POLL_MAX */
+    int isolation;       /* HX_ISO_* */
+    double timeout;      /* seconds per run when has_timeout (0: none) ... */
+    int has_timeout;     /* ... else each case's own timeout */
+    int fail_fast;       /* start nothing new after a run fails */
+    const char *pattern; /* -k, or NULL */
+    int shard_i, shard_n;
+    const json_t *rerun; /* only the case ids that are keys of this object; NULL: all */
+    void (*progress)(void *ctx, const hx_progress *p); /* after each run; NULL: none */
+    void *ctx;
+} hx_sched_opts;
+
+typedef struct hx_sched hx_sched;
+
+/* The runs of the selected cases of the suites (which must outlive it).
+ * LG_OK, or LG_E_NOMEM. */
+lg_status hx_sched_new(const hx_sched_opts *o, const hx_suite *suites, int nsuites,
+                       hx_sched **out);
+/* Writes the generated fixtures once, then runs everything. LG_OK, or
+ * LG_E_NOMEM when a result could not be kept (the runs stop). */
+lg_status hx_sched_run(hx_sched *s);
+/* Adds every result to rep, in case order (a sweep's runs in k order);
+ * *not_run receives the selected cases never started (--fail-fast). */
+lg_status hx_sched_collect(const hx_sched *s, hx_report *rep, size_t *not_run);
+size_t hx_sched_selected(const hx_sched *s); /* cases selected */
+size_t hx_sched_failing(const hx_sched *s);  /* runs that fail the run */
+void hx_sched_free(hx_sched *s);
+
+/* What a child hands back on fd: {"result": res, "fired": N} and a
+ * newline. Takes res. LG_OK, or LG_E_IO / LG_E_NOMEM. */
+lg_status hx_result_emit(int fd, json_t *res, uint64_t fired);
+#endif
