@@ -1,19 +1,16 @@
 /* The file a case reads: the `file:` key, the fixtures' definitions
- * ({generate: ...} or {path: ...}), and writing a generated fixture into
- * the fixture folder when the expansion needs its size. */
+ * ({generate: ...} or {path: ...}), and a generated fixture made when
+ * the expansion needs its size. */
 #define _POSIX_C_SOURCE 200809L /* strdup */
 #include "case/parse.h"
 #include "case/require.h"
 #include "util/error.h"
-#include "util/fs.h"
 
-#include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 static const char *const gen_keys[] = {"format", "tensors", "shape", "dtype", "dtypes", "seed",
                                        NULL};
@@ -185,30 +182,13 @@ int cf_parse_file(cf_ctx *c, yaml_node_t *n, hx_file *out)
     return -1;
 }
 
-/* Writes a generated fixture into the fixture folder, unless a previous
- * run already did (same spec, same bytes). A temporary name and a rename
- * keep parallel runs from seeing half a file. */
+/* The fixture cache writes it once; every later case and run finds it. */
 int cf_generate(cf_ctx *c, yaml_node_t *n, hx_file *f)
 {
-    char name[256], path[4400];
-    struct stat st;
-    hx_gen_filename(&f->gen, name, sizeof name);
-    snprintf(path, sizeof path, "%s/%s", c->fixture_dir, name);
-    if (stat(path, &st) != 0) {
-        char tmp[4500];
-        snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
-        if (hx_mkdirs(c->fixture_dir) != LG_OK) {
-            cf_report(c, n, "cannot create the fixture folder %s: %s", c->fixture_dir,
-                   strerror(errno));
-            return -1;
-        }
-        lg_status st = hx_gen_write(&f->gen, tmp);
-        if (st != LG_OK || rename(tmp, path)) {
-            cf_report(c, n, "cannot generate the fixture %s: %s", path,
-                   st != LG_OK ? hx_errmsg() : strerror(errno));
-            unlink(tmp);
-            return -1;
-        }
+    char path[PATH_MAX + 256];
+    if (hx_fixture_cache(&f->gen, c->fixture_dir, path, sizeof path) != LG_OK) {
+        cf_report(c, n, "%s", hx_errmsg());
+        return -1;
     }
     if (!(f->path = strdup(path)))
         cf_oom(c);
