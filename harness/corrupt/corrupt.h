@@ -4,8 +4,6 @@
 #ifndef HX_CORRUPT_H
 #define HX_CORRUPT_H
 
-#include "loadgate/loadgate.h"
-
 #include <stddef.h>
 #include <stdint.h>
 
@@ -59,21 +57,23 @@ const char *hx_corrupt_class_name(hx_corrupt_class k);
 hx_corrupt_class hx_corrupt_class_of_label(const char *label);
 
 /* Writes in, corrupted as c says, to out (created or replaced). HX_CORRUPT_NONE
- * copies the file. Returns LG_OK, or a status with a message in hx_errmsg()
- * (util/error.h): LG_E_INVALID for a corruption the file cannot take (an
- * offset or length outside the file is an error, not clamped; an input a
- * named mutation cannot parse), LG_E_IO, LG_E_NOMEM. */
-lg_status hx_corrupt_apply(const hx_corrupt *c, const char *in, const char *out);
+ * copies the file. Returns 0, or -1 with a message in err (an offset or
+ * length outside the file is an error, not clamped). */
+int hx_corrupt_apply(const hx_corrupt *c, const char *in, const char *out, char *err,
+                     size_t errlen);
 
-/* The same on a buffer: *len may shrink (truncate). Splice and
- * safetensors mutations may grow the file: they need
- * hx_corrupt_apply_mem, and are an error (LG_E_INVALID) here. */
-lg_status hx_corrupt_apply_buf(const hx_corrupt *c, unsigned char *buf, size_t *len);
+/* The same on a buffer: *len may shrink (truncate). Returns 0 or -1.
+ * Splice and safetensors mutations may grow the file: they need
+ * hx_corrupt_apply_mem, and are an error here. */
+int hx_corrupt_apply_buf(const hx_corrupt *c, unsigned char *buf, size_t *len, char *err,
+                         size_t errlen);
 
 /* Every kind, on a malloc'd buffer: *buf may be replaced by a new one
  * (splice and safetensors mutations may grow the file) and *len changes
- * with it. On an error *buf is still valid and owned by the caller. */
-lg_status hx_corrupt_apply_mem(const hx_corrupt *c, unsigned char **buf, size_t *len);
+ * with it. Returns 0, or -1 with a message in err (*buf is then still
+ * valid and owned by the caller). */
+int hx_corrupt_apply_mem(const hx_corrupt *c, unsigned char **buf, size_t *len, char *err,
+                         size_t errlen);
 
 /* The named safetensors mutations (docs/cases.md, `corrupt: {safetensors:
  * NAME}`). Each rewrites the header of a valid safetensors file: parsed
