@@ -1,6 +1,6 @@
-/* `harness run`: one case run and checked in this process, and the
- * scheduler that runs every selected case in a forked or spawned child
- * (docs/runner.md). */
+/* One case run and checked in this process (exec.c), and the ids of a
+ * sweep's runs (id.c). The scheduler that runs every selected case in a
+ * child is sched.h; docs/runner.md tells the whole behaviour. */
 #ifndef HX_RUNNER_H
 #define HX_RUNNER_H
 
@@ -49,11 +49,4 @@ char *hx_sweep_id(const char *id, uint64_t k);
 char *hx_base_id(const char *id);
 /* The k of a sweep run's id (`,k=K]` or `[k=K]`), or 0 for any other id. */
 uint64_t hx_sweep_k(const char *id);
-
-/* Makes sure the file of f exists: generated fixtures are written into
- * cache_dir once. Writes the file's path into path. Returns 0, 1 when the
- * file cannot be made in this build (a reason for a skip in err), or -1
- * (message in err). */
-int hx_fixture_prepare(const hx_file *f, const char *cache_dir, char *path, size_t n, char *err,
-                       size_t errlen);
 #endif
