@@ -4,6 +4,8 @@
 #ifndef HX_CORRUPT_H
 #define HX_CORRUPT_H
 
+#include "loadgate/loadgate.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -44,36 +46,22 @@ typedef enum {
     HX_CLASS_TORCH_ZIP, HX_CLASS_COUNT
 } hx_corrupt_class;
 
-/* corrupt/class.c. The class of c (HX_CLASS_NONE for no corruption). */
-hx_corrupt_class hx_corrupt_class_of(const hx_corrupt *c);
-/* The class's name as the reliability table prints it: "truncate",
- * "flip every byte", "flip bit", "flip random", "zero", "splice",
- * "safetensors", "torch_zip"; "none" for HX_CLASS_NONE, and "other" for
- * any value outside the enum (HX_CLASS_COUNT included). */
-const char *hx_corrupt_class_name(hx_corrupt_class k);
-/* The class of a corruption label as written by hx_corrupt_label, for
- * reports written before the class was recorded: HX_CLASS_NONE for NULL,
- * "" or "none", HX_CLASS_COUNT ("other") for a label of no known class. */
-hx_corrupt_class hx_corrupt_class_of_label(const char *label);
-
 /* Writes in, corrupted as c says, to out (created or replaced). HX_CORRUPT_NONE
- * copies the file. Returns 0, or -1 with a message in err (an offset or
- * length outside the file is an error, not clamped). */
-int hx_corrupt_apply(const hx_corrupt *c, const char *in, const char *out, char *err,
-                     size_t errlen);
+ * copies the file. Returns LG_OK, or a status with a message in hx_errmsg()
+ * (util/error.h): LG_E_INVALID for a corruption the file cannot take (an
+ * offset or length outside the file is an error, not clamped; an input a
+ * named mutation cannot parse), LG_E_IO, LG_E_NOMEM. */
+lg_status hx_corrupt_apply(const hx_corrupt *c, const char *in, const char *out);
 
-/* The same on a buffer: *len may shrink (truncate). Returns 0 or -1.
- * Splice and safetensors mutations may grow the file: they need
- * hx_corrupt_apply_mem, and are an error here. */
-int hx_corrupt_apply_buf(const hx_corrupt *c, unsigned char *buf, size_t *len, char *err,
-                         size_t errlen);
+/* The same on a buffer: *len may shrink (truncate). Splice and
+ * safetensors mutations may grow the file: they need
+ * hx_corrupt_apply_mem, and are an error (LG_E_INVALID) here. */
+lg_status hx_corrupt_apply_buf(const hx_corrupt *c, unsigned char *buf, size_t *len);
 
 /* Every kind, on a malloc'd buffer: *buf may be replaced by a new one
  * (splice and safetensors mutations may grow the file) and *len changes
- * with it. Returns 0, or -1 with a message in err (*buf is then still
- * valid and owned by the caller). */
-int hx_corrupt_apply_mem(const hx_corrupt *c, unsigned char **buf, size_t *len, char *err,
-                         size_t errlen);
+ * with it. On an error *buf is still valid and owned by the caller. */
+lg_status hx_corrupt_apply_mem(const hx_corrupt *c, unsigned char **buf, size_t *len);
 
 /* The named safetensors mutations (docs/cases.md, `corrupt: {safetensors:
  * NAME}`). Each rewrites the header of a valid safetensors file: parsed
