@@ -17,16 +17,8 @@ static int corr_push(cf_ctx *c, cf_corrs *l, hx_corrupt x)
         c->fatal = 1;
         return -1;
     }
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 8;
-        hx_corrupt *v = realloc(l->v, cap * sizeof *v);
-        if (!v) {
-            cf_oom(c);
-            return -1;
-        }
-        l->v = v;
-        l->cap = cap;
-    }
+    if (cf_grow(c, &l->v, &l->cap, l->n, sizeof *l->v))
+        return -1;
     hx_corrupt_label(&x);
     l->v[l->n++] = x;
     return 0;

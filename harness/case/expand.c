@@ -65,16 +65,8 @@ static hx_case *next_case(cf_ctx *c, const cf_casedef *d)
         c->fatal = 1;
         return NULL;
     }
-    if (s->ncases == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 64;
-        hx_case *v = realloc(s->cases, cap * sizeof *v);
-        if (!v) {
-            cf_oom(c);
-            return NULL;
-        }
-        s->cases = v;
-        c->cap = cap;
-    }
+    if (cf_grow(c, &s->cases, &c->cap, s->ncases, sizeof *s->cases))
+        return NULL;
     return &s->cases[s->ncases];
 }
 
@@ -198,16 +190,8 @@ static int name_seen(cf_ctx *c, yaml_node_t *n)
                    c->names[i]->start_mark.line + 1);
             return 1;
         }
-    if (c->nnames == c->namecap) {
-        size_t cap = c->namecap ? c->namecap * 2 : 32;
-        yaml_node_t **v = realloc(c->names, cap * sizeof *v);
-        if (!v) {
-            cf_oom(c);
-            return 1;
-        }
-        c->names = v;
-        c->namecap = cap;
-    }
+    if (cf_grow(c, &c->names, &c->namecap, c->nnames, sizeof *c->names))
+        return 1;
     c->names[c->nnames++] = n;
     return 0;
 }

@@ -12,16 +12,8 @@ typedef struct {
 
 int cf_combo_push(cf_ctx *c, cf_combos *cs, const cf_combo *x)
 {
-    if (cs->n == cs->cap) {
-        size_t cap = cs->cap ? cs->cap * 2 : 16;
-        cf_combo *v = realloc(cs->v, cap * sizeof *v);
-        if (!v) {
-            cf_oom(c);
-            return -1;
-        }
-        cs->v = v;
-        cs->cap = cap;
-    }
+    if (cf_grow(c, &cs->v, &cs->cap, cs->n, sizeof *cs->v))
+        return -1;
     cs->v[cs->n++] = *x;
     return 0;
 }

@@ -145,6 +145,9 @@ void cf_report(cf_ctx *c, const yaml_node_t *n, const char *fmt, ...)
 void cf_report_mark(cf_ctx *c, yaml_mark_t m, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void cf_oom(cf_ctx *c);
+/* Room for one more item in the array *array (a T **) of n items, with
+ * capacity *cap: grows it by doubling; 0, or -1 out of memory (noted). */
+int cf_grow(cf_ctx *c, void *array, size_t *cap, size_t n, size_t size);
 /* The errors as "file:line:col: message" lines, in file order. */
 void cf_errors_take(cf_ctx *c, hx_case_errors *out);
 yaml_node_t *cf_node(cf_ctx *c, int id);

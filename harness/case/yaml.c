@@ -20,16 +20,8 @@ static void note_error(cf_ctx *c, size_t line, size_t col, const char *msg)
         c->full = c->fatal = 1; /* stop looking */
         return;
     }
-    if (c->nerrs == c->errcap) {
-        size_t cap = c->errcap ? c->errcap * 2 : 16;
-        cf_error *e = realloc(c->errs, cap * sizeof *e);
-        if (!e) {
-            c->oom = c->fatal = 1;
-            return;
-        }
-        c->errs = e;
-        c->errcap = cap;
-    }
+    if (cf_grow(c, &c->errs, &c->errcap, c->nerrs, sizeof *c->errs))
+        return;
     char *m = strdup(msg);
     if (!m) {
         c->oom = c->fatal = 1;
@@ -62,6 +54,24 @@ void cf_report(cf_ctx *c, const yaml_node_t *n, const char *fmt, ...)
 void cf_oom(cf_ctx *c)
 {
     c->oom = c->fatal = 1;
+}
+
+int cf_grow(cf_ctx *c, void *array, size_t *cap, size_t n, size_t size)
+{
+    void *old, *v = NULL;
+    size_t ncap = *cap ? *cap * 2 : 16;
+    if (n < *cap)
+        return 0;
+    memcpy(&old, array, sizeof old); /* array is a T **, whatever T */
+    if (ncap <= SIZE_MAX / size)
+        v = realloc(old, ncap * size);
+    if (!v) {
+        cf_oom(c);
+        return -1;
+    }
+    memcpy(array, &v, sizeof v);
+    *cap = ncap;
+    return 0;
 }
 
 static int cmp_err(const void *pa, const void *pb)
@@ -189,16 +199,8 @@ void cf_kvs_free(cf_kvs *m)
 
 int cf_kvs_push(cf_ctx *c, cf_kvs *m, yaml_node_t *k, yaml_node_t *v)
 {
-    if (m->n == m->cap) {
-        size_t cap = m->cap ? m->cap * 2 : 8;
-        cf_kv *it = realloc(m->it, cap * sizeof *it);
-        if (!it) {
-            cf_oom(c);
-            return -1;
-        }
-        m->it = it;
-        m->cap = cap;
-    }
+    if (cf_grow(c, &m->it, &m->cap, m->n, sizeof *m->it))
+        return -1;
     m->it[m->n++] = (cf_kv){k, v};
     return 0;
 }
