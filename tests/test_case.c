@@ -2,6 +2,7 @@
  * corruption lists), ids, errors with file:line:col, aliases and merge
  * keys, selection and sharding, and the corruption generators. */
 #include "case/case.h"
+#include "case/require.h"
 #include "cmd/cmd.h"
 #include "corrupt/corrupt.h"
 #include "testutil.h"
@@ -693,6 +694,77 @@ START_TEST(test_faults)
 }
 END_TEST
 
+/* ------------------------------------------------------------ requires */
+
+START_TEST(test_require_grammar)
+{
+    static const char *const good[] = {"torch", "cpu", "cuda", "cuda:3", "mps", "no-mps",
+                                        "no-torch", "no-cuda:1", "libtorch>=2.1", "libtorch < 2",
+                                        " libtorch == 1.13.1 ", "libtorch=2.", NULL};
+    static const char *const bad[] = {"quantum", "no-libtorch>=2", "libtorch", "libtorch>=",
+                                       "libtorch>=1.2.3.4", "libtorch>=2.1a", "libtorch~2",
+                                       "no-no-cuda", "", NULL};
+    hx_require r;
+    for (int i = 0; good[i]; i++)
+        ck_assert_msg(hx_require_parse(good[i], &r) == LG_OK, "%s: %s", good[i], hx_errmsg());
+    for (int i = 0; bad[i]; i++) {
+        ck_assert_msg(hx_require_parse(bad[i], &r) == LG_E_INVALID, "%s", bad[i]);
+        ck_assert_ptr_nonnull(strstr(hx_errmsg(), "unknown requirement '"));
+    }
+    ck_assert_int_eq(hx_require_parse("libtorch >= 2.10.1", &r), LG_OK);
+    ck_assert_int_eq(r.kind, HX_REQ_LIBTORCH);
+    ck_assert_int_eq(r.cmp, HX_REQ_GE);
+    ck_assert_uint_eq(r.version[0], 2);
+    ck_assert_uint_eq(r.version[1], 10);
+    ck_assert_uint_eq(r.version[2], 1);
+    ck_assert_uint_eq(r.version[3], 0);
+    ck_assert_int_eq(hx_require_needs_backend(&r), 0);
+    ck_assert_int_eq(hx_require_parse("no-cuda:1", &r), LG_OK);
+    ck_assert_int_eq(r.kind, HX_REQ_DEVICE);
+    ck_assert_int_eq(r.negated, 1);
+    ck_assert_int_eq(r.device.type, LG_DEV_CUDA);
+    ck_assert_int_eq(r.device.index, 1);
+    ck_assert_int_eq(hx_require_needs_backend(&r), 1);
+}
+END_TEST
+
+/* The reasons are the runner's skip reasons, word for word. */
+START_TEST(test_require_eval)
+{
+    char why[256], want[256];
+    lg_backend *b;
+    ck_assert_int_eq(lg_backend_open("sim", &b), LG_OK);
+    ck_assert_int_eq(lg_sim_profile_set(b, (lg_device){LG_DEV_CUDA, 0}, "available", "no"),
+                     LG_OK);
+    ck_assert_int_eq(hx_require_check("cpu", b, why, sizeof why), 0);
+    ck_assert_int_eq(hx_require_check("cuda", b, why, sizeof why), 1);
+    ck_assert_str_eq(why, "requires cuda: not available in this build or machine");
+    ck_assert_int_eq(hx_require_check("no-cuda", b, why, sizeof why), 0);
+    ck_assert_str_eq(why, "");
+    ck_assert_int_eq(hx_require_check("no-cpu", b, why, sizeof why), 1);
+    ck_assert_str_eq(why, "requires no-cpu: cpu is there");
+    ck_assert_int_eq(hx_require_check("cpu", NULL, why, sizeof why), 1);
+    ck_assert_int_eq(hx_require_check("quantum", b, why, sizeof why), -1);
+    ck_assert_str_eq(why, "unknown requirement \"quantum\"");
+    if (!hx_torch_built()) {
+        ck_assert_int_eq(hx_require_check("torch", b, why, sizeof why), 1);
+        ck_assert_str_eq(why, "requires torch: not in this build");
+        ck_assert_int_eq(hx_require_check("no-torch", b, why, sizeof why), 0);
+        ck_assert_int_eq(hx_require_check("libtorch>=1.0", b, why, sizeof why), 1);
+        ck_assert_str_eq(why, "requires libtorch>=1.0: libtorch is not in this build");
+    } else {
+        ck_assert_int_eq(hx_require_check("torch", b, why, sizeof why), 0);
+        ck_assert_int_eq(hx_require_check("no-torch", b, why, sizeof why), 1);
+        ck_assert_str_eq(why, "requires no-torch: torch is there");
+        ck_assert_int_eq(hx_require_check("libtorch>=1.0", b, why, sizeof why), 0);
+        ck_assert_int_eq(hx_require_check("libtorch<1", b, why, sizeof why), 1);
+        snprintf(want, sizeof want, "requires libtorch<1: libtorch is %s", lg_libtorch_version());
+        ck_assert_str_eq(why, want);
+    }
+    lg_backend_close(b);
+}
+END_TEST
+
 START_TEST(test_sim_requires_expect)
 {
     hx_suite s;
@@ -968,6 +1040,8 @@ static Suite *case_suite(void)
     tcase_add_test(tc, test_corrupt_apply);
     tcase_add_test(tc, test_store_edits);
     tcase_add_test(tc, test_faults);
+    tcase_add_test(tc, test_require_grammar);
+    tcase_add_test(tc, test_require_eval);
     tcase_add_test(tc, test_sim_requires_expect);
     tcase_add_test(tc, test_case_copy);
     tcase_add_test(tc, test_shards);
