@@ -1,4 +1,4 @@
-/* libFuzzer target: the case-file loader (hx_suite_load_ex), the YAML
+/* libFuzzer target: the case-file loader (hx_suite_load), the YAML
  * layer, the value checks and the expansion. Whatever the bytes, loading
  * returns 0 with well-formed cases or -1, never crashes, and frees what it
  * allocated. The fixture folder is one that cannot be created, so that no
