@@ -54,9 +54,6 @@ typedef struct {
 lg_status lg__dev_alloc(lg__dev *x, const char *name, lg_device d, lg_dtype t, int ndim,
                         const int64_t *shape, uint64_t nbytes, void **out);
 void lg__dev_free(lg__dev *x, const char *name, lg_device d, uint64_t nbytes, void *t);
-/* host -> tensor on d (trace: copy cpu -> d; fault device.copy) */
-lg_status lg__dev_write(lg__dev *x, const char *name, void *t, lg_device d,
-                        const void *src, uint64_t nbytes);
 /* tensor -> tensor (trace: copy from -> to; fault device.copy) */
 lg_status lg__dev_copy(lg__dev *x, const char *name, void *dst, lg_device to, void *src,
                        lg_device from, uint64_t nbytes);

@@ -106,18 +106,6 @@ static lg_status copy_fault(lg__dev *x, const char *name, lg_device from, lg_dev
                    (unsigned long long)nbytes);
 }
 
-lg_status lg__dev_write(lg__dev *x, const char *name, void *t, lg_device d, const void *src,
-                        uint64_t nbytes)
-{
-    lg_status st;
-    if (lg__fault("device.copy", NULL))
-        st = copy_fault(x, name, lg_device_cpu(), d, nbytes);
-    else
-        st = x->b->ops->write(x->b, t, src, (size_t)nbytes);
-    lg__trace_add(x->trace, LG_OP_COPY, name, lg_device_cpu(), d, nbytes, st == LG_OK, NULL);
-    return st;
-}
-
 lg_status lg__dev_copy(lg__dev *x, const char *name, void *dst, lg_device to, void *src,
                        lg_device from, uint64_t nbytes)
 {

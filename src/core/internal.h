@@ -40,7 +40,7 @@ void *lg__mmap(size_t len, int fd);
 void lg__trace_add(lg_trace *t, lg_op op, const char *tensor, lg_device from,
                    lg_device to, uint64_t bytes, int ok, const char *detail);
 
-/* Shape helpers (dtype.c). Returns 0 on 64-bit overflow or a negative dim. */
+/* Shape helpers (names.c). Returns 0 on 64-bit overflow or a negative dim. */
 int lg__numel(int ndim, const int64_t *shape, uint64_t *numel);
 int lg__nbytes(lg_dtype d, int ndim, const int64_t *shape, uint64_t *nbytes);
 int lg__shape_equal(int an, const int64_t *a, int bn, const int64_t *b);
