@@ -51,6 +51,9 @@ lg_status lg_dtype_parse(const char *name, lg_dtype *out);
 
 /* --------------------------------------------------------------- devices */
 typedef enum { LG_DEV_CPU, LG_DEV_CUDA, LG_DEV_MPS } lg_device_type;
+/* How many device types there are (tables by lg_device_type); a macro, so
+ * that switches over lg_device_type need no case for it. */
+#define LG_DEVICE_TYPE_COUNT (LG_DEV_MPS + 1)
 typedef struct {
     lg_device_type type;
     int index; /* cuda:N; 0 otherwise */
@@ -202,6 +205,7 @@ const char *const *lg_readers(void);
 typedef struct lg_store lg_store;
 
 typedef enum { LG_POLICY_VIA_CPU, LG_POLICY_STAGED, LG_POLICY_DIRECT, LG_POLICY_AUTO } lg_policy;
+#define LG_POLICY_COUNT (LG_POLICY_AUTO + 1) /* how many policies there are */
 typedef enum { LG_DTYPE_ADOPT, LG_DTYPE_STRICT } lg_dtype_rule;
 
 const char *lg_policy_name(lg_policy p);          /* "via-cpu" */

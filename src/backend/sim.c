@@ -19,7 +19,7 @@ typedef struct {
 } sim_profile;
 
 typedef struct {
-    sim_profile dev[3]; /* by lg_device_type */
+    sim_profile dev[LG_DEVICE_TYPE_COUNT]; /* by lg_device_type */
     size_t live;
 } sim_state;
 
@@ -45,7 +45,7 @@ static lg_status sim_open(lg_backend *b)
     sim_state *s = calloc(1, sizeof *s);
     if (!s)
         return lg__err(LG_E_NOMEM, "out of memory opening the sim backend");
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < LG_DEVICE_TYPE_COUNT; i++)
         s->dev[i] = (sim_profile){.available = 1, .direct_deserialize = 1, .float64 = 1};
     s->dev[LG_DEV_MPS].direct_deserialize = 0;
     s->dev[LG_DEV_MPS].float64 = 0;
@@ -57,7 +57,7 @@ static void sim_close(lg_backend *b) { free(b->priv); }
 
 static int sim_has_device(lg_backend *b, lg_device d)
 {
-    if ((unsigned)d.type > LG_DEV_MPS || d.index != 0)
+    if ((unsigned)d.type >= LG_DEVICE_TYPE_COUNT || d.index != 0)
         return 0;
     return st_of(b)->dev[d.type].available;
 }
@@ -201,7 +201,7 @@ static size_t sim_live(lg_backend *b) { return st_of(b)->live; }
 
 static uint64_t sim_device_bytes(lg_backend *b, lg_device d)
 {
-    return (unsigned)d.type <= LG_DEV_MPS ? st_of(b)->dev[d.type].in_use : 0;
+    return (unsigned)d.type < LG_DEVICE_TYPE_COUNT ? st_of(b)->dev[d.type].in_use : 0;
 }
 
 static int parse_bytes(const char *v, uint64_t *out)
@@ -238,7 +238,7 @@ static int parse_switch(const char *v, const char *on, const char *off, int *out
 
 lg_status lg__sim_profile_set(lg_backend *b, lg_device d, const char *key, const char *value)
 {
-    if ((unsigned)d.type > LG_DEV_MPS || !key || !value)
+    if ((unsigned)d.type >= LG_DEVICE_TYPE_COUNT || !key || !value)
         return lg__err(LG_E_INVALID, "sim profile: bad device, key or value");
     sim_profile *p = &st_of(b)->dev[d.type];
     int ok = 0;

@@ -260,7 +260,7 @@ lg_status lg_store_load(lg_store *s, const char *path, const lg_load_options *o,
     if (!stats)
         stats = &local;
     memset(stats, 0, sizeof *stats);
-    if ((unsigned)o->policy > LG_POLICY_AUTO || (unsigned)o->dtype_rule > LG_DTYPE_STRICT)
+    if ((unsigned)o->policy >= LG_POLICY_COUNT || (unsigned)o->dtype_rule > LG_DTYPE_STRICT)
         return lg__err(LG_E_INVALID, "%s: bad policy or dtype rule", path);
     lg_error_clear();
 

@@ -87,16 +87,16 @@ int lg_device_equal(lg_device a, lg_device b) { return a.type == b.type && a.ind
 
 lg_device lg_device_cpu(void) { return (lg_device){LG_DEV_CPU, 0}; }
 
-static const char *const policy_names[] = {"via-cpu", "staged", "direct", "auto"};
+static const char *const policy_names[LG_POLICY_COUNT] = {"via-cpu", "staged", "direct", "auto"};
 
 const char *lg_policy_name(lg_policy p)
 {
-    return (unsigned)p < 4 ? policy_names[p] : "?";
+    return (unsigned)p < LG_POLICY_COUNT ? policy_names[p] : "?";
 }
 
 lg_status lg_policy_parse(const char *s, lg_policy *out)
 {
-    for (int i = 0; s && i < 4; i++) {
+    for (int i = 0; s && i < LG_POLICY_COUNT; i++) {
         if (!strcmp(s, policy_names[i])) {
             *out = (lg_policy)i;
             return LG_OK;
