@@ -167,3 +167,24 @@ int hx_require_check(const char *text, lg_backend *b, char *why, size_t n)
     }
     return hx_require_eval(&r, text, b, why, n);
 }
+
+int hx_case_skips_early(const hx_case *c, const char *backend, char *why, size_t n)
+{
+    if (c->skip) {
+        snprintf(why, n, "%s", c->skip);
+        return 1;
+    }
+    if (strcmp(backend, "torch"))
+        return 0; /* sim overrides come first there, in the child */
+    for (size_t i = 0; i < c->nrequires; i++) {
+        hx_require q;
+        if (hx_require_parse(c->requires[i], &q) != LG_OK || hx_require_needs_backend(&q))
+            return 0; /* the child answers (a device) or fails it (not a requirement) */
+        if (hx_require_eval(&q, c->requires[i], NULL, why, n))
+            return 1;
+    }
+    if (hx_torch_built())
+        return 0;
+    snprintf(why, n, "backend torch: not in this build");
+    return 1;
+}

@@ -12,6 +12,7 @@
 #ifndef HX_CASE_REQUIRE_H
 #define HX_CASE_REQUIRE_H
 
+#include "case/case.h"
 #include "loadgate/loadgate.h"
 
 #include <stddef.h>
@@ -46,4 +47,11 @@ int hx_require_eval(const hx_require *r, const char *text, lg_backend *b, char *
 int hx_require_check(const char *text, lg_backend *b, char *why, size_t n);
 /* Whether the torch backend is built into this harness. */
 int hx_torch_built(void);
+
+/* Can c be known to skip without opening its backend (a spawned child
+ * need not start)? backend: the one the case runs on. Its `skip:`, or, on
+ * torch, a requirement that needs no backend (torch, libtorch…) unmet
+ * before any device requirement, or no torch in this build. 1 with the
+ * reason in why, as running the case would give it; else 0. */
+int hx_case_skips_early(const hx_case *c, const char *backend, char *why, size_t n);
 #endif

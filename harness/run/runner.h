@@ -33,12 +33,6 @@ json_t *hx_run_case(const hx_case *c, size_t index, const hx_run_opts *o, uint64
 json_t *hx_result_new(const hx_case *c, size_t index, const hx_run_opts *o, hx_status st,
                       const char *reason);
 
-/* Can the runner tell, without opening a backend, that c is skipped?
- * (`skip:`, or, on the torch backend, a `torch` or `libtorch…`
- * requirement unmet before any device requirement, or no torch in this
- * build.) 1 with the reason in why, as running the case would give it. */
-int hx_case_skips_early(const hx_case *c, const hx_run_opts *o, char *why, size_t n);
-
 /* Does any of c's faults sweep? */
 int hx_case_sweeps(const hx_case *c);
 /* The id of sweep run k of a case: `,k=K` (or `[k=K]`) appended inside the

@@ -1,7 +1,9 @@
 /* The scheduler (sched.h): jobs (one per selected case), slots (one per
  * running child), sweeps, progress and the collection of results. */
 #include "run/sched.h"
+#include "case/require.h"
 #include "fixture/cache.h"
+#include "report/result.h"
 #include "run/child.h"
 #include "util/error.h"
 #include "util/json.h"
@@ -237,7 +239,8 @@ static void start_run(hx_sched *S, job *j)
         record(S, j, k, hx_run_case(j->c, j->index, &o, &fired), fired);
         return;
     }
-    if (j->iso == HX_ISO_SPAWN && hx_case_skips_early(j->c, &o, why, sizeof why)) {
+    if (j->iso == HX_ISO_SPAWN &&
+        hx_case_skips_early(j->c, hx_case_backend(j->c, o.backend), why, sizeof why)) {
         /* no need to start a process with libtorch to skip */
         record(S, j, k, hx_result_new(j->c, j->index, &o, HX_ST_SKIP, why), 0);
         return;
