@@ -6,6 +6,10 @@
 #endif
 #include "cmd/cmd.h"
 #include "report/report.h"
+#include "report/result.h"
+#include "util/error.h"
+#include "util/fs.h"
+#include "util/json.h"
 #include "testutil.h"
 
 #include <check.h>
@@ -235,8 +239,7 @@ START_TEST(json_schema)
     json_decref(doc);
 
     hx_report back;
-    char err[512];
-    ck_assert_int_eq(hx_report_load(tu_path(dir, "report.json"), &back, err, sizeof err), 0);
+    ck_assert_int_eq(hx_report_load(tu_path(dir, "report.json"), &back), LG_OK);
     ck_assert_uint_eq(json_array_size(back.cases), 8);
     ck_assert(back.duration_s > 1.4 && back.duration_s < 1.6);
     hx_report_free(&back);
@@ -322,6 +325,79 @@ START_TEST(html_page)
 }
 END_TEST
 
+START_TEST(load_errors)
+{
+    const char *dir = tu_path(g_dir, "load-bad");
+    ck_assert_int_eq(hx_mkdirs(dir), LG_OK);
+    char bad[600];
+    snprintf(bad, sizeof bad, "%s", tu_path(dir, "bad.json"));
+    hx_report r;
+    ck_assert_int_eq(hx_report_load(tu_path(dir, "missing.json"), &r), LG_E_IO);
+    ck_assert_ptr_nonnull(strstr(hx_errmsg(), "missing.json"));
+    ck_assert_int_eq(tu_write(bad, "{\"schema\": \"other\"}", 19), 0);
+    ck_assert_int_eq(hx_report_load(bad, &r), LG_E_FORMAT);
+    ck_assert_ptr_nonnull(strstr(hx_errmsg(), "not a loadgate-report/1 report"));
+    ck_assert_int_eq(tu_write(bad, "{\"schema\": ", 11), 0);
+    ck_assert_int_eq(hx_report_load(bad, &r), LG_E_FORMAT);
+    /* a writer that cannot open its file says which */
+    hx_report e;
+    ck_assert_int_eq(hx_report_init(&e), LG_OK);
+    ck_assert_int_eq(hx_report_write_json(&e, tu_path(dir, "no/such/dir/report.json")), LG_E_IO);
+    ck_assert_ptr_nonnull(strstr(hx_errmsg(), "no/such/dir/report.json"));
+    hx_report_free(&e);
+}
+END_TEST
+
+/* The result object of a corrupted case records the corruption's label
+ * and class, and an outcome's text that is not UTF-8 is made valid. */
+START_TEST(result_object)
+{
+    hx_case c = {0};
+    c.id = "s/flip[corrupt=flip:3:all]";
+    c.suite = "s";
+    c.name = "flip";
+    c.corrupt.kind = HX_CORRUPT_FLIP;
+    c.corrupt.a = 3;
+    c.corrupt.bit = -1;
+    json_t *r = hx_result_make(&c, NULL, 4, "sim", 0, HX_ST_PASS, NULL);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_str_eq(hx_json_get_str(r, "id"), c.id);
+    ck_assert_str_eq(hx_json_get_str(r, "corrupt"), "flip:3:all");
+    ck_assert_str_eq(hx_json_get_str(r, "corrupt_class"), "flip every byte");
+    ck_assert_str_eq(hx_json_get_str(json_object_get(r, "invariants"), "atomic"), "n/a");
+    ck_assert(json_is_null(json_object_get(json_object_get(r, "actual"), "outcome")));
+
+    hx_outcome o = {0};
+    ck_assert_int_eq(lg_trace_new(&o.trace), LG_OK);
+    o.ran = 1;
+    o.status = LG_E_FORMAT;
+    snprintf(o.message, sizeof o.message, "name \"\xffixed\"");
+    o.inv[HX_INV_ATOMIC] = HX_FAIL;
+    snprintf(o.why[HX_INV_ATOMIC], sizeof o.why[0], "\"\xfe\" changed");
+    o.moved[0][2] = 64;
+    ck_assert_int_eq(hx_result_fill(r, &o, 10), LG_OK);
+    json_t *act = json_object_get(r, "actual");
+    ck_assert_str_eq(hx_json_get_str(act, "error"), "LG_E_FORMAT");
+    ck_assert_str_eq(hx_json_get_str(act, "message"), "name \"\xef\xbf\xbdixed\"");
+    ck_assert_str_eq(hx_json_get_str(json_object_get(r, "invariant_failures"), "atomic"),
+                     "\"\xef\xbf\xbd\" changed");
+    ck_assert_str_eq(hx_json_get_str(json_object_get(r, "invariants"), "atomic"), "fail");
+    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(r, "moved"), "cpu->mps")), 64);
+    char *text = json_dumps(r, 0);
+    ck_assert_ptr_nonnull(text);
+    free(text);
+    lg_trace_free(o.trace);
+    json_decref(r);
+
+    c.corrupt.kind = HX_CORRUPT_NONE;
+    r = hx_result_make(&c, "s/flip[k=2]", 4, "sim", 2, HX_ST_SKIP, "why");
+    ck_assert_ptr_null(json_object_get(r, "corrupt_class"));
+    ck_assert_str_eq(hx_json_get_str(r, "id"), "s/flip[k=2]");
+    ck_assert_str_eq(hx_json_get_str(json_object_get(r, "params"), "k"), "2");
+    json_decref(r);
+}
+END_TEST
+
 static void write_part(const char *path, const hx_report *all, size_t from, size_t to,
                        const char *override_status)
 {
@@ -350,7 +426,7 @@ START_TEST(merge_shards)
     hx_report r;
     fill_report(&r);
     const char *dir = tu_path(g_dir, "merge");
-    ck_assert_int_eq(hx_mkdirs(dir), 0);
+    ck_assert_int_eq(hx_mkdirs(dir), LG_OK);
     char a[600], b[600], c[600], out[600];
     snprintf(a, sizeof a, "%s", tu_path(dir, "a.json"));
     snprintf(b, sizeof b, "%s", tu_path(dir, "b.json"));
@@ -362,8 +438,7 @@ START_TEST(merge_shards)
     write_part(c, &r, 3, 5, NULL);
     ck_assert_int_eq(merge(out, b, c, a), 1); /* the report holds failures */
     hx_report m;
-    char err[512];
-    ck_assert_int_eq(hx_report_load(out, &m, err, sizeof err), 0);
+    ck_assert_int_eq(hx_report_load(out, &m), LG_OK);
     ck_assert_uint_eq(json_array_size(m.cases), 8);
     for (size_t i = 0; i < 8; i++)
         ck_assert_str_eq(hx_json_get_str(json_array_get(m.cases, i), "id"),
@@ -381,7 +456,7 @@ START_TEST(merge_shards)
     write_part(c, &r, 1, 2, "pass");
     write_part(b, &r, 0, 2, NULL);
     ck_assert_int_eq(merge(out, b, c, NULL), 0);
-    ck_assert_int_eq(hx_report_load(out, &m, err, sizeof err), 0);
+    ck_assert_int_eq(hx_report_load(out, &m), LG_OK);
     ck_assert_uint_eq(json_array_size(m.cases), 2);
     ck_assert_str_eq(hx_json_get_str(json_array_get(m.cases, 1), "status"), "pass");
     hx_report_free(&m);
@@ -392,7 +467,7 @@ END_TEST
 START_TEST(merge_errors)
 {
     const char *dir = tu_path(g_dir, "merge-bad");
-    ck_assert_int_eq(hx_mkdirs(dir), 0);
+    ck_assert_int_eq(hx_mkdirs(dir), LG_OK);
     char bad[600], out[600];
     snprintf(bad, sizeof bad, "%s", tu_path(dir, "bad.json"));
     snprintf(out, sizeof out, "%s", tu_path(dir, "out.json"));
@@ -417,6 +492,8 @@ static Suite *report_suite(void)
     tcase_add_test(t, junit_counts);
     tcase_add_test(t, markdown);
     tcase_add_test(t, html_page);
+    tcase_add_test(t, load_errors);
+    tcase_add_test(t, result_object);
     tcase_add_test(t, merge_shards);
     tcase_add_test(t, merge_errors);
     suite_add_tcase(s, t);

@@ -8,6 +8,7 @@
 #include "cmd/cmd.h"
 #include "report/report.h"
 #include "run/runner.h"
+#include "util/json.h"
 #include "testutil.h"
 
 #include <check.h>

@@ -3,8 +3,8 @@
 #include "cmd/args.h"
 #include "cmd/cmd.h"
 #include "loadgate/loadgate.h"
-#include "report/report.h"
 #include "run/sandbox.h"
+#include "util/json.h"
 
 #include <jansson.h>
 #include <openssl/evp.h>

@@ -3,10 +3,12 @@
 #include "cmd/args.h"
 #include "cmd/cmd.h"
 #include "invariants.h"
-#include "report/report.h"
+#include "report/outcome_json.h"
 #include "run/sandbox.h"
+#include "util/json.h"
 
 #include <jansson.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,47 +23,26 @@ static const char load_usage[] =
     "  --key, --crc and --trust-code as for inspect. Exit 0 if it loaded and every invariant\n"
     "  held, 1 if not, 2 for usage.\n";
 
-void *hx_trace_json(const lg_trace *t)
-{
-    json_t *a = json_array();
-    char f[LG_DEVICE_NAME_MAX], to[LG_DEVICE_NAME_MAX];
-    for (size_t i = 0; i < lg_trace_count(t); i++) {
-        const lg_event *e = lg_trace_event(t, i);
-        json_t *o = json_pack("{s:I, s:s, s:s, s:s, s:s, s:I, s:b}", "seq", (json_int_t)e->seq,
-                              "op", lg_op_name(e->op), "tensor", e->tensor, "from",
-                              lg_device_format(e->from, f), "to", lg_device_format(e->to, to),
-                              "bytes", (json_int_t)e->bytes, "ok", e->ok);
-        if (e->detail[0])
-            json_object_set_new(o, "detail", json_string(e->detail));
-        json_array_append_new(a, o);
-    }
-    return a;
-}
-
+/* The JSON output: the outcome through report/outcome_json.h, as in a
+ * report's case objects; the whole trace (no cap, unlike a report). */
 static json_t *load_json(const hx_outcome *o, const char *file, const char *backend,
                          const lg_load_options *opt, int with_trace)
 {
     char a[LG_DEVICE_NAME_MAX], b[LG_DEVICE_NAME_MAX];
-    json_t *inv = json_object();
-    for (int i = 0; i < HX_INV_COUNT; i++)
-        json_object_set_new(inv, hx_inv_name((hx_inv)i), json_string(hx_verdict_name(o->inv[i])));
-    json_t *why = json_object();
-    for (int i = 0; i < HX_INV_COUNT; i++)
-        if (o->inv[i] == HX_FAIL)
-            json_object_set_new(why, hx_inv_name((hx_inv)i), json_string(o->why[i]));
-    /* messages may quote bytes of a broken file that are not UTF-8 */
     json_t *j = json_pack("{s:o, s:s, s:o, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o}", "file",
         hx_json_str(file), "status", lg_status_name(o->status), "message",
         hx_json_str(o->message), "device_before",
         lg_device_format(o->before, a), "device_after", lg_device_format(o->after, b), "policy",
         lg_policy_name(opt->policy), "policy_used", lg_policy_name(o->policy_used), "backend",
-        backend, "dtype_rule", lg_dtype_rule_name(opt->dtype_rule), "invariants", inv,
-        "invariant_failures", why);
+        backend, "dtype_rule", lg_dtype_rule_name(opt->dtype_rule), "invariants",
+        hx_outcome_verdicts_json(o->inv), "invariant_failures", hx_outcome_failures_json(o));
+    if (!j)
+        return NULL;
     json_object_set_new(j, "stats", json_pack("{s:I, s:I, s:I}", "tensors",
         (json_int_t)o->stats.tensors_loaded, "bytes", (json_int_t)o->stats.bytes_loaded,
         "staging_peak_bytes", (json_int_t)o->stats.staging_peak_bytes));
     if (with_trace)
-        json_object_set_new(j, "trace", hx_trace_json(o->trace));
+        json_object_set_new(j, "trace", hx_outcome_trace_json(o->trace, SIZE_MAX, NULL));
     return j;
 }
 

@@ -46,6 +46,18 @@ typedef enum {
     HX_CLASS_TORCH_ZIP, HX_CLASS_COUNT
 } hx_corrupt_class;
 
+/* corrupt/class.c. The class of c (HX_CLASS_NONE for no corruption). */
+hx_corrupt_class hx_corrupt_class_of(const hx_corrupt *c);
+/* The class's name as the reliability table prints it: "truncate",
+ * "flip every byte", "flip bit", "flip random", "zero", "splice",
+ * "safetensors", "torch_zip"; "none" for HX_CLASS_NONE, and "other" for
+ * any value outside the enum (HX_CLASS_COUNT included). */
+const char *hx_corrupt_class_name(hx_corrupt_class k);
+/* The class of a corruption label as written by hx_corrupt_label, for
+ * reports written before the class was recorded: HX_CLASS_NONE for NULL,
+ * "" or "none", HX_CLASS_COUNT ("other") for a label of no known class. */
+hx_corrupt_class hx_corrupt_class_of_label(const char *label);
+
 /* Writes in, corrupted as c says, to out (created or replaced). HX_CORRUPT_NONE
  * copies the file. Returns LG_OK, or a status with a message in hx_errmsg()
  * (util/error.h): LG_E_INVALID for a corruption the file cannot take (an

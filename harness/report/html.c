@@ -3,8 +3,9 @@
  * inline script: per suite, each case name's matrix as a grid coloured by
  * status; a click on a case shows its messages and trace. */
 #include "report/report.h"
+#include "util/error.h"
+#include "util/fs.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -196,30 +197,23 @@ static void put_data(FILE *f, const char *text)
     }
 }
 
-int hx_report_write_html(const hx_report *r, const char *path)
+lg_status hx_report_write_html(const hx_report *r, const char *path)
 {
     json_t *doc = json_pack("{s:O?, s:o, s:o}", "environment", r->environment, "summary",
                             hx_report_summary(r), "cases", page_cases(r->cases));
     char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    FILE *f;
     json_decref(doc);
-    if (!text) {
-        fprintf(stderr, "harness: %s: out of memory\n", path);
-        return -1;
-    }
-    FILE *f = fopen(path, "w");
-    if (!f) {
-        fprintf(stderr, "harness: %s: %s\n", path, strerror(errno));
+    if (!text)
+        return hx_err(LG_E_NOMEM, "%s: out of memory", path);
+    lg_status st = hx_fopen_out(path, &f);
+    if (st != LG_OK) {
         free(text);
-        return -1;
+        return st;
     }
     fputs(page_head, f);
     put_data(f, text);
     fputs(page_tail, f);
     free(text);
-    int bad = ferror(f);
-    if (fclose(f) || bad) {
-        fprintf(stderr, "harness: %s: write error\n", path);
-        return -1;
-    }
-    return 0;
+    return hx_fclose_checked(f, path);
 }

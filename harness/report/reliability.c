@@ -5,8 +5,10 @@
  * point no load reaches shows up as such instead of as a clean pass. */
 #define _POSIX_C_SOURCE 200809L
 #include "report/reliability.h"
+#include "corrupt/corrupt.h"
 #include "report/report.h"
-#include "loadgate/loadgate.h"
+#include "util/error.h"
+#include "util/json.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -49,30 +51,16 @@ static void rows_free(rows *t)
     free(t->v);
 }
 
-const char *hx_corruption_class(const char *label)
+const char *hx_case_corrupt_class(const json_t *c)
 {
-    if (!label || !*label || !strcmp(label, "none"))
-        return NULL;
-    if (!strncmp(label, "flip:random", 11))
-        return "flip random";
-    if (!strncmp(label, "flip:", 5)) {
-        size_t n = strlen(label);
-        return n > 4 && !strcmp(label + n - 4, ":all") ? "flip every byte" : "flip bit";
-    }
-    static const char *const kinds[] = {"truncate", "zero", "splice", "safetensors",
-                                        "torch_zip"};
-    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
-        size_t k = strlen(kinds[i]);
-        if (!strncmp(label, kinds[i], k) && (label[k] == ':' || label[k] == '\0'))
-            return kinds[i];
-    }
-    return "other";
-}
-
-const char *hx_case_corruption(const json_t *c)
-{
-    const char *s = hx_json_get_str(c, "corrupt");
-    return s ? s : hx_json_get_str(json_object_get(c, "params"), "corrupt");
+    const char *name = hx_json_get_str(c, "corrupt_class");
+    if (name)
+        return name;
+    const char *label = hx_json_get_str(c, "corrupt");
+    if (!label)
+        label = hx_json_get_str(json_object_get(c, "params"), "corrupt");
+    hx_corrupt_class k = hx_corrupt_class_of_label(label);
+    return k == HX_CLASS_NONE ? NULL : hx_corrupt_class_name(k);
 }
 
 static void put_row(FILE *f, const row *r, int fired)
@@ -103,7 +91,7 @@ static int count_case(const json_t *c, rows *corr, rows *faults)
 {
     hx_status st = hx_case_status(c);
     int run = st != HX_ST_SKIP, passed = st == HX_ST_PASS;
-    const char *cls = hx_corruption_class(hx_case_corruption(c));
+    const char *cls = hx_case_corrupt_class(c);
     if (cls) {
         row *r = find_row(corr, cls);
         if (!r)
@@ -128,38 +116,57 @@ static int count_case(const json_t *c, rows *corr, rows *faults)
     return 0;
 }
 
-int hx_reliability_md(FILE *f, const json_t *cases)
+/* The class rows in the table's order; "other" (a label of no known
+ * class) last. */
+static void corr_order(const char *order[HX_CLASS_COUNT + 1])
 {
-    static const char *const corr_order[] = {"truncate", "flip every byte", "flip bit",
-                                             "flip random", "zero", "splice", "safetensors",
-                                             "torch_zip", "other", NULL};
+    static const hx_corrupt_class classes[] = {
+        HX_CLASS_TRUNCATE, HX_CLASS_FLIP_BYTE, HX_CLASS_FLIP_BIT,    HX_CLASS_FLIP_RANDOM,
+        HX_CLASS_ZERO,     HX_CLASS_SPLICE,    HX_CLASS_SAFETENSORS, HX_CLASS_TORCH_ZIP,
+        HX_CLASS_COUNT};
+    size_t n = sizeof classes / sizeof classes[0];
+    for (size_t i = 0; i < n; i++)
+        order[i] = hx_corrupt_class_name(classes[i]);
+    order[n] = NULL;
+}
+
+static void put_tables(FILE *f, const rows *corr, const rows *faults)
+{
+    const char *order[HX_CLASS_COUNT + 1];
+    fputs("## Reliability\n\n", f);
+    fputs("Cases run (not skipped) and passed, per corruption class and per fault "
+          "point (docs/reliability.md).\n\n", f);
+    if (corr->n) {
+        corr_order(order);
+        fputs("| corruption | cases run | passed |\n| --- | ---: | ---: |\n", f);
+        put_rows(f, corr, order, 0);
+        fputc('\n', f);
+    }
+    if (faults->n) {
+        fputs("| fault point | cases run | passed | fault fired in |\n"
+              "| --- | ---: | ---: | ---: |\n", f);
+        put_rows(f, faults, (const char *const *)lg_fault_points(), 1);
+        fputc('\n', f);
+    }
+}
+
+lg_status hx_reliability_md(FILE *f, const json_t *cases)
+{
     rows corr = {0}, faults = {0};
     size_t i;
     json_t *c;
-    int rc = 0;
+    lg_status st = LG_OK;
     json_array_foreach(cases, i, c) {
         if (count_case(c, &corr, &faults)) {
-            rc = -1;
+            st = hx_err(LG_E_NOMEM, "out of memory");
             break;
         }
     }
-    if (rc == 0 && (corr.n || faults.n)) {
-        fputs("## Reliability\n\n", f);
-        fputs("Cases run (not skipped) and passed, per corruption class and per fault "
-              "point (docs/reliability.md).\n\n", f);
-        if (corr.n) {
-            fputs("| corruption | cases run | passed |\n| --- | ---: | ---: |\n", f);
-            put_rows(f, &corr, corr_order, 0);
-            fputc('\n', f);
-        }
-        if (faults.n) {
-            fputs("| fault point | cases run | passed | fault fired in |\n"
-                  "| --- | ---: | ---: | ---: |\n", f);
-            put_rows(f, &faults, (const char *const *)lg_fault_points(), 1);
-            fputc('\n', f);
-        }
-    }
+    if (st == LG_OK && (corr.n || faults.n))
+        put_tables(f, &corr, &faults);
     rows_free(&corr);
     rows_free(&faults);
-    return rc ? -1 : ferror(f) ? -1 : 0;
+    if (st == LG_OK && ferror(f))
+        st = hx_err(LG_E_IO, "write error");
+    return st;
 }

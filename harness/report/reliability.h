@@ -5,23 +5,20 @@
 #ifndef HX_RELIABILITY_H
 #define HX_RELIABILITY_H
 
+#include "loadgate/loadgate.h"
+
 #include <jansson.h>
 #include <stdio.h>
 
-/* The class of a corruption label ("truncate:7" -> "truncate",
- * "flip:3:all" -> "flip every byte", "flip:3:2" -> "flip bit",
- * "flip:random4:seed1" -> "flip random", "zero:0:8" -> "zero",
- * "splice:x:0:8@0" -> "splice", "safetensors:offsets-gap" ->
- * "safetensors"), or NULL for no corruption ("none", NULL). */
-const char *hx_corruption_class(const char *label);
-
-/* The corruption label of a case object: its "corrupt" member when the
- * runner records one, else params.corrupt; NULL when neither is there. */
-const char *hx_case_corruption(const json_t *c);
+/* The corruption class name of a case object: its "corrupt_class" member;
+ * for a report written before cases recorded it, the class of its
+ * corruption label ("corrupt" member, else params.corrupt) by
+ * hx_corrupt_class_of_label. NULL when the case has no corruption. */
+const char *hx_case_corrupt_class(const json_t *c);
 
 /* Writes "## Reliability" and its two tables (corruption classes, fault
  * points) for the case objects in cases (a JSON array). Writes nothing
- * when no case has a corruption or a fault. Returns 0, or -1 when out of
- * memory or on a write error. */
-int hx_reliability_md(FILE *f, const json_t *cases);
+ * when no case has a corruption or a fault. LG_E_NOMEM, or LG_E_IO on a
+ * write error. */
+lg_status hx_reliability_md(FILE *f, const json_t *cases);
 #endif

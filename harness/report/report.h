@@ -1,13 +1,18 @@
-/* Run reports (docs/report.md): the in-memory result list of a run and
- * the files written from it: report.json (schema loadgate-report/1),
- * junit.xml, summary.md and index.html. Every case result is a jansson
- * object in the report.json case schema, so that a forked or spawned child
- * can hand it to the parent as text and `harness merge` can read it back. */
+/* Run reports (docs/report.md): the in-memory list of case results of a
+ * run, and the files written from it: report.json (schema
+ * loadgate-report/1), junit.xml, summary.md and index.html. Every case
+ * result is a jansson object in the report.json case schema (result.h),
+ * so that a forked or spawned child can hand it to the parent as text and
+ * `harness merge` can read it back. Functions that can fail return
+ * lg_status with a message in hx_errmsg() (util/error.h). */
 #ifndef HX_REPORT_H
 #define HX_REPORT_H
 
+#include "loadgate/loadgate.h"
+
 #include <jansson.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #define HX_REPORT_SCHEMA "loadgate-report/1"
 
@@ -18,6 +23,8 @@ typedef enum {
 
 const char *hx_status_name(hx_status s);              /* "pass" */
 int hx_status_parse(const char *s, hx_status *out);   /* 0 on success */
+/* The summary's key for s: "passed", "failed", ... */
+const char *hx_status_summary_key(hx_status s);
 /* fail, xpass, crash and timeout fail the run. */
 int hx_status_fails_run(hx_status s);
 /* The status of a case object; HX_ST_FAIL when it has none or a bad one. */
@@ -25,8 +32,8 @@ hx_status hx_case_status(const json_t *c);
 
 /* Report formats, for --format. */
 enum { HX_FMT_JSON = 1, HX_FMT_JUNIT = 2, HX_FMT_MD = 4, HX_FMT_HTML = 8, HX_FMT_ALL = 15 };
-/* "junit,json,md,html" -> mask; 0 on success, -1 on an unknown name. */
-int hx_formats_parse(const char *s, unsigned *out);
+/* "junit,json,md,html" -> mask; LG_E_INVALID on an unknown name. */
+lg_status hx_formats_parse(const char *s, unsigned *out);
 
 typedef struct {
     json_t *environment; /* object; hx_environment() */
@@ -35,39 +42,54 @@ typedef struct {
     double duration_s;   /* wall time of the run */
 } hx_report;
 
-/* 0, or -1 when out of memory. environment and run start as NULL. */
-int hx_report_init(hx_report *r);
+/* LG_OK, or LG_E_NOMEM. environment and run start as NULL. */
+lg_status hx_report_init(hx_report *r);
 void hx_report_free(hx_report *r);
 /* Appends a case object; takes the reference (also on failure). */
-int hx_report_add(hx_report *r, json_t *c);
+lg_status hx_report_add(hx_report *r, json_t *c);
 /* Counts by status: passed, failed, ... (a new reference). */
 json_t *hx_report_summary(const hx_report *r);
-/* The whole report.json document (a new reference). */
-json_t *hx_report_json(const hx_report *r);
-/* Reads a report.json. 0, or -1 with a message in err. */
-int hx_report_load(const char *path, hx_report *r, char *err, size_t errlen);
 
-/* The machine and build: loadgate, libtorch, backends, devices, commit,
- * host (a new reference, NULL when out of memory). */
+/* Case counts of a group of cases, for the writers' tables. */
+typedef struct {
+    size_t n[HX_ST_COUNT]; /* by status */
+    size_t total;
+    double time;           /* the sum of the cases' duration_s */
+} hx_counts;
+void hx_counts_add(hx_counts *k, const json_t *c);
+/* The counts of the cases in suite, or of every case for suite NULL. */
+hx_counts hx_counts_of(const json_t *cases, const char *suite);
+/* The suite names of cases in order of first appearance (strings borrowed
+ * from cases, "" for a case without one) in a malloc'd array; NULL when
+ * out of memory. */
+const char **hx_suite_order(const json_t *cases, size_t *n);
+/* Is c in suite (a case without a suite is in "")? */
+int hx_case_in_suite(const json_t *c, const char *suite);
+
+/* json.c: the whole report.json document (a new reference), and reading
+ * one back (LG_E_IO for a file that cannot be read, LG_E_FORMAT for one
+ * that is not a loadgate-report/1 report). */
+json_t *hx_report_json(const hx_report *r);
+lg_status hx_report_load(const char *path, hx_report *r);
+
+/* environment.c: the machine and build: loadgate, libtorch, backends,
+ * devices, commit, host (a new reference, NULL when out of memory). */
 json_t *hx_environment(void);
 
-/* Writers. 0, or -1 with errno set / a message on stderr. */
-int hx_report_write_json(const hx_report *r, const char *path);
-int hx_report_write_junit(const hx_report *r, const char *path);
-int hx_report_write_md(const hx_report *r, const char *path);
-int hx_report_write_html(const hx_report *r, const char *path); /* html.c */
+/* Writers, one file each (json.c, junit.c, md.c, html.c). */
+lg_status hx_report_write_json(const hx_report *r, const char *path);
+lg_status hx_report_write_junit(const hx_report *r, const char *path);
+lg_status hx_report_write_md(const hx_report *r, const char *path);
+lg_status hx_report_write_html(const hx_report *r, const char *path);
+/* Opens path, hands the file and the report's suites in order of first
+ * appearance (hx_suite_order) to body, and closes it: the frame of the
+ * writers that go suite by suite. body's failure, with path prefixed to
+ * its message, or the file's. */
+typedef lg_status (*hx_report_body)(FILE *f, const hx_report *r, const char **suites,
+                                    size_t nsuites);
+lg_status hx_report_write_with(const hx_report *r, const char *path, hx_report_body body);
 /* Creates dir (and its parents) and writes the chosen formats into it:
- * report.json junit.xml summary.md index.html. */
-int hx_report_write_all(const hx_report *r, const char *dir, unsigned formats);
-/* mkdir -p. 0 or -1 with errno. */
-int hx_mkdirs(const char *dir);
-
-/* Text helpers shared by the writers and the runner. */
-/* A copy of s that is valid UTF-8: each invalid byte becomes U+FFFD. */
-char *hx_utf8_clean(const char *s);
-/* A JSON string of s after hx_utf8_clean, json null for NULL s. NULL only
- * when out of memory. */
-json_t *hx_json_str(const char *s);
-/* The string member key of object o, or NULL (also when o is not an object). */
-const char *hx_json_get_str(const json_t *o, const char *key);
+ * report.json junit.xml summary.md index.html. Every chosen file is
+ * attempted; the first failure is returned. */
+lg_status hx_report_write_all(const hx_report *r, const char *dir, unsigned formats);
 #endif

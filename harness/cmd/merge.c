@@ -1,0 +1,205 @@
+/* harness merge: report.json files (the shards of a run, a run and its
+ * --rerun-failed run) merged into one report (docs/report.md). */
+#include "cmd/args.h"
+#include "cmd/cmd.h"
+#include "report/report.h"
+#include "util/error.h"
+#include "util/json.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char merge_usage[] =
+    "usage: harness merge -o OUT.json [--format json,junit,md,html] IN.json...\n"
+    "\n"
+    "Merges report.json files (for example the shards of one run) into one\n"
+    "report: cases are concatenated, a case id seen again replaces the earlier\n"
+    "one (a warning when the statuses differ), cases are put back in suite\n"
+    "order, the summary is recomputed and the first file's environment kept.\n"
+    "--format also writes junit.xml, summary.md and index.html next to OUT.\n"
+    "\n"
+    "exit codes: 0 merged, every case passed; 1 merged, a case failed;\n"
+    "            2 bad usage or an unreadable report\n";
+
+typedef struct {
+    json_t *c;
+    size_t rank;  /* suite's order of first appearance */
+    long index;   /* case index in its suite */
+    size_t pos;   /* position after the merge, for a stable order */
+} merge_item;
+
+static int merge_cmp(const void *a, const void *b)
+{
+    const merge_item *x = a, *y = b;
+    if (x->rank != y->rank)
+        return x->rank < y->rank ? -1 : 1;
+    if (x->index != y->index)
+        return x->index < y->index ? -1 : 1;
+    return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
+/* Adds the cases of in to out; ids maps an id to its position in out. */
+static int merge_cases(hx_report *out, json_t *ids, const hx_report *in, const char *path)
+{
+    size_t i;
+    json_t *c;
+    json_array_foreach(in->cases, i, c) {
+        const char *id = hx_json_get_str(c, "id");
+        json_t *seen = json_object_get(ids, id);
+        if (seen) {
+            size_t at = (size_t)json_integer_value(seen);
+            json_t *old = json_array_get(out->cases, at);
+            if (hx_case_status(old) != hx_case_status(c))
+                fprintf(stderr, "harness merge: %s: %s was %s before, %s here; keeping this one\n",
+                        path, id, hx_status_name(hx_case_status(old)),
+                        hx_status_name(hx_case_status(c)));
+            if (json_array_set(out->cases, at, c))
+                return -1;
+            continue;
+        }
+        if (json_object_set_new(ids, id, json_integer((json_int_t)json_array_size(out->cases))) ||
+            json_array_append(out->cases, c))
+            return -1;
+    }
+    return 0;
+}
+
+/* Puts the merged cases in suite order, then case index. */
+static int merge_sort(hx_report *r)
+{
+    size_t n = json_array_size(r->cases), nsuites, i, k;
+    const char **suites = hx_suite_order(r->cases, &nsuites);
+    merge_item *items = calloc(n + 1, sizeof *items);
+    json_t *sorted = json_array();
+    int rc = -1;
+    if (!suites || !items || !sorted)
+        goto out;
+    for (i = 0; i < n; i++) {
+        json_t *c = json_array_get(r->cases, i);
+        const char *s = hx_json_get_str(c, "suite");
+        for (k = 0; k < nsuites && strcmp(suites[k], s ? s : ""); k++)
+            ;
+        json_t *ix = json_object_get(c, "index");
+        items[i] = (merge_item){c, k, json_is_integer(ix) ? (long)json_integer_value(ix) : -1, i};
+    }
+    qsort(items, n, sizeof *items, merge_cmp);
+    for (i = 0; i < n; i++)
+        if (json_array_append(sorted, items[i].c))
+            goto out;
+    json_decref(r->cases);
+    r->cases = sorted;
+    sorted = NULL;
+    rc = 0;
+out:
+    json_decref(sorted);
+    free(items);
+    free(suites);
+    return rc;
+}
+
+static int merge_inputs(hx_report *out, char **inputs, int n)
+{
+    json_t *ids = json_object();
+    int rc = -1;
+    if (!ids)
+        return -1;
+    for (int i = 0; i < n; i++) {
+        hx_report in;
+        if (hx_report_load(inputs[i], &in) != LG_OK) {
+            fprintf(stderr, "harness merge: %s\n", hx_errmsg());
+            goto out;
+        }
+        if (!out->environment && in.environment)
+            out->environment = json_incref(in.environment);
+        if (!out->run && in.run)
+            out->run = json_incref(in.run);
+        out->duration_s += in.duration_s;
+        int bad = merge_cases(out, ids, &in, inputs[i]);
+        hx_report_free(&in);
+        if (bad) {
+            fprintf(stderr, "harness merge: out of memory\n");
+            goto out;
+        }
+    }
+    rc = merge_sort(out);
+    if (rc)
+        fprintf(stderr, "harness merge: out of memory\n");
+out:
+    json_decref(ids);
+    return rc;
+}
+
+/* Writes OUT and the other formats into OUT's folder. */
+static lg_status merge_write(const hx_report *r, const char *out, unsigned formats)
+{
+    char dir[4096];
+    const char *slash = strrchr(out, '/');
+    lg_status st = hx_report_write_json(r, out);
+    formats &= ~(unsigned)HX_FMT_JSON;
+    if (st != LG_OK || !formats)
+        return st;
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - out == 0 ? 1 : slash - out), out);
+    return hx_report_write_all(r, dir, formats);
+}
+
+static int any_failing(const hx_report *r)
+{
+    size_t i;
+    json_t *c;
+    json_array_foreach(r->cases, i, c) if (hx_status_fails_run(hx_case_status(c))) return 1;
+    return 0;
+}
+
+static int merge_run(char **inputs, int n, const char *out, unsigned formats)
+{
+    hx_report r;
+    int rc = 2;
+    if (hx_report_init(&r) != LG_OK) {
+        fprintf(stderr, "harness merge: %s\n", hx_errmsg());
+        return 2;
+    }
+    if (merge_inputs(&r, inputs, n) == 0) {
+        if (merge_write(&r, out, formats) != LG_OK)
+            fprintf(stderr, "harness merge: %s\n", hx_errmsg());
+        else
+            rc = any_failing(&r) ? 1 : 0;
+    }
+    hx_report_free(&r);
+    return rc;
+}
+
+enum { O_OUT = 1, O_FORMAT };
+
+int hx_cmd_merge(int argc, char **argv)
+{
+    static const hx_opt opts[] = {{"out", 'o', 1, O_OUT}, {"format", 0, 1, O_FORMAT},
+                                  {NULL, 0, 0, 0}};
+    const char *out = NULL;
+    unsigned formats = HX_FMT_JSON;
+    int id;
+    hx_args a;
+    hx_args_init(&a, "merge", merge_usage, opts, argc, argv);
+    while ((id = hx_args_next(&a)) > 0) {
+        switch (id) {
+        case O_OUT: out = a.value; break;
+        case O_FORMAT:
+            if (hx_formats_parse(a.value, &formats) != LG_OK) {
+                fprintf(stderr, "harness merge: unknown format in '%s'\n", a.value);
+                return 2;
+            }
+            break;
+        }
+    }
+    if (id == HX_ARGS_EXIT)
+        return a.exit_code;
+    if (!out || !hx_args_count(&a)) {
+        fputs(merge_usage, stderr);
+        return 2;
+    }
+    return merge_run(argv + a.next, hx_args_count(&a), out, formats);
+}

@@ -1,0 +1,18 @@
+/* File system helpers shared across the harness, in the harness's error
+ * convention (util/error.h): LG_OK, or LG_E_IO with a message naming the
+ * path. */
+#ifndef HX_UTIL_FS_H
+#define HX_UTIL_FS_H
+
+#include "loadgate/loadgate.h"
+
+#include <stdio.h>
+
+/* mkdir -p dir (mode 0777 before the umask). On failure errno is left as
+ * the failing mkdir set it, for callers that word their own message. */
+lg_status hx_mkdirs(const char *dir);
+/* Opens path for writing (created or truncated) into *f. */
+lg_status hx_fopen_out(const char *path, FILE **f);
+/* Closes f, opened on path; an earlier write error on f fails too. */
+lg_status hx_fclose_checked(FILE *f, const char *path);
+#endif

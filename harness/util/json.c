@@ -1,0 +1,74 @@
+/* JSON text helpers (util/json.h). */
+#include "util/json.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int hx_utf8_decode(const unsigned char *p, unsigned long *cp)
+{
+    unsigned long c = p[0];
+    int n, i;
+    if (c < 0x80) {
+        *cp = c;
+        return 1;
+    }
+    if (c >= 0xc2 && c <= 0xdf)
+        n = 2, c &= 0x1f;
+    else if (c >= 0xe0 && c <= 0xef)
+        n = 3, c &= 0x0f;
+    else if (c >= 0xf0 && c <= 0xf4)
+        n = 4, c &= 0x07;
+    else
+        return 0;
+    for (i = 1; i < n; i++) {
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+        c = (c << 6) | (p[i] & 0x3f);
+    }
+    if ((n == 3 && c < 0x800) || (n == 4 && c < 0x10000) || c > 0x10ffff ||
+        (c >= 0xd800 && c <= 0xdfff))
+        return 0;
+    *cp = c;
+    return n;
+}
+
+char *hx_utf8_clean(const char *s)
+{
+    size_t len = strlen(s), o = 0;
+    char *out = malloc(len * 3 + 1); /* each bad byte grows to 3 */
+    if (!out)
+        return NULL;
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        unsigned long cp;
+        int n = hx_utf8_decode(p, &cp);
+        if (n) {
+            memcpy(out + o, p, (size_t)n);
+            o += (size_t)n;
+            p += n;
+        } else {
+            memcpy(out + o, "\xef\xbf\xbd", 3);
+            o += 3;
+            p++;
+        }
+    }
+    out[o] = 0;
+    return out;
+}
+
+json_t *hx_json_str(const char *s)
+{
+    if (!s)
+        return json_null();
+    char *clean = hx_utf8_clean(s);
+    if (!clean)
+        return NULL;
+    json_t *j = json_string(clean);
+    free(clean);
+    return j;
+}
+
+const char *hx_json_get_str(const json_t *o, const char *key)
+{
+    return json_string_value(json_object_get(o, key));
+}

@@ -1,0 +1,22 @@
+/* JSON text helpers shared across the harness: every string that may
+ * come from a damaged file (a tensor name, an error message quoting one)
+ * is made valid UTF-8 before jansson sees it, because jansson refuses
+ * invalid UTF-8 and the value would silently go missing. */
+#ifndef HX_UTIL_JSON_H
+#define HX_UTIL_JSON_H
+
+#include <jansson.h>
+
+/* A copy of s that is valid UTF-8: each invalid byte becomes U+FFFD
+ * (malloc'd; NULL when out of memory). */
+char *hx_utf8_clean(const char *s);
+/* Length of the valid UTF-8 sequence at p (1..4) with its code point in
+ * *cp, or 0 when the bytes there are not valid UTF-8 (overlong forms,
+ * surrogates and values past U+10FFFF included). */
+int hx_utf8_decode(const unsigned char *p, unsigned long *cp);
+/* A JSON string of s after hx_utf8_clean, json null for NULL s. NULL only
+ * when out of memory. */
+json_t *hx_json_str(const char *s);
+/* The string member key of object o, or NULL (also when o is not an object). */
+const char *hx_json_get_str(const json_t *o, const char *key);
+#endif
