@@ -63,10 +63,6 @@ typedef struct {
 lg_status hx_check_load(const hx_load_req *req, hx_outcome *out);
 void hx_outcome_free(hx_outcome *o);
 
-/* The trace as a JSON array of {seq, op, tensor, from, to, bytes, ok
- * [, detail]} (jansson json_t *; declared as void * to keep jansson out
- * of this header). */
-void *hx_trace_json(const lg_trace *t);
 
 
 /* Does the device need the MPS workaround under this backend? (via-cpu

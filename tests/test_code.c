@@ -204,7 +204,9 @@ START_TEST(sandbox_refuses_writes)
 {
     const char *p = tu_path(g_dir, "existing");
     ck_assert_int_eq(tu_write(p, "abcd", 4), 0);
-    ck_assert_int_eq(hx_sandbox_run("test", try_writes, (void *)g_dir), 0);
+    int code = -1;
+    ck_assert_int_eq(hx_sandbox_call(try_writes, (void *)g_dir, &code), LG_OK);
+    ck_assert_int_eq(code, 0);
     size_t n = 0;
     char *b = tu_read(p, &n);
     ck_assert_ptr_nonnull(b);
@@ -224,8 +226,9 @@ static int exit_with(void *arg) { return *(int *)arg; }
 
 START_TEST(sandbox_passes_exit_code)
 {
-    int code = 7;
-    ck_assert_int_eq(hx_sandbox_run("test", exit_with, &code), 7);
+    int code = 7, got = -1;
+    ck_assert_int_eq(hx_sandbox_call(exit_with, &code, &got), LG_OK);
+    ck_assert_int_eq(got, 7);
 }
 END_TEST
 

@@ -25,10 +25,12 @@ int hx_cmd_run_one(int argc, char **argv);
 struct hx_suite;
 int hx_cmd_suite_load(const char *path, const char *fixture_dir, struct hx_suite *out);
 
-/* The path of the running harness executable (for spawn). */
-const char *hx_self_exe(void);
 
-/* cmd/common.c: "torch" when built, else "sim". */
+/* cmd/common.c: fn(arg) in a child that cannot change files (--trust-code,
+ * run/sandbox.h): its exit code, or 1 with the reason on stderr after
+ * "harness WHAT: ". */
+int hx_cmd_confined(const char *what, int (*fn)(void *), void *arg);
+/* "torch" when built, else "sim". */
 const char *hx_default_backend(void);
 /* error | warn | off */
 int hx_crc_mode_valid(const char *s);

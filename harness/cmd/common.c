@@ -1,5 +1,7 @@
 /* Helpers shared by the subcommands that read checkpoints. */
 #include "cmd/cmd.h"
+#include "run/sandbox.h"
+#include "util/error.h"
 #include "loadgate/loadgate.h"
 
 #include <jansson.h>
@@ -33,4 +35,12 @@ json_t *hx_shape_json(int ndim, const int64_t *shape)
     for (int k = 0; k < ndim; k++)
         json_array_append_new(a, json_integer(shape[k]));
     return a;
+}
+
+int hx_cmd_confined(const char *what, int (*fn)(void *), void *arg)
+{
+    int code = 1;
+    if (hx_sandbox_call(fn, arg, &code) != LG_OK)
+        fprintf(stderr, "harness %s: %s\n", what, hx_errmsg());
+    return code;
 }

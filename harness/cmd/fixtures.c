@@ -2,6 +2,7 @@
 #include "cmd/args.h"
 #include "cmd/cmd.h"
 #include "fixture/gen.h"
+#include "util/error.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -47,7 +48,7 @@ int hx_cmd_fixtures(int argc, char **argv)
         lg_status st = hx_gen_write(&g[i], path);
         if (st != LG_OK) {
             fprintf(stderr, "harness fixtures: %s: %s %s\n", path, lg_status_name(st),
-                    lg_error_message());
+                    hx_errmsg());
             rc = 1;
         } else
             printf("%s\n", path);

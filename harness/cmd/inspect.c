@@ -3,7 +3,6 @@
 #include "cmd/args.h"
 #include "cmd/cmd.h"
 #include "loadgate/loadgate.h"
-#include "run/sandbox.h"
 #include "util/json.h"
 
 #include <jansson.h>
@@ -155,7 +154,7 @@ int hx_cmd_inspect(int argc, char **argv)
     const char *file = argv[a.next];
     if (oo.trust_code) {
         inspect_args ia = {file, backend, &oo, as_json};
-        return hx_sandbox_run("inspect", inspect_confined, &ia);
+        return hx_cmd_confined("inspect", inspect_confined, &ia);
     }
     return inspect_run(file, backend, &oo, as_json);
 }

@@ -4,7 +4,6 @@
 #include "cmd/cmd.h"
 #include "invariants.h"
 #include "report/outcome_json.h"
-#include "run/sandbox.h"
 #include "util/json.h"
 
 #include <jansson.h>
@@ -144,7 +143,7 @@ int hx_cmd_load(int argc, char **argv)
     }
     q.path = argv[a.next];
     load_args la = {&q, backend, as_json, with_trace};
-    int rc = q.opt.trust_code ? hx_sandbox_run("load", load_confined, &la) : load_run(&la);
+    int rc = q.opt.trust_code ? hx_cmd_confined("load", load_confined, &la) : load_run(&la);
     lg_backend_close(q.backend);
     return rc;
 }

@@ -1,5 +1,6 @@
 /* Sweep runs' ids: a sweep run of case ID is reported as ID with its k
- * inside the brackets (runner.h). */
+ * inside the brackets (runner.h), and the result object that carries it. */
+#include "report/result.h"
 #include "run/runner.h"
 
 #include <inttypes.h>
@@ -64,4 +65,18 @@ char *hx_base_id(const char *id)
     if (id[cut] == ',')
         strcat(out, "]");
     return out;
+}
+
+/* The result object (report/result.h) of c as run with o: its report id
+ * carries a sweep run's k. */
+json_t *hx_result_new(const hx_case *c, size_t index, const hx_run_opts *o, hx_status st,
+                      const char *reason)
+{
+    uint64_t k = o ? o->sweep_k : 0;
+    char *id = k ? hx_sweep_id(c->id, k) : NULL;
+    json_t *r = NULL;
+    if (!k || id)
+        r = hx_result_make(c, id, index, hx_case_backend(c, o ? o->backend : NULL), k, st, reason);
+    free(id);
+    return r;
 }

@@ -181,11 +181,3 @@ lg_status hx_sandbox_call(int (*fn)(void *), void *arg, int *code)
     hx_child_free(&ch);
     return st;
 }
-
-int hx_sandbox_run(const char *what, int (*fn)(void *), void *arg)
-{
-    int code = 1;
-    if (hx_sandbox_call(fn, arg, &code) != LG_OK)
-        fprintf(stderr, "harness %s: %s\n", what, hx_errmsg());
-    return code;
-}

@@ -12,9 +12,5 @@ int hx_sandbox_enter(void);
  * its exit code. LG_OK, or LG_E_IO with the reason in hx_errmsg() when it
  * could not be started or confined, or died of a signal (*code is 1). */
 lg_status hx_sandbox_call(int (*fn)(void *), void *arg, int *code);
-/* hx_sandbox_call for a command: the exit code, or 1 with the reason on
- * stderr after "harness WHAT: ". Printing belongs to cmd/: this is to move
- * there once cmd/inspect.c and cmd/load.c call hx_sandbox_call. */
-int hx_sandbox_run(const char *what, int (*fn)(void *), void *arg);
 
 #endif
