@@ -1,5 +1,6 @@
 /* Helpers shared by the unit tests. */
 #include "testutil.h"
+#include "loadgate/loadgate.h"
 
 #include <check.h>
 #include <dirent.h>
@@ -162,4 +163,13 @@ int tu_run_suite(Suite *s)
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
     return failed;
+}
+
+int tu_libtorch_major(void) { return atoi(lg_libtorch_version()); }
+
+int tu_is_mps_refusal(const char *msg)
+{
+    if (strstr(msg, "however got MPS"))
+        return 1;
+    return tu_libtorch_major() >= 2 && strstr(msg, "not linked with support for mps") != NULL;
 }

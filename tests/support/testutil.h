@@ -29,6 +29,11 @@ int tu_run_cmd(int (*fn)(int, char **), char **argv, const char *dir, char **out
  * failed tests. */
 struct Suite;
 int tu_run_suite(struct Suite *s);
+/* The major version of the libtorch linked in (0: none). */
+int tu_libtorch_major(void);
+/* Is msg libtorch's refusal to deserialize onto mps on a machine without
+ * it? The 1.13 unpickler's device check, or 2.x's missing backend. */
+int tu_is_mps_refusal(const char *msg);
 /* The source tree (for tests/data). */
 const char *tu_source_dir(void);
 #endif
