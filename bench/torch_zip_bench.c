@@ -6,7 +6,7 @@
  *
  * usage: torch_zip_bench [-m MIB] [-t TENSORS] [-r REPEATS] [-p PYTHON] FILE
  *
- * FILE is written first (harness/gen.c, `generate: {format: torch-zip}`)
+ * FILE is written first (harness/fixture/gen.c, `generate: {format: torch-zip}`)
  * unless it exists. The page cache is warmed by one read of the file, then
  * each measurement runs REPEATS times (default 3) and the best time is
  * kept (every run is printed too). loadgate loads into a CPU store of the
