@@ -215,7 +215,7 @@ static void check_values(hx_outcome *o, lg_store *st, const hx_load_req *q)
 
 typedef struct {
     size_t live;
-    uint64_t dev[3];
+    uint64_t dev[LG_DEVICE_TYPE_COUNT];
     uint64_t store_bytes;
     int fds;
 } counters;
@@ -223,7 +223,7 @@ typedef struct {
 static void count(lg_backend *b, lg_store *st, counters *c)
 {
     c->live = lg_backend_live_tensors(b);
-    for (int t = 0; t < 3; t++)
+    for (int t = 0; t < LG_DEVICE_TYPE_COUNT; t++)
         c->dev[t] = lg_backend_device_bytes(b, (lg_device){(lg_device_type)t, 0});
     c->store_bytes = 0;
     for (size_t i = 0; i < lg_store_count(st); i++)
@@ -244,7 +244,7 @@ static void check_no_leak(hx_outcome *o, lg_backend *b, lg_store *st, const coun
     /* The store's own bytes may change size (dtype adopt); the rest of the
      * device memory in use must come back to its level. */
     lg_device sd = lg_store_device(st);
-    for (int t = 0; t < 3; t++) {
+    for (int t = 0; t < LG_DEVICE_TYPE_COUNT; t++) {
         uint64_t want = before->dev[t], have = after.dev[t];
         if (t == (int)o->before.type)
             want -= before->store_bytes;
@@ -270,7 +270,8 @@ static void count_moved(hx_outcome *o)
     for (size_t e = 0; e < lg_trace_count(o->trace); e++) {
         const lg_event *ev = lg_trace_event(o->trace, e);
         if (ev->ok && (ev->op == LG_OP_COPY || ev->op == LG_OP_MOVE) &&
-            (unsigned)ev->from.type < 3 && (unsigned)ev->to.type < 3)
+            (unsigned)ev->from.type < LG_DEVICE_TYPE_COUNT &&
+            (unsigned)ev->to.type < LG_DEVICE_TYPE_COUNT)
             o->moved[ev->from.type][ev->to.type] += ev->bytes;
     }
 }

@@ -50,7 +50,8 @@ typedef struct {
     char why[HX_INV_COUNT][256];   /* for each failed invariant */
     lg_trace *trace;               /* owned; hx_outcome_free */
     lg_load_stats stats;
-    uint64_t moved[3][3];          /* bytes by [from type][to type] */
+    /* bytes by [from type][to type] */
+    uint64_t moved[LG_DEVICE_TYPE_COUNT][LG_DEVICE_TYPE_COUNT];
     uint64_t fault_fired;          /* injected faults that fired during the
                                       load, all points together. Every point
                                       is disarmed (lg_fault_disarm) right

@@ -42,7 +42,7 @@ static const char usage[] =
     "verdict: needed, removable or unknown, with its reason.\n"
     "exit: 0 done, 1 a probe crashed, 2 bad usage\n";
 
-enum { DEV_CPU, DEV_CUDA, DEV_MPS, NDEV };
+enum { DEV_CPU = LG_DEV_CPU, DEV_CUDA = LG_DEV_CUDA, DEV_MPS = LG_DEV_MPS, NDEV = LG_DEVICE_TYPE_COUNT };
 #define NREADERS 2
 #define MSG_MAX 512
 

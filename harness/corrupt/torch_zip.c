@@ -98,7 +98,7 @@ static lg_status tz_entry(tz_zip *z, uint64_t i, uint64_t *at, tz_rec *r)
 
 static lg_status tz_parse(unsigned char *b, size_t len, tz_zip *z)
 {
-    uint64_t count, at;
+    uint64_t count = 0, at = 0;
     memset(z, 0, sizeof *z);
     z->b = b;
     z->len = len;

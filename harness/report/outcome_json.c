@@ -61,10 +61,10 @@ json_t *hx_outcome_failures_json(const hx_outcome *out)
 
 json_t *hx_outcome_moved_json(const hx_outcome *out)
 {
-    static const char *const types[3] = {"cpu", "cuda", "mps"};
+    static const char *const types[LG_DEVICE_TYPE_COUNT] = {"cpu", "cuda", "mps"};
     json_t *m = json_object();
-    for (int f = 0; m && f < 3; f++) {
-        for (int t = 0; t < 3; t++) {
+    for (int f = 0; m && f < LG_DEVICE_TYPE_COUNT; f++) {
+        for (int t = 0; t < LG_DEVICE_TYPE_COUNT; t++) {
             char key[16];
             if (!out->moved[f][t])
                 continue;
