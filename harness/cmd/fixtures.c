@@ -3,11 +3,10 @@
 #include "cmd/cmd.h"
 #include "fixture/gen.h"
 #include "util/error.h"
+#include "util/fs.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 
 static const char fixtures_usage[] =
     "usage: harness fixtures DIR\n"
@@ -25,8 +24,8 @@ int hx_cmd_fixtures(int argc, char **argv)
     if (hx_args_count(&a) != 1)
         return hx_args_error(&a, "expected exactly one DIR");
     const char *dir = argv[a.next];
-    if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
-        fprintf(stderr, "harness fixtures: %s: %s\n", dir, strerror(errno));
+    if (hx_mkdirs(dir) != LG_OK) {
+        fprintf(stderr, "harness fixtures: %s\n", hx_errmsg());
         return 1;
     }
     static const lg_dtype mixed[] = {LG_F32, LG_F16, LG_BF16, LG_I64, LG_I32, LG_I16,
