@@ -88,7 +88,7 @@ static const int refused[] = {
 };
 
 #define NREFUSED (sizeof refused / sizeof refused[0])
-#define MAX_FILTER (8 + 2 * NREFUSED + 8)
+#define MAX_FILTER (24 + 2 * NREFUSED)
 
 /* Appends "if nr == n: check flags in args[arg]" for open-like calls. */
 static size_t open_check(struct sock_filter *f, size_t k, int nr, int arg)
@@ -110,6 +110,12 @@ static int install_filter(void)
     f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS);
     f[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
                                           offsetof(struct seccomp_data, nr));
+#ifdef __x86_64__
+    /* x32 calls carry the x86-64 arch with bit 30 set in the number: they
+     * would pass every comparison below. Nothing here uses them. */
+    f[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000u, 0, 1);
+    f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, DENY);
+#endif
     for (size_t i = 0; i < NREFUSED; i++) {
         f[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)refused[i],
                                               0, 1);
