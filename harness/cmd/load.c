@@ -19,8 +19,8 @@ static const char load_usage[] =
     "                    [--key PATH] [--crc error|warn|off] [--trust-code]\n"
     "  Builds a mirror store (one variable per tensor, filled with a known\n"
     "  pattern) on D, loads CHECKPOINT into it and checks the invariants.\n"
-    "  --key, --crc and --trust-code as for inspect. Exit 0 if it loaded and every invariant\n"
-    "  held, 1 if not, 2 for usage.\n";
+    "  --key, --crc and --trust-code as for inspect. Exit 0 if it loaded and\n"
+    "  every invariant held, 1 if not, 2 for usage.\n";
 
 /* The JSON output: the outcome through report/outcome_json.h, as in a
  * report's case objects; the whole trace (no cap, unlike a report). */

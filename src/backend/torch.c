@@ -249,7 +249,9 @@ lg_status lg_torch_read_archive(const char *path, const char *reader, lg_device 
     lg_status st = loader_named(reader, &how);
     if (st != LG_OK)
         return st;
-    int fd = lg__open(path, O_RDONLY); /* libtorch opens it itself; this says why it cannot */
+    /* libtorch opens it itself; this says why it cannot (O_NONBLOCK: not
+     * to hang on a FIFO, which the code check then refuses) */
+    int fd = lg__open(path, O_RDONLY | O_NONBLOCK);
     if (fd < 0)
         return lg__err(LG_E_IO, "%s: cannot open: %s", path, strerror(errno));
     close(fd);

@@ -70,17 +70,35 @@ static lg_status read_file(lg_checkpoint *c, int fd)
     return LG_OK;
 }
 
+/* What a path that is not a regular file is, for the message. */
+static const char *file_kind(mode_t m)
+{
+    if (S_ISDIR(m))
+        return " (a directory)";
+    if (S_ISFIFO(m))
+        return " (a FIFO)";
+    if (S_ISCHR(m))
+        return " (a character device)";
+    if (S_ISBLK(m))
+        return " (a block device)";
+    if (S_ISSOCK(m))
+        return " (a socket)";
+    return "";
+}
+
 static lg_status map_file(lg_checkpoint *c)
 {
     struct stat sb;
-    int fd = lg__open(c->path, O_RDONLY);
+    /* O_NONBLOCK: a FIFO nobody writes would block open() forever; it has
+     * no effect on the regular files read below. */
+    int fd = lg__open(c->path, O_RDONLY | O_NONBLOCK);
     if (fd < 0)
         return lg__err(LG_E_IO, "%s: cannot open: %s", c->path, strerror(errno));
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        int e = errno;
+    int e = fstat(fd, &sb) != 0 ? errno : 0;
+    if (e || !S_ISREG(sb.st_mode)) {
         close(fd);
         return lg__err(LG_E_IO, "%s: not a regular file%s%s", c->path, e ? ": " : "",
-                       e ? strerror(e) : "");
+                       e ? strerror(e) : file_kind(sb.st_mode));
     }
     c->size = (uint64_t)sb.st_size;
     if (c->size == 0) {
@@ -92,7 +110,7 @@ static lg_status map_file(lg_checkpoint *c)
         return lg__err(LG_E_FORMAT, "%s: file too large to map", c->path);
     }
     void *m = lg__mmap((size_t)c->size, fd);
-    int e = errno;
+    e = errno;
     if (m == MAP_FAILED && e == ENODEV) /* a file system that cannot map: read it */
         return read_file(c, fd);
     close(fd);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static const char *dir;
@@ -99,6 +100,39 @@ START_TEST(test_inspect_text_huge_dims)
              hex);
     ck_assert_msg(strstr(out, want2), "want \"%s\" in:\n%s", want2, out);
     free(out);
+}
+END_TEST
+
+/* A FIFO nobody writes, a directory, a character device: each refused at
+ * once as "not a regular file", by inspect and load alike. A blocking
+ * open() would hang: the alarm turns that into a failure. */
+START_TEST(test_not_regular_files)
+{
+    const char *fifo = tu_path(dir, "fifo.safetensors");
+    unlink(fifo);
+    ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+    char fifo_path[4096];
+    snprintf(fifo_path, sizeof fifo_path, "%s", fifo);
+    struct {
+        const char *path, *kind;
+    } cases[] = {{fifo_path, "(a FIFO)"}, {dir, "(a directory)"}, {"/dev/null", "(a character device)"}};
+    alarm(20);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *out;
+        char *a[] = {"inspect", (char *)cases[i].path, "--json", "--backend", "sim", NULL};
+        ck_assert_int_eq(run_cmd(hx_cmd_inspect, a, &out), 1);
+        json_t *j = parse(out);
+        const char *msg = json_string_value(json_object_get(j, "message"));
+        ck_assert_msg(strstr(msg, "not a regular file") && strstr(msg, cases[i].kind), "%s", msg);
+        json_decref(j);
+        free(out);
+        char *l[] = {"load", (char *)cases[i].path, "--device", "mps", NULL};
+        ck_assert_int_eq(run_cmd(hx_cmd_load, l, &out), 1);
+        ck_assert_msg(strstr(out, "not a regular file"), "%s", out);
+        free(out);
+    }
+    alarm(0);
+    unlink(fifo);
 }
 END_TEST
 
@@ -350,6 +384,7 @@ int main(void)
     tcase_add_test(tc, test_inspect_json);
     tcase_add_test(tc, test_inspect_text_huge_dims);
     tcase_add_test(tc, test_inspect_errors);
+    tcase_add_test(tc, test_not_regular_files);
     tcase_add_test(tc, test_load_json);
     tcase_add_test(tc, test_load_refused_and_human);
     tcase_add_test(tc, test_load_usage);
