@@ -110,7 +110,10 @@ typedef enum {
 typedef struct {
     uint64_t seq;
     lg_op op;
-    char tensor[128];  /* variable or tensor name; "" for store-wide events */
+    /* Variable or tensor name, whole, whatever its length; "" for
+     * store-wide events. Owned by the trace: valid until it is cleared or
+     * freed. */
+    const char *tensor;
     lg_device from, to;
     uint64_t bytes;
     int ok;

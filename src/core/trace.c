@@ -5,7 +5,7 @@
 #include <string.h>
 
 struct lg_trace {
-    lg_event *ev;
+    lg_event *ev;      /* each event's tensor name is its own copy (or "") */
     size_t n, cap;
     uint64_t seq;
     int overflow; /* an event could not be recorded (out of memory) */
@@ -31,16 +31,27 @@ lg_status lg_trace_new(lg_trace **out)
     return LG_OK;
 }
 
+static const char no_name[] = "";
+
+static void free_names(lg_trace *t)
+{
+    for (size_t i = 0; i < t->n; i++)
+        if (t->ev[i].tensor != no_name)
+            free((char *)t->ev[i].tensor);
+}
+
 void lg_trace_free(lg_trace *t)
 {
     if (!t)
         return;
+    free_names(t);
     free(t->ev);
     free(t);
 }
 
 void lg_trace_clear(lg_trace *t)
 {
+    free_names(t);
     t->n = 0;
     t->seq = 0;
     t->overflow = 0;
@@ -72,7 +83,12 @@ void lg__trace_add(lg_trace *t, lg_op op, const char *tensor, lg_device from, lg
     memset(e, 0, sizeof *e);
     e->seq = ++t->seq;
     e->op = op;
-    snprintf(e->tensor, sizeof e->tensor, "%s", tensor ? tensor : "");
+    /* Plain strdup, as the trace's own memory: names are never cut. */
+    e->tensor = tensor && *tensor ? strdup(tensor) : NULL;
+    if (!e->tensor) {
+        t->overflow |= tensor && *tensor; /* the name could not be kept */
+        e->tensor = no_name;
+    }
     e->from = from;
     e->to = to;
     e->bytes = bytes;

@@ -6,6 +6,7 @@
 
 #include <check.h>
 #include <jansson.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,6 +134,49 @@ START_TEST(test_not_regular_files)
     }
     alarm(0);
     unlink(fifo);
+}
+END_TEST
+
+/* Names of any length go through the trace and the checks whole: a name
+ * of 128 bytes or more once lost its end in the trace, and via-cpu failed. */
+START_TEST(test_long_names_load)
+{
+    static const size_t lens[] = {127, 128, 129, 1000, 5000};
+    for (size_t k = 0; k < sizeof lens / sizeof lens[0]; k++) {
+        char *name = malloc(lens[k] + 1), *hdr = malloc(lens[k] + 128);
+        ck_assert(name && hdr);
+        memset(name, 'n', lens[k]);
+        name[lens[k]] = 0;
+        int hn = snprintf(hdr, lens[k] + 128,
+                          "{\"%s\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,16]}}",
+                          name);
+        size_t n = 8 + (size_t)hn + 16;
+        unsigned char *file = calloc(1, n);
+        ck_assert_ptr_nonnull(file);
+        for (int b = 0; b < 8; b++)
+            file[b] = (unsigned char)((uint64_t)hn >> (8 * b));
+        memcpy(file + 8, hdr, (size_t)hn);
+        const char *path = tu_path(dir, "long.safetensors");
+        ck_assert_int_eq(tu_write(path, file, n), 0);
+        char *out;
+        char *a[] = {"load", (char *)path, "--device", "mps", "--json", "--trace", NULL};
+        ck_assert_int_eq(run_cmd(hx_cmd_load, a, &out), 0);
+        json_t *j = parse(out);
+        json_t *inv = json_object_get(j, "invariants");
+        ck_assert_str_eq(json_string_value(json_object_get(inv, "via-cpu")), "pass");
+        ck_assert_str_eq(json_string_value(json_object_get(inv, "values")), "pass");
+        int whole = 0;
+        size_t i;
+        json_t *ev;
+        json_array_foreach(json_object_get(j, "trace"), i, ev)
+            whole |= !strcmp(json_string_value(json_object_get(ev, "tensor")), name);
+        ck_assert_msg(whole, "no trace event names the whole %zu-byte name", lens[k]);
+        json_decref(j);
+        free(out);
+        free(file);
+        free(hdr);
+        free(name);
+    }
 }
 END_TEST
 
@@ -385,6 +429,7 @@ int main(void)
     tcase_add_test(tc, test_inspect_text_huge_dims);
     tcase_add_test(tc, test_inspect_errors);
     tcase_add_test(tc, test_not_regular_files);
+    tcase_add_test(tc, test_long_names_load);
     tcase_add_test(tc, test_load_json);
     tcase_add_test(tc, test_load_refused_and_human);
     tcase_add_test(tc, test_load_usage);
