@@ -55,20 +55,33 @@ typedef struct {
 } zip_end;
 
 /* The end record: the last signature whose comment length reaches exactly
- * the end of the file. */
+ * the end of the file. miniz, and so PyTorch's reader, takes the last
+ * signature with room for a record after it, whatever its comment length:
+ * when that is another one (a signature inside the comment), the two
+ * readers would see different archives, and the file is refused rather
+ * than read one way of two. */
 static lg_status find_eocd(const lg__zip *z, uint64_t *at)
 {
     if (z->size < EOCD_SIZE)
         return lg__err(LG_E_FORMAT, "%s: zip: file is %" PRIu64 " bytes, too small for the "
                        "22-byte end of central directory record", z->path, z->size);
-    uint64_t last = z->size - EOCD_SIZE;
+    uint64_t last = z->size - EOCD_SIZE, lastsig = UINT64_MAX;
     uint64_t lowest = last > EOCD_MAX_COMMENT ? last - EOCD_MAX_COMMENT : 0;
     for (uint64_t pos = z->size - EOCD_SIZE + 1; pos-- > lowest;) {
         const unsigned char *p = z->map + pos;
-        if (rd32(p) == SIG_EOCD && rd16(p + 20) == z->size - pos - EOCD_SIZE) {
-            *at = pos;
-            return LG_OK;
-        }
+        if (rd32(p) != SIG_EOCD)
+            continue;
+        if (lastsig == UINT64_MAX)
+            lastsig = pos;
+        if (rd16(p + 20) != z->size - pos - EOCD_SIZE)
+            continue;
+        if (pos != lastsig)
+            return lg__err(LG_E_FORMAT, "%s: zip: two end of central directory records, at "
+                           "%" PRIu64 " and in its comment at %" PRIu64 ": zip readers disagree "
+                           "on which ends the archive (PyTorch's takes the second), so it is "
+                           "refused", z->path, pos, lastsig);
+        *at = pos;
+        return LG_OK;
     }
     return lg__err(LG_E_FORMAT, "%s: zip: no end of central directory record in the last %"
                    PRIu64 " bytes (not a zip archive, or truncated)", z->path,
