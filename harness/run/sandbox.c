@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/audit.h>
+#include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <stddef.h>
@@ -24,6 +25,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <unistd.h>
 
 #if defined(__x86_64__)
 #define SANDBOX_ARCH AUDIT_ARCH_X86_64
@@ -85,10 +87,33 @@ static const int refused[] = {
     SYS_truncate,  SYS_fchmodat, SYS_fchownat,  SYS_mknodat,         SYS_open_by_handle_at,
     SYS_utimensat, SYS_setxattr, SYS_lsetxattr, SYS_removexattr,     SYS_lremovexattr,
     SYS_fchmod,    SYS_fchown,   SYS_fsetxattr, SYS_fremovexattr,
+    /* descriptors inherited open for writing (stdout redirected to a file) */
+    SYS_ftruncate, SYS_fallocate,
+#ifdef SYS_utime
+    SYS_utime,
+#endif
+#ifdef SYS_utimes
+    SYS_utimes,
+#endif
+#ifdef SYS_futimesat
+    SYS_futimesat,
+#endif
+    452, /* fchmodat2 (Linux 6.6), absent from older headers */
+    463, /* setxattrat (6.13) */
+    466, /* removexattrat (6.13) */
+    /* what root could otherwise do to files without opening them, and
+     * reaching into the unconfined parent */
+    SYS_mount, SYS_umount2, SYS_pivot_root, SYS_chroot, SYS_acct, SYS_swapon, SYS_swapoff,
+    SYS_init_module, SYS_finit_module, SYS_delete_module, SYS_ptrace, SYS_process_vm_writev,
+    SYS_unshare, SYS_setns,
+    428, 429, 430, 431, 432, 442, /* open_tree, move_mount, fsopen, fsconfig, fsmount,
+                                     mount_setattr */
 };
 
 #define NREFUSED (sizeof refused / sizeof refused[0])
-#define MAX_FILTER (24 + 2 * NREFUSED)
+#define IOC_SETFLAGS 0x40086602u   /* FS_IOC_SETFLAGS on 64-bit */
+#define IOC_FSSETXATTR 0x401c5820u /* FS_IOC_FSSETXATTR */
+#define MAX_FILTER (32 + 2 * NREFUSED)
 
 /* Appends "if nr == n: check flags in args[arg]" for open-like calls. */
 static size_t open_check(struct sock_filter *f, size_t k, int nr, int arg)
@@ -98,6 +123,19 @@ static size_t open_check(struct sock_filter *f, size_t k, int nr, int arg)
     f[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, WRITE_FLAGS, 0, 1);
     f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, DENY);
     return k;
+}
+
+/* Root keeps no capability in the child: without CAP_DAC_OVERRIDE,
+ * CAP_SYS_ADMIN and the rest, it is an ordinary user of its own files. */
+static int drop_capabilities(void)
+{
+    struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct d[2];
+    memset(d, 0, sizeof d);
+    for (int cap = 0; cap <= 63; cap++)
+        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL && errno != EPERM)
+            return -1;
+    return syscall(SYS_capset, &h, d) == 0 ? 0 : -1;
 }
 
 static int install_filter(void)
@@ -121,6 +159,14 @@ static int install_filter(void)
                                               0, 1);
         f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, DENY);
     }
+    /* ioctl: the requests that change a file's flags (chattr) refused */
+    f[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_ioctl, 0, 5);
+    f[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, ARG_LO(1));
+    f[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, IOC_SETFLAGS, 1, 0);
+    f[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, IOC_FSSETXATTR, 0, 1);
+    f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, DENY);
+    f[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+                                          offsetof(struct seccomp_data, nr));
     k = open_check(f, k, SYS_openat, 2);
 #ifdef SYS_open
     /* open_check left the flags in A: reload the number. */
@@ -130,7 +176,7 @@ static int install_filter(void)
 #endif
     f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
     struct sock_fprog prog = {(unsigned short)k, f};
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+    if (drop_capabilities() != 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
         return -1;
     return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0 ? 0 : -1;
 }

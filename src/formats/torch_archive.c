@@ -20,6 +20,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <zlib.h>
 
 /* ------------------------------------------------------ sniffing (zip) */
@@ -252,6 +253,12 @@ lg_status lg__archive_runs_no_code(const lg_checkpoint *c)
     static const char *const how = "libtorch would run code from it when loading; "
                                    "read it only if you trust it (--trust-code)";
     lg__zip z;
+    /* libtorch picks its reader from the first bytes: only a zip from its
+     * first byte goes to the zip reader this check is about ("PTMF" at 4
+     * would go to the flatbuffer loader, which runs bytecode unchecked). */
+    if (c->size < 8 || memcmp(c->map, "PK\x03\x04", 4) || !memcmp(c->map + 4, "PTMF", 4))
+        return lg__err(LG_E_FORMAT, "%s: not a zip archive from its first byte, so libtorch "
+                       "could read it as another format; %s", c->path, how);
     size_t ends = lg__zip_end_records(c->map, c->size);
     if (ends > 1)
         return lg__err(LG_E_FORMAT, "%s: zip: %zu end of central directory records, so zip "
@@ -347,6 +354,22 @@ static lg_status load_host(lg_checkpoint *c, ta_priv *p)
     return LG_OK;
 }
 
+/* The checkpoint's bytes in memory of its own, not a mapping of the file. */
+static lg_status privatize(lg_checkpoint *c)
+{
+    if (c->map_is_copy)
+        return LG_OK;
+    unsigned char *buf = lg__malloc((size_t)c->size);
+    if (!buf)
+        return lg__err(LG_E_NOMEM, "%s: out of memory copying %llu bytes", c->path,
+                       (unsigned long long)c->size);
+    memcpy(buf, c->map, (size_t)c->size);
+    munmap((void *)c->map, (size_t)c->size);
+    c->map = buf;
+    c->map_is_copy = 1;
+    return LG_OK;
+}
+
 static lg_status open_as(lg_checkpoint *c, lgt_loader how)
 {
     if (!torch_backend(c))
@@ -354,8 +377,12 @@ static lg_status open_as(lg_checkpoint *c, lgt_loader how)
                        c->path, kind_name(c));
     if (lg__fault("format.parse", NULL))
         return lg__err(LG_E_FORMAT, "%s: injected parse failure", c->path);
-    /* Before libtorch sees a byte (docs/limits.md). */
-    lg_status code = c->trust_code ? LG_OK : lg__archive_runs_no_code(c);
+    /* Before libtorch sees a byte (docs/limits.md), on a private copy:
+     * a mapping would show later writes to the file, so libtorch could
+     * read other bytes than were checked. */
+    lg_status code = c->trust_code ? LG_OK : privatize(c);
+    if (code == LG_OK && !c->trust_code)
+        code = lg__archive_runs_no_code(c);
     if (code != LG_OK)
         return code;
     ta_priv *p = lg__calloc(1, sizeof *p);

@@ -21,6 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 static const char *g_dir;
@@ -171,6 +173,8 @@ END_TEST
 
 /* ------------------------------------------------------- the sandbox */
 
+static int g_inherited = -1;
+
 static int try_writes(void *arg)
 {
     const char *dir = arg;
@@ -197,6 +201,14 @@ static int try_writes(void *arg)
     bad |= mkdir(q, 0700) == 0;
     bad |= symlink(p, q) == 0;
     bad |= link(p, q) == 0;
+    /* a descriptor opened for writing before the sandbox (stdout sent to a
+     * file): writes through it are allowed, changing the file's size,
+     * times or mode is not */
+    bad |= ftruncate(g_inherited, 0) == 0;
+    bad |= fallocate(g_inherited, 0, 0, 4096) == 0;
+    bad |= fchmod(g_inherited, 0777) == 0;
+    bad |= utimes(p, NULL) == 0;
+    bad |= syscall(452, AT_FDCWD, p, 0777, 0) == 0; /* fchmodat2 */
     return bad ? 3 : 0;
 }
 
@@ -204,6 +216,9 @@ START_TEST(sandbox_refuses_writes)
 {
     const char *p = tu_path(g_dir, "existing");
     ck_assert_int_eq(tu_write(p, "abcd", 4), 0);
+    g_inherited = open(tu_path(g_dir, "inherited"), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    ck_assert_int_ge(g_inherited, 0);
+    ck_assert_int_eq(write(g_inherited, "12345678", 8), 8);
     int code = -1;
     ck_assert_int_eq(hx_sandbox_call(try_writes, (void *)g_dir, &code), LG_OK);
     ck_assert_int_eq(code, 0);
@@ -215,8 +230,12 @@ START_TEST(sandbox_refuses_writes)
     free(b);
     struct stat st;
     ck_assert_int_ne(stat(tu_path(g_dir, "new"), &st), 0);
+    ck_assert_int_eq(fstat(g_inherited, &st), 0);
+    ck_assert_int_eq(st.st_size, 8);
     /* The same function outside the sandbox does write: the test can fail. */
     ck_assert_int_eq(try_writes((void *)g_dir), 3);
+    close(g_inherited);
+    unlink(tu_path(g_dir, "inherited"));
     unlink(tu_path(g_dir, "new"));
     unlink(tu_path(g_dir, "existing"));
 }

@@ -529,6 +529,37 @@ START_TEST(read_archive_cpu)
 }
 END_TEST
 
+/* A file libtorch would read as another format than the zip the code
+ * check looked at ("PTMF" at byte 4: its flatbuffer loader, which runs
+ * bytecode unchecked) is refused before libtorch opens it. */
+START_TEST(read_archive_polyglot_refused)
+{
+    unsigned char head[72] = {16, 0, 0, 0, 'P', 'T', 'M', 'F'};
+    sample s;
+    const char *ot = sample_write("poly-src.ot", &s);
+    size_t n = 0;
+    unsigned char *zip = tu_read(ot, &n);
+    ck_assert_ptr_nonnull(zip);
+    unsigned char *both = malloc(sizeof head + n);
+    ck_assert_ptr_nonnull(both);
+    memcpy(both, head, sizeof head);
+    memcpy(both + sizeof head, zip, n);
+    const char *path = tu_path(g_dir, "poly.pt");
+    ck_assert_int_eq(tu_write(path, both, sizeof head + n), 0);
+    free(both);
+    free(zip);
+    int k = 0;
+    for (int r = 0; r < 2; r++) {
+        lg_status st = lg_torch_read_archive(path, r ? "torchscript" : "torch-archive", cpu,
+                                             count_tensor, &k);
+        ck_assert_int_eq(st, LG_E_FORMAT);
+        ck_assert_msg(strstr(lg_error_message(), "not a zip archive from its first byte"), "%s",
+                      lg_error_message());
+    }
+    ck_assert_int_eq(k, 0);
+}
+END_TEST
+
 START_TEST(write_archive_refusals)
 {
     float v[2] = {1, 2};
@@ -875,6 +906,7 @@ static Suite *torch_suite(void)
     tcase_add_test(archive, needs_torch_backend);
     tcase_add_test(archive, corrupt_archive);
     tcase_add_test(archive, read_archive_cpu);
+    tcase_add_test(archive, read_archive_polyglot_refused);
     tcase_add_test(archive, write_archive_refusals);
     tcase_add_test(archive, deserialize_hands_over);
     suite_add_tcase(s, archive);
