@@ -80,18 +80,22 @@ static int inspect_run(const char *file, const char *backend, const lg_open_opti
         if (st == LG_OK)
             hx_sha256_hex(buf, (size_t)t->nbytes, hex);
         free(buf);
-        if (as_json)
-            json_array_append_new(tensors, json_pack("{s:s, s:s, s:o, s:I, s:s}", "name", t->name,
-                "dtype", lg_dtype_name(t->dtype), "shape", hx_shape_json(t->ndim, t->shape),
-                "bytes", (json_int_t)t->nbytes, "sha256", hex));
-        else if (st == LG_OK) /* else the error, not a line without its sha256 */
+        /* names and paths may hold bytes that are not UTF-8: hx_json_str
+         * keeps them (escaped), where "s" would drop the whole entry */
+        if (as_json) {
+            if (json_array_append_new(tensors, json_pack("{s:o, s:s, s:o, s:I, s:s}", "name",
+                    hx_json_str(t->name), "dtype", lg_dtype_name(t->dtype), "shape",
+                    hx_shape_json(t->ndim, t->shape), "bytes", (json_int_t)t->nbytes,
+                    "sha256", hex)) != 0 && st == LG_OK)
+                st = LG_E_NOMEM;
+        } else if (st == LG_OK) /* else the error, not a line without its sha256 */
             print_tensor_line(stdout, t, hex);
     }
     if (st == LG_OK && as_json) {
         json_t *f = json_array();
         for (size_t i = 0; i < lg_checkpoint_findings(c); i++)
-            json_array_append_new(f, json_string(lg_checkpoint_finding(c, i)));
-        json_t *o = json_pack("{s:s, s:s, s:o, s:o}", "file", file, "format",
+            json_array_append_new(f, hx_json_str(lg_checkpoint_finding(c, i)));
+        json_t *o = json_pack("{s:o, s:s, s:o, s:o}", "file", hx_json_str(file), "format",
                               lg_checkpoint_format(c), "tensors", tensors, "findings", f);
         json_dumpf(o, stdout, JSON_INDENT(2));
         putchar('\n');

@@ -180,6 +180,28 @@ START_TEST(test_long_names_load)
 }
 END_TEST
 
+/* A path that is not UTF-8: --json still prints every tensor, with the
+ * path's bad byte as U+FFFD, never an empty document. */
+START_TEST(test_inspect_json_non_utf8_path)
+{
+    size_t n = 0;
+    void *b = tu_read(small, &n);
+    ck_assert_ptr_nonnull(b);
+    char path[4096];
+    snprintf(path, sizeof path, "%s", tu_path(dir, "bad\xff.safetensors"));
+    ck_assert_int_eq(tu_write(path, b, n), 0);
+    free(b);
+    char *out;
+    char *a[] = {"inspect", path, "--json", "--backend", "sim", NULL};
+    ck_assert_int_eq(run_cmd(hx_cmd_inspect, a, &out), 0);
+    json_t *j = parse(out);
+    ck_assert_uint_eq(json_array_size(json_object_get(j, "tensors")), 3);
+    ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(j, "file")), "bad\xef\xbf\xbd"));
+    json_decref(j);
+    free(out);
+}
+END_TEST
+
 START_TEST(test_inspect_errors)
 {
     char *out;
@@ -430,6 +452,7 @@ int main(void)
     tcase_add_test(tc, test_inspect_errors);
     tcase_add_test(tc, test_not_regular_files);
     tcase_add_test(tc, test_long_names_load);
+    tcase_add_test(tc, test_inspect_json_non_utf8_path);
     tcase_add_test(tc, test_load_json);
     tcase_add_test(tc, test_load_refused_and_human);
     tcase_add_test(tc, test_load_usage);
