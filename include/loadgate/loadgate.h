@@ -14,7 +14,7 @@
 extern "C" {
 #endif
 
-#define LG_VERSION "0.1.0"
+#define LG_VERSION "0.2.0"
 
 /* ---------------------------------------------------------------- errors */
 typedef enum {
