@@ -48,6 +48,10 @@ size_t lg_dtype_size(lg_dtype d);
 /* Accepts loadgate names (f32), safetensors names (F32) and torch names
  * (float32, torch.float, FloatStorage's float). */
 lg_status lg_dtype_parse(const char *name, lg_dtype *out);
+/* dst = n elements of src (dtype `from`) cast to `to`, row-major
+ * little-endian, as PyTorch's copy_ casts them (docs/policies.md,
+ * "convert"). LG_E_INVALID on a bad dtype or a NULL buffer. */
+lg_status lg_dtype_cast(lg_dtype to, void *dst, lg_dtype from, const void *src, size_t n);
 
 /* --------------------------------------------------------------- devices */
 typedef enum { LG_DEV_CPU, LG_DEV_CUDA, LG_DEV_MPS } lg_device_type;
@@ -209,7 +213,12 @@ typedef struct lg_store lg_store;
 
 typedef enum { LG_POLICY_VIA_CPU, LG_POLICY_STAGED, LG_POLICY_DIRECT, LG_POLICY_AUTO } lg_policy;
 #define LG_POLICY_COUNT (LG_POLICY_AUTO + 1) /* how many policies there are */
-typedef enum { LG_DTYPE_ADOPT, LG_DTYPE_STRICT } lg_dtype_rule;
+/* What a load does when a variable's dtype differs from the file's
+ * (docs/policies.md): convert (the default, tch-rs's copy_) casts the
+ * file's values into the variable's dtype; adopt gives the variable the
+ * file's dtype; strict refuses (LG_E_DTYPE). */
+typedef enum { LG_DTYPE_ADOPT, LG_DTYPE_STRICT, LG_DTYPE_CONVERT } lg_dtype_rule;
+#define LG_DTYPE_RULE_COUNT (LG_DTYPE_CONVERT + 1) /* how many dtype rules there are */
 
 const char *lg_policy_name(lg_policy p);          /* "via-cpu" */
 lg_status lg_policy_parse(const char *s, lg_policy *out);
@@ -245,7 +254,7 @@ typedef struct {
     int trust_code;          /* lg_open_options.trust_code */
 } lg_load_options;
 
-void lg_load_options_init(lg_load_options *o); /* via-cpu, adopt, 0, auto */
+void lg_load_options_init(lg_load_options *o); /* via-cpu, convert, 0, auto */
 
 typedef struct {
     lg_policy policy_used;       /* auto resolved */

@@ -50,13 +50,16 @@ static lg_status plan(load_ctx *L, lg_dtype_rule rule)
             return lg__err(LG_E_DTYPE, "%s: tensor \"%s\": dtype %s in the file, %s in the store "
                            "(dtype rule strict)", c->path, v->name, lg_dtype_name(t->dtype),
                            lg_dtype_name(v->dtype));
-        lg_status st = s->b->ops->check_dtype(s->b, s->device, t->dtype);
+        /* convert keeps the variable's dtype (the file's values are cast
+         * into it); adopt takes the file's */
+        lg_dtype to = rule == LG_DTYPE_CONVERT ? v->dtype : t->dtype;
+        lg_status st = s->b->ops->check_dtype(s->b, s->device, to);
         if (st != LG_OK)
             return lg__err_prefix(st, "%s: tensor \"%s\" (%s) cannot live on the store's device",
-                                  c->path, v->name, lg_dtype_name(t->dtype));
+                                  c->path, v->name, lg_dtype_name(to));
         L->idx[i] = k;
         L->old_dtype[i] = v->dtype;
-        L->dtype[i] = t->dtype;
+        L->dtype[i] = to;
     }
     return LG_OK;
 }
@@ -68,11 +71,28 @@ static lg_status prefixed(load_ctx *L, lg_status st)
     return lg__err_prefix(st, "%s", L->c->path);
 }
 
+/* The size of variable i's new value: the file's shape, in its dtype after
+ * the load (the reader checked that the file's size fits). */
+static uint64_t new_nbytes(const load_ctx *L, size_t i)
+{
+    const lg_tensor_info *t = &L->c->tensors[L->idx[i]];
+    uint64_t nb = 0;
+    lg__nbytes(L->dtype[i], t->ndim, t->shape, &nb);
+    return nb;
+}
+
+/* Variable i's new value on d, from the file, in its dtype after the load
+ * (cast on the host when that differs from the file's). */
+static lg_status deserialize_var(load_ctx *L, size_t i, lg_device d, void **out)
+{
+    return lg__checkpoint_deserialize_as(L->c, L->idx[i], &L->x, d, L->dtype[i], out);
+}
+
 /* out[i] = variable i's new value, deserialized straight onto d. */
 static lg_status build_direct(load_ctx *L, lg_device d, void **out)
 {
     for (size_t i = 0; i < L->s->n; i++) {
-        lg_status st = lg__checkpoint_deserialize(L->c, L->idx[i], &L->x, d, &out[i]);
+        lg_status st = deserialize_var(L, i, d, &out[i]);
         if (st != LG_OK)
             return prefixed(L, st);
     }
@@ -87,13 +107,14 @@ static lg_status flush_staged(load_ctx *L, lg_device d, void **stage, size_t fro
     lg_status st = LG_OK;
     for (size_t i = from; i < to; i++) {
         const lg_tensor_info *t = &L->c->tensors[L->idx[i]];
+        uint64_t nb = new_nbytes(L, i);
         if (st == LG_OK)
-            st = lg__dev_alloc(&L->x, t->name, d, t->dtype, t->ndim, t->shape, t->nbytes, &out[i]);
+            st = lg__dev_alloc(&L->x, t->name, d, L->dtype[i], t->ndim, t->shape, nb, &out[i]);
         if (st == LG_OK)
-            st = lg__dev_copy(&L->x, t->name, out[i], d, stage[i], lg_device_cpu(), t->nbytes);
-        lg__dev_free(&L->x, t->name, lg_device_cpu(), t->nbytes, stage[i]);
+            st = lg__dev_copy(&L->x, t->name, out[i], d, stage[i], lg_device_cpu(), nb);
+        lg__dev_free(&L->x, t->name, lg_device_cpu(), nb, stage[i]);
         stage[i] = NULL;
-        *in_use -= t->nbytes;
+        *in_use -= nb;
     }
     return st == LG_OK ? LG_OK : prefixed(L, st);
 }
@@ -111,13 +132,13 @@ static lg_status build_staged(load_ctx *L, lg_device d, void **out)
     if (!stage)
         return lg__err(LG_E_NOMEM, "%s: out of memory", L->c->path);
     for (size_t i = 0; i < n && st == LG_OK; i++) {
-        uint64_t nb = L->c->tensors[L->idx[i]].nbytes;
+        uint64_t nb = new_nbytes(L, i);
         if (i > first && in_use + nb > L->budget) {
             st = flush_staged(L, d, stage, first, i, out, &in_use);
             first = i;
         }
         if (st == LG_OK)
-            st = lg__checkpoint_deserialize(L->c, L->idx[i], &L->x, lg_device_cpu(), &stage[i]);
+            st = deserialize_var(L, i, lg_device_cpu(), &stage[i]);
         if (st == LG_OK) {
             in_use += nb;
             if (in_use > L->stats->staging_peak_bytes)
@@ -129,8 +150,8 @@ static lg_status build_staged(load_ctx *L, lg_device d, void **out)
         st = flush_staged(L, d, stage, first, n, out, &in_use);
     for (size_t i = 0; i < n; i++) /* only left on error */
         if (stage[i])
-            lg__dev_free(&L->x, L->c->tensors[L->idx[i]].name, lg_device_cpu(),
-                         L->c->tensors[L->idx[i]].nbytes, stage[i]);
+            lg__dev_free(&L->x, L->c->tensors[L->idx[i]].name, lg_device_cpu(), new_nbytes(L, i),
+                         stage[i]);
     free(stage);
     return st;
 }
@@ -149,7 +170,7 @@ static void free_built(load_ctx *L, lg_device d, void **t)
 {
     for (size_t i = 0; i < L->s->n; i++)
         if (t[i])
-            lg__dev_free(&L->x, L->s->v[i].name, d, L->c->tensors[L->idx[i]].nbytes, t[i]);
+            lg__dev_free(&L->x, L->s->v[i].name, d, new_nbytes(L, i), t[i]);
 }
 
 static lg_status load_in_place(load_ctx *L, lg_policy p, void **t)
@@ -260,7 +281,7 @@ lg_status lg_store_load(lg_store *s, const char *path, const lg_load_options *o,
     if (!stats)
         stats = &local;
     memset(stats, 0, sizeof *stats);
-    if ((unsigned)o->policy >= LG_POLICY_COUNT || (unsigned)o->dtype_rule > LG_DTYPE_STRICT)
+    if ((unsigned)o->policy >= LG_POLICY_COUNT || (unsigned)o->dtype_rule >= LG_DTYPE_RULE_COUNT)
         return lg__err(LG_E_INVALID, "%s: bad policy or dtype rule", path);
     lg_error_clear();
 

@@ -106,19 +106,22 @@ lg_status lg_policy_parse(const char *s, lg_policy *out)
                    s ? s : "(null)");
 }
 
-const char *lg_dtype_rule_name(lg_dtype_rule r) { return r == LG_DTYPE_STRICT ? "strict" : "adopt"; }
+static const char *const dtype_rule_names[LG_DTYPE_RULE_COUNT] = {"adopt", "strict", "convert"};
+
+const char *lg_dtype_rule_name(lg_dtype_rule r)
+{
+    return (unsigned)r < LG_DTYPE_RULE_COUNT ? dtype_rule_names[r] : "?";
+}
 
 lg_status lg_dtype_rule_parse(const char *s, lg_dtype_rule *out)
 {
-    if (s && !strcmp(s, "adopt")) {
-        *out = LG_DTYPE_ADOPT;
-        return LG_OK;
+    for (int i = 0; s && i < LG_DTYPE_RULE_COUNT; i++) {
+        if (!strcmp(s, dtype_rule_names[i])) {
+            *out = (lg_dtype_rule)i;
+            return LG_OK;
+        }
     }
-    if (s && !strcmp(s, "strict")) {
-        *out = LG_DTYPE_STRICT;
-        return LG_OK;
-    }
-    return lg__err(LG_E_INVALID, "unknown dtype rule \"%s\" (expected adopt or strict)",
+    return lg__err(LG_E_INVALID, "unknown dtype rule \"%s\" (expected convert, adopt or strict)",
                    s ? s : "(null)");
 }
 
@@ -126,7 +129,7 @@ void lg_load_options_init(lg_load_options *o)
 {
     memset(o, 0, sizeof *o);
     o->policy = LG_POLICY_VIA_CPU;
-    o->dtype_rule = LG_DTYPE_ADOPT;
+    o->dtype_rule = LG_DTYPE_CONVERT;
 }
 
 int lg__numel(int ndim, const int64_t *shape, uint64_t *numel)

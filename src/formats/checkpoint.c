@@ -1,6 +1,7 @@
 /* Opening a checkpoint: map the file, pick the reader by its magic bytes
  * (never by extension), and hand it over. */
 #include "formats/format.h"
+#include "core/cast.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -293,6 +294,40 @@ lg_status lg__checkpoint_deserialize(lg_checkpoint *c, size_t i, lg__dev *x, lg_
     lg_status st = lg__dev_deserialize(x, ti->name, d, ti->dtype, ti->ndim, ti->shape, src,
                                        ti->nbytes, out);
     free(tmp);
+    return st;
+}
+
+lg_status lg__checkpoint_deserialize_as(lg_checkpoint *c, size_t i, lg__dev *x, lg_device d,
+                                        lg_dtype t, void **out)
+{
+    const lg_tensor_info *ti = &c->tensors[i];
+    if (t == ti->dtype)
+        return lg__checkpoint_deserialize(c, i, x, d, out);
+    uint64_t numel = 0, nb = 0;
+    if (!lg__numel(ti->ndim, ti->shape, &numel) || !lg__nbytes(t, ti->ndim, ti->shape, &nb) ||
+        nb > SIZE_MAX)
+        return lg__err(LG_E_FORMAT, "%s: tensor \"%s\": too large to cast to %s", c->path,
+                       ti->name, lg_dtype_name(t));
+    const void *src = c->ops->bytes ? c->ops->bytes(c, i) : NULL;
+    void *tmp = NULL, *cast = lg__malloc(nb ? (size_t)nb : 1);
+    lg_status st = LG_OK;
+    if (!cast)
+        return lg__err(LG_E_NOMEM, "%s: tensor \"%s\": out of memory casting %llu bytes",
+                       c->path, ti->name, (unsigned long long)nb);
+    if (!src && ti->nbytes) {
+        if (!(tmp = lg__malloc((size_t)ti->nbytes)))
+            st = lg__err(LG_E_NOMEM, "%s: tensor \"%s\": out of memory reading %llu bytes",
+                         c->path, ti->name, (unsigned long long)ti->nbytes);
+        else
+            st = c->ops->read(c, i, tmp);
+        src = tmp;
+    }
+    if (st == LG_OK) {
+        lg__cast(t, cast, ti->dtype, src, (size_t)numel);
+        st = lg__dev_deserialize(x, ti->name, d, t, ti->ndim, ti->shape, cast, nb, out);
+    }
+    free(tmp);
+    free(cast);
     return st;
 }
 

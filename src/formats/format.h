@@ -85,4 +85,10 @@ lg_status lg__path_runs_no_code(const char *path);
  * deserialize). */
 lg_status lg__checkpoint_deserialize(lg_checkpoint *c, size_t i, lg__dev *x, lg_device d,
                                      void **out);
+/* The same, cast to dtype t on the host first (the dtype rule convert):
+ * the file's bytes are read to host memory (the reader's read(), for the
+ * libtorch readers too), cast, and written into a new tensor of dtype t on
+ * d (trace: deserialize, with t's size). */
+lg_status lg__checkpoint_deserialize_as(lg_checkpoint *c, size_t i, lg__dev *x, lg_device d,
+                                        lg_dtype t, void **out);
 #endif

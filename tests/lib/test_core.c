@@ -80,7 +80,14 @@ START_TEST(test_policy_names)
     ck_assert_str_eq(lg_dtype_rule_name(r), "strict");
     ck_assert_int_eq(lg_dtype_rule_parse("adopt", &r), LG_OK);
     ck_assert_str_eq(lg_dtype_rule_name(r), "adopt");
+    ck_assert_int_eq(lg_dtype_rule_parse("convert", &r), LG_OK);
+    ck_assert_int_eq(r, LG_DTYPE_CONVERT);
+    ck_assert_str_eq(lg_dtype_rule_name(r), "convert");
     ck_assert_int_eq(lg_dtype_rule_parse("lax", &r), LG_E_INVALID);
+    ck_assert_str_eq(lg_dtype_rule_name((lg_dtype_rule)7), "?");
+    lg_load_options o;
+    lg_load_options_init(&o);
+    ck_assert_int_eq(o.dtype_rule, LG_DTYPE_CONVERT); /* tch-rs's copy_ */
 }
 END_TEST
 

@@ -640,6 +640,48 @@ START_TEST(store_load_each_policy)
 }
 END_TEST
 
+/* The dtype rule convert on the libtorch reader: every tensor cast on the
+ * host into a variable of another dtype (f32 into f64, the rest into f32),
+ * which keeps its dtype, under every policy. */
+START_TEST(store_load_convert)
+{
+    sample s;
+    const char *path = sample_write("convert.ot", &s);
+    lg_policy policies[] = {LG_POLICY_VIA_CPU, LG_POLICY_STAGED, LG_POLICY_DIRECT, LG_POLICY_AUTO};
+    lg_backend *b = torch_open();
+    for (size_t p = 0; p < 4; p++) {
+        lg_store *st = NULL;
+        ck_assert_int_eq(lg_store_new(b, cpu, &st), LG_OK);
+        for (int i = 0; i < NSAMPLE; i++) {
+            const lg_named_data *t = &s.t[i];
+            lg_dtype to = t->dtype == LG_F32 ? LG_F64 : LG_F32;
+            ck_assert_int_eq(lg_store_add(st, t->name, to, t->ndim, t->shape), LG_OK);
+        }
+        lg_load_options o;
+        lg_load_options_init(&o); /* convert */
+        o.policy = policies[p];
+        lg_status r = lg_store_load(st, path, &o, NULL);
+        ck_assert_msg(r == LG_OK, "%s: %s", lg_policy_name(policies[p]), lg_error_message());
+        for (int i = 0; i < NSAMPLE; i++) {
+            const lg_named_data *t = &s.t[i];
+            const lg_tensor_info *v = lg_store_var(st, lg_store_find(st, t->name));
+            ck_assert_int_eq(v->dtype, t->dtype == LG_F32 ? LG_F64 : LG_F32);
+            unsigned char got[512], want[512];
+            size_t n = (size_t)(v->nbytes / lg_dtype_size(v->dtype));
+            ck_assert_uint_le(v->nbytes, sizeof got);
+            ck_assert_int_eq(lg_store_read(st, lg_store_find(st, t->name), got,
+                                           (size_t)v->nbytes, NULL), LG_OK);
+            ck_assert_int_eq(lg_dtype_cast(v->dtype, want, t->dtype, t->data, n), LG_OK);
+            ck_assert_msg(!memcmp(got, want, (size_t)v->nbytes), "%s: %s differs",
+                          lg_policy_name(policies[p]), t->name);
+        }
+        lg_store_free(st);
+    }
+    ck_assert_uint_eq(lg_backend_live_tensors(b), 0);
+    lg_backend_close(b);
+}
+END_TEST
+
 START_TEST(store_load_shape_mismatch)
 {
     sample s;
@@ -917,6 +959,7 @@ static Suite *torch_suite(void)
     TCase *store = tcase_create("store");
     tcase_add_test(store, store_load_each_policy);
     tcase_add_test(store, store_load_shape_mismatch);
+    tcase_add_test(store, store_load_convert);
     tcase_add_test(store, torchscript_fixture);
     suite_add_tcase(s, store);
     TCase *faults = tcase_create("faults");
