@@ -180,7 +180,31 @@ static void check_atomic(hx_outcome *o, lg_store *st, const snapshot *before)
     verdict(o, HX_INV_ATOMIC, 1, NULL);
 }
 
-static void check_values(hx_outcome *o, lg_store *st, const hx_load_req *q)
+static int same_shape(const lg_tensor_info *a, const lg_tensor_info *b)
+{
+    return a->ndim == b->ndim && !memcmp(a->shape, b->shape, sizeof a->shape[0] * (size_t)a->ndim);
+}
+
+/* The file's tensor k as variable v must hold it: its bytes, cast into
+ * v's dtype when the dtype rule convert kept a dtype the file does not
+ * have. dst holds v->nbytes. LG_OK, or the library's status. */
+static lg_status expected_bytes(lg_checkpoint *c, size_t k, const lg_tensor_info *t,
+                                const lg_tensor_info *v, void *dst)
+{
+    if (t->dtype == v->dtype)
+        return lg_checkpoint_read(c, k, dst, (size_t)v->nbytes);
+    unsigned char *raw = malloc(t->nbytes ? (size_t)t->nbytes : 1);
+    if (!raw)
+        return LG_E_NOMEM;
+    lg_status st = lg_checkpoint_read(c, k, raw, (size_t)t->nbytes);
+    if (st == LG_OK)
+        st = lg_dtype_cast(v->dtype, dst, t->dtype, raw, (size_t)(t->nbytes / lg_dtype_size(t->dtype)));
+    free(raw);
+    return st;
+}
+
+static void check_values(hx_outcome *o, lg_store *st, const hx_load_req *q,
+                         const snapshot *before)
 {
     lg_open_options oo = {q->opt.reader, q->backend, q->opt.key, q->opt.crc, q->opt.trust_code};
     lg_checkpoint *c;
@@ -188,12 +212,21 @@ static void check_values(hx_outcome *o, lg_store *st, const hx_load_req *q)
         verdict(o, HX_INV_VALUES, 0, "the file cannot be reopened: %s", lg_error_message());
         return;
     }
-    int ok = 1;
+    int ok = 1, convert = q->opt.dtype_rule == LG_DTYPE_CONVERT;
     for (size_t i = 0; ok && i < lg_store_count(st); i++) {
         const lg_tensor_info *v = lg_store_var(st, i);
         size_t k = lg_checkpoint_find(c, v->name);
         const lg_tensor_info *t = k == (size_t)-1 ? NULL : lg_checkpoint_tensor(c, k);
-        if (!t || t->nbytes != v->nbytes || t->dtype != v->dtype) {
+        /* convert: the variable keeps its dtype, the shape is the file's;
+         * adopt and strict: the variable has the file's dtype */
+        if (convert && i < before->n && v->dtype != before->info[i].dtype) {
+            verdict(o, HX_INV_VALUES, 0, "\"%s\" changed dtype (%s -> %s) under the dtype rule "
+                    "convert", v->name, lg_dtype_name(before->info[i].dtype),
+                    lg_dtype_name(v->dtype));
+            ok = 0;
+            break;
+        }
+        if (!t || (convert ? !same_shape(t, v) : t->nbytes != v->nbytes || t->dtype != v->dtype)) {
             verdict(o, HX_INV_VALUES, 0, "\"%s\" differs from the file in dtype or size", v->name);
             ok = 0;
             break;
@@ -201,12 +234,12 @@ static void check_values(hx_outcome *o, lg_store *st, const hx_load_req *q)
         unsigned char *a = malloc(v->nbytes ? (size_t)v->nbytes : 1);
         unsigned char *b = malloc(v->nbytes ? (size_t)v->nbytes : 1);
         ok = a && b && lg_store_read(st, i, a, (size_t)v->nbytes, NULL) == LG_OK &&
-             lg_checkpoint_read(c, k, b, (size_t)v->nbytes) == LG_OK &&
-             !memcmp(a, b, (size_t)v->nbytes);
+             expected_bytes(c, k, t, v, b) == LG_OK && !memcmp(a, b, (size_t)v->nbytes);
         free(a);
         free(b);
         if (!ok)
-            verdict(o, HX_INV_VALUES, 0, "\"%s\" bytes differ from the file's tensor", v->name);
+            verdict(o, HX_INV_VALUES, 0, "\"%s\" bytes differ from the file's tensor%s", v->name,
+                    convert && t->dtype != v->dtype ? " cast to the variable's dtype" : "");
     }
     lg_checkpoint_close(c);
     if (ok)
@@ -360,7 +393,7 @@ lg_status hx_check_load(const hx_load_req *q, hx_outcome *o)
     if (o->status != LG_OK)
         check_atomic(o, st, &before);
     else
-        check_values(o, st, q);
+        check_values(o, st, q, &before);
     check_no_leak(o, q->backend, st, &cb);
     count_moved(o);
     r = LG_OK;

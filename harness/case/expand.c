@@ -14,7 +14,7 @@ static void case_init(hx_case *h)
     snprintf(h->backend, sizeof h->backend, "sim");
     h->device = (lg_device){LG_DEV_CPU, 0};
     h->policy = LG_POLICY_VIA_CPU;
-    h->dtype_rule = LG_DTYPE_ADOPT;
+    h->dtype_rule = LG_DTYPE_CONVERT;
     h->store.mirror = 1;
     h->timeout = 10;
     h->expect.outcome = HX_EXPECT_OK;

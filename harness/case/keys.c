@@ -458,7 +458,7 @@ static int parse_lg_enum(cf_ctx *c, int k, yaml_node_t *n, hx_case *h)
         return -1;
     }
     if (k == K_DTYPE_RULE && lg_dtype_rule_parse(s, &h->dtype_rule) != LG_OK) {
-        cf_report(c, n, "dtype_rule: bad value '%s' (adopt, strict)", s);
+        cf_report(c, n, "dtype_rule: bad value '%s' (convert, adopt, strict)", s);
         return -1;
     }
     return 0;

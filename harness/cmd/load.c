@@ -14,7 +14,7 @@
 
 static const char load_usage[] =
     "usage: harness load CHECKPOINT --device D [--backend sim|torch]\n"
-    "                    [--policy via-cpu|staged|direct|auto] [--dtype-rule adopt|strict]\n"
+    "                    [--policy via-cpu|staged|direct|auto] [--dtype-rule convert|adopt|strict]\n"
     "                    [--reader NAME] [--staging-budget BYTES] [--trace] [--json]\n"
     "                    [--key PATH] [--crc error|warn|off] [--trust-code]\n"
     "  Builds a mirror store (one variable per tensor, filled with a known\n"

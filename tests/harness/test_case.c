@@ -103,7 +103,7 @@ START_TEST(test_defaults)
     ck_assert_str_eq(c->backend, "sim");
     ck_assert_int_eq(c->device.type, LG_DEV_CPU);
     ck_assert_int_eq(c->policy, LG_POLICY_VIA_CPU);
-    ck_assert_int_eq(c->dtype_rule, LG_DTYPE_ADOPT);
+    ck_assert_int_eq(c->dtype_rule, LG_DTYPE_CONVERT);
     ck_assert(c->timeout == 10);
     ck_assert_int_eq(c->expect.outcome, HX_EXPECT_OK);
     ck_assert_int_eq(c->expect.has_invariants, 0);

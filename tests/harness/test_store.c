@@ -17,11 +17,13 @@ static void setup(void)
     snprintf(eight, sizeof eight, "%s", tu_path(dir, "eight.safetensors"));
     ck_assert_int_eq(tu_write_safetensors(small, 2, 4, 4), 0);
     ck_assert_int_eq(tu_write_safetensors(eight, 8, 8, 8), 0);
-    /* one f64 tensor */
+    /* one f64 tensor: 1 + 2^-30 (1.0 as f32), -2.5 */
     static const char hdr[] = "{\"w\":{\"dtype\":\"F64\",\"shape\":[2],\"data_offsets\":[0,16]}}";
     unsigned char buf[8 + sizeof hdr - 1 + 16] = {0};
+    const double w[2] = {1.0 + 1.0 / 1073741824.0, -2.5};
     buf[0] = (unsigned char)(sizeof hdr - 1);
     memcpy(buf + 8, hdr, sizeof hdr - 1);
+    memcpy(buf + 8 + sizeof hdr - 1, w, sizeof w);
     snprintf(f64file, sizeof f64file, "%s", tu_path(dir, "f64.safetensors"));
     ck_assert_int_eq(tu_write(f64file, buf, sizeof buf), 0);
 }
@@ -245,19 +247,42 @@ START_TEST(test_f64_into_mps)
     ck_assert_int_eq(lg_store_new(b, dev("mps"), &s), LG_OK);
     ck_assert_int_eq(lg_store_add(s, "w", LG_F32, 1, shape), LG_OK);
     lg_store_set_trace(s, t);
+    /* adopt: the variable would become f64, which mps cannot hold */
     for (int p = 0; p <= LG_POLICY_AUTO; p++) {
         lg_load_options o;
         lg_load_options_init(&o);
         o.policy = (lg_policy)p;
+        o.dtype_rule = LG_DTYPE_ADOPT;
         ck_assert_int_eq(lg_store_load(s, f64file, &o, NULL), LG_E_DTYPE);
         ck_assert_ptr_nonnull(strstr(lg_error_message(), "MPS framework doesn't support float64"));
         ck_assert_ptr_nonnull(strstr(lg_error_message(), "\"w\""));
     }
     ck_assert_int_eq(lg_trace_count(t), 0); /* refused before anything moved */
     ck_assert_int_eq(lg_store_var(s, 0)->dtype, LG_F32);
-    /* on cpu the variable adopts the file's dtype, as tch does */
+    /* convert (the default, tch-rs's copy_): the values are cast into the
+     * f32 variable, which stays f32 on mps (direct: sim mps refuses
+     * deserialization itself) */
+    for (int p = 0; p <= LG_POLICY_AUTO; p++) {
+        lg_load_options o;
+        lg_load_options_init(&o);
+        o.policy = (lg_policy)p;
+        ck_assert_int_eq(lg_store_load(s, f64file, &o, NULL),
+                         p == LG_POLICY_DIRECT ? LG_E_DEVICE : LG_OK);
+        float v[2] = {0, 0};
+        lg_device where;
+        ck_assert_int_eq(lg_store_var(s, 0)->dtype, LG_F32);
+        ck_assert_int_eq(lg_store_var(s, 0)->nbytes, 8);
+        ck_assert_int_eq(lg_store_read(s, 0, v, sizeof v, &where), LG_OK);
+        ck_assert(lg_device_equal(where, dev("mps")));
+        ck_assert(v[0] == 1.0f && v[1] == -2.5f);
+    }
+    /* on cpu, adopt gives the variable the file's dtype */
     ck_assert_int_eq(lg_store_set_device(s, dev("cpu")), LG_OK);
-    ck_assert_int_eq(lg_store_load(s, f64file, NULL, NULL), LG_OK);
+    lg_load_options o;
+    lg_load_options_init(&o);
+    ck_assert_int_eq(o.dtype_rule, LG_DTYPE_CONVERT);
+    o.dtype_rule = LG_DTYPE_ADOPT;
+    ck_assert_int_eq(lg_store_load(s, f64file, &o, NULL), LG_OK);
     ck_assert_int_eq(lg_store_var(s, 0)->dtype, LG_F64);
     ck_assert_int_eq(lg_store_var(s, 0)->nbytes, 16);
     /* and it can then no longer go to mps */
@@ -267,13 +292,85 @@ START_TEST(test_f64_into_mps)
     lg_store_free(s);
     ck_assert_int_eq(lg_store_new(b, dev("cpu"), &s), LG_OK);
     ck_assert_int_eq(lg_store_add(s, "w", LG_F32, 1, shape), LG_OK);
-    lg_load_options o;
-    lg_load_options_init(&o);
     o.dtype_rule = LG_DTYPE_STRICT;
     ck_assert_int_eq(lg_store_load(s, f64file, &o, NULL), LG_E_DTYPE);
     ck_assert_ptr_nonnull(strstr(lg_error_message(), "strict"));
     lg_store_free(s);
+    /* convert refuses up front only a variable mps cannot hold */
+    ck_assert_int_eq(lg_store_new(b, dev("mps"), &s), LG_OK);
+    ck_assert_int_eq(lg_store_add(s, "w", LG_F64, 1, shape), LG_E_DTYPE);
+    lg_store_free(s);
     lg_trace_free(t);
+    lg_backend_close(b);
+}
+END_TEST
+
+/* The f64 tensor of tests/data/casts into an explicit store of one f32
+ * variable on sim mps, through the harness (default rule, convert): every
+ * invariant holds, the variable stays f32 on mps, and its bytes are
+ * PyTorch's `t.to(torch.float32)` (the manifest's sha256). */
+START_TEST(test_pytorch_f64_into_f32_store)
+{
+    char path[1024], mpath[1024], hex[65], want[65] = "";
+    size_t sel[256], nsel = 0;
+    snprintf(path, sizeof path, "%s/tests/data/casts/casts.safetensors", tu_source_dir());
+    snprintf(mpath, sizeof mpath, "%s/tests/data/casts/manifest.json", tu_source_dir());
+    char *m = tu_read(mpath, &(size_t){0});
+    ck_assert_ptr_nonnull(m);
+    /* {"from": "f64", "to": "f32", "elements": [0, 1, ...], "sha256": "..."}:
+     * the elements compared (NaN's bits are not specified) */
+    const char *key = "\"from\": \"f64\", \"to\": \"f32\", \"elements\": [";
+    char *at = strstr(m, key), *end;
+    ck_assert_ptr_nonnull(at);
+    for (at += strlen(key); *at != ']'; at = end + (end[0] == ',')) {
+        ck_assert_uint_lt(nsel, 256);
+        sel[nsel++] = (size_t)strtoul(at, &end, 10);
+        ck_assert_ptr_ne(end, at);
+    }
+    at = strstr(at, "\"sha256\": \"");
+    ck_assert_ptr_nonnull(at);
+    memcpy(want, at + strlen("\"sha256\": \""), 64);
+    free(m);
+    lg_backend *b = sim();
+    lg_checkpoint *c;
+    ck_assert_int_eq(lg_checkpoint_open(path, NULL, &c), LG_OK);
+    const lg_tensor_info *t = lg_checkpoint_tensor(c, lg_checkpoint_find(c, "f64"));
+    ck_assert_int_eq(t->dtype, LG_F64);
+    hx_var v = {.name = "f64", .dtype = LG_F32, .ndim = t->ndim};
+    memcpy(v.shape, t->shape, sizeof v.shape);
+    lg_checkpoint_close(c);
+    hx_store_spec sp = {.mirror = 0, .vars = &v, .nvars = 1};
+    for (size_t p = 0; p < 3; p++) {
+        hx_outcome o;
+        hx_load_req q = {.backend = b, .device = dev("mps"), .path = path, .store = &sp};
+        lg_load_options_init(&q.opt);
+        q.opt.policy = workaround_policies[p];
+        ck_assert_int_eq(hx_check_load(&q, &o), LG_OK);
+        ck_assert_msg(o.status == LG_OK, "%s", o.message);
+        assert_invariants(&o);
+        ck_assert_int_eq(o.inv[HX_INV_VALUES], HX_PASS);
+        hx_outcome_free(&o);
+    }
+    /* the same, read back by hand */
+    lg_store *s;
+    ck_assert_int_eq(lg_store_new(b, dev("mps"), &s), LG_OK);
+    ck_assert_int_eq(lg_store_add(s, "f64", LG_F32, v.ndim, v.shape), LG_OK);
+    ck_assert_int_eq(lg_store_load(s, path, NULL, NULL), LG_OK);
+    const lg_tensor_info *w = lg_store_var(s, 0);
+    ck_assert_int_eq(w->dtype, LG_F32);
+    unsigned char *buf = malloc((size_t)w->nbytes);
+    lg_device where;
+    ck_assert_int_eq(lg_store_read(s, 0, buf, (size_t)w->nbytes, &where), LG_OK);
+    ck_assert(lg_device_equal(where, dev("mps")));
+    float *f = (float *)buf;
+    for (size_t i = 0; i < nsel; i++) {
+        ck_assert_uint_lt(sel[i], w->nbytes / 4);
+        f[i] = f[sel[i]]; /* sel is increasing: in place */
+    }
+    tu_sha256(buf, nsel * 4, hex);
+    ck_assert_str_eq(hex, want);
+    free(buf);
+    lg_store_free(s);
     lg_backend_close(b);
 }
 END_TEST
@@ -317,6 +414,7 @@ START_TEST(test_oom_on_the_way_back)
     sp.nretype = 1;
     hx_load_req q = {.backend = b, .device = dev("mps"), .path = eight, .store = &sp};
     lg_load_options_init(&q.opt);
+    q.opt.dtype_rule = LG_DTYPE_ADOPT; /* t7 grows back to f32 */
     ck_assert_int_eq(hx_check_load(&q, &o), LG_OK);
     ck_assert_int_eq(o.status, LG_E_DEVICE);
     ck_assert_ptr_nonnull(strstr(o.message, "out of memory"));
@@ -448,6 +546,7 @@ static Suite *store_suite(void)
     tcase_add_test(tc, test_shape_mismatch);
     tcase_add_test(tc, test_notfound_and_extra);
     tcase_add_test(tc, test_f64_into_mps);
+    tcase_add_test(tc, test_pytorch_f64_into_f32_store);
     tcase_add_test(tc, test_restore_failure);
     tcase_add_test(tc, test_oom_on_the_way_back);
     tcase_add_test(tc, test_staging_is_bounded);
