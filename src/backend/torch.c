@@ -9,7 +9,6 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #ifdef LOADGATE_HAVE_TORCH
@@ -239,53 +238,25 @@ static lg_status hand_over(lgt_archive *a, size_t i, const char *path, lg_torch_
     return st;
 }
 
-/* The whole file at path in private memory: what is checked for code is
- * then what libtorch reads (a path handed to libtorch would be opened
- * again, and could be read as another format or changed in between). */
-static lg_status read_private(const char *path, unsigned char **out, size_t *n)
-{
-    struct stat sb;
-    /* O_NONBLOCK: not to hang on a FIFO, refused just below */
-    int fd = lg__open(path, O_RDONLY | O_NONBLOCK);
-    if (fd < 0)
-        return lg__err(LG_E_IO, "%s: cannot open: %s", path, strerror(errno));
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size <= 0 ||
-        (uint64_t)sb.st_size > SIZE_MAX) {
-        close(fd);
-        return lg__err(LG_E_IO, "%s: not a regular, non-empty file", path);
-    }
-    *n = (size_t)sb.st_size;
-    *out = lg__malloc(*n);
-    lg_status st = *out ? lg__read_full(fd, *out, *n, path)
-                        : lg__err(LG_E_NOMEM, "%s: out of memory reading %zu bytes", path, *n);
-    close(fd);
-    if (st != LG_OK) {
-        free(*out);
-        *out = NULL;
-    }
-    return st;
-}
-
 lg_status lg_torch_read_archive(const char *path, const char *reader, lg_device d,
                                 lg_torch_tensor_fn fn, void *ctx)
 {
     char dn[LG_DEVICE_NAME_MAX];
     lgt_loader how = LGT_ARCHIVE;
     lgt_archive *a = NULL;
-    unsigned char *buf = NULL;
-    size_t size = 0;
     if (!path || !fn)
         return lg__err(LG_E_INVALID, "lg_torch_read_archive: path and fn are required");
+    /* The file once, in memory: a path handed to libtorch would be opened
+     * again, and could be read as another format or changed in between. */
+    lg_checkpoint c = {.path = (char *)path, .fd = -1};
     lg_status st = loader_named(reader, &how);
     if (st == LG_OK)
-        st = read_private(path, &buf, &size);
+        st = lg__checkpoint_read(&c);
     if (st != LG_OK)
         return st;
-    lg_checkpoint c = {.path = (char *)path, .map = buf, .size = size, .fd = -1,
-                       .ops = how == LGT_SCRIPT ? &lg__torchscript_reader
-                                                : &lg__torch_archive_reader};
+    c.ops = how == LGT_SCRIPT ? &lg__torchscript_reader : &lg__torch_archive_reader;
     st = lg__archive_runs_no_code(&c);
-    if (st == LG_OK && (st = lgt_archive_load(how, NULL, buf, size, d, &a)) != LG_OK)
+    if (st == LG_OK && (st = lgt_archive_load(how, NULL, c.map, (size_t)c.size, d, &a)) != LG_OK)
         st = lg__err(st, "%s: loading onto %s: %s", path, lg_device_format(d, dn),
                      lgt_last_error());
     int stop = 0;
@@ -293,7 +264,7 @@ lg_status lg_torch_read_archive(const char *path, const char *reader, lg_device 
     for (size_t i = 0; st == LG_OK && !stop && i < n; i++)
         st = hand_over(a, i, path, fn, ctx, &stop);
     lgt_archive_free(a);
-    free(buf);
+    free((void *)c.map);
     return st;
 }
 

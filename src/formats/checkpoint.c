@@ -87,7 +87,9 @@ static const char *file_kind(mode_t m)
     return "";
 }
 
-static lg_status map_file(lg_checkpoint *c)
+/* Opens c->path, which must be a regular, non-empty file that fits in
+ * memory; sets c->size. */
+static lg_status open_regular(lg_checkpoint *c, int *out)
 {
     struct stat sb;
     /* O_NONBLOCK: a FIFO nobody writes would block open() forever; it has
@@ -96,22 +98,30 @@ static lg_status map_file(lg_checkpoint *c)
     if (fd < 0)
         return lg__err(LG_E_IO, "%s: cannot open: %s", c->path, strerror(errno));
     int e = fstat(fd, &sb) != 0 ? errno : 0;
-    if (e || !S_ISREG(sb.st_mode)) {
+    lg_status st = LG_OK;
+    if (e || !S_ISREG(sb.st_mode))
+        st = lg__err(LG_E_IO, "%s: not a regular file%s%s", c->path, e ? ": " : "",
+                     e ? strerror(e) : file_kind(sb.st_mode));
+    else if ((c->size = (uint64_t)sb.st_size) == 0)
+        st = lg__err(LG_E_FORMAT, "%s: empty file (0 bytes)", c->path);
+    else if (c->size > SIZE_MAX)
+        st = lg__err(LG_E_FORMAT, "%s: file too large to map", c->path);
+    if (st != LG_OK) {
         close(fd);
-        return lg__err(LG_E_IO, "%s: not a regular file%s%s", c->path, e ? ": " : "",
-                       e ? strerror(e) : file_kind(sb.st_mode));
+        return st;
     }
-    c->size = (uint64_t)sb.st_size;
-    if (c->size == 0) {
-        close(fd);
-        return lg__err(LG_E_FORMAT, "%s: empty file (0 bytes)", c->path);
-    }
-    if (c->size > SIZE_MAX) {
-        close(fd);
-        return lg__err(LG_E_FORMAT, "%s: file too large to map", c->path);
-    }
+    *out = fd;
+    return LG_OK;
+}
+
+static lg_status map_file(lg_checkpoint *c)
+{
+    int fd;
+    lg_status st = open_regular(c, &fd);
+    if (st != LG_OK)
+        return st;
     void *m = lg__mmap((size_t)c->size, fd);
-    e = errno;
+    int e = errno;
     if (m == MAP_FAILED && e == ENODEV) /* a file system that cannot map: read it */
         return read_file(c, fd);
     close(fd);
@@ -120,6 +130,13 @@ static lg_status map_file(lg_checkpoint *c)
                        c->path, (unsigned long long)c->size, strerror(e));
     c->map = m;
     return LG_OK;
+}
+
+lg_status lg__checkpoint_read(lg_checkpoint *c)
+{
+    int fd;
+    lg_status st = open_regular(c, &fd);
+    return st != LG_OK ? st : read_file(c, fd);
 }
 
 static lg_status parse_crc(const char *s, lg__crc_mode *out)
@@ -183,20 +200,6 @@ lg_status lg_checkpoint_open(const char *path, const lg_open_options *opt, lg_ch
     *out = c;
     return LG_OK;
 fail:
-    lg_checkpoint_close(c);
-    return st;
-}
-
-lg_status lg__path_runs_no_code(const char *path)
-{
-    lg_checkpoint *c = lg__calloc(1, sizeof *c);
-    if (!c)
-        return lg__err(LG_E_NOMEM, "%s: out of memory", path);
-    c->fd = -1;
-    c->path = lg__strdup(path);
-    lg_status st = c->path ? map_file(c) : lg__err(LG_E_NOMEM, "%s: out of memory", path);
-    if (st == LG_OK)
-        st = lg__archive_runs_no_code(c);
     lg_checkpoint_close(c);
     return st;
 }

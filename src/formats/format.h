@@ -77,9 +77,11 @@ int lg__zip_layout(const unsigned char *map, size_t n, uint64_t size);
  * finds the same records), and no byte of the file spells __setstate__,
  * the one method torch::jit::load calls. Else LG_E_FORMAT saying why. */
 lg_status lg__archive_runs_no_code(const lg_checkpoint *c);
-/* The same for the file at path (lg_torch_read_archive, which hands a
- * path to libtorch). */
-lg_status lg__path_runs_no_code(const char *path);
+/* The whole file at c->path read into memory of c's own (c->map, with
+ * map_is_copy set; c->size), with the checks lg_checkpoint_open makes of
+ * a path. For lg_torch_read_archive: what is checked for code is then
+ * what libtorch reads. */
+lg_status lg__checkpoint_read(lg_checkpoint *c);
 
 /* A tensor of checkpoint c on device d, through the reader (trace:
  * deserialize). */

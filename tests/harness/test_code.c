@@ -98,16 +98,10 @@ static void inspect_refuses(const char *file, const char *backend)
     free(out);
 }
 
-/* The backend inspect uses by default: torch when built. */
-static const char *inspect_backend(void)
-{
-    return strstr(lg_backends_built(), "torch") ? "torch" : "sim";
-}
-
 START_TEST(inspect_refuses_code)
 {
     for (size_t i = 0; refused_files[i]; i++)
-        inspect_refuses(hostile(refused_files[i]), inspect_backend());
+        inspect_refuses(hostile(refused_files[i]), hx_default_backend());
 }
 END_TEST
 
@@ -122,7 +116,7 @@ START_TEST(other_extension_refused)
     free(b);
     char copy[4096];
     snprintf(copy, sizeof copy, "%s", p);
-    inspect_refuses(copy, inspect_backend());
+    inspect_refuses(copy, hx_default_backend());
 }
 END_TEST
 
