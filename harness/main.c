@@ -18,6 +18,7 @@ static const char usage[] =
     "  probe                   libtorch version, devices, direct-load verdict\n"
     "  fixtures DIR            write the generated fixtures\n"
     "  merge -o OUT IN...      merge report.json files (shards)\n"
+    "  compare BASE NEW        what changed between two reports; exit 1 on a regression\n"
     "  --version               versions and backends\n"
     "\n"
     "exit codes: 0 passed, 1 a case failed or a file could not be loaded,\n"
@@ -29,7 +30,8 @@ static const struct {
 } cmds[] = {
     {"run", hx_cmd_run},         {"list", hx_cmd_list},       {"validate", hx_cmd_validate},
     {"inspect", hx_cmd_inspect}, {"load", hx_cmd_load},       {"probe", hx_cmd_probe},
-    {"fixtures", hx_cmd_fixtures}, {"merge", hx_cmd_merge},   {"__run-one", hx_cmd_run_one},
+    {"fixtures", hx_cmd_fixtures}, {"merge", hx_cmd_merge},   {"compare", hx_cmd_compare},
+    {"__run-one", hx_cmd_run_one},
 };
 
 int main(int argc, char **argv)

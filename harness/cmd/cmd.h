@@ -16,6 +16,7 @@ int hx_cmd_load(int argc, char **argv);     /* cmd/load.c */
 int hx_cmd_probe(int argc, char **argv);    /* cmd/probe.c */
 int hx_cmd_fixtures(int argc, char **argv); /* cmd/fixtures.c */
 int hx_cmd_merge(int argc, char **argv);    /* cmd/merge.c */
+int hx_cmd_compare(int argc, char **argv);  /* cmd/compare.c */
 /* Hidden: run one case in this process and print its outcome as JSON on
  * stdout (the `spawn` isolation mode's child). */
 int hx_cmd_run_one(int argc, char **argv);

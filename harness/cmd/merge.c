@@ -4,6 +4,7 @@
 #include "cmd/cmd.h"
 #include "report/report.h"
 #include "util/error.h"
+#include "util/fs.h"
 #include "util/json.h"
 
 #include <jansson.h>
@@ -17,7 +18,8 @@ static const char merge_usage[] =
     "Merges report.json files (for example the shards of one run) into one\n"
     "report: cases are concatenated, a case id seen again replaces the earlier\n"
     "one (a warning when the statuses differ), cases are put back in suite\n"
-    "order, the summary is recomputed and the first file's environment kept.\n"
+    "order, the summary is recomputed. \"environment\" is the first file's and\n"
+    "\"environments\" lists every file's, in order. OUT's folder is created.\n"
     "--format also writes junit.xml, summary.md and index.html next to OUT.\n"
     "\n"
     "exit codes: 0 merged, every case passed; 1 merged, a case failed;\n"
@@ -99,7 +101,24 @@ out:
     return rc;
 }
 
-static int merge_inputs(hx_report *out, char **inputs, int n)
+/* Appends the environments of the report at path to envs: its
+ * "environments" when it is a merged report, else its "environment". The
+ * file is read again because hx_report keeps only "environment". */
+static int merge_environments(json_t *envs, const char *path, const hx_report *in)
+{
+    json_t *doc = json_load_file(path, 0, NULL);
+    json_t *list = json_object_get(doc, "environments"), *e;
+    size_t i;
+    int bad = 0;
+    if (json_is_array(list) && json_array_size(list))
+        json_array_foreach(list, i, e) bad |= json_array_append(envs, e);
+    else if (in->environment)
+        bad = json_array_append(envs, in->environment);
+    json_decref(doc);
+    return bad;
+}
+
+static int merge_inputs(hx_report *out, json_t *envs, char **inputs, int n)
 {
     json_t *ids = json_object();
     int rc = -1;
@@ -109,6 +128,11 @@ static int merge_inputs(hx_report *out, char **inputs, int n)
         hx_report in;
         if (hx_report_load(inputs[i], &in) != LG_OK) {
             fprintf(stderr, "harness merge: %s\n", hx_errmsg());
+            goto out;
+        }
+        if (merge_environments(envs, inputs[i], &in)) {
+            hx_report_free(&in);
+            fprintf(stderr, "harness merge: out of memory\n");
             goto out;
         }
         if (!out->environment && in.environment)
@@ -131,19 +155,50 @@ out:
     return rc;
 }
 
-/* Writes OUT and the other formats into OUT's folder. */
-static lg_status merge_write(const hx_report *r, const char *out, unsigned formats)
+/* report.json with "environments" added after "environment". */
+static lg_status merge_write_json(const hx_report *r, json_t *envs, const char *path)
+{
+    json_t *doc = hx_report_json(r), *ordered = json_object(), *v;
+    const char *k;
+    FILE *f;
+    int bad = !doc || !ordered;
+    json_object_foreach(bad ? NULL : doc, k, v) {
+        bad |= json_object_set(ordered, k, v);
+        if (!strcmp(k, "environment"))
+            bad |= json_object_set(ordered, "environments", envs);
+    }
+    json_decref(doc);
+    if (bad) {
+        json_decref(ordered);
+        return hx_err(LG_E_NOMEM, "%s: out of memory", path);
+    }
+    lg_status st = hx_fopen_out(path, &f);
+    if (st == LG_OK) {
+        bad = json_dumpf(ordered, f, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
+        fputc('\n', f);
+        st = hx_fclose_checked(f, path);
+        if (st == LG_OK && bad)
+            st = hx_err(LG_E_IO, "%s: write error", path);
+    }
+    json_decref(ordered);
+    return st;
+}
+
+/* Creates OUT's folder, writes OUT and the other formats into it. */
+static lg_status merge_write(const hx_report *r, json_t *envs, const char *out, unsigned formats)
 {
     char dir[4096];
     const char *slash = strrchr(out, '/');
-    lg_status st = hx_report_write_json(r, out);
-    formats &= ~(unsigned)HX_FMT_JSON;
-    if (st != LG_OK || !formats)
-        return st;
     if (!slash)
         snprintf(dir, sizeof dir, ".");
     else
         snprintf(dir, sizeof dir, "%.*s", (int)(slash - out == 0 ? 1 : slash - out), out);
+    lg_status st = hx_mkdirs(dir);
+    if (st == LG_OK)
+        st = merge_write_json(r, envs, out);
+    formats &= ~(unsigned)HX_FMT_JSON;
+    if (st != LG_OK || !formats)
+        return st;
     return hx_report_write_all(r, dir, formats);
 }
 
@@ -158,17 +213,20 @@ static int any_failing(const hx_report *r)
 static int merge_run(char **inputs, int n, const char *out, unsigned formats)
 {
     hx_report r;
+    json_t *envs = json_array();
     int rc = 2;
-    if (hx_report_init(&r) != LG_OK) {
-        fprintf(stderr, "harness merge: %s\n", hx_errmsg());
+    if (!envs || hx_report_init(&r) != LG_OK) {
+        fprintf(stderr, "harness merge: out of memory\n");
+        json_decref(envs);
         return 2;
     }
-    if (merge_inputs(&r, inputs, n) == 0) {
-        if (merge_write(&r, out, formats) != LG_OK)
+    if (merge_inputs(&r, envs, inputs, n) == 0) {
+        if (merge_write(&r, envs, out, formats) != LG_OK)
             fprintf(stderr, "harness merge: %s\n", hx_errmsg());
         else
             rc = any_failing(&r) ? 1 : 0;
     }
+    json_decref(envs);
     hx_report_free(&r);
     return rc;
 }
