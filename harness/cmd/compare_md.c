@@ -316,16 +316,16 @@ static void md_probe(md_buf *b, const json_t *probe)
         md_put(b, "%s %s.\n\n", hb ? "NEW" : "BASE", absent);
     md_verdict(b, probe);
     if (json_array_size(rows))
-        md_put(b, "\n| reader | device | BASE | NEW | message (NEW, else BASE) |\n"
-                  "| --- | --- | --- | --- | --- |\n");
+        md_put(b, "\n| reader | device | BASE | NEW | BASE message | NEW message |\n"
+                  "| --- | --- | --- | --- | --- | --- |\n");
     json_array_foreach(rows, i, x) {
-        json_t *msg = json_object_get(x, json_object_get(x, "new") ? "new_message" : "base_message");
         row_start(&t);
         row_text(&t, hx_json_get_str(x, "reader"));
         row_text(&t, hx_json_get_str(x, "device"));
         row_cell(&t, json_object_get(x, "base"));
         row_cell(&t, json_object_get(x, "new"));
-        row_text(&t, json_string_value(msg) ? json_string_value(msg) : "");
+        row_cell(&t, json_object_get(x, "base_message"));
+        row_cell(&t, json_object_get(x, "new_message"));
         row_end(b, &t);
     }
     md_put(b, "\n%lld reader \xc3\x97 device result%s unchanged.\n",
