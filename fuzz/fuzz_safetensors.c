@@ -1,6 +1,6 @@
 /* libFuzzer target: the safetensors reader, and a load of what it accepts.
  *
- * Each input is written to a memfd and opened by path (/proc/self/fd/N),
+ * Each input is written to a memfd and opened by path (/proc/self/fd/N; input.h),
  * as a file on disk would be: detected by its bytes, then with the reader
  * forced. Whatever the bytes, the open must end classified (LG_OK, or an
  * error code in range with a message); an accepted file's tensors must lie
@@ -8,6 +8,7 @@
  * on mps, mirrored from it, must succeed (or refuse float64, as MPS does)
  * and leave the store on mps with no tensor leaked. Anything else aborts,
  * which libFuzzer reports as a crash. */
+#include "input.h"
 #include "loadgate/loadgate.h"
 
 #include <stdint.h>
@@ -18,7 +19,6 @@
 #include <unistd.h>
 
 static int fd = -1;
-static char path[64];
 
 #define CHECK(cond)                                                                        \
     do {                                                                                   \
@@ -31,12 +31,7 @@ static char path[64];
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    fd = memfd_create("fuzz.safetensors", MFD_CLOEXEC);
-    if (fd < 0) {
-        perror("memfd_create");
-        exit(1);
-    }
-    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    fd = fuzz_input_open("fuzz.safetensors");
     return 0;
 }
 
@@ -70,7 +65,7 @@ static void load_into_store(const lg_checkpoint *c, uint64_t total)
         }
     }
     size_t live = lg_backend_live_tensors(b);
-    lg_status st = lg_store_load(s, path, NULL, NULL);
+    lg_status st = lg_store_load(s, fuzz_input_path, NULL, NULL);
     CHECK(st == LG_OK || (f64 && st == LG_E_DTYPE));
     CHECK(lg_device_equal(lg_store_device(s), mps));
     CHECK(lg_backend_live_tensors(b) == live);
@@ -87,7 +82,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         lg_open_options o = {.reader = forced ? "safetensors" : NULL};
         lg_checkpoint *c = NULL;
         lg_error_clear();
-        lg_status st = lg_checkpoint_open(path, &o, &c);
+        lg_status st = lg_checkpoint_open(fuzz_input_path, &o, &c);
         if (st != LG_OK) {
             classified(st);
             CHECK(c == NULL);

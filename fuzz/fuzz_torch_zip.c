@@ -1,7 +1,7 @@
 /* libFuzzer target: the torch.save readers (torch-zip, torch-legacy), and
  * through them the zip container and the restricted unpickler.
  *
- * Each input is written to a memfd and opened by path (/proc/self/fd/N):
+ * Each input is written to a memfd and opened by path (/proc/self/fd/N; input.h):
  * detected by its bytes, then with each reader forced, then with the key
  * "model" and with CRC checks off (so that mutated tensor bytes get past
  * the CRC and reach the views). Whatever the bytes, the open must end
@@ -13,6 +13,7 @@
  *
  * Seeds: fuzz/corpus/torch_zip (the reference files and crafted ones);
  * dictionary: fuzz/torch_zip.dict. */
+#include "input.h"
 #include "loadgate/loadgate.h"
 
 #include <stdint.h>
@@ -23,7 +24,6 @@
 #include <unistd.h>
 
 static int fd = -1;
-static char path[64];
 
 #define CHECK(cond)                                                                        \
     do {                                                                                   \
@@ -36,12 +36,7 @@ static char path[64];
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    fd = memfd_create("fuzz.pt", MFD_CLOEXEC);
-    if (fd < 0) {
-        perror("memfd_create");
-        exit(1);
-    }
-    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    fd = fuzz_input_open("fuzz.pt");
     return 0;
 }
 
@@ -87,7 +82,7 @@ static void load_into_store(const lg_checkpoint *c, const lg_open_options *o)
     lo.reader = o->reader;
     lo.key = o->key;
     lo.crc = o->crc;
-    CHECK(lg_store_load(s, path, &lo, NULL) == LG_OK);
+    CHECK(lg_store_load(s, fuzz_input_path, &lo, NULL) == LG_OK);
     for (size_t i = 0; i < lg_store_count(s); i++) {
         const lg_tensor_info *v = lg_store_var(s, i);
         size_t k = lg_checkpoint_find(c, v->name);
@@ -109,7 +104,7 @@ static void try_open(const lg_open_options *o)
 {
     lg_checkpoint *c = NULL;
     lg_error_clear();
-    lg_status st = lg_checkpoint_open(path, o, &c);
+    lg_status st = lg_checkpoint_open(fuzz_input_path, o, &c);
     if (st != LG_OK) {
         CHECK(st > LG_OK && st < LG_STATUS_COUNT);
         CHECK(lg_error_message()[0] != '\0');

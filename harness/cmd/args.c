@@ -21,6 +21,9 @@ void hx_args_init(hx_args *a, const char *cmd, const char *usage, const hx_opt *
     a->argc = argc;
     a->argv = argv;
     optind = 0; /* a full reset of getopt's state (GNU) */
+#if defined(__APPLE__) || defined(__FreeBSD__) || defined(__NetBSD__) || defined(__OpenBSD__)
+    optreset = 1; /* the BSDs' reset (their getopt_long also takes optind = 0) */
+#endif
 }
 
 int hx_args_error(hx_args *a, const char *fmt, ...)

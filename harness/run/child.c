@@ -20,6 +20,10 @@
 #ifdef __linux__
 #include <sys/prctl.h>
 #endif
+#ifdef __APPLE__
+#include <mach-o/dyld.h> /* _NSGetExecutablePath */
+#include <stdint.h>
+#endif
 #include <time.h>
 #include <unistd.h>
 
@@ -42,11 +46,19 @@ const char *hx_self_exe(void)
     const char *env = getenv("LOADGATE_HARNESS");
     if (env && *env)
         return env;
+#if defined(__linux__)
     ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
     if (n <= 0)
         return "harness";
     buf[n] = 0;
     return buf;
+#elif defined(__APPLE__)
+    uint32_t size = sizeof buf;
+    return _NSGetExecutablePath(buf, &size) == 0 ? buf : "harness";
+#else
+    (void)buf; /* looked up on PATH */
+    return "harness";
+#endif
 }
 
 /* ------------------------------------------------------- in the child */

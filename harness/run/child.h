@@ -5,8 +5,10 @@
  * tail of the child's stdout and stderr, a timeout after which the child
  * is killed, and its exit or signal status decoded once for every user.
  *
- * Every child dies with the harness (PR_SET_PDEATHSIG), so that a killed
- * run leaves nothing behind; a forked child runs libtorch with one thread
+ * On Linux every child dies with the harness (PR_SET_PDEATHSIG), so that
+ * a killed run leaves nothing behind; elsewhere (macOS has no such call) a
+ * child that finds its parent gone at start exits, and one already
+ * running ends at its first write to the closed result pipe (SIGPIPE); a forked child runs libtorch with one thread
  * (the parent's pool does not survive fork) and, in coverage builds,
  * writes its own gcov counts. */
 #ifndef HX_CHILD_H
@@ -89,7 +91,8 @@ void hx_child_describe(const hx_child *c, char *buf, size_t n);
 int hx_child_failed(const hx_child *c);
 
 /* The path of the running harness executable (for spawning
- * `harness __run-one`): $LOADGATE_HARNESS, else /proc/self/exe. */
+ * `harness __run-one`): $LOADGATE_HARNESS, else /proc/self/exe (Linux),
+ * _NSGetExecutablePath (macOS), else "harness" looked up on PATH. */
 const char *hx_self_exe(void);
 /* Seconds on a monotonic clock. */
 double hx_now_s(void);

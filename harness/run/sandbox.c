@@ -16,22 +16,29 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+/* seccomp is Linux's. Elsewhere (macOS: its sandbox_init is deprecated
+ * and its profiles undocumented) there is no filter, and hx_sandbox_call
+ * refuses before forking: --trust-code fails with a message that says so
+ * rather than running code unconfined. */
+#ifdef __linux__
 #include <linux/audit.h>
 #include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
-#include <stddef.h>
-#include <stdio.h>
-#include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
-#include <unistd.h>
 
 #if defined(__x86_64__)
 #define SANDBOX_ARCH AUDIT_ARCH_X86_64
 #elif defined(__aarch64__)
 #define SANDBOX_ARCH AUDIT_ARCH_AARCH64
 #endif
+#endif /* __linux__ */
 
 #ifdef SANDBOX_ARCH
 
@@ -191,6 +198,17 @@ static int install_filter(void)
 
 int hx_sandbox_enter(void) { return install_filter(); }
 
+#ifndef __linux__
+lg_status hx_sandbox_call(int (*fn)(void *), void *arg, int *code)
+{
+    (void)fn;
+    (void)arg;
+    *code = 1;
+    return hx_err(LG_E_IO, "cannot confine the child: --trust-code needs Linux's seccomp, and "
+                  "this system has no sandbox loadgate uses; not loading code-bearing files "
+                  "without it (docs/limits.md)");
+}
+#else
 typedef struct {
     int (*fn)(void *);
     void *arg;
@@ -233,3 +251,4 @@ lg_status hx_sandbox_call(int (*fn)(void *), void *arg, int *code)
     hx_child_free(&ch);
     return st;
 }
+#endif /* __linux__ */

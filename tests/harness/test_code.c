@@ -12,6 +12,7 @@
 #include "loadgate/loadgate.h"
 #include "run/sandbox.h"
 #include "testutil.h"
+#include "util/error.h"
 
 #include <check.h>
 #include <errno.h>
@@ -20,7 +21,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __linux__
 #include <sys/prctl.h>
+#endif
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
@@ -168,14 +171,19 @@ END_TEST
 
 /* ------------------------------------------------------- the sandbox */
 
-/* A kernel built without seccomp cannot confine (--trust-code then fails
- * rather than run the code unconfined): the sandbox's tests say so and
- * stop. Nothing else skips them. */
+/* A kernel built without seccomp, or a system other than Linux, cannot
+ * confine (--trust-code then fails rather than run the code unconfined):
+ * the sandbox's tests say so and stop. Nothing else skips them. */
 static int no_seccomp(void)
 {
+#ifdef __linux__
     if (prctl(PR_GET_SECCOMP, 0, 0, 0, 0) >= 0 || errno != EINVAL)
         return 0;
     fprintf(stderr, "test_code: sandbox tests skipped: this kernel has no seccomp\n");
+#else
+    fprintf(stderr, "test_code: sandbox tests skipped: seccomp is Linux's "
+                    "(sandbox_refused_here checks that --trust-code is refused)\n");
+#endif
     return 1;
 }
 
@@ -211,10 +219,14 @@ static int try_writes(void *arg)
      * file): writes through it are allowed, changing the file's size,
      * times or mode is not */
     bad |= ftruncate(g_inherited, 0) == 0;
+#ifdef __linux__
     bad |= fallocate(g_inherited, 0, 0, 4096) == 0;
+#endif
     bad |= fchmod(g_inherited, 0777) == 0;
     bad |= utimes(p, NULL) == 0;
+#ifdef __linux__
     bad |= syscall(452, AT_FDCWD, p, 0777, 0) == 0; /* fchmodat2 */
+#endif
     return bad ? 3 : 0;
 }
 
@@ -260,6 +272,26 @@ START_TEST(sandbox_passes_exit_code)
     ck_assert_int_eq(got, 7);
 }
 END_TEST
+
+#ifndef __linux__
+static int ran(void *arg)
+{
+    ++*(int *)arg;
+    return 0;
+}
+
+/* Without seccomp (macOS) the sandbox refuses at once: the function never
+ * runs, and the message says why. */
+START_TEST(sandbox_refused_here)
+{
+    int runs = 0, code = -1;
+    ck_assert_int_eq(hx_sandbox_call(ran, &runs, &code), LG_E_IO);
+    ck_assert_int_eq(code, 1);
+    ck_assert_int_eq(runs, 0);
+    ck_assert_msg(strstr(hx_errmsg(), "needs Linux's seccomp"), "%s", hx_errmsg());
+}
+END_TEST
+#endif
 
 /* ------------------------------------------------ --trust-code, torch */
 
@@ -351,6 +383,9 @@ int main(void)
     TCase *sandbox = tcase_create("sandbox");
     tcase_add_test(sandbox, sandbox_refuses_writes);
     tcase_add_test(sandbox, sandbox_passes_exit_code);
+#ifndef __linux__
+    tcase_add_test(sandbox, sandbox_refused_here);
+#endif
     suite_add_tcase(s, sandbox);
 #ifdef LOADGATE_HAVE_TORCH
     TCase *trusted = tcase_create("trusted");

@@ -1,0 +1,50 @@
+/* Counting open file descriptors (util/fds.h). */
+#include "util/fds.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <unistd.h>
+#ifdef __linux__
+#include <dirent.h>
+#endif
+
+int hx_open_fds_probe(void)
+{
+    struct rlimit rl;
+    long top = HX_FDS_PROBE_MAX;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        rl.rlim_cur < (rlim_t)top)
+        top = (long)rl.rlim_cur;
+    int n = 0;
+    for (long fd = 0; fd < top; fd++)
+        if (fcntl((int)fd, F_GETFD) != -1 || errno != EBADF)
+            n++;
+    return n;
+}
+
+#ifdef __linux__
+/* The entries of /proc/self/fd, less ".", ".." and the listing's own
+ * descriptor; -1 when /proc is not mounted. */
+static int proc_fds(void)
+{
+    int n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return -1;
+    while (readdir(d))
+        n++;
+    closedir(d);
+    return n - 3;
+}
+#endif
+
+int hx_open_fds(void)
+{
+#ifdef __linux__
+    int n = proc_fds();
+    if (n >= 0)
+        return n;
+#endif
+    return hx_open_fds_probe();
+}

@@ -1,0 +1,17 @@
+/* This process's open file descriptors, counted for the no-leak
+ * invariant. Linux lists them in /proc/self/fd; elsewhere (macOS, the
+ * BSDs) each descriptor below the limit is probed with fcntl(F_GETFD). */
+#ifndef HX_UTIL_FDS_H
+#define HX_UTIL_FDS_H
+
+/* The probe looks at descriptors below min(RLIMIT_NOFILE's soft limit,
+ * HX_FDS_PROBE_MAX): a limit of a million would cost a million calls per
+ * count, and a load that leaks takes the lowest free numbers anyway. */
+#define HX_FDS_PROBE_MAX 65536
+
+/* Open descriptors: /proc/self/fd on Linux (the probe where /proc is not
+ * mounted), the probe elsewhere. -1 if they cannot be counted. */
+int hx_open_fds(void);
+/* The probe alone, on every system (tested against /proc on Linux). */
+int hx_open_fds_probe(void);
+#endif
