@@ -249,7 +249,7 @@ static void check_values(hx_outcome *o, lg_store *st, const hx_load_req *q,
 typedef struct {
     size_t live;
     uint64_t dev[LG_DEVICE_TYPE_COUNT];
-    uint64_t store_bytes;
+    uint64_t store_bytes[LG_DEVICE_TYPE_COUNT]; /* by where each variable is */
     int fds;
 } counters;
 
@@ -258,9 +258,12 @@ static void count(lg_backend *b, lg_store *st, counters *c)
     c->live = lg_backend_live_tensors(b);
     for (int t = 0; t < LG_DEVICE_TYPE_COUNT; t++)
         c->dev[t] = lg_backend_device_bytes(b, (lg_device){(lg_device_type)t, 0});
-    c->store_bytes = 0;
-    for (size_t i = 0; i < lg_store_count(st); i++)
-        c->store_bytes += lg_store_var(st, i)->nbytes;
+    memset(c->store_bytes, 0, sizeof c->store_bytes);
+    for (size_t i = 0; i < lg_store_count(st); i++) {
+        unsigned t = (unsigned)lg_store_var_device(st, i).type;
+        if (t < LG_DEVICE_TYPE_COUNT)
+            c->store_bytes[t] += lg_store_var(st, i)->nbytes;
+    }
     c->fds = open_fds();
 }
 
@@ -274,15 +277,12 @@ static void check_no_leak(hx_outcome *o, lg_backend *b, lg_store *st, const coun
                 before->live, after.live);
         return;
     }
-    /* The store's own bytes may change size (dtype adopt); the rest of the
-     * device memory in use must come back to its level. */
-    lg_device sd = lg_store_device(st);
+    /* The store's own bytes may change size (dtype adopt) or place (a tch
+     * move stopped part-way); the rest of the device memory in use must
+     * come back to its level. */
     for (int t = 0; t < LG_DEVICE_TYPE_COUNT; t++) {
-        uint64_t want = before->dev[t], have = after.dev[t];
-        if (t == (int)o->before.type)
-            want -= before->store_bytes;
-        if (t == (int)sd.type)
-            have -= after.store_bytes;
+        uint64_t want = before->dev[t] - before->store_bytes[t];
+        uint64_t have = after.dev[t] - after.store_bytes[t];
         if (want != have) {
             verdict(o, HX_INV_NO_LEAK, 0, "%s: %llu bytes in use outside the store before the "
                     "load, %llu after", lg_device_format((lg_device){(lg_device_type)t, 0}, dn),
@@ -396,6 +396,8 @@ lg_status hx_check_load(const hx_load_req *q, hx_outcome *o)
         check_values(o, st, q, &before);
     check_no_leak(o, q->backend, st, &cb);
     count_moved(o);
+    if (q->after_load)
+        q->after_load(q->ctx, st);
     r = LG_OK;
 out:
     snapshot_free(&before);

@@ -34,6 +34,9 @@ typedef struct {
      * just before the call. May be NULL. */
     void (*before_load)(void *ctx);
     void *ctx;
+    /* Called after the load and its checks, before the store is freed
+     * (`harness load --json` lists the variables from it). May be NULL. */
+    void (*after_load)(void *ctx, lg_store *st);
     /* No store: deserialize the file's first tensor straight onto device
      * through its reader (lg_checkpoint_try_device), as the upgrade gate
      * asks. Every invariant is n/a. */

@@ -69,7 +69,8 @@ static lg_status build_mirror(lg_store *st, const hx_store_spec *sp, const char 
             ndim = e->ndim;
             shape = e->shape;
         }
-        if (sp && (e = find_edit(sp->retype, sp->nretype, t->name)))
+        if (sp && ((e = find_edit(sp->retype, sp->nretype, t->name)) ||
+                   (e = find_edit(sp->retype, sp->nretype, "*"))))
             dt = e->dtype;
         r = add_var(st, k++, t->name, dt, ndim, shape);
     }

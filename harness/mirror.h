@@ -26,7 +26,7 @@ typedef struct {
     size_t nadd;
     hx_var *reshape; /* name + ndim/shape */
     size_t nreshape;
-    hx_var *retype;  /* name + dtype */
+    hx_var *retype;  /* name + dtype; the name "*" retypes every other one */
     size_t nretype;
     hx_var *vars;    /* mirror = 0 */
     size_t nvars;

@@ -454,7 +454,7 @@ static int parse_lg_enum(cf_ctx *c, int k, yaml_node_t *n, hx_case *h)
     if (!s)
         return -1;
     if (k == K_POLICY && lg_policy_parse(s, &h->policy) != LG_OK) {
-        cf_report(c, n, "policy: bad value '%s' (via-cpu, staged, direct, auto)", s);
+        cf_report(c, n, "policy: bad value '%s' (via-cpu, staged, direct, auto, tch)", s);
         return -1;
     }
     if (k == K_DTYPE_RULE && lg_dtype_rule_parse(s, &h->dtype_rule) != LG_OK) {

@@ -3,6 +3,7 @@
 #include "cmd/args.h"
 #include "cmd/cmd.h"
 #include "invariants.h"
+#include "mirror.h"
 #include "report/outcome_json.h"
 #include "util/json.h"
 
@@ -14,13 +15,18 @@
 
 static const char load_usage[] =
     "usage: harness load CHECKPOINT --device D [--backend sim|torch]\n"
-    "                    [--policy via-cpu|staged|direct|auto] [--dtype-rule convert|adopt|strict]\n"
-    "                    [--reader NAME] [--staging-budget BYTES] [--trace] [--json]\n"
-    "                    [--key PATH] [--crc error|warn|off] [--trust-code]\n"
+    "                    [--policy via-cpu|staged|direct|auto|tch]\n"
+    "                    [--dtype-rule convert|adopt|strict] [--store-dtype DTYPE]\n"
+    "                    [--reader NAME] [--staging-budget BYTES] [--seed N] [--trace]\n"
+    "                    [--json] [--key PATH] [--crc error|warn|off] [--trust-code]\n"
     "  Builds a mirror store (one variable per tensor, filled with a known\n"
     "  pattern) on D, loads CHECKPOINT into it and checks the invariants.\n"
-    "  --key, --crc and --trust-code as for inspect. Exit 0 if it loaded and\n"
-    "  every invariant held, 1 if not, 2 for usage.\n";
+    "  --store-dtype  the mirror's variables take this dtype, not the file's\n"
+    "                 (under convert the file's values are cast into it)\n"
+    "  --seed N       policy tch: the seed of its hash-like variable order\n"
+    "  --key, --crc and --trust-code as for inspect. --json lists every\n"
+    "  variable after the load (name, dtype, shape, device, sha256 of its bytes).\n"
+    "  Exit 0 if it loaded and every invariant held, 1 if not, 2 for usage.\n";
 
 /* The JSON output: the outcome through report/outcome_json.h, as in a
  * report's case objects; the whole trace (no cap, unlike a report). */
@@ -40,6 +46,10 @@ static json_t *load_json(const hx_outcome *o, const char *file, const char *back
     json_object_set_new(j, "stats", json_pack("{s:I, s:I, s:I}", "tensors",
         (json_int_t)o->stats.tensors_loaded, "bytes", (json_int_t)o->stats.bytes_loaded,
         "staging_peak_bytes", (json_int_t)o->stats.staging_peak_bytes));
+    if (opt->policy == LG_POLICY_TCH)
+        json_object_set_new(j, "tch", json_pack("{s:I, s:o}", "hash_seed",
+            (json_int_t)o->stats.hash_seed, "reader", o->stats.tch_reader ?
+            json_string(o->stats.tch_reader) : json_null()));
     if (with_trace)
         json_object_set_new(j, "trace", hx_outcome_trace_json(o->trace, SIZE_MAX, NULL));
     return j;
@@ -75,14 +85,39 @@ typedef struct {
     hx_load_req *q;
     const char *backend;
     int as_json, with_trace;
+    json_t *vars; /* --json: the store after the load */
 } load_args;
+
+/* after_load: every variable as the load left it. */
+static void list_vars(void *ctx, lg_store *st)
+{
+    load_args *a = ctx;
+    char dn[LG_DEVICE_NAME_MAX], hex[65];
+    if (!a->as_json || !(a->vars = json_array()))
+        return;
+    for (size_t i = 0; i < lg_store_count(st); i++) {
+        const lg_tensor_info *v = lg_store_var(st, i);
+        json_t *shape = json_array();
+        for (int d = 0; d < v->ndim; d++)
+            json_array_append_new(shape, json_integer(v->shape[d]));
+        unsigned char *buf = malloc(v->nbytes ? (size_t)v->nbytes : 1);
+        lg_device where = lg_store_var_device(st, i);
+        int ok = buf && lg_store_read(st, i, buf, (size_t)v->nbytes, &where) == LG_OK;
+        if (ok)
+            hx_sha256_hex(buf, (size_t)v->nbytes, hex);
+        free(buf);
+        json_array_append_new(a->vars, json_pack("{s:o, s:s, s:o, s:s, s:o}", "name",
+            hx_json_str(v->name), "dtype", lg_dtype_name(v->dtype), "shape", shape, "device",
+            lg_device_format(where, dn), "sha256", ok ? json_string(hex) : json_null()));
+    }
+}
 
 static int load_run(load_args *a);
 static int load_confined(void *arg);
 
 enum {
     O_JSON = 1, O_TRACE, O_DEVICE, O_BACKEND, O_POLICY, O_DTYPE_RULE, O_READER, O_BUDGET, O_KEY,
-    O_CRC, O_TRUST
+    O_CRC, O_TRUST, O_STORE_DTYPE, O_SEED
 };
 
 int hx_cmd_load(int argc, char **argv)
@@ -93,7 +128,10 @@ int hx_cmd_load(int argc, char **argv)
         {"policy", 'p', 1, O_POLICY},     {"dtype-rule", 'r', 1, O_DTYPE_RULE},
         {"reader", 'R', 1, O_READER},     {"staging-budget", 's', 1, O_BUDGET},
         {"key", 'k', 1, O_KEY},           {"crc", 'c', 1, O_CRC},
-        {"trust-code", 0, 0, O_TRUST},    {NULL, 0, 0, 0}};
+        {"trust-code", 0, 0, O_TRUST},    {"store-dtype", 0, 1, O_STORE_DTYPE},
+        {"seed", 0, 1, O_SEED},           {NULL, 0, 0, 0}};
+    hx_var all = {"*", LG_F32, 0, {0}};
+    hx_store_spec retyped = {.mirror = 1, .retype = &all, .nretype = 1};
     int as_json = 0, with_trace = 0, id;
     const char *backend = "sim", *device = NULL;
     hx_load_req q = {0};
@@ -117,6 +155,15 @@ int hx_cmd_load(int argc, char **argv)
         case O_READER: q.opt.reader = a.value; break;
         case O_KEY: q.opt.key = a.value; break;
         case O_TRUST: q.opt.trust_code = 1; break;
+        case O_STORE_DTYPE:
+            if (lg_dtype_parse(a.value, &all.dtype) != LG_OK)
+                return hx_args_error(&a, "unknown dtype '%s'", a.value);
+            q.store = &retyped;
+            break;
+        case O_SEED:
+            if (hx_args_u64(a.value, &q.opt.hash_seed) != 0)
+                return hx_args_error(&a, "--seed: '%s' is not a number", a.value);
+            break;
         case O_CRC:
             if (!hx_crc_mode_valid(a.value))
                 return hx_args_error(&a, "unknown crc mode '%s'", a.value);
@@ -142,7 +189,9 @@ int hx_cmd_load(int argc, char **argv)
         return st == LG_E_INVALID ? 2 : 1;
     }
     q.path = argv[a.next];
-    load_args la = {&q, backend, as_json, with_trace};
+    load_args la = {&q, backend, as_json, with_trace, NULL};
+    q.after_load = list_vars;
+    q.ctx = &la;
     int rc = q.opt.trust_code ? hx_cmd_confined("load", load_confined, &la) : load_run(&la);
     lg_backend_close(q.backend);
     return rc;
@@ -163,6 +212,8 @@ static int load_run(load_args *a)
         failed |= o.inv[i] == HX_FAIL;
     if (a->as_json) {
         json_t *j = load_json(&o, q->path, a->backend, &q->opt, a->with_trace);
+        json_object_set_new(j, "variables", a->vars ? a->vars : json_null());
+        a->vars = NULL;
         json_dumpf(j, stdout, JSON_INDENT(2));
         putchar('\n');
         json_decref(j);

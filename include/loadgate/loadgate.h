@@ -29,6 +29,10 @@ typedef enum {
     LG_E_DEVICE,   /* device absent, refused, out of memory, transfer failed */
     LG_E_RESTORE,  /* the original device could not be re-entered */
     LG_E_BACKEND,  /* any other libtorch exception */
+    /* Policy tch only: a move of the store stopped part-way where tch-rs's
+     * set_device panics (to_device failed). Some variables are on one
+     * device and some on the other; lg_store_var_device says which. */
+    LG_E_PANIC,
     LG_STATUS_COUNT
 } lg_status;
 
@@ -211,8 +215,13 @@ const char *const *lg_readers(void);
 /* ----------------------------------------------------------------- store */
 typedef struct lg_store lg_store;
 
-typedef enum { LG_POLICY_VIA_CPU, LG_POLICY_STAGED, LG_POLICY_DIRECT, LG_POLICY_AUTO } lg_policy;
-#define LG_POLICY_COUNT (LG_POLICY_AUTO + 1) /* how many policies there are */
+/* tch reproduces tch-rs's VarStore::load as written, hazards included:
+ * a policy for diagnosis, never all-or-nothing, never chosen by auto
+ * (docs/policies.md). */
+typedef enum {
+    LG_POLICY_VIA_CPU, LG_POLICY_STAGED, LG_POLICY_DIRECT, LG_POLICY_AUTO, LG_POLICY_TCH
+} lg_policy;
+#define LG_POLICY_COUNT (LG_POLICY_TCH + 1) /* how many policies there are */
 /* What a load does when a variable's dtype differs from the file's
  * (docs/policies.md): convert (the default, tch-rs's copy_) casts the
  * file's values into the variable's dtype; adopt gives the variable the
@@ -241,6 +250,9 @@ size_t lg_store_find(const lg_store *s, const char *name);
 /* Copies variable i's bytes to dst, and says which device the backend
  * reports the tensor is on (not the store's bookkeeping). */
 lg_status lg_store_read(lg_store *s, size_t i, void *dst, size_t n, lg_device *where);
+/* Where variable i is: lg_store_device(s), except after a load under
+ * policy tch that ended with LG_E_PANIC (a move that stopped part-way). */
+lg_device lg_store_var_device(const lg_store *s, size_t i);
 /* Moves every variable (all-or-nothing). */
 lg_status lg_store_set_device(lg_store *s, lg_device d);
 
@@ -252,6 +264,9 @@ typedef struct {
     const char *key;         /* lg_open_options.key */
     const char *crc;         /* lg_open_options.crc */
     int trust_code;          /* lg_open_options.trust_code */
+    /* tch: the seed of the hash-like order in which variables are visited
+     * (Rust's HashMap order is random per process; this one repeats). */
+    uint64_t hash_seed;
 } lg_load_options;
 
 void lg_load_options_init(lg_load_options *o); /* via-cpu, convert, 0, auto */
@@ -261,10 +276,16 @@ typedef struct {
     uint64_t staging_peak_bytes; /* staged: peak host staging in use */
     uint64_t bytes_loaded;
     size_t tensors_loaded;
+    uint64_t hash_seed;          /* tch: the seed the order came from */
+    /* tch: the reader the file's extension picked, as tch-rs's
+     * VarStore::named_tensors does; NULL for the other policies. */
+    const char *tch_reader;
 } lg_load_stats;
 
 /* Load every variable of the store from path. All-or-nothing: after any
- * error but LG_E_RESTORE the store is exactly as before. stats may be NULL. */
+ * error but LG_E_RESTORE the store is exactly as before; except under
+ * policy tch, which does what tch-rs does (docs/policies.md). stats may
+ * be NULL. */
 lg_status lg_store_load(lg_store *s, const char *path, const lg_load_options *o, lg_load_stats *stats);
 
 /* --------------------------------------------------------- torch writers */

@@ -7,7 +7,7 @@ static _Thread_local char lg_msg[2048];
 
 static const char *const status_names[LG_STATUS_COUNT] = {
     "LG_OK", "LG_E_INVALID", "LG_E_IO", "LG_E_NOMEM", "LG_E_FORMAT", "LG_E_NOTFOUND",
-    "LG_E_SHAPE", "LG_E_DTYPE", "LG_E_DEVICE", "LG_E_RESTORE", "LG_E_BACKEND",
+    "LG_E_SHAPE", "LG_E_DTYPE", "LG_E_DEVICE", "LG_E_RESTORE", "LG_E_BACKEND", "LG_E_PANIC",
 };
 
 const char *lg_status_name(lg_status s)

@@ -39,6 +39,8 @@ void *lg__mmap(size_t len, int fd);
 /* trace.c */
 void lg__trace_add(lg_trace *t, lg_op op, const char *tensor, lg_device from,
                    lg_device to, uint64_t bytes, int ok, const char *detail);
+/* Sets the last event's detail (the tch policy names its reader there). */
+void lg__trace_detail_last(lg_trace *t, const char *detail);
 
 /* Shape helpers (names.c). Returns 0 on 64-bit overflow or a negative dim. */
 int lg__numel(int ndim, const int64_t *shape, uint64_t *numel);

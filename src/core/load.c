@@ -284,6 +284,8 @@ lg_status lg_store_load(lg_store *s, const char *path, const lg_load_options *o,
     if ((unsigned)o->policy >= LG_POLICY_COUNT || (unsigned)o->dtype_rule >= LG_DTYPE_RULE_COUNT)
         return lg__err(LG_E_INVALID, "%s: bad policy or dtype rule", path);
     lg_error_clear();
+    if (o->policy == LG_POLICY_TCH)
+        return lg__load_tch(s, path, o, stats);
 
     load_ctx L = {.s = s, .x = {s->b, s->trace}, .budget = o->staging_budget, .stats = stats};
     lg_open_options oo = {o->reader, s->b, o->key, o->crc, o->trust_code};

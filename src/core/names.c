@@ -87,7 +87,7 @@ int lg_device_equal(lg_device a, lg_device b) { return a.type == b.type && a.ind
 
 lg_device lg_device_cpu(void) { return (lg_device){LG_DEV_CPU, 0}; }
 
-static const char *const policy_names[LG_POLICY_COUNT] = {"via-cpu", "staged", "direct", "auto"};
+static const char *const policy_names[LG_POLICY_COUNT] = {"via-cpu", "staged", "direct", "auto", "tch"};
 
 const char *lg_policy_name(lg_policy p)
 {
@@ -102,7 +102,7 @@ lg_status lg_policy_parse(const char *s, lg_policy *out)
             return LG_OK;
         }
     }
-    return lg__err(LG_E_INVALID, "unknown policy \"%s\" (expected via-cpu, staged, direct or auto)",
+    return lg__err(LG_E_INVALID, "unknown policy \"%s\" (expected via-cpu, staged, direct, auto or tch)",
                    s ? s : "(null)");
 }
 

@@ -29,7 +29,7 @@ void lg_store_free(lg_store *s)
         return;
     lg__dev x = {s->b, s->trace};
     for (size_t i = 0; i < s->n; i++) {
-        lg__dev_free(&x, s->v[i].info.name, s->device, s->v[i].info.nbytes, s->v[i].t);
+        lg__dev_free(&x, s->v[i].info.name, s->v[i].dev, s->v[i].info.nbytes, s->v[i].t);
         free(s->v[i].name);
     }
     free(s->v);
@@ -39,6 +39,11 @@ void lg_store_free(lg_store *s)
 void lg_store_set_trace(lg_store *s, lg_trace *t) { s->trace = t; }
 size_t lg_store_count(const lg_store *s) { return s->n; }
 lg_device lg_store_device(const lg_store *s) { return s->device; }
+
+lg_device lg_store_var_device(const lg_store *s, size_t i)
+{
+    return i < s->n ? s->v[i].dev : s->device;
+}
 
 const lg_tensor_info *lg_store_var(const lg_store *s, size_t i)
 {
@@ -76,6 +81,7 @@ lg_status lg_store_add(lg_store *s, const char *name, lg_dtype dtype, int ndim,
     if (!(v->name = lg__strdup(name)))
         return lg__err(LG_E_NOMEM, "out of memory adding variable \"%s\"", name);
     v->info = (lg_tensor_info){v->name, dtype, ndim, {0}, nbytes};
+    v->dev = s->device;
     if (ndim)
         memcpy(v->info.shape, shape, (size_t)ndim * sizeof *shape);
     lg__dev x = {s->b, s->trace};
@@ -137,7 +143,7 @@ lg_status lg__move_all(lg__dev *x, const lg_store *s, const char *point, lg_devi
 {
     for (size_t i = 0; i < s->n; i++) {
         const lg_tensor_info *v = &s->v[i].info;
-        lg_status st = lg__dev_move(x, point, v->name, s->v[i].t, s->device, to, v->dtype,
+        lg_status st = lg__dev_move(x, point, v->name, s->v[i].t, s->v[i].dev, to, v->dtype,
                                     v->ndim, v->shape, v->nbytes, &out[i]);
         if (st != LG_OK) {
             lg__free_all(x, s, to, out);
@@ -155,6 +161,7 @@ void lg__swap_in(lg__dev *x, lg_store *s, lg_device d, void **t)
     for (size_t i = 0; i < s->n; i++) {
         void *old = s->v[i].t;
         s->v[i].t = t[i];
+        s->v[i].dev = d;
         t[i] = old;
     }
     s->device = d;

@@ -8,6 +8,8 @@ typedef struct {
     char *name;
     lg_tensor_info info; /* info.name == name */
     void *t;             /* the backend's tensor */
+    lg_device dev;       /* where t is: the store's device, except after a
+                            tch load stopped part-way (LG_E_PANIC) */
 } lg__var;
 
 struct lg_store {
@@ -27,4 +29,8 @@ lg_status lg__move_all(lg__dev *x, const lg_store *s, const char *point, lg_devi
 /* Swaps t[] into the store's variables (t receives the old tensors) and
  * sets the store's device to d. Cannot fail. */
 void lg__swap_in(lg__dev *x, lg_store *s, lg_device d, void **t);
+
+/* tch.c: the policy tch (lg_store_load hands the whole load over). */
+lg_status lg__load_tch(lg_store *s, const char *path, const lg_load_options *o,
+                       lg_load_stats *stats);
 #endif

@@ -95,3 +95,9 @@ void lg__trace_add(lg_trace *t, lg_op op, const char *tensor, lg_device from, lg
     e->ok = ok;
     snprintf(e->detail, sizeof e->detail, "%s", detail ? detail : "");
 }
+
+void lg__trace_detail_last(lg_trace *t, const char *detail)
+{
+    if (t && t->n && detail)
+        snprintf(t->ev[t->n - 1].detail, sizeof t->ev[t->n - 1].detail, "%s", detail);
+}

@@ -99,8 +99,8 @@ def elements(src_name, src, dst_name):
     return [i for i, v in enumerate(values) if math.isfinite(v) and lo <= math.trunc(v) <= hi]
 
 
-def main(out):
-    tensors = [(n, st, source(n, dt)) for n, dt, st in NAMES]
+def write_safetensors(path, tensors):
+    """tensors: (name, safetensors dtype, tensor) in file order."""
     header, data = {}, b""
     for n, st, t in tensors:
         b = raw(t)
@@ -109,8 +109,33 @@ def main(out):
         data += b
     h = json.dumps(header, separators=(",", ":")).encode()
     h += b" " * (-len(h) % 8)
-    with open(out + "/casts.safetensors", "wb") as f:
+    with open(path, "wb") as f:
         f.write(struct.pack("<Q", len(h)) + h + data)
+
+
+def f64_weights(out):
+    """f64-weights.safetensors: f64 weights with no NaN (every value's cast
+    is specified), and f64-weights.json: the sha256 of each tensor cast to
+    float32 by PyTorch, as an f32 store holds it after a load."""
+    finite = [v for v in FLOAT_VALUES if not math.isnan(v)]
+    w = torch.tensor(finite[:64], dtype=torch.float64).reshape(8, 8)
+    b = torch.tensor(finite[64:] + finite[:16 - len(finite[64:])], dtype=torch.float64)
+    tensors = [("layer.weight", "F64", w), ("layer.bias", "F64", b)]
+    write_safetensors(out + "/f64-weights.safetensors", tensors)
+    manifest = {"torch": torch.__version__, "file": "f64-weights.safetensors",
+                "cast_to": "f32", "tensors": {
+                    n: {"shape": list(t.shape),
+                        "sha256": hashlib.sha256(raw(t.to(torch.float32))).hexdigest()}
+                    for n, _, t in tensors}}
+    with open(out + "/f64-weights.json", "w") as f:
+        json.dump(manifest, f, indent=1)
+        f.write("\n")
+
+
+def main(out):
+    tensors = [(n, st, source(n, dt)) for n, dt, st in NAMES]
+    write_safetensors(out + "/casts.safetensors", tensors)
+    f64_weights(out)
 
     pairs = []
     for sn, _, t in tensors:
