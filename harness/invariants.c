@@ -2,8 +2,8 @@
  * asked of the library's public API and of the backend's own counters,
  * never of the loader's bookkeeping alone. */
 #include "invariants.h"
+#include "util/fds.h"
 
-#include <dirent.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,18 +33,6 @@ const char *hx_verdict_name(hx_verdict v)
 int hx_needs_workaround(lg_backend *b, lg_device d)
 {
     return d.type != LG_DEV_CPU && !lg_backend_direct_ok(b, d);
-}
-
-static int open_fds(void)
-{
-    int n = 0;
-    DIR *d = opendir("/proc/self/fd");
-    if (!d)
-        return -1;
-    while (readdir(d))
-        n++;
-    closedir(d);
-    return n;
 }
 
 typedef struct {
@@ -264,7 +252,7 @@ static void count(lg_backend *b, lg_store *st, counters *c)
         if (t < LG_DEVICE_TYPE_COUNT)
             c->store_bytes[t] += lg_store_var(st, i)->nbytes;
     }
-    c->fds = open_fds();
+    c->fds = hx_open_fds();
 }
 
 static void check_no_leak(hx_outcome *o, lg_backend *b, lg_store *st, const counters *before)
