@@ -408,6 +408,7 @@ static void md_case_list(md_buf *b, const json_t *cases, const char *list, const
     const json_t *l = json_object_get(cases, list), *e;
     size_t n = json_array_size(l), i;
     md_buf t = {0};
+    int details = 0; /* a <details> was opened: it must be closed */
     if (!n)
         return;
     b->section = list;
@@ -415,10 +416,11 @@ static void md_case_list(md_buf *b, const json_t *cases, const char *list, const
     if (n > GROUP_MIN) {
         case_groups(b, &t, l);
         md_put(b, "\n<details><summary>every case (%zu)</summary>\n\n", n);
+        details = !b->full;
     }
     md_put(b, "| case | BASE | NEW | reason |\n| --- | --- | --- | --- |\n");
     json_array_foreach(l, i, e) case_row(b, &t, e, hx_json_get_str(e, "id"), NULL);
-    if (n > GROUP_MIN)
+    if (details)
         md_force(b, "\n</details>\n");
     b->oom |= t.oom;
     free(t.s);

@@ -372,6 +372,12 @@ START_TEST(test_markdown_cap)
     ck_assert_uint_gt(len, HX_COMPARE_MD_CAP / 2);
     ck_assert_msg(strstr(md, "| big/load-0 | 2000 | pass | fail |"), "no grouped row");
     ck_assert_msg(strstr(md, "<details>") && strstr(md, "</details>"), "no details block");
+    size_t opened = 0, closed = 0;
+    for (const char *p = md; (p = strstr(p, "<details>")); p++)
+        opened++;
+    for (const char *p = md; (p = strstr(p, "</details>")); p++)
+        closed++;
+    ck_assert_uint_eq(opened, closed);
     const char *cut = strstr(md, "**Cut:**");
     ck_assert_msg(cut != NULL, "no note of the cut");
     ck_assert_msg(strstr(cut, "rows left out (broken: "), "%s", cut);
