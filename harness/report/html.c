@@ -2,6 +2,7 @@
  * as JSON in a <script type="application/json"> element and drawn by the
  * inline script: per suite, each case name's matrix as a grid coloured by
  * status; a click on a case shows its messages and trace. */
+#include "report/policies.h"
 #include "report/report.h"
 #include "util/error.h"
 #include "util/fs.h"
@@ -146,7 +147,14 @@ static const char page_tail[] =
     " by.forEach((names,suite)=>{const all=[].concat(...names.values());const sec=el('section',{},el('h2',{text:suite}),badges(all));\n"
     "  names.forEach((cs,name)=>sec.append(el('h3',{text:name}),grid(cs)));root.append(sec);});\n"
     " if(!by.size)root.append(el('section',{},el('p',{text:'No cases in this report.'})));}\n"
-    "drawHeader();drawSuites();\n"
+    "function drawPolicies(){const P=R.policies;if(!P)return;const t=el('table',{cls:'kv'});\n"
+    " t.append(el('tr',{},...['invariant','tch held','tch broken','via-cpu held','via-cpu broken'].map(h=>el('th',{text:h}))));\n"
+    " P.invariants.forEach(r=>t.append(el('tr',{},...[r.invariant,r.tch.held,r.tch.broken,r['via-cpu'].held,r['via-cpu'].broken]"
+    ".map(v=>el('td',{text:String(v)})))));\n"
+    " document.getElementById('suites').before(el('section',{},el('h2',{text:\"tch-rs's pattern beside via-cpu\"}),"
+    "el('p',{text:'Per invariant, the cases that held it and broke it under the policy tch (tch-rs\\'s VarStore::load as written, '+"
+    "P.cases.tch+' cases) and under via-cpu ('+P.cases['via-cpu']+' cases).'}),t));}\n"
+    "drawHeader();drawPolicies();drawSuites();\n"
     "const first=squares.find(([b,c])=>BAD.has(c.status));if(first)show(first[1],first[0]);\n"
     "</script>\n</body>\n</html>\n";
 
@@ -199,8 +207,9 @@ static void put_data(FILE *f, const char *text)
 
 lg_status hx_report_write_html(const hx_report *r, const char *path)
 {
-    json_t *doc = json_pack("{s:O?, s:o, s:o}", "environment", r->environment, "summary",
-                            hx_report_summary(r), "cases", page_cases(r->cases));
+    json_t *doc = json_pack("{s:O?, s:o, s:o, s:o?}", "environment", r->environment, "summary",
+                            hx_report_summary(r), "cases", page_cases(r->cases), "policies",
+                            hx_policy_table(r->cases));
     char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
     FILE *f;
     json_decref(doc);

@@ -1,6 +1,7 @@
 /* summary.md (docs/report.md): the verdict, the totals and per-suite
  * counts, the failing cases with their messages, and the reliability
  * table (reliability.h). */
+#include "report/policies.h"
 #include "report/reliability.h"
 #include "report/report.h"
 #include "util/json.h"
@@ -127,7 +128,8 @@ static lg_status md_body(FILE *f, const hx_report *r, const char **suites, size_
     }
     fputc('\n', f);
     md_failing(f, r->cases);
-    return hx_reliability_md(f, r->cases);
+    lg_status st = hx_policy_table_md(f, r->cases);
+    return st != LG_OK ? st : hx_reliability_md(f, r->cases);
 }
 
 lg_status hx_report_write_md(const hx_report *r, const char *path)

@@ -44,6 +44,8 @@ typedef struct {
     lg_backend *b;
     char path[PATH_MAX + 64], orig[PATH_MAX + 64], tmp[PATH_MAX + 64];
     char fault_err[512];
+    unsigned inv_failed; /* the checked invariants that failed (1 << hx_inv) */
+    int other_failed;    /* the outcome, or anything else, did not match */
 } case_run;
 
 static void effective_schedule(const hx_fault *f, const hx_run_opts *o, lg_fault_schedule *s)
@@ -164,9 +166,10 @@ static int apply_sim(case_run *r, char *why, size_t n)
 /* Compares the outcome with the case's expectations; reasons go to why.
  * At the end of a sweep (no fault fired) only an `ok` outcome is still
  * asked for: the error the faults would cause is not expected any more. */
-static void check_expect(const hx_expect *e, int sweep_end, const hx_outcome *out, char *why,
-                         size_t n)
+static void check_expect(case_run *r, const hx_expect *e, int sweep_end, const hx_outcome *out,
+                         char *why, size_t n)
 {
+    size_t before = strlen(why);
     hx_outcome_kind want = hx_wanted_outcome(e);
     int ok = out->status == LG_OK;
     const char *got = lg_status_name(out->status);
@@ -182,10 +185,13 @@ static void check_expect(const hx_expect *e, int sweep_end, const hx_outcome *ou
     if (want == HX_EXPECT_ERROR && !ok && e->message && !strstr(out->message, e->message))
         appendf(why, n, "the error message does not contain \"%s\": %s", e->message,
                 out->message);
+    r->other_failed |= strlen(why) != before;
     for (int i = 0; i < HX_INV_COUNT; i++) {
         int checked = e->has_invariants ? e->invariants[i] : out->inv[i] != HX_NA;
-        if (checked && out->inv[i] == HX_FAIL)
+        if (checked && out->inv[i] == HX_FAIL) {
             appendf(why, n, "invariant %s failed: %s", hx_inv_name((hx_inv)i), out->why[i]);
+            r->inv_failed |= 1u << i;
+        }
     }
 }
 
@@ -229,14 +235,16 @@ static hx_status run_load(case_run *r, json_t *res, uint64_t *fired, char *why, 
         hx_outcome_free(&out);
         return HX_ST_FAIL;
     }
-    if (r->fault_err[0])
+    if (r->fault_err[0]) {
         appendf(why, n, "%s", r->fault_err);
+        r->other_failed = 1;
+    }
     if (hx_result_fill(res, &out, HX_TRACE_MAX) != LG_OK)
         appendf(why, n, "out of memory while recording the outcome");
     int sweep_end = r->o->sweep_k && *fired == 0;
     if (sweep_end)
         note_sweep_end(res, &c->expect);
-    check_expect(&c->expect, sweep_end, &out, why, n);
+    check_expect(r, &c->expect, sweep_end, &out, why, n);
     hx_outcome_free(&out);
     return why[0] ? HX_ST_FAIL : HX_ST_PASS;
 }
@@ -280,14 +288,47 @@ static hx_status run_steps(case_run *r, json_t *res, uint64_t *fired, char *why,
     return run_load(r, res, fired, why, n);
 }
 
-static hx_status apply_xfail(const hx_case *c, hx_status st, char *why, size_t n)
+/* An xfail reason that starts with invariant names and a colon
+ * ("consistent, restored: ...") names what must break: the case is an
+ * xfail only when exactly those invariants fail and all else matches.
+ * Returns 1 and their mask, or 0 for a reason in free words. */
+static int xfail_invariants(const char *x, unsigned *mask)
 {
+    const char *colon = strchr(x, ':');
+    char name[32];
+    *mask = 0;
+    while (colon && x < colon) {
+        size_t k = strcspn(x, ",:");
+        hx_inv inv;
+        if (k == 0 || k >= sizeof name)
+            return 0;
+        memcpy(name, x, k);
+        name[k] = '\0';
+        if (hx_inv_parse(name, &inv) != 0)
+            return 0;
+        *mask |= 1u << inv;
+        x += k + (x[k] == ',');
+        x += strspn(x, " ");
+    }
+    return colon != NULL && *mask != 0;
+}
+
+static hx_status apply_xfail(const case_run *r, hx_status st, char *why, size_t n)
+{
+    const hx_case *c = r->c;
     char tmp[4096];
+    unsigned want;
     if (!c->xfail || (st != HX_ST_PASS && st != HX_ST_FAIL))
         return st;
     if (st == HX_ST_PASS) {
         snprintf(why, n, "passed, but expected to fail: %s", c->xfail);
         return HX_ST_XPASS;
+    }
+    if (xfail_invariants(c->xfail, &want) && (r->other_failed || r->inv_failed != want)) {
+        snprintf(tmp, sizeof tmp, "expected exactly the invariants named to fail (%s): %s",
+                 c->xfail, why);
+        snprintf(why, n, "%s", tmp);
+        return HX_ST_FAIL;
     }
     snprintf(tmp, sizeof tmp, "expected failure (%s): %s", c->xfail, why);
     snprintf(why, n, "%s", tmp);
@@ -305,7 +346,7 @@ json_t *hx_run_case(const hx_case *c, size_t index, const hx_run_opts *o, uint64
         return NULL;
     lg_error_clear();
     hx_status st = run_steps(&r, res, fired, why, sizeof why);
-    st = apply_xfail(c, st, why, sizeof why);
+    st = apply_xfail(&r, st, why, sizeof why);
     json_object_set_new(res, "status", json_string(hx_status_name(st)));
     json_object_set_new(res, "reason", why[0] ? hx_json_str(why) : json_null());
     json_object_set_new(res, "duration_s", json_real(hx_now_s() - t0));

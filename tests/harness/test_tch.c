@@ -407,6 +407,77 @@ START_TEST(test_f64_into_f32_store_matches_pytorch)
 }
 END_TEST
 
+/* ------------------------------------------- the suite and its report */
+
+static const char suite_yaml[] =
+    "suite: t\n"
+    "defaults: {backend: sim, device: mps, file: small}\n"
+    "fixtures:\n"
+    "  small: {generate: {format: safetensors, tensors: 4, shape: [8, 8], dtype: f32, seed: 1}}\n"
+    "cases:\n"
+    "  - name: tch-missing\n"
+    "    policy: tch\n"
+    "    store: {mirror: true, add: [{name: not.in.file, dtype: f32, shape: [2]}]}\n"
+    "    xfail: \"atomic: copied in place before the missing name\"\n"
+    "    expect: {outcome: error, error: LG_E_NOTFOUND}\n"
+    "  - name: tch-missing-named-wrong\n"
+    "    policy: tch\n"
+    "    store: {mirror: true, add: [{name: not.in.file, dtype: f32, shape: [2]}]}\n"
+    "    xfail: \"values, atomic: not what breaks here\"\n"
+    "    expect: {outcome: error, error: LG_E_NOTFOUND}\n"
+    "  - name: tch-missing-free-words\n"
+    "    policy: tch\n"
+    "    store: {mirror: true, add: [{name: not.in.file, dtype: f32, shape: [2]}]}\n"
+    "    xfail: \"tch-rs half-writes\"\n"
+    "    expect: {outcome: error, error: LG_E_NOTFOUND}\n"
+    "  - name: via-cpu-missing\n"
+    "    policy: via-cpu\n"
+    "    store: {mirror: true, add: [{name: not.in.file, dtype: f32, shape: [2]}]}\n"
+    "    expect: {outcome: error, error: LG_E_NOTFOUND}\n";
+
+static const char *status_of(json_t *report, const char *name)
+{
+    size_t i;
+    json_t *c;
+    json_array_foreach(json_object_get(report, "cases"), i, c) {
+        if (!strcmp(json_string_value(json_object_get(c, "name")), name))
+            return json_string_value(json_object_get(c, "status"));
+    }
+    return "(none)";
+}
+
+/* An xfail that names invariants is an xfail only when exactly those
+ * break; summary.md and index.html carry the tch vs via-cpu table. */
+START_TEST(test_xfail_names_invariants_and_table)
+{
+    char *out = NULL;
+    const char *yaml = tu_path(dir, "t.yaml"), *rep = tu_path(dir, "rep");
+    ck_assert_int_eq(tu_write(yaml, suite_yaml, sizeof suite_yaml - 1), 0);
+    char *argv[] = {"run", (char *)yaml, "-o", (char *)rep, NULL};
+    int rc = tu_run_cmd(hx_cmd_run, argv, dir, &out);
+    free(out);
+    ck_assert_int_eq(rc, 1); /* the wrongly named xfail fails the run */
+    json_t *r = json_load_file(tu_path(rep, "report.json"), 0, NULL);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_str_eq(status_of(r, "tch-missing"), "xfail");
+    ck_assert_str_eq(status_of(r, "tch-missing-named-wrong"), "fail");
+    ck_assert_str_eq(status_of(r, "tch-missing-free-words"), "xfail");
+    ck_assert_str_eq(status_of(r, "via-cpu-missing"), "pass");
+    json_decref(r);
+    size_t n;
+    char *md = tu_read(tu_path(rep, "summary.md"), &n);
+    ck_assert_ptr_nonnull(md);
+    ck_assert_ptr_nonnull(strstr(md, "## tch-rs's pattern beside via-cpu"));
+    /* three tch cases broke atomic, the via-cpu one held it */
+    ck_assert_ptr_nonnull(strstr(md, "| atomic | 0 | 3 | 1 | 0 |"));
+    free(md);
+    char *html = tu_read(tu_path(rep, "index.html"), &n);
+    ck_assert_ptr_nonnull(html);
+    ck_assert_ptr_nonnull(strstr(html, "\"policies\":{"));
+    free(html);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("tch");
@@ -423,6 +494,7 @@ int main(void)
     tcase_add_test(t, test_tch_split_store_breaks_consistent_and_restored);
     tcase_add_test(t, test_tch_refuses_other_rules);
     tcase_add_loop_test(t, test_f64_into_f32_store_matches_pytorch, 0, 3);
+    tcase_add_test(t, test_xfail_names_invariants_and_table);
     suite_add_tcase(s, t);
     return tu_run_suite(s) ? 1 : 0;
 }
