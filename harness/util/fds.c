@@ -16,6 +16,8 @@ int hx_open_fds_probe(void)
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
         rl.rlim_cur < (rlim_t)top)
         top = (long)rl.rlim_cur;
+    if (top < HX_FDS_PROBE_MIN) /* a limit lowered after they were opened */
+        top = HX_FDS_PROBE_MIN;
     int n = 0;
     for (long fd = 0; fd < top; fd++)
         if (fcntl((int)fd, F_GETFD) != -1 || errno != EBADF)

@@ -4,9 +4,12 @@
 #ifndef HX_UTIL_FDS_H
 #define HX_UTIL_FDS_H
 
-/* The probe looks at descriptors below min(RLIMIT_NOFILE's soft limit,
- * HX_FDS_PROBE_MAX): a limit of a million would cost a million calls per
- * count, and a load that leaks takes the lowest free numbers anyway. */
+/* The probe looks at descriptors below RLIMIT_NOFILE's soft limit, kept
+ * between HX_FDS_PROBE_MIN (descriptors opened before the limit was
+ * lowered, as a shell's 255) and HX_FDS_PROBE_MAX (a limit of a million
+ * would cost a million calls per count, and a load that leaks takes the
+ * lowest free numbers anyway). */
+#define HX_FDS_PROBE_MIN 1024
 #define HX_FDS_PROBE_MAX 65536
 
 /* Open descriptors: /proc/self/fd on Linux (the probe where /proc is not

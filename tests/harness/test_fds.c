@@ -27,18 +27,19 @@ START_TEST(probe_sees_open_and_close)
 }
 END_TEST
 
-/* A leak need not take a low number: one at 1000 is counted. */
+/* A leak need not take a low number: one at 1000 (or just below the
+ * limit, where the limit is lower, as macOS's default 256) is counted. */
 START_TEST(probe_sees_high_descriptor)
 {
     struct rlimit rl;
     ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
-    ck_assert_msg(rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > 1001,
-                  "RLIMIT_NOFILE is %llu: too low for this test", (unsigned long long)rl.rlim_cur);
+    int high = rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > 1001 ? 1000 : (int)rl.rlim_cur - 1;
+    ck_assert_int_gt(high, 16);
     int before = hx_open_fds_probe();
-    ck_assert_int_eq(fcntl(1000, F_GETFD), -1); /* free before */
-    ck_assert_int_eq(dup2(0, 1000), 1000);
+    ck_assert_int_eq(fcntl(high, F_GETFD), -1); /* free before */
+    ck_assert_int_eq(dup2(0, high), high);
     ck_assert_int_eq(hx_open_fds_probe(), before + 1);
-    close(1000);
+    close(high);
     ck_assert_int_eq(hx_open_fds_probe(), before);
 }
 END_TEST

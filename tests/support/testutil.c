@@ -95,7 +95,7 @@ void tu_sha256(const void *data, size_t n, char *hex)
 }
 
 /* Linux lists the descriptors in /proc/self/fd; elsewhere (macOS) each
- * one below the limit (at most 65536) is probed, as the harness's
+ * one below the limit (kept within 1024..65536) is probed, as the harness's
  * util/fds.c does. */
 int tu_open_fds(void)
 {
@@ -111,8 +111,11 @@ int tu_open_fds(void)
 #endif
     struct rlimit rl;
     long top = 65536;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t)top)
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        rl.rlim_cur < (rlim_t)top)
         top = (long)rl.rlim_cur;
+    if (top < 1024) /* descriptors opened before the limit was lowered */
+        top = 1024;
     for (long fd = 0; fd < top; fd++)
         if (fcntl((int)fd, F_GETFD) != -1 || errno != EBADF)
             n++;
