@@ -273,8 +273,9 @@ static json_t *case_index(const json_t *cases)
     return ix;
 }
 
-/* {id, suite, name, base, new} (an absent side has no member) and, when
- * the later side fails the run, its reason and error message. */
+/* {id, suite, name, base, new} (an absent side has no member), the later
+ * side's reason when it did not pass (why it skipped, failed, ...) and
+ * its error message when it fails the run. */
 static json_t *case_entry(const json_t *b, const json_t *n)
 {
     const json_t *c = n ? n : b;
@@ -285,11 +286,11 @@ static json_t *case_entry(const json_t *b, const json_t *n)
         json_object_set_new(e, "base", json_string(hx_status_name(hx_case_status(b))));
     if (e && n)
         json_object_set_new(e, "new", json_string(hx_status_name(hx_case_status(n))));
-    if (e && hx_status_fails_run(hx_case_status(c))) {
+    if (e && hx_case_status(c) != HX_ST_PASS)
         json_object_set_new(e, "reason", hx_json_str(hx_json_get_str(c, "reason")));
+    if (e && hx_status_fails_run(hx_case_status(c)))
         json_object_set_new(e, "message",
                             hx_json_str(hx_json_get_str(json_object_get(c, "actual"), "message")));
-    }
     return e;
 }
 

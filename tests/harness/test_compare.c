@@ -200,6 +200,10 @@ START_TEST(test_transitions)
     ck_assert_str_eq(json_string_value(json_object_get(br, "base")), "pass");
     ck_assert_str_eq(json_string_value(json_object_get(br, "new")), "crash");
     ck_assert_str_eq(json_string_value(json_object_get(br, "message")), "torn | <pipe>");
+    json_t *sk = json_array_get(json_object_get(cases, "changed"), 0);
+    ck_assert_str_eq(json_string_value(json_object_get(sk, "reason")), "no mps");
+    ck_assert_ptr_null(json_object_get(sk, "message"));
+    ck_assert_ptr_null(json_object_get(json_array_get(json_object_get(cases, "fixed"), 0), "reason"));
     ck_assert(json_is_true(json_object_get(j, "regression")));
     json_decref(j);
     /* Markdown: the message is in the row, escaped for a table cell */
