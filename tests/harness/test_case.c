@@ -316,7 +316,7 @@ START_TEST(test_error_types_and_values)
         {"    timeout: [1]\n", "8:14: timeout: expected a scalar, got a list"},
         {"    timeout: soon\n", "8:14: timeout: expected a number"},
         {"    device: gpu\n", "8:13: device: bad device 'gpu'"},
-        {"    policy: fast\n", "8:13: policy: bad value 'fast' (via-cpu, staged, direct, auto)"},
+        {"    policy: fast\n", "8:13: policy: bad value 'fast' (via-cpu, staged, direct, auto, tch)"},
         {"    backend: gpu\n", "8:14: backend: bad value 'gpu' (sim, torch)"},
         {"    dtype_rule: loose\n", "8:17: dtype_rule: bad value 'loose'"},
         {"    store: [{name: w, dtype: f33, shape: [2]}]\n", "8:30: store: unknown dtype 'f33'"},
