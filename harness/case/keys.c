@@ -263,7 +263,7 @@ static int key_fault(cf_ctx *c, yaml_node_t *n, hx_case *h)
 }
 
 static const char *const sim_keys[] = {"direct_deserialize", "float64", "available", "capacity",
-                                       NULL};
+                                       "alloc", "readback", NULL};
 static const char *const ok_refuse[] = {"ok", "refuse", NULL};
 
 /* The value of one profile key, checked and normalized for
@@ -271,15 +271,19 @@ static const char *const ok_refuse[] = {"ok", "refuse", NULL};
 static int sim_value(cf_ctx *c, int key, yaml_node_t *n, char *buf, size_t len)
 {
     static const char *const avail[] = {"yes", "no", "true", "false", NULL};
+    static const char *const ok_wrong[] = {"ok", "wrong", NULL};
+    const char *const *two = key == 5 ? ok_wrong : ok_refuse;
     uint64_t bytes;
     int i;
     switch (key) {
     case 0:
     case 1:
-        i = cf_one_of(c, n, sim_keys[key], ok_refuse);
+    case 4:
+    case 5:
+        i = cf_one_of(c, n, sim_keys[key], two);
         if (i < 0)
             return -1;
-        snprintf(buf, len, "%s", ok_refuse[i]);
+        snprintf(buf, len, "%s", two[i]);
         return 0;
     case 2:
         i = cf_one_of(c, n, "available", avail);
@@ -315,11 +319,11 @@ static int sim_push(cf_ctx *c, hx_case *h, lg_device d, const char *key, const c
 
 static int sim_device(cf_ctx *c, lg_device d, yaml_node_t *n, hx_case *h)
 {
-    yaml_node_t *s[4], *k[4];
+    yaml_node_t *s[6], *k[6];
     char value[32];
     if (cf_slots(c, n, "sim profile", sim_keys, s, k))
         return -1;
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 6; i++)
         if (s[i] && sim_value(c, i, s[i], value, sizeof value) == 0 &&
             sim_push(c, h, d, sim_keys[i], value))
             return -1;

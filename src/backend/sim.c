@@ -14,6 +14,8 @@ typedef struct {
     int available;
     int direct_deserialize;
     int float64;
+    int alloc_refused;  /* every allocation refused: a device that claims to be there but is not usable */
+    int readback_wrong; /* reads back to the host give other bytes than were written */
     uint64_t capacity; /* 0 = unlimited */
     uint64_t in_use;
 } sim_profile;
@@ -37,6 +39,13 @@ typedef struct {
 #define MSG_MPS_F64                                                                        \
     "Cannot convert a MPS Tensor to float64 dtype as the MPS framework doesn't support "  \
     "float64. Please use float32 instead."
+/* What a GitHub-hosted macOS arm64 runner says, where MPS reports itself
+ * available but cannot be used (actions/runner-images#9918) */
+#define MSG_MPS_ALLOC_REFUSED                                                               \
+    "MPS backend out of memory (MPS allocated: 0 bytes, other allocations: 0 bytes, max "  \
+    "allowed: 7.93 GB). Tried to allocate %llu bytes on private pool. Use "                \
+    "PYTORCH_MPS_HIGH_WATERMARK_RATIO=0.0 to disable upper limit for memory allocations "  \
+    "(may cause system failure)."
 
 static sim_state *st_of(lg_backend *b) { return b->priv; }
 
@@ -99,6 +108,17 @@ static lg_status sim_check_dtype(lg_backend *b, lg_device d, lg_dtype t)
     return LG_OK;
 }
 
+/* The profile's alloc=refuse: a device that says it is available and
+ * refuses every allocation, however small. */
+static lg_status alloc_refused(lg_device d, uint64_t nbytes)
+{
+    char dn[LG_DEVICE_NAME_MAX];
+    if (d.type == LG_DEV_MPS)
+        return lg__err(LG_E_DEVICE, MSG_MPS_ALLOC_REFUSED, (unsigned long long)nbytes);
+    return lg__err(LG_E_DEVICE, "%s: allocation of %llu bytes refused (sim profile)",
+                   lg_device_format(d, dn), (unsigned long long)nbytes);
+}
+
 static lg_status sim_alloc(lg_backend *b, lg_device d, lg_dtype t, int ndim, const int64_t *shape,
                            void **out)
 {
@@ -113,6 +133,8 @@ static lg_status sim_alloc(lg_backend *b, lg_device d, lg_dtype t, int ndim, con
     if (!lg__nbytes(t, ndim, shape, &nbytes) || nbytes > SIZE_MAX / 2)
         return lg__err(LG_E_INVALID, "tensor size overflows");
     sim_profile *p = &s->dev[d.type];
+    if (p->alloc_refused)
+        return alloc_refused(d, nbytes);
     if (p->capacity && (nbytes > p->capacity || p->in_use > p->capacity - nbytes)) {
         if (d.type == LG_DEV_MPS)
             return lg__err(LG_E_DEVICE,
@@ -175,6 +197,12 @@ static lg_status sim_read(lg_backend *b, void *t, void *dst, size_t n)
         return size_mismatch(n, x->nbytes);
     if (n)
         memcpy(dst, x->data, n);
+    /* The profile's readback=wrong (pytorch/pytorch#125197): the copy to
+     * the host succeeds and every byte of it differs from the device's. */
+    if ((unsigned)x->device.type < LG_DEVICE_TYPE_COUNT &&
+        st_of(b)->dev[x->device.type].readback_wrong)
+        for (size_t i = 0; i < n; i++)
+            ((unsigned char *)dst)[i] ^= 0xa5;
     return LG_OK;
 }
 
@@ -250,9 +278,14 @@ lg_status lg__sim_profile_set(lg_backend *b, lg_device d, const char *key, const
         ok = parse_switch(value, "yes", "no", &p->available);
     else if (!strcmp(key, "capacity"))
         ok = parse_bytes(value, &p->capacity);
+    else if (!strcmp(key, "alloc"))
+        ok = parse_switch(value, "refuse", "ok", &p->alloc_refused);
+    else if (!strcmp(key, "readback"))
+        ok = parse_switch(value, "wrong", "ok", &p->readback_wrong);
     else
         return lg__err(LG_E_INVALID, "sim profile: unknown key \"%s\" (expected "
-                       "direct_deserialize, float64, available or capacity)", key);
+                       "direct_deserialize, float64, available, capacity, alloc or "
+                       "readback)", key);
     if (!ok)
         return lg__err(LG_E_INVALID, "sim profile: bad value \"%s\" for %s", value, key);
     return LG_OK;
