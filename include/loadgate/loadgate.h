@@ -299,14 +299,28 @@ typedef struct {
     const void *data; /* row-major, little-endian */
 } lg_named_data;
 lg_status lg_torch_write_archive(const char *path, const lg_named_data *t, size_t n);
+/* Writes named tensors with libtorch in format:
+ *   "torch-archive"  as lg_torch_write_archive ('.' in names written '|');
+ *   "torch-params"   torch::jit::_save_parameters (a zip; the names as given);
+ *   "torch-pickle"   torch::pickle_save of a Dict[str, Tensor] (a zip).
+ * Each is read back by the lg_torch_read_archive reader of the same name.
+ * LG_E_INVALID for another format or a bad tensor, LG_E_BACKEND without
+ * libtorch. */
+lg_status lg_torch_write_file(const char *path, const char *format, const lg_named_data *t,
+                              size_t n);
 
 /* Loads a libtorch file straight onto d with libtorch's own deserializer,
- * as tch does: reader "torch-archive" (InputArchive::load_from(path, d))
- * or "torchscript" (torch::jit::load(path, d), named parameters then
- * buffers). Each tensor is copied back to host and handed to fn with the
- * device libtorch put it on; fn returns nonzero to stop. No store and no
- * policy stand in between: this is what `harness probe` measures, and it
- * reaches libtorch even for a device this machine lacks. LG_E_DEVICE when
+ * as tch does: reader "torch-archive" (InputArchive::load_from(path, d)),
+ * "torchscript" (torch::jit::load(path, d), named parameters then
+ * buffers), "torch-params" (torch::jit::_load_parameters(path, d): tch's
+ * Tensor::loadz_multi_with_device and VarStore::load of .pt and .bin), or
+ * "torch-pickle" (torch::pickle_load of the bytes, which takes no device:
+ * each tensor of the dict it gives is then moved to d with Tensor::to;
+ * NULL is torch-archive). The file must pass the same check for code as
+ * lg_checkpoint_open's libtorch readers (docs/limits.md). Each tensor is
+ * copied back to host and handed to fn with the device libtorch put it
+ * on; fn returns nonzero to stop. No store and no policy stand in
+ * between: this is what `harness probe` measures, and it reaches libtorch even for a device this machine lacks. LG_E_DEVICE when
  * libtorch refuses d (its message kept), LG_E_BACKEND without libtorch. */
 typedef int (*lg_torch_tensor_fn)(void *ctx, const lg_named_data *t, lg_device where);
 lg_status lg_torch_read_archive(const char *path, const char *reader, lg_device d,

@@ -1,7 +1,7 @@
 /* The torch backend: tensors are libtorch tensors, reached only through the
- * shim (torch_shim.h). Also lg_libtorch_version(), lg_torch_write_archive()
- * and lg_torch_read_archive(), which exist in every build and answer
- * "none" / LG_E_BACKEND when the build has no libtorch. */
+ * shim (torch_shim.h). Also lg_libtorch_version(), lg_torch_write_archive(),
+ * lg_torch_write_file() and lg_torch_read_archive(), which exist in every
+ * build and answer "none" / LG_E_BACKEND when the build has no libtorch. */
 #include "backend/backend.h"
 #include "formats/format.h"
 
@@ -186,25 +186,59 @@ const char *lg_libtorch_version(void) { return lgt_version(); }
 
 void lg_torch_set_threads(int n) { lgt_set_threads(n); }
 
+/* The libtorch readers and writers by name: every reader, and every
+ * writer but torchscript's. */
+static const struct {
+    const char *name;
+    lgt_loader how;
+    const char *kind; /* for messages */
+} torch_formats[] = {
+    {"torch-archive", LGT_ARCHIVE, "a libtorch archive"},
+    {"torchscript", LGT_SCRIPT, "a TorchScript module"},
+    {"torch-params", LGT_PARAMS, "a libtorch parameters file"},
+    {"torch-pickle", LGT_PICKLE, "a libtorch pickle"},
+};
+#define TORCH_FORMATS (sizeof torch_formats / sizeof torch_formats[0])
+#define TORCH_READER_NAMES "torch-archive, torchscript, torch-params or torch-pickle"
+#define TORCH_WRITER_NAMES "torch-archive, torch-params or torch-pickle"
+
+static int format_index(const char *name)
+{
+    for (size_t i = 0; name && i < TORCH_FORMATS; i++)
+        if (!strcmp(torch_formats[i].name, name))
+            return (int)i;
+    return -1;
+}
+
+lg_status lg_torch_write_file(const char *path, const char *format, const lg_named_data *t,
+                              size_t n)
+{
+    int k = format_index(format);
+    if (!path || (n && !t))
+        return lg__err(LG_E_INVALID, "lg_torch_write_file: path and tensors are required");
+    if (k < 0 || torch_formats[k].how == LGT_SCRIPT)
+        return lg__err(LG_E_INVALID, "%s: \"%s\" is not a libtorch writer (%s)", path,
+                       format ? format : "(null)", TORCH_WRITER_NAMES);
+    lg_status st = lgt_file_write(torch_formats[k].how, path, t, n);
+    if (st != LG_OK)
+        return lg__err(st, "%s: writing %s: %s", path, torch_formats[k].kind, lgt_last_error());
+    return LG_OK;
+}
+
 lg_status lg_torch_write_archive(const char *path, const lg_named_data *t, size_t n)
 {
     if (!path || (n && !t))
         return lg__err(LG_E_INVALID, "lg_torch_write_archive: path and tensors are required");
-    lg_status st = lgt_archive_write(path, t, n);
-    if (st != LG_OK)
-        return lg__err(st, "%s: writing a libtorch archive: %s", path, lgt_last_error());
-    return LG_OK;
+    return lg_torch_write_file(path, "torch-archive", t, n);
 }
 
 static lg_status loader_named(const char *reader, lgt_loader *how)
 {
-    if (!reader || !strcmp(reader, "torch-archive"))
-        *how = LGT_ARCHIVE;
-    else if (!strcmp(reader, "torchscript"))
-        *how = LGT_SCRIPT;
-    else
-        return lg__err(LG_E_INVALID, "reader \"%s\" is not a libtorch reader "
-                       "(torch-archive or torchscript)", reader);
+    int k = format_index(reader ? reader : "torch-archive");
+    if (k < 0)
+        return lg__err(LG_E_INVALID, "reader \"%s\" is not a libtorch reader (%s)", reader,
+                       TORCH_READER_NAMES);
+    *how = torch_formats[k].how;
     return LG_OK;
 }
 
@@ -254,7 +288,12 @@ lg_status lg_torch_read_archive(const char *path, const char *reader, lg_device 
         st = lg__checkpoint_read(&c);
     if (st != LG_OK)
         return st;
-    c.ops = how == LGT_SCRIPT ? &lg__torchscript_reader : &lg__torch_archive_reader;
+    /* for the messages of the code check: its kind of file */
+    static const lg__reader_ops pickle_kind = {.name = "torch-pickle"};
+    c.ops = how == LGT_SCRIPT   ? &lg__torchscript_reader
+            : how == LGT_PARAMS ? &lg__torch_params_reader
+            : how == LGT_PICKLE ? &pickle_kind
+                                : &lg__torch_archive_reader;
     st = lg__archive_runs_no_code(&c);
     if (st == LG_OK && (st = lgt_archive_load(how, NULL, c.map, (size_t)c.size, d, &a)) != LG_OK)
         st = lg__err(st, "%s: loading onto %s: %s", path, lg_device_format(d, dn),
@@ -278,6 +317,21 @@ lg_status lg_torch_write_archive(const char *path, const lg_named_data *t, size_
 {
     return lg__err(LG_E_BACKEND, "%s: cannot write a libtorch archive: this build has no "
                    "libtorch", path ? path : "(null)");
+}
+
+lg_status lg_torch_write_file(const char *path, const char *format, const lg_named_data *t,
+                              size_t n)
+{
+    static const char *const writers[] = {"torch-archive", "torch-params", "torch-pickle"};
+    int known = 0;
+    for (size_t i = 0; format && i < 3; i++)
+        known |= !strcmp(format, writers[i]);
+    if (!known)
+        return lg__err(LG_E_INVALID, "%s: \"%s\" is not a libtorch writer (torch-archive, "
+                       "torch-params or torch-pickle)", path ? path : "(null)",
+                       format ? format : "(null)");
+    return lg__err(LG_E_BACKEND, "%s: cannot write %s: this build has no libtorch",
+                   path ? path : "(null)", format);
 }
 
 lg_status lg_torch_read_archive(const char *path, const char *reader, lg_device d,

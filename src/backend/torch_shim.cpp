@@ -10,9 +10,11 @@
 #include <ATen/Parallel.h>
 #include <c10/util/Exception.h>
 #include <caffe2/serialize/read_adapter_interface.h>
+#include <torch/csrc/jit/mobile/import_data.h>
 #include <torch/csrc/jit/runtime/print_handler.h>
 #include <torch/csrc/jit/serialization/import.h>
 #include <torch/cuda.h>
+#include <torch/serialize.h>
 #include <torch/serialize/input-archive.h>
 #include <torch/serialize/output-archive.h>
 #include <torch/version.h>
@@ -20,13 +22,26 @@
 #include <atomic>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <new>
 #include <sstream>
+#include <stdexcept>
+#include <cerrno>
 #include <string>
 #include <vector>
+
+// torch::jit::_save_parameters is exported by libtorch 1.13 and 2.x alike,
+// but its header (torch/csrc/jit/mobile/train/export_data.h) is missing
+// from Debian's libtorch-dev: declared here as both define it.
+namespace torch {
+namespace jit {
+TORCH_API void _save_parameters(const std::map<std::string, at::Tensor> &map, std::ostream &out,
+                                bool use_flatbuffer);
+} // namespace jit
+} // namespace torch
 
 // ------------------------------------------------------------- errors
 
@@ -191,6 +206,36 @@ class MemoryAdapter final : public caffe2::serialize::ReadAdapterInterface {
   private:
     const char *data_;
     size_t size_;
+};
+
+// The same bytes as a seekable std::istream, for the readers that take a
+// stream (_load_parameters looks at the first bytes, then seeks back).
+class MemoryBuf final : public std::streambuf {
+  public:
+    MemoryBuf(const void *data, size_t size)
+    {
+        char *p = const_cast<char *>((const char *)data);
+        setg(p, p, p + size);
+    }
+
+  protected:
+    pos_type seekoff(off_type off, std::ios_base::seekdir dir,
+                     std::ios_base::openmode which) override
+    {
+        (void)which;
+        off_type base = dir == std::ios_base::beg   ? 0
+                        : dir == std::ios_base::cur ? gptr() - eback()
+                                                    : egptr() - eback();
+        off_type at = base + off;
+        if (at < 0 || at > egptr() - eback())
+            return pos_type(off_type(-1));
+        setg(eback(), eback() + at, egptr());
+        return pos_type(at);
+    }
+    pos_type seekpos(pos_type pos, std::ios_base::openmode which) override
+    {
+        return seekoff(off_type(pos), std::ios_base::beg, which);
+    }
 };
 
 } // namespace
@@ -436,33 +481,97 @@ lg_status lgt_device_of(lgt_tensor *t, lg_device *out)
 
 // ------------------------------------------------------------- archives
 
-lg_status lgt_archive_write(const char *path, const lg_named_data *t, size_t n)
+namespace {
+
+// Tensor i of t as a CPU tensor holding its bytes; throws std::invalid_argument
+// for a bad entry.
+at::Tensor tensor_of(const lg_named_data *t, size_t i)
 {
-    PROTECT(LG_E_IO, {
+    at::ScalarType st;
+    if (!t[i].name || !t[i].name[0] || !to_scalar(t[i].dtype, &st) || t[i].ndim < 0 ||
+        t[i].ndim > LG_MAX_DIMS || (t[i].ndim && !t[i].shape))
+        throw std::invalid_argument("tensor " + std::to_string(i) + ": bad name, dtype or shape");
+    at::Tensor x = at::empty(dims(t[i].ndim, t[i].shape), at::TensorOptions().dtype(st));
+    size_t nb = (size_t)tensor_bytes(x);
+    if (nb && !t[i].data)
+        throw std::invalid_argument(std::string("tensor \"") + t[i].name + "\": no data");
+    if (nb)
+        std::memcpy(x.data_ptr(), t[i].data, nb);
+    return x;
+}
+
+// The names of t as the file keeps them, each once.
+std::vector<std::string> file_names(lgt_loader how, const lg_named_data *t, size_t n)
+{
+    std::vector<std::string> names;
+    std::map<std::string, int> seen;
+    for (size_t i = 0; i < n; i++) {
+        std::string name = t[i].name ? t[i].name : "";
+        if (how == LGT_ARCHIVE)
+            name = piped(name);
+        if (!name.empty() && seen[name]++)
+            throw std::invalid_argument(std::string("tensor \"") + t[i].name + "\": duplicate name" +
+                                        (how == LGT_ARCHIVE ? " (after '.' -> '|')" : ""));
+        names.push_back(name);
+    }
+    return names;
+}
+
+void write_bytes(const char *path, const std::vector<char> &bytes)
+{
+    std::ofstream f(path, std::ios::binary | std::ios::trunc);
+    if (f)
+        f.write(bytes.data(), (std::streamsize)bytes.size());
+    if (f)
+        f.close();
+    if (!f)
+        throw std::runtime_error(std::string("cannot write ") + path + ": " +
+                                 std::strerror(errno));
+}
+
+void write_file(lgt_loader how, const char *path, const lg_named_data *t, size_t n)
+{
+    std::vector<std::string> names = file_names(how, t, n);
+    if (how == LGT_ARCHIVE) {
         torch::serialize::OutputArchive out;
-        std::map<std::string, int> seen;
-        for (size_t i = 0; i < n; i++) {
-            at::ScalarType st;
-            if (!t[i].name || !t[i].name[0] || !to_scalar(t[i].dtype, &st) || t[i].ndim < 0 ||
-                t[i].ndim > LG_MAX_DIMS || (t[i].ndim && !t[i].shape))
-                return set_error(LG_E_INVALID, "tensor " + std::to_string(i) +
-                                                   ": bad name, dtype or shape");
-            std::string name = piped(t[i].name);
-            if (seen[name]++)
-                return set_error(LG_E_INVALID, std::string("tensor \"") + t[i].name +
-                                                   "\": duplicate name (after '.' -> '|')");
-            at::Tensor x = at::empty(dims(t[i].ndim, t[i].shape), at::TensorOptions().dtype(st));
-            size_t nb = (size_t)tensor_bytes(x);
-            if (nb && !t[i].data)
-                return set_error(LG_E_INVALID,
-                                 std::string("tensor \"") + t[i].name + "\": no data");
-            if (nb)
-                std::memcpy(x.data_ptr(), t[i].data, nb);
-            out.write(name, x, false);
-        }
+        for (size_t i = 0; i < n; i++)
+            out.write(names[i], tensor_of(t, i), false);
         out.save_to(path);
+    } else if (how == LGT_PARAMS) {
+        std::map<std::string, at::Tensor> map;
+        for (size_t i = 0; i < n; i++)
+            map[names[i]] = tensor_of(t, i);
+        std::ostringstream os;
+        torch::jit::_save_parameters(map, os, false);
+        std::string s = os.str();
+        write_bytes(path, std::vector<char>(s.begin(), s.end()));
+    } else {
+        c10::Dict<std::string, at::Tensor> dict;
+        for (size_t i = 0; i < n; i++)
+            dict.insert(names[i], tensor_of(t, i));
+        write_bytes(path, torch::pickle_save(c10::IValue(dict)));
+    }
+}
+
+} // namespace
+
+lg_status lgt_file_write(lgt_loader how, const char *path, const lg_named_data *t, size_t n)
+{
+    if (how == LGT_SCRIPT)
+        return set_error(LG_E_INVALID, "no writer for TorchScript modules");
+    PROTECT(LG_E_IO, {
+        try {
+            write_file(how, path, t, n);
+        } catch (const std::invalid_argument &e) {
+            return set_error(LG_E_INVALID, e.what());
+        }
         return LG_OK;
     })
+}
+
+lg_status lgt_archive_write(const char *path, const lg_named_data *t, size_t n)
+{
+    return lgt_file_write(LGT_ARCHIVE, path, t, n);
 }
 
 static void list_archive(lgt_archive *a, torch::serialize::InputArchive &in)
@@ -495,6 +604,79 @@ static void list_script(lgt_archive *a, torch::jit::Module &m)
 // with a program's output (harness --json): send it to stderr.
 static void print_to_stderr(const std::string &s) { std::fputs(s.c_str(), stderr); }
 
+static void load_archive(lgt_archive *a, const char *path, const void *data, size_t size,
+                         c10::Device dev)
+{
+    torch::serialize::InputArchive in;
+    if (data)
+        in.load_from((const char *)data, size, dev);
+    else
+        in.load_from(std::string(path), dev);
+    list_archive(a, in);
+}
+
+static void load_script(lgt_archive *a, const char *path, const void *data, size_t size,
+                        c10::Device dev)
+{
+    std::shared_ptr<caffe2::serialize::ReadAdapterInterface> rai;
+    if (data)
+        rai = std::make_shared<MemoryAdapter>(data, size);
+    torch::jit::Module m = rai ? torch::jit::load(rai, dev) : torch::jit::load(std::string(path), dev);
+    list_script(a, m);
+}
+
+// tch's at_loadz_callback_with_device: the map comes back sorted by name,
+// each tensor deserialized onto dev by libtorch's unpickler.
+static void load_params(lgt_archive *a, const char *path, const void *data, size_t size,
+                        c10::Device dev)
+{
+    std::map<std::string, at::Tensor> map;
+    if (data) {
+        MemoryBuf buf(data, size);
+        std::istream in(&buf);
+        map = torch::jit::_load_parameters(in, dev);
+    } else {
+        map = torch::jit::_load_parameters(std::string(path), dev);
+    }
+    for (const auto &kv : map) {
+        a->names.push_back(kv.first);
+        a->tensors.push_back(kv.second.detach());
+    }
+}
+
+// torch::pickle_load takes no device: its unpickler puts each storage
+// where the file says (the writer's device, "cpu" for lgt_file_write),
+// and refuses a location this libtorch cannot deserialize onto. Each
+// tensor is then moved with Tensor::to(dev), a copy libtorch allows
+// wherever dev exists: so this reader reaches a device by copy, not by
+// direct deserialization.
+static void load_pickle(lgt_archive *a, const char *path, const void *data, size_t size,
+                        c10::Device dev)
+{
+    std::vector<char> bytes;
+    if (data) {
+        bytes.assign((const char *)data, (const char *)data + size);
+    } else {
+        std::ifstream f(path, std::ios::binary);
+        bytes.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+        if (!f.good() && !f.eof())
+            throw std::runtime_error(std::string("cannot read ") + path);
+    }
+    c10::IValue v = torch::pickle_load(bytes);
+    if (!v.isGenericDict())
+        throw std::runtime_error("pickle_load gave a " + v.tagKind() +
+                                 ", not a dict of named tensors");
+    for (const auto &kv : v.toGenericDict()) {
+        if (!kv.key().isString())
+            throw std::runtime_error("pickle_load gave a dict whose keys are " +
+                                     kv.key().tagKind() + ", not strings");
+        if (!kv.value().isTensor())
+            continue;
+        a->names.push_back(kv.key().toStringRef());
+        a->tensors.push_back(kv.value().toTensor().detach().to(dev));
+    }
+}
+
 lg_status lgt_archive_load(lgt_loader how, const char *path, const void *data, size_t size,
                            lg_device d, lgt_archive **out)
 {
@@ -503,21 +685,14 @@ lg_status lgt_archive_load(lgt_loader how, const char *path, const void *data, s
         std::call_once(print_once, [] { torch::jit::setPrintHandler(print_to_stderr); });
         std::unique_ptr<lgt_archive> a(new lgt_archive());
         c10::Device dev = to_device(d);
-        if (how == LGT_ARCHIVE) {
-            torch::serialize::InputArchive in;
-            if (data)
-                in.load_from((const char *)data, size, dev);
-            else
-                in.load_from(std::string(path), dev);
-            list_archive(a.get(), in);
-        } else {
-            std::shared_ptr<caffe2::serialize::ReadAdapterInterface> rai;
-            if (data)
-                rai = std::make_shared<MemoryAdapter>(data, size);
-            torch::jit::Module m = rai ? torch::jit::load(rai, dev)
-                                       : torch::jit::load(std::string(path), dev);
-            list_script(a.get(), m);
-        }
+        if (how == LGT_ARCHIVE)
+            load_archive(a.get(), path, data, size, dev);
+        else if (how == LGT_SCRIPT)
+            load_script(a.get(), path, data, size, dev);
+        else if (how == LGT_PARAMS)
+            load_params(a.get(), path, data, size, dev);
+        else
+            load_pickle(a.get(), path, data, size, dev);
         a->taken.assign(a->tensors.size(), false);
         *out = a.release();
         return LG_OK;

@@ -22,8 +22,12 @@ typedef struct lgt_archive lgt_archive; /* named tensors loaded from a file */
 /* How an archive is read:
  * LGT_ARCHIVE: torch::serialize::InputArchive, its keys() (tch's at_load_multi);
  * LGT_SCRIPT:  torch::jit::load, named_parameters then named_buffers
- *              (tch's at_load_callback_with_device, VarStore::load). */
-typedef enum { LGT_ARCHIVE, LGT_SCRIPT } lgt_loader;
+ *              (tch's at_load_callback_with_device, VarStore::load);
+ * LGT_PARAMS:  torch::jit::_load_parameters (tch's at_loadz_callback_with_device:
+ *              Tensor::loadz_multi_with_device, VarStore::load of .pt and .bin);
+ * LGT_PICKLE:  torch::pickle_load of the bytes, a dict of tensors, each then
+ *              moved to the device with Tensor::to (pickle_load takes none). */
+typedef enum { LGT_ARCHIVE, LGT_SCRIPT, LGT_PARAMS, LGT_PICKLE } lgt_loader;
 
 /* ------------------------------------------------------------ process */
 const char *lgt_last_error(void);   /* thread-local; "" if none */
@@ -60,6 +64,12 @@ lg_status lgt_device_of(lgt_tensor *t, lg_device *out);
 /* Writes named tensors as an OutputArchive, as tch's Tensor::save_multi
  * does: every '.' in a name is written as '|'. */
 lg_status lgt_archive_write(const char *path, const lg_named_data *t, size_t n);
+/* Writes named tensors as `how` reads them back: LGT_ARCHIVE as
+ * lgt_archive_write; LGT_PARAMS with torch::jit::_save_parameters (zip, not
+ * flatbuffer); LGT_PICKLE with torch::pickle_save of a Dict[str, Tensor].
+ * Names are kept as they are, except LGT_ARCHIVE's '.' -> '|'. LGT_SCRIPT
+ * is LG_E_INVALID (no module writer). */
+lg_status lgt_file_write(lgt_loader how, const char *path, const lg_named_data *t, size_t n);
 /* Loads onto d, from path (data NULL) or from size bytes at data. Names
  * are given back with '|' read as '.', as tch's load_multi does. A load
  * failure is LG_E_DEVICE when libtorch's text is about a device, else

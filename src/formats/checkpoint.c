@@ -13,7 +13,8 @@
 
 static const lg__reader_ops *const readers[] = {
     &lg__safetensors_reader, &lg__torch_archive_reader, &lg__torchscript_reader,
-    &lg__torch_zip_reader,   &lg__torch_legacy_reader,  NULL,
+    &lg__torch_zip_reader,   &lg__torch_legacy_reader,  &lg__torch_params_reader,
+    NULL,
 };
 
 const char *const *lg_readers(void)
@@ -139,6 +140,11 @@ lg_status lg__checkpoint_read(lg_checkpoint *c)
     return st != LG_OK ? st : read_file(c, fd);
 }
 
+static const char *tensor_name(const void *ctx, size_t i)
+{
+    return ((const lg_checkpoint *)ctx)->tensors[i].name;
+}
+
 static lg_status parse_crc(const char *s, lg__crc_mode *out)
 {
     if (!s || !strcmp(s, "error"))
@@ -197,6 +203,7 @@ lg_status lg_checkpoint_open(const char *path, const lg_open_options *opt, lg_ch
         c->ops = NULL; /* open() cleans up after itself on failure */
         goto fail;
     }
+    lg__index_build(&c->index, tensor_name, c, c->ntensors);
     *out = c;
     return LG_OK;
 fail:
@@ -217,6 +224,7 @@ void lg_checkpoint_close(lg_checkpoint *c)
     for (size_t i = 0; i < c->nfindings; i++)
         free(c->findings[i]);
     free(c->findings);
+    lg__index_free(&c->index);
     free(c->path);
     free(c);
 }
@@ -231,10 +239,7 @@ const lg_tensor_info *lg_checkpoint_tensor(const lg_checkpoint *c, size_t i)
 
 size_t lg_checkpoint_find(const lg_checkpoint *c, const char *name)
 {
-    for (size_t i = 0; i < c->ntensors; i++)
-        if (!strcmp(c->tensors[i].name, name))
-            return i;
-    return (size_t)-1;
+    return lg__index_find(&c->index, name, tensor_name, c, c->ntensors);
 }
 
 lg_status lg_checkpoint_read(lg_checkpoint *c, size_t i, void *dst, size_t n)

@@ -4,6 +4,7 @@
 #define LG_FORMAT_H
 
 #include "backend/backend.h"
+#include "core/name_index.h"
 
 typedef struct lg__reader_ops {
     const char *name; /* "safetensors", "torch-archive", "torchscript", ... */
@@ -42,6 +43,7 @@ struct lg_checkpoint {
     uint64_t size;
     lg_tensor_info *tensors;  /* names owned by the reader (priv) or strdup'd */
     size_t ntensors;
+    lg__name_index index;     /* names of tensors[], built once open() succeeds */
     char **findings;
     size_t nfindings;
     void *priv;
@@ -63,6 +65,7 @@ lg_status lg__finding(lg_checkpoint *c, const char *fmt, ...) LG_PRINTF(2, 3);
 extern const lg__reader_ops lg__safetensors_reader;
 extern const lg__reader_ops lg__torch_archive_reader; /* libtorch OutputArchive (.ot) */
 extern const lg__reader_ops lg__torchscript_reader;   /* torch.jit.save module */
+extern const lg__reader_ops lg__torch_params_reader;  /* _save_parameters, by name only */
 extern const lg__reader_ops lg__torch_zip_reader;     /* torch.save zip (>= 1.6) */
 extern const lg__reader_ops lg__torch_legacy_reader;  /* torch.save before 1.6 */
 

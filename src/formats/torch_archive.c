@@ -4,7 +4,12 @@
  *   torch-archive  an OutputArchive (.ot, tch's Tensor::save_multi), read
  *                  with InputArchive (tch's at_load_multi);
  *   torchscript    a torch.jit.save module, read with torch::jit::load and
- *                  its named parameters and buffers (tch's VarStore::load).
+ *                  its named parameters and buffers (tch's VarStore::load);
+ *   torch-params   a _save_parameters file, read with
+ *                  torch::jit::_load_parameters (tch's VarStore::load of
+ *                  .pt and .bin). Chosen by name only: its zip looks like
+ *                  torch.save's (data.pkl, no constants.pkl), whose native
+ *                  reader the magic bytes pick.
  *
  * Both are zip files written by the same serializer, with tensor records
  * first, and cannot be told apart from their first bytes. So the magic
@@ -178,7 +183,14 @@ static int ts_sniff(const unsigned char *head, size_t n, uint64_t size) { return
 
 static const char *kind_name(const lg_checkpoint *c)
 {
-    return c->ops == &lg__torchscript_reader ? "TorchScript module" : "libtorch archive";
+    const char *r = c->ops ? c->ops->name : "";
+    if (!strcmp(r, "torchscript"))
+        return "TorchScript module";
+    if (!strcmp(r, "torch-params"))
+        return "libtorch parameters file";
+    if (!strcmp(r, "torch-pickle"))
+        return "libtorch pickle";
+    return "libtorch archive";
 }
 
 
@@ -408,6 +420,7 @@ static lg_status open_as(lg_checkpoint *c, lgt_loader how)
 
 #define LOADER_ARCHIVE LGT_ARCHIVE
 #define LOADER_SCRIPT LGT_SCRIPT
+#define LOADER_PARAMS LGT_PARAMS
 
 static lg_status ta_read(lg_checkpoint *c, size_t i, void *dst)
 {
@@ -513,6 +526,7 @@ static lg_status open_as(lg_checkpoint *c, int how)
 
 #define LOADER_ARCHIVE 0
 #define LOADER_SCRIPT 1
+#define LOADER_PARAMS 2
 
 static lg_status ta_read(lg_checkpoint *c, size_t i, void *dst)
 {
@@ -526,6 +540,7 @@ static void ta_close(lg_checkpoint *c) {}
 
 static lg_status ta_open(lg_checkpoint *c) { return open_as(c, LOADER_ARCHIVE); }
 static lg_status ts_open(lg_checkpoint *c) { return open_as(c, LOADER_SCRIPT); }
+static lg_status tp_open(lg_checkpoint *c) { return open_as(c, LOADER_PARAMS); }
 
 const lg__reader_ops lg__torch_archive_reader = {
     .name = "torch-archive",
@@ -541,6 +556,16 @@ const lg__reader_ops lg__torchscript_reader = {
     .name = "torchscript",
     .sniff = ts_sniff,
     .open = ts_open,
+    .read = ta_read,
+    .deserialize = ta_deserialize,
+    .bytes = NULL,
+    .close = ta_close,
+};
+
+const lg__reader_ops lg__torch_params_reader = {
+    .name = "torch-params",
+    .sniff = ts_sniff, /* never by magic bytes */
+    .open = tp_open,
     .read = ta_read,
     .deserialize = ta_deserialize,
     .bytes = NULL,
