@@ -33,6 +33,7 @@ void lg_store_free(lg_store *s)
         free(s->v[i].name);
     }
     free(s->v);
+    lg__index_free(&s->index);
     free(s);
 }
 
@@ -50,12 +51,14 @@ const lg_tensor_info *lg_store_var(const lg_store *s, size_t i)
     return i < s->n ? &s->v[i].info : NULL;
 }
 
+static const char *var_name(const void *ctx, size_t i)
+{
+    return ((const lg_store *)ctx)->v[i].name;
+}
+
 size_t lg_store_find(const lg_store *s, const char *name)
 {
-    for (size_t i = 0; i < s->n; i++)
-        if (!strcmp(s->v[i].name, name))
-            return i;
-    return (size_t)-1;
+    return lg__index_find(&s->index, name, var_name, s, s->n);
 }
 
 lg_status lg_store_add(lg_store *s, const char *name, lg_dtype dtype, int ndim,
@@ -100,6 +103,7 @@ lg_status lg_store_add(lg_store *s, const char *name, lg_dtype dtype, int ndim,
         return lg__err_prefix(st, "variable \"%s\"", name);
     }
     s->n++;
+    lg__index_add(&s->index, var_name, s);
     return LG_OK;
 }
 

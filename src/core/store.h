@@ -3,6 +3,7 @@
 #define LG_STORE_H
 
 #include "backend/backend.h"
+#include "core/name_index.h"
 
 typedef struct {
     char *name;
@@ -17,6 +18,7 @@ struct lg_store {
     lg_device device;
     lg__var *v;
     size_t n, cap;
+    lg__name_index index; /* names of v[0 .. n-1] */
     lg_trace *trace;
 };
 

@@ -1,0 +1,105 @@
+/* A hash index of names (name_index.h): open addressing, linear probing,
+ * FNV-1a. */
+#include "core/name_index.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+static uint64_t name_hash(const char *s)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
+    return h;
+}
+
+/* The slot holding name (hash h), or the empty slot where it would go. */
+static lg__name_slot *slot_of(const lg__name_index *x, uint64_t h, const char *name,
+                              lg__name_at at, const void *ctx)
+{
+    size_t mask = x->nslot - 1, i = (size_t)(h ^ h >> 32) & mask;
+    for (;; i = (i + 1) & mask) {
+        lg__name_slot *s = &x->slot[i];
+        if (!s->k || (s->hash == h && !strcmp(at(ctx, s->k - 1), name)))
+            return s;
+    }
+}
+
+static size_t scan(const char *name, lg__name_at at, const void *ctx, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(at(ctx, i), name))
+            return i;
+    return (size_t)-1;
+}
+
+size_t lg__index_find(const lg__name_index *x, const char *name, lg__name_at at,
+                      const void *ctx, size_t n)
+{
+    if (x->broken || x->n != n || !x->nslot)
+        return scan(name, at, ctx, n);
+    size_t k = slot_of(x, name_hash(name), name, at, ctx)->k;
+    return k ? k - 1 : (size_t)-1;
+}
+
+static void go_broken(lg__name_index *x)
+{
+    free(x->slot);
+    x->slot = NULL;
+    x->nslot = 0;
+    x->broken = 1;
+}
+
+/* Doubles the table (or makes its first) and re-inserts every entry. */
+static int grow(lg__name_index *x, lg__name_at at, const void *ctx)
+{
+    size_t n = x->nslot ? 2 * x->nslot : 64;
+    lg__name_slot *old = x->slot;
+    size_t nold = x->nslot;
+    if (n > SIZE_MAX / sizeof *old || !(x->slot = calloc(n, sizeof *old))) {
+        x->slot = old;
+        return 0;
+    }
+    x->nslot = n;
+    for (size_t i = 0; i < nold; i++) {
+        if (!old[i].k)
+            continue;
+        /* names are unique in the table: the first empty slot is its place */
+        size_t j = (size_t)(old[i].hash ^ old[i].hash >> 32) & (n - 1);
+        while (x->slot[j].k)
+            j = (j + 1) & (n - 1);
+        x->slot[j] = old[i];
+    }
+    free(old);
+    return 1;
+}
+
+void lg__index_add(lg__name_index *x, lg__name_at at, const void *ctx)
+{
+    size_t i = x->n++;
+    if (x->broken)
+        return;
+    if (2 * x->n > x->nslot && !grow(x, at, ctx)) {
+        go_broken(x);
+        return;
+    }
+    const char *name = at(ctx, i);
+    uint64_t h = name_hash(name);
+    lg__name_slot *s = slot_of(x, h, name, at, ctx);
+    if (!s->k)
+        *s = (lg__name_slot){h, i + 1};
+}
+
+void lg__index_build(lg__name_index *x, lg__name_at at, const void *ctx, size_t n)
+{
+    lg__index_free(x);
+    while (x->n < n)
+        lg__index_add(x, at, ctx);
+}
+
+void lg__index_free(lg__name_index *x)
+{
+    free(x->slot);
+    memset(x, 0, sizeof *x);
+}

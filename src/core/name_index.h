@@ -1,0 +1,42 @@
+/* A hash index of names, for lookups that stay constant-time as a store
+ * or a checkpoint grows (a load is then linear in its tensor count).
+ *
+ * The index holds entry numbers only; the names stay where their owner
+ * keeps them and are reached through a callback. It is an accelerator:
+ * its memory comes from plain malloc, not through the mem.alloc fault
+ * point (so that fault sweeps count the same allocations as before), and
+ * when that memory cannot be had the index marks itself broken and every
+ * lookup falls back to a scan, with the same answers. */
+#ifndef LG_NAME_INDEX_H
+#define LG_NAME_INDEX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* The name of entry i of ctx. */
+typedef const char *(*lg__name_at)(const void *ctx, size_t i);
+
+typedef struct {
+    uint64_t hash; /* of the entry's name: probes compare it first */
+    size_t k;      /* entry + 1; 0 = empty */
+} lg__name_slot;
+
+typedef struct {
+    lg__name_slot *slot; /* nslot of them, a power of two */
+    size_t nslot;
+    size_t n;      /* entries indexed: 0 .. n-1 */
+    int broken;    /* out of memory once: scan instead */
+} lg__name_index;
+
+/* Entry of that name among the first n of ctx, or (size_t)-1. When two
+ * entries share a name, the first is found. */
+size_t lg__index_find(const lg__name_index *x, const char *name, lg__name_at at,
+                      const void *ctx, size_t n);
+/* Indexes entry x->n (its name: at(ctx, x->n)), keeping the table at most
+ * half full. A name already indexed keeps its first entry. Cannot fail:
+ * without memory the index goes broken. */
+void lg__index_add(lg__name_index *x, lg__name_at at, const void *ctx);
+/* Indexes entries 0 .. n-1. */
+void lg__index_build(lg__name_index *x, lg__name_at at, const void *ctx, size_t n);
+void lg__index_free(lg__name_index *x);
+#endif

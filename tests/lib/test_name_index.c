@@ -1,0 +1,147 @@
+/* The name index (core/name_index.h) and the lookups built on it: the
+ * store's and the checkpoint's finds stay constant-time per name, so that
+ * a load is linear in its tensor count. */
+#include "core/name_index.h"
+#include "core/internal.h"
+#include "testutil.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NAMES 20000
+
+typedef struct {
+    char (*name)[24];
+    size_t calls; /* how many names the index asked for */
+} table;
+
+static const char *at(const void *ctx, size_t i)
+{
+    table *t = (table *)ctx;
+    t->calls++;
+    return t->name[i];
+}
+
+static table make_table(size_t n)
+{
+    table t = {calloc(n, sizeof *t.name), 0};
+    ck_assert_ptr_nonnull(t.name);
+    for (size_t i = 0; i < n; i++)
+        snprintf(t.name[i], sizeof t.name[i], "layer.%zu.weight", i);
+    return t;
+}
+
+START_TEST(test_index_finds_every_name)
+{
+    table t = make_table(NAMES);
+    lg__name_index x = {0};
+    for (size_t i = 0; i < NAMES; i++)
+        lg__index_add(&x, at, &t);
+    ck_assert_uint_eq(x.n, NAMES);
+    ck_assert(!x.broken);
+    t.calls = 0;
+    for (size_t i = 0; i < NAMES; i++)
+        ck_assert_uint_eq(lg__index_find(&x, t.name[i], at, &t, NAMES), i);
+    /* a scan would ask for about NAMES * NAMES / 2 names; the index asks
+     * for about one per lookup */
+    ck_assert_msg(t.calls < 2 * NAMES, "%zu names read for %d lookups", t.calls, NAMES);
+    ck_assert_uint_eq(lg__index_find(&x, "layer.20000.weight", at, &t, NAMES), (size_t)-1);
+    ck_assert_uint_eq(lg__index_find(&x, "", at, &t, NAMES), (size_t)-1);
+    lg__index_free(&x);
+    free(t.name);
+}
+END_TEST
+
+START_TEST(test_index_first_of_duplicates)
+{
+    table t = make_table(4);
+    strcpy(t.name[2], t.name[1]);
+    lg__name_index x = {0};
+    lg__index_build(&x, at, &t, 4);
+    ck_assert_uint_eq(lg__index_find(&x, t.name[1], at, &t, 4), 1);
+    ck_assert_uint_eq(lg__index_find(&x, t.name[3], at, &t, 4), 3);
+    lg__index_free(&x);
+    free(t.name);
+}
+END_TEST
+
+/* An index that does not cover the entries (never built, out of memory, or
+ * behind the count) answers by a scan, with the same answers. */
+START_TEST(test_index_falls_back_to_a_scan)
+{
+    table t = make_table(100);
+    lg__name_index none = {0}, broken = {0}, behind = {0};
+    broken.broken = 1;
+    lg__index_build(&behind, at, &t, 50);
+    for (size_t i = 0; i < 100; i++) {
+        ck_assert_uint_eq(lg__index_find(&none, t.name[i], at, &t, 100), i);
+        ck_assert_uint_eq(lg__index_find(&broken, t.name[i], at, &t, 100), i);
+        ck_assert_uint_eq(lg__index_find(&behind, t.name[i], at, &t, 100), i);
+    }
+    ck_assert_uint_eq(lg__index_find(&none, "nope", at, &t, 100), (size_t)-1);
+    lg__index_add(&broken, at, &t); /* stays broken, counts the entry */
+    ck_assert_uint_eq(broken.n, 1);
+    ck_assert_ptr_null(broken.slot);
+    lg__index_free(&behind);
+    free(t.name);
+}
+END_TEST
+
+/* The store: every name found after many adds, duplicates refused. */
+START_TEST(test_store_find_many)
+{
+    lg_backend *b;
+    lg_store *s;
+    char name[32];
+    int64_t shape[1] = {1};
+    ck_assert_int_eq(lg_backend_open("sim", &b), LG_OK);
+    ck_assert_int_eq(lg_store_new(b, lg_device_cpu(), &s), LG_OK);
+    for (int i = 0; i < NAMES; i++) {
+        snprintf(name, sizeof name, "v%d", i);
+        ck_assert_int_eq(lg_store_add(s, name, LG_U8, 1, shape), LG_OK);
+    }
+    for (int i = NAMES; i-- > 0;) {
+        snprintf(name, sizeof name, "v%d", i);
+        ck_assert_uint_eq(lg_store_find(s, name), (size_t)i);
+    }
+    ck_assert_int_eq(lg_store_add(s, "v7", LG_U8, 1, shape), LG_E_INVALID);
+    ck_assert_ptr_nonnull(strstr(lg_error_message(), "\"v7\" is already in the store"));
+    ck_assert_uint_eq(lg_store_count(s), NAMES);
+    ck_assert_uint_eq(lg_store_find(s, "v20000"), (size_t)-1);
+    lg_store_free(s);
+    lg_backend_close(b);
+}
+END_TEST
+
+/* The checkpoint: every tensor of a file found by name (100: what
+ * tu_write_safetensors's header holds). */
+START_TEST(test_checkpoint_find)
+{
+    const char *dir = tu_tmpdir();
+    const char *path = tu_path(dir, "many.safetensors");
+    lg_checkpoint *c;
+    ck_assert_int_eq(tu_write_safetensors(path, 100, 2, 2), 0);
+    ck_assert_int_eq(lg_checkpoint_open(path, NULL, &c), LG_OK);
+    ck_assert_uint_eq(lg_checkpoint_count(c), 100);
+    for (size_t i = 0; i < lg_checkpoint_count(c); i++)
+        ck_assert_uint_eq(lg_checkpoint_find(c, lg_checkpoint_tensor(c, i)->name), i);
+    ck_assert_uint_eq(lg_checkpoint_find(c, "no such tensor"), (size_t)-1);
+    lg_checkpoint_close(c);
+    tu_rmtree(dir);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("name_index");
+    TCase *tc = tcase_create("index");
+    tcase_add_test(tc, test_index_finds_every_name);
+    tcase_add_test(tc, test_index_first_of_duplicates);
+    tcase_add_test(tc, test_index_falls_back_to_a_scan);
+    tcase_add_test(tc, test_store_find_many);
+    tcase_add_test(tc, test_checkpoint_find);
+    suite_add_tcase(s, tc);
+    return tu_run_suite(s);
+}
