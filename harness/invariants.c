@@ -5,8 +5,11 @@
 #include "util/fds.h"
 
 #include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 
 static const char *const inv_names[HX_INV_COUNT] = {
     "via-cpu", "restored", "consistent", "atomic", "values", "no-leak",
@@ -35,34 +38,84 @@ int hx_needs_workaround(lg_backend *b, lg_device d)
     return d.type != LG_DEV_CPU && !lg_backend_direct_ok(b, d);
 }
 
+/* The store's variables as the checks see them: dtype, shape, where the
+ * backend says each is, and a digest of its bytes (XXH3-64). Under
+ * --paranoid the "before" state also keeps the bytes themselves. One
+ * scratch buffer, as large as the largest variable, is all the memory the
+ * checks hold beyond that. */
+typedef struct {
+    lg_tensor_info info;  /* name borrowed from the store */
+    uint64_t digest;
+    lg_device where;
+    lg_status read;       /* reading it back: LG_OK or the library's status */
+    char why[160];        /* the library's message when read != LG_OK */
+    unsigned char *bytes; /* paranoid "before" only */
+} var_state;
+
 typedef struct {
     size_t n;
-    lg_tensor_info *info; /* names borrowed from the store */
-    unsigned char **bytes;
-} snapshot;
+    var_state *v;
+} state;
 
-static void snapshot_free(snapshot *s)
+typedef struct {
+    unsigned char *p;
+    size_t cap;
+} scratch;
+
+static void *scratch_get(scratch *b, uint64_t n)
 {
-    for (size_t i = 0; s->bytes && i < s->n; i++)
-        free(s->bytes[i]);
-    free(s->bytes);
-    free(s->info);
+    size_t want = n ? (size_t)n : 1;
+    if (want > b->cap) {
+        unsigned char *p = realloc(b->p, want);
+        if (!p)
+            return NULL;
+        b->p = p;
+        b->cap = want;
+    }
+    return b->p;
+}
+
+static uint64_t digest(const void *p, uint64_t n) { return XXH3_64bits(p, (size_t)n); }
+
+static void state_free(state *s)
+{
+    for (size_t i = 0; s->v && i < s->n; i++)
+        free(s->v[i].bytes);
+    free(s->v);
     memset(s, 0, sizeof *s);
 }
 
-static lg_status snapshot_take(lg_store *st, snapshot *s)
+/* Variable i read back once: where it is and the digest of its bytes
+ * (and a copy of them when keep). */
+static lg_status var_take(lg_store *st, size_t i, scratch *b, int keep, var_state *v)
+{
+    v->info = *lg_store_var(st, i);
+    unsigned char *buf = scratch_get(b, v->info.nbytes);
+    if (!buf)
+        return LG_E_NOMEM;
+    v->read = lg_store_read(st, i, buf, (size_t)v->info.nbytes, &v->where);
+    if (v->read != LG_OK) {
+        snprintf(v->why, sizeof v->why, "%s", lg_error_message());
+        return LG_OK;
+    }
+    v->digest = digest(buf, v->info.nbytes);
+    if (keep) {
+        if (!(v->bytes = malloc(v->info.nbytes ? (size_t)v->info.nbytes : 1)))
+            return LG_E_NOMEM;
+        memcpy(v->bytes, buf, (size_t)v->info.nbytes);
+    }
+    return LG_OK;
+}
+
+/* Every variable of st, read back once. A variable that cannot be read is
+ * recorded (read, why), not an error: the checks judge it. */
+static lg_status state_take(lg_store *st, scratch *b, int keep, state *s)
 {
     s->n = lg_store_count(st);
-    s->info = calloc(s->n + 1, sizeof *s->info);
-    s->bytes = calloc(s->n + 1, sizeof *s->bytes);
-    if (!s->info || !s->bytes)
+    if (!(s->v = calloc(s->n + 1, sizeof *s->v)))
         return LG_E_NOMEM;
     for (size_t i = 0; i < s->n; i++) {
-        s->info[i] = *lg_store_var(st, i);
-        s->bytes[i] = malloc(s->info[i].nbytes ? (size_t)s->info[i].nbytes : 1);
-        if (!s->bytes[i])
-            return LG_E_NOMEM;
-        lg_status r = lg_store_read(st, i, s->bytes[i], (size_t)s->info[i].nbytes, NULL);
+        lg_status r = var_take(st, i, b, keep, &s->v[i]);
         if (r != LG_OK)
             return r;
     }
@@ -85,6 +138,49 @@ static void verdict(hx_outcome *o, hx_inv i, int ok, const char *fmt, ...)
     }
 }
 
+static int cmp_name(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The names of the tensors filled by a copy from cpu onto device d, sorted
+ * (so that each variable is looked up, not searched for). NULL when out
+ * of memory. */
+static const char **filled_from_cpu(const lg_trace *t, lg_device d, size_t *n)
+{
+    const char **names = malloc((lg_trace_count(t) + 1) * sizeof *names);
+    *n = 0;
+    for (size_t e = 0; names && e < lg_trace_count(t); e++) {
+        const lg_event *ev = lg_trace_event(t, e);
+        if (ev->ok && (ev->op == LG_OP_COPY || ev->op == LG_OP_MOVE) &&
+            ev->from.type == LG_DEV_CPU && lg_device_equal(ev->to, d))
+            names[(*n)++] = ev->tensor;
+    }
+    if (names)
+        qsort(names, *n, sizeof *names, cmp_name);
+    return names;
+}
+
+static void check_filled(hx_outcome *o, lg_store *st, const hx_load_req *q)
+{
+    size_t n;
+    const char **names = filled_from_cpu(o->trace, q->device, &n);
+    if (!names) {
+        verdict(o, HX_INV_VIA_CPU, 0, "out of memory checking the trace");
+        return;
+    }
+    for (size_t i = 0; i < lg_store_count(st); i++) {
+        const char *name = lg_store_var(st, i)->name;
+        if (!bsearch(&name, names, n, sizeof *names, cmp_name)) {
+            verdict(o, HX_INV_VIA_CPU, 0, "\"%s\" was not filled by a copy from cpu", name);
+            free(names);
+            return;
+        }
+    }
+    free(names);
+    verdict(o, HX_INV_VIA_CPU, 1, NULL);
+}
+
 static void check_via_cpu(hx_outcome *o, lg_store *st, const hx_load_req *q)
 {
     char dn[LG_DEVICE_NAME_MAX];
@@ -98,68 +194,63 @@ static void check_via_cpu(hx_outcome *o, lg_store *st, const hx_load_req *q)
             return;
         }
     }
-    if (o->status == LG_OK) {
-        for (size_t i = 0; i < lg_store_count(st); i++) {
-            const char *name = lg_store_var(st, i)->name;
-            int filled = 0;
-            for (size_t e = 0; e < lg_trace_count(o->trace) && !filled; e++) {
-                const lg_event *ev = lg_trace_event(o->trace, e);
-                filled = ev->ok && (ev->op == LG_OP_COPY || ev->op == LG_OP_MOVE) &&
-                         ev->from.type == LG_DEV_CPU && lg_device_equal(ev->to, q->device) &&
-                         !strcmp(ev->tensor, name);
-            }
-            if (!filled) {
-                verdict(o, HX_INV_VIA_CPU, 0, "\"%s\" was not filled by a copy from cpu", name);
-                return;
-            }
-        }
-    }
-    verdict(o, HX_INV_VIA_CPU, 1, NULL);
+    if (o->status == LG_OK)
+        check_filled(o, st, q);
+    else
+        verdict(o, HX_INV_VIA_CPU, 1, NULL);
 }
 
-static void check_consistent(hx_outcome *o, lg_store *st)
+/* consistent: every variable, as the backend reads it back, is on the
+ * store's device. */
+static void check_consistent(hx_outcome *o, lg_store *st, const state *after)
 {
     char a[LG_DEVICE_NAME_MAX], b[LG_DEVICE_NAME_MAX];
     lg_device sd = lg_store_device(st);
-    for (size_t i = 0; i < lg_store_count(st); i++) {
-        const lg_tensor_info *v = lg_store_var(st, i);
-        lg_device where;
-        unsigned char *buf = malloc(v->nbytes ? (size_t)v->nbytes : 1);
-        lg_status r = buf ? lg_store_read(st, i, buf, (size_t)v->nbytes, &where) : LG_E_NOMEM;
-        free(buf);
-        if (r != LG_OK) {
-            verdict(o, HX_INV_CONSISTENT, 0, "\"%s\" cannot be read back: %s", v->name,
-                    lg_error_message());
+    for (size_t i = 0; i < after->n; i++) {
+        const var_state *v = &after->v[i];
+        if (v->read != LG_OK) {
+            verdict(o, HX_INV_CONSISTENT, 0, "\"%s\" cannot be read back: %s", v->info.name,
+                    v->why);
             return;
         }
-        if (!lg_device_equal(where, sd)) {
-            verdict(o, HX_INV_CONSISTENT, 0, "\"%s\" is on %s but the store says %s", v->name,
-                    lg_device_format(where, a), lg_device_format(sd, b));
+        if (!lg_device_equal(v->where, sd)) {
+            verdict(o, HX_INV_CONSISTENT, 0, "\"%s\" is on %s but the store says %s",
+                    v->info.name, lg_device_format(v->where, a), lg_device_format(sd, b));
             return;
         }
     }
     verdict(o, HX_INV_CONSISTENT, 1, NULL);
 }
 
-static void check_atomic(hx_outcome *o, lg_store *st, const snapshot *before)
+/* Variable i's bytes equal the paranoid copy taken before the load. */
+static int same_bytes(lg_store *st, size_t i, const var_state *w, scratch *b)
 {
-    if (lg_store_count(st) != before->n) {
-        verdict(o, HX_INV_ATOMIC, 0, "the store has %zu variables, not %zu", lg_store_count(st),
+    unsigned char *buf = scratch_get(b, w->info.nbytes);
+    return buf && lg_store_read(st, i, buf, (size_t)w->info.nbytes, NULL) == LG_OK &&
+           !memcmp(buf, w->bytes, (size_t)w->info.nbytes);
+}
+
+/* atomic: after an error, every variable has the dtype, shape and bytes it
+ * had before (digests compared; bytes under --paranoid). */
+static void check_atomic(hx_outcome *o, lg_store *st, const state *before, const state *after,
+                         scratch *b)
+{
+    if (after->n != before->n) {
+        verdict(o, HX_INV_ATOMIC, 0, "the store has %zu variables, not %zu", after->n,
                 before->n);
         return;
     }
     for (size_t i = 0; i < before->n; i++) {
-        const lg_tensor_info *v = lg_store_var(st, i), *w = &before->info[i];
+        const lg_tensor_info *v = &after->v[i].info, *w = &before->v[i].info;
         if (v->dtype != w->dtype || v->ndim != w->ndim ||
             memcmp(v->shape, w->shape, sizeof v->shape[0] * (size_t)v->ndim)) {
             verdict(o, HX_INV_ATOMIC, 0, "\"%s\" changed dtype or shape (%s -> %s)", v->name,
                     lg_dtype_name(w->dtype), lg_dtype_name(v->dtype));
             return;
         }
-        unsigned char *buf = malloc(v->nbytes ? (size_t)v->nbytes : 1);
-        int same = buf && lg_store_read(st, i, buf, (size_t)v->nbytes, NULL) == LG_OK &&
-                   !memcmp(buf, before->bytes[i], (size_t)v->nbytes);
-        free(buf);
+        int same = after->v[i].read == LG_OK &&
+                   (before->v[i].bytes ? same_bytes(st, i, &before->v[i], b)
+                                       : after->v[i].digest == before->v[i].digest);
         if (!same) {
             verdict(o, HX_INV_ATOMIC, 0, "\"%s\" changed bytes after a failed load", v->name);
             return;
@@ -191,25 +282,54 @@ static lg_status expected_bytes(lg_checkpoint *c, size_t k, const lg_tensor_info
     return st;
 }
 
-static void check_values(hx_outcome *o, lg_store *st, const hx_load_req *q,
-                         const snapshot *before)
+/* Variable i (state v) holds the file's tensor k: the digest of the
+ * expected bytes equals the variable's; under --paranoid the variable is
+ * read again and the bytes compared. */
+static int holds_file_tensor(lg_store *st, size_t i, const var_state *v, lg_checkpoint *c,
+                             size_t k, int paranoid, scratch *b)
 {
-    lg_open_options oo = {q->opt.reader, q->backend, q->opt.key, q->opt.crc, q->opt.trust_code};
-    lg_checkpoint *c;
-    if (lg_checkpoint_open(q->path, &oo, &c) != LG_OK) {
+    const lg_tensor_info *t = lg_checkpoint_tensor(c, k);
+    unsigned char *want = scratch_get(b, v->info.nbytes);
+    if (!want || v->read != LG_OK || expected_bytes(c, k, t, &v->info, want) != LG_OK)
+        return 0;
+    if (!paranoid)
+        return digest(want, v->info.nbytes) == v->digest;
+    unsigned char *have = malloc(v->info.nbytes ? (size_t)v->info.nbytes : 1);
+    int ok = have && lg_store_read(st, i, have, (size_t)v->info.nbytes, NULL) == LG_OK &&
+             !memcmp(have, want, (size_t)v->info.nbytes);
+    free(have);
+    return ok;
+}
+
+/* The file reopened for values. Its CRC-32s were checked by the load that
+ * just succeeded (or were not asked for): reading them again would only
+ * repeat that work, so the check opens it with crc off. */
+static lg_status reopen(const hx_load_req *q, lg_checkpoint **c)
+{
+    lg_open_options oo = {q->opt.reader, q->backend, q->opt.key, "off", q->opt.trust_code};
+    return lg_checkpoint_open(q->path, &oo, c);
+}
+
+/* values. file: the checkpoint the mirror was built from when it is the
+ * loaded file, kept open (NULL: reopen it); closed here. */
+static void check_values(hx_outcome *o, lg_store *st, const hx_load_req *q, const state *before,
+                         const state *after, scratch *b, lg_checkpoint *file)
+{
+    lg_checkpoint *c = file;
+    if (!c && reopen(q, &c) != LG_OK) {
         verdict(o, HX_INV_VALUES, 0, "the file cannot be reopened: %s", lg_error_message());
         return;
     }
     int ok = 1, convert = q->opt.dtype_rule == LG_DTYPE_CONVERT;
-    for (size_t i = 0; ok && i < lg_store_count(st); i++) {
-        const lg_tensor_info *v = lg_store_var(st, i);
+    for (size_t i = 0; ok && i < after->n; i++) {
+        const lg_tensor_info *v = &after->v[i].info;
         size_t k = lg_checkpoint_find(c, v->name);
         const lg_tensor_info *t = k == (size_t)-1 ? NULL : lg_checkpoint_tensor(c, k);
         /* convert: the variable keeps its dtype, the shape is the file's;
          * adopt and strict: the variable has the file's dtype */
-        if (convert && i < before->n && v->dtype != before->info[i].dtype) {
+        if (convert && i < before->n && v->dtype != before->v[i].info.dtype) {
             verdict(o, HX_INV_VALUES, 0, "\"%s\" changed dtype (%s -> %s) under the dtype rule "
-                    "convert", v->name, lg_dtype_name(before->info[i].dtype),
+                    "convert", v->name, lg_dtype_name(before->v[i].info.dtype),
                     lg_dtype_name(v->dtype));
             ok = 0;
             break;
@@ -219,12 +339,7 @@ static void check_values(hx_outcome *o, lg_store *st, const hx_load_req *q,
             ok = 0;
             break;
         }
-        unsigned char *a = malloc(v->nbytes ? (size_t)v->nbytes : 1);
-        unsigned char *b = malloc(v->nbytes ? (size_t)v->nbytes : 1);
-        ok = a && b && lg_store_read(st, i, a, (size_t)v->nbytes, NULL) == LG_OK &&
-             expected_bytes(c, k, t, v, b) == LG_OK && !memcmp(a, b, (size_t)v->nbytes);
-        free(a);
-        free(b);
+        ok = holds_file_tensor(st, i, &after->v[i], c, k, q->paranoid, b);
         if (!ok)
             verdict(o, HX_INV_VALUES, 0, "\"%s\" bytes differ from the file's tensor%s", v->name,
                     convert && t->dtype != v->dtype ? " cast to the variable's dtype" : "");
@@ -326,7 +441,9 @@ static void probe_device(const hx_load_req *q, hx_outcome *o)
 lg_status hx_check_load(const hx_load_req *q, hx_outcome *o)
 {
     lg_store *st = NULL;
-    snapshot before = {0};
+    state before = {0}, after = {0};
+    lg_checkpoint *file = NULL;
+    scratch buf = {NULL, 0};
     counters cb;
     memset(o, 0, sizeof *o);
     o->before = o->after = q->device;
@@ -345,8 +462,13 @@ lg_status hx_check_load(const hx_load_req *q, hx_outcome *o)
         snprintf(o->message, sizeof o->message, "%s", lg_error_message());
         return LG_OK;
     }
-    lg_open_options oo = {q->opt.reader, q->backend, q->opt.key, q->opt.crc, q->opt.trust_code};
-    if ((r = hx_mirror_build(st, q->store, q->store_from ? q->store_from : q->path, &oo)) != LG_OK) {
+    /* The mirror needs names, dtypes and shapes only: the load itself
+     * checks the CRC-32s, once (crc off here). The file is kept open for
+     * values when it is the one loaded. */
+    lg_open_options oo = {q->opt.reader, q->backend, q->opt.key, "off", q->opt.trust_code};
+    r = hx_mirror_build(st, q->store, q->store_from ? q->store_from : q->path, &oo,
+                        q->store_from ? NULL : &file);
+    if (r != LG_OK) {
         /* The file cannot even be read to mirror it: that is the outcome,
          * with nothing loaded and no invariant to check. */
         o->ran = 1;
@@ -355,8 +477,11 @@ lg_status hx_check_load(const hx_load_req *q, hx_outcome *o)
         r = LG_OK;
         goto out;
     }
-    if ((r = snapshot_take(st, &before)) != LG_OK)
+    if ((r = state_take(st, &buf, q->paranoid, &before)) != LG_OK)
         goto out;
+    for (size_t i = 0; i < before.n; i++)
+        if ((r = before.v[i].read) != LG_OK)
+            goto out;
     lg_store_set_trace(st, o->trace);
     count(q->backend, st, &cb);
     lg_fault_clear(); /* counters start at zero for this load */
@@ -377,18 +502,24 @@ lg_status hx_check_load(const hx_load_req *q, hx_outcome *o)
                 "the store was on %s before the load and is on %s after",
                 lg_device_format(o->before, (char[LG_DEVICE_NAME_MAX]){0}),
                 lg_device_format(o->after, (char[LG_DEVICE_NAME_MAX]){0}));
-    check_consistent(o, st);
+    if ((r = state_take(st, &buf, 0, &after)) != LG_OK)
+        goto out;
+    check_consistent(o, st, &after);
     if (o->status != LG_OK)
-        check_atomic(o, st, &before);
+        check_atomic(o, st, &before, &after, &buf);
     else
-        check_values(o, st, q, &before);
+        check_values(o, st, q, &before, &after, &buf, file);
+    file = NULL; /* closed by check_values */
     check_no_leak(o, q->backend, st, &cb);
     count_moved(o);
     if (q->after_load)
         q->after_load(q->ctx, st);
     r = LG_OK;
 out:
-    snapshot_free(&before);
+    lg_checkpoint_close(file);
+    state_free(&before);
+    state_free(&after);
+    free(buf.p);
     lg_store_free(st);
     return r;
 }

@@ -41,6 +41,9 @@ typedef struct {
      * through its reader (lg_checkpoint_try_device), as the upgrade gate
      * asks. Every invariant is n/a. */
     int probe_only;
+    /* --paranoid: atomic and values compare every variable's bytes, not
+     * digests of them (the state before the load is kept whole). */
+    int paranoid;
 } hx_load_req;
 
 typedef struct {

@@ -49,8 +49,17 @@ static lg_status add_var(lg_store *st, size_t i, const char *name, lg_dtype dt, 
     return r;
 }
 
+/* Readers that hold nothing but the map after open (their tensors are
+ * read from it on demand), so that keeping the checkpoint open costs no
+ * memory. */
+static int reads_from_map(const lg_checkpoint *c)
+{
+    const char *f = lg_checkpoint_format(c);
+    return !strcmp(f, "safetensors") || !strcmp(f, "torch-zip") || !strcmp(f, "torch-legacy");
+}
+
 static lg_status build_mirror(lg_store *st, const hx_store_spec *sp, const char *from,
-                              const lg_open_options *opt)
+                              const lg_open_options *opt, lg_checkpoint **kept)
 {
     lg_checkpoint *c;
     lg_status r = lg_checkpoint_open(from, opt, &c);
@@ -76,15 +85,20 @@ static lg_status build_mirror(lg_store *st, const hx_store_spec *sp, const char 
     }
     for (size_t i = 0; sp && i < sp->nadd && r == LG_OK; i++)
         r = add_var(st, k++, sp->add[i].name, sp->add[i].dtype, sp->add[i].ndim, sp->add[i].shape);
-    lg_checkpoint_close(c);
+    if (r == LG_OK && kept && reads_from_map(c))
+        *kept = c;
+    else
+        lg_checkpoint_close(c);
     return r;
 }
 
 lg_status hx_mirror_build(lg_store *st, const hx_store_spec *spec, const char *from,
-                          const lg_open_options *opt)
+                          const lg_open_options *opt, lg_checkpoint **kept)
 {
+    if (kept)
+        *kept = NULL;
     if (!spec || spec->mirror)
-        return build_mirror(st, spec, from, opt);
+        return build_mirror(st, spec, from, opt, kept);
     lg_status r = LG_OK;
     for (size_t i = 0; i < spec->nvars && r == LG_OK; i++) {
         const hx_var *v = &spec->vars[i];

@@ -34,9 +34,12 @@ typedef struct {
 
 /* Adds spec's variables to st (empty, on its device): a mirror of the
  * file `from` (opened with opt) when spec is NULL or spec->mirror, else
- * spec->vars. LG_OK, or the library's status and message. */
+ * spec->vars. LG_OK, or the library's status and message. When kept is
+ * not NULL, *kept receives the opened file instead of its being closed
+ * (the caller closes it), where its reader holds nothing but the map
+ * (safetensors, torch.save); else NULL. */
 lg_status hx_mirror_build(lg_store *st, const hx_store_spec *spec, const char *from,
-                          const lg_open_options *opt);
+                          const lg_open_options *opt, lg_checkpoint **kept);
 /* The known pattern a mirror store's variable i is filled with. */
 void hx_fill_pattern(void *dst, size_t n, size_t i);
 #endif

@@ -19,11 +19,14 @@ static const char load_usage[] =
     "                    [--dtype-rule convert|adopt|strict] [--store-dtype DTYPE]\n"
     "                    [--reader NAME] [--staging-budget BYTES] [--seed N] [--trace]\n"
     "                    [--json] [--key PATH] [--crc error|warn|off] [--trust-code]\n"
+    "                    [--paranoid]\n"
     "  Builds a mirror store (one variable per tensor, filled with a known\n"
     "  pattern) on D, loads CHECKPOINT into it and checks the invariants.\n"
     "  --store-dtype  the mirror's variables take this dtype, not the file's\n"
     "                 (under convert the file's values are cast into it)\n"
     "  --seed N       policy tch: the seed of its hash-like variable order\n"
+    "  --paranoid     atomic and values compare every byte (the store is kept\n"
+    "                 whole before the load), not digests of the bytes\n"
     "  --key, --crc and --trust-code as for inspect. --json lists every\n"
     "  variable after the load (name, dtype, shape, device, sha256 of its bytes).\n"
     "  Exit 0 if it loaded and every invariant held, 1 if not, 2 for usage.\n";
@@ -117,7 +120,7 @@ static int load_confined(void *arg);
 
 enum {
     O_JSON = 1, O_TRACE, O_DEVICE, O_BACKEND, O_POLICY, O_DTYPE_RULE, O_READER, O_BUDGET, O_KEY,
-    O_CRC, O_TRUST, O_STORE_DTYPE, O_SEED
+    O_CRC, O_TRUST, O_STORE_DTYPE, O_SEED, O_PARANOID
 };
 
 int hx_cmd_load(int argc, char **argv)
@@ -129,7 +132,8 @@ int hx_cmd_load(int argc, char **argv)
         {"reader", 'R', 1, O_READER},     {"staging-budget", 's', 1, O_BUDGET},
         {"key", 'k', 1, O_KEY},           {"crc", 'c', 1, O_CRC},
         {"trust-code", 0, 0, O_TRUST},    {"store-dtype", 0, 1, O_STORE_DTYPE},
-        {"seed", 0, 1, O_SEED},           {NULL, 0, 0, 0}};
+        {"seed", 0, 1, O_SEED},           {"paranoid", 0, 0, O_PARANOID},
+        {NULL, 0, 0, 0}};
     hx_var all = {"*", LG_F32, 0, {0}};
     hx_store_spec retyped = {.mirror = 1, .retype = &all, .nretype = 1};
     int as_json = 0, with_trace = 0, id;
@@ -155,6 +159,7 @@ int hx_cmd_load(int argc, char **argv)
         case O_READER: q.opt.reader = a.value; break;
         case O_KEY: q.opt.key = a.value; break;
         case O_TRUST: q.opt.trust_code = 1; break;
+        case O_PARANOID: q.paranoid = 1; break;
         case O_STORE_DTYPE:
             if (lg_dtype_parse(a.value, &all.dtype) != LG_OK)
                 return hx_args_error(&a, "unknown dtype '%s'", a.value);

@@ -21,7 +21,7 @@ static const char run_usage[] =
     "usage: harness run FILE.yaml... [-o DIR] [--format junit,json,md,html] [-j N]\n"
     "                   [-k PATTERN] [--shard I/N] [--isolation fork|spawn|none]\n"
     "                   [--timeout S] [--fail-fast] [--seed N]\n"
-    "                   [--rerun-failed REPORT.json] [--backend sim|torch]\n"
+    "                   [--rerun-failed REPORT.json] [--backend sim|torch] [--paranoid]\n"
     "\n"
     "  -o DIR            where reports go (default reports/)\n"
     "  --format LIST     report files to write (default: all four)\n"
@@ -38,6 +38,7 @@ static const char run_usage[] =
     "  --rerun-failed R  only the cases that failed, crashed, timed out or\n"
     "                    passed unexpectedly in report R\n"
     "  --backend B       run every case on backend B\n"
+    "  --paranoid        atomic and values compare every byte, not digests\n"
     "\n"
     "exit codes: 0 every case passed (skips and expected failures allowed),\n"
     "            1 a case failed, crashed, timed out or passed unexpectedly,\n"
@@ -56,7 +57,7 @@ typedef struct {
 
 enum {
     O_OUT = 1, O_FORMAT, O_JOBS, O_PATTERN, O_SHARD, O_ISOLATION, O_TIMEOUT, O_FAIL_FAST,
-    O_SEED, O_RERUN, O_BACKEND
+    O_SEED, O_RERUN, O_BACKEND, O_PARANOID
 };
 
 static const hx_opt run_opts[] = {
@@ -65,7 +66,8 @@ static const hx_opt run_opts[] = {
     {"shard", 0, 1, O_SHARD},           {"isolation", 0, 1, O_ISOLATION},
     {"timeout", 0, 1, O_TIMEOUT},       {"fail-fast", 0, 0, O_FAIL_FAST},
     {"seed", 0, 1, O_SEED},             {"rerun-failed", 0, 1, O_RERUN},
-    {"backend", 0, 1, O_BACKEND},       {NULL, 0, 0, 0}};
+    {"backend", 0, 1, O_BACKEND},       {"paranoid", 0, 0, O_PARANOID},
+    {NULL, 0, 0, 0}};
 
 static int parse_isolation(const char *v)
 {
@@ -97,6 +99,7 @@ static int set_option(run_args *a, int id, const char *v)
     case O_FAIL_FAST: a->s.fail_fast = 1; return 0;
     case O_SEED: return hx_args_u64(v, &a->s.run.seed);
     case O_RERUN: a->rerun = v; return 0;
+    case O_PARANOID: a->s.run.paranoid = 1; return 0;
     case O_BACKEND:
         a->s.run.backend = v;
         return strcmp(v, "sim") && strcmp(v, "torch") ? -1 : 0;

@@ -15,6 +15,7 @@
 
 static const char run_one_usage[] =
     "usage: harness __run-one FILE.yaml CASE-ID [--backend B] [--seed N] [--cache DIR]\n"
+    "                         [--paranoid]\n"
     "                         [--sweep K]\n"
     "  Runs one case in this process and prints {\"result\": CASE, \"fired\": N} on\n"
     "  stdout (the child of `harness run --isolation spawn`). A sweep case's id\n"
@@ -23,9 +24,10 @@ static const char run_one_usage[] =
 typedef struct {
     const char *file, *id, *backend, *cache;
     uint64_t seed, k;
+    int paranoid;
 } run_one_args;
 
-enum { O_BACKEND = 1, O_CACHE, O_SEED, O_SWEEP };
+enum { O_BACKEND = 1, O_CACHE, O_SEED, O_SWEEP, O_PARANOID };
 
 /* -1 when parsed, else the exit code (0 --help, 2 usage). */
 static int run_one_parse(int argc, char **argv, run_one_args *a)
@@ -34,6 +36,7 @@ static int run_one_parse(int argc, char **argv, run_one_args *a)
                                   {"cache", 0, 1, O_CACHE},
                                   {"seed", 0, 1, O_SEED},
                                   {"sweep", 0, 1, O_SWEEP},
+                                  {"paranoid", 0, 0, O_PARANOID},
                                   {NULL, 0, 0, 0}};
     hx_args p;
     int id;
@@ -43,6 +46,8 @@ static int run_one_parse(int argc, char **argv, run_one_args *a)
             a->backend = p.value;
         else if (id == O_CACHE)
             a->cache = p.value;
+        else if (id == O_PARANOID)
+            a->paranoid = 1;
         else if (hx_args_u64(p.value, id == O_SEED ? &a->seed : &a->k))
             return hx_args_error(&p, "bad value for --%s", id == O_SEED ? "seed" : "sweep");
     }
@@ -86,7 +91,8 @@ static int run_one(const run_one_args *a, const char *dir)
         fprintf(stderr, "harness __run-one: no case %s in %s\n", a->id, a->file);
         goto out;
     }
-    hx_run_opts o = {a->backend, a->seed, dir, hx_case_sweeps(c) ? (k ? k : 1) : 0};
+    hx_run_opts o = {a->backend, a->seed, dir, hx_case_sweeps(c) ? (k ? k : 1) : 0,
+                     a->paranoid};
     json_t *res = hx_run_case(c, index, &o, &fired);
     if (!res)
         goto out;

@@ -19,6 +19,7 @@ typedef struct {
     uint64_t seed;         /* --seed: added to every prob fault's and random flip's seed */
     const char *cache_dir; /* generated fixtures and corrupted copies */
     uint64_t sweep_k;      /* the K of a sweep run; 0 = not a sweep run */
+    int paranoid;          /* --paranoid: atomic and values compare bytes, not digests */
 } hx_run_opts;
 
 /* Runs case c (index: its position in its suite) in this process and

@@ -200,6 +200,8 @@ static void spawn_argv(const hx_sched *S, const slot *s, char *seed, char *k, co
         argv[n++] = "--sweep";
         argv[n++] = k;
     }
+    if (S->o.run.paranoid)
+        argv[n++] = "--paranoid";
     argv[n] = NULL;
 }
 

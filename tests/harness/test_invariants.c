@@ -1,0 +1,165 @@
+/* The checks of one load (invariants.c): digests of the variables (the
+ * default) and the byte comparison of --paranoid give the same verdicts,
+ * on successes and on failures, and the checks hold no copy of the store
+ * unless asked. */
+#include "invariants.h"
+#include "testutil.h"
+
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *dir;
+static char eight[1024];
+
+static void setup(void)
+{
+    dir = tu_tmpdir();
+    snprintf(eight, sizeof eight, "%s", tu_path(dir, "eight.safetensors"));
+    ck_assert_int_eq(tu_write_safetensors(eight, 8, 8, 8), 0);
+}
+
+static void teardown(void)
+{
+    lg_fault_clear();
+    tu_rmtree(dir);
+}
+
+typedef struct {
+    const char *device, *point;
+    lg_policy policy;
+    int nth;              /* 0: no fault */
+    lg_dtype_rule rule;
+    int retype_f64;       /* the store's variables f64: convert casts */
+    lg_status want;
+    int readback;         /* the device reads back wrong bytes: 1 from the
+                             start, 2 from right before the load */
+    int fails;            /* the invariant that must fail; HX_INV_COUNT: none */
+} scenario;
+
+#define NONE HX_INV_COUNT
+static const scenario scenarios[] = {
+    {"cpu", NULL, LG_POLICY_VIA_CPU, 0, LG_DTYPE_CONVERT, 0, LG_OK, 0, NONE},
+    {"mps", NULL, LG_POLICY_STAGED, 0, LG_DTYPE_CONVERT, 0, LG_OK, 0, NONE},
+    {"mps", NULL, LG_POLICY_VIA_CPU, 0, LG_DTYPE_CONVERT, 0, LG_OK, 0, NONE},
+    {"cuda", NULL, LG_POLICY_VIA_CPU, 0, LG_DTYPE_CONVERT, 1, LG_OK, 0, NONE},
+    {"mps", "device.copy", LG_POLICY_VIA_CPU, 5, LG_DTYPE_CONVERT, 0, LG_E_DEVICE, 0, NONE},
+    {"mps", "device.alloc", LG_POLICY_STAGED, 3, LG_DTYPE_CONVERT, 0, LG_E_DEVICE, 0, NONE},
+    {"cpu", "io.read", LG_POLICY_VIA_CPU, 1, LG_DTYPE_CONVERT, 0, LG_OK, 0, NONE},
+    {"cpu", NULL, LG_POLICY_VIA_CPU, 0, LG_DTYPE_STRICT, 1, LG_E_DTYPE, 0, NONE},
+    /* the checks must still see wrong bytes: after a success (values) */
+    {"cuda", NULL, LG_POLICY_VIA_CPU, 0, LG_DTYPE_CONVERT, 0, LG_OK, 1, HX_INV_VALUES},
+    {"cuda", NULL, LG_POLICY_VIA_CPU, 0, LG_DTYPE_CONVERT, 1, LG_OK, 1, HX_INV_VALUES},
+    /* and after a failure, bytes that differ from before the load (atomic) */
+    {"cuda", "device.alloc", LG_POLICY_VIA_CPU, 3, LG_DTYPE_CONVERT, 0, LG_E_DEVICE, 2,
+     HX_INV_ATOMIC},
+};
+
+typedef struct {
+    const scenario *sc;
+    lg_backend *b;
+} run_ctx;
+
+static void set_readback(lg_backend *b, const char *device)
+{
+    lg_device d;
+    ck_assert_int_eq(lg_device_parse(device, &d), LG_OK);
+    ck_assert_int_eq(lg_sim_profile_set(b, d, "readback", "wrong"), LG_OK);
+}
+
+static void arm(void *ctx)
+{
+    const run_ctx *r = ctx;
+    lg_fault_schedule s = {.when = LG_FAULT_NTH, .k = (uint64_t)r->sc->nth};
+    if (r->sc->point)
+        ck_assert_int_eq(lg_fault_set(r->sc->point, &s), LG_OK);
+    if (r->sc->readback == 2)
+        set_readback(r->b, r->sc->device);
+}
+
+static void run(const scenario *sc, int paranoid, hx_outcome *o)
+{
+    static hx_var all = {"*", LG_F64, 0, {0}};
+    static hx_store_spec retyped = {.mirror = 1, .retype = &all, .nretype = 1};
+    lg_backend *b;
+    ck_assert_int_eq(lg_backend_open("sim", &b), LG_OK);
+    hx_load_req q = {.backend = b, .path = eight, .paranoid = paranoid};
+    ck_assert_int_eq(lg_device_parse(sc->device, &q.device), LG_OK);
+    lg_load_options_init(&q.opt);
+    q.opt.policy = sc->policy;
+    q.opt.dtype_rule = sc->rule;
+    q.store = sc->retype_f64 ? &retyped : NULL;
+    run_ctx r = {sc, b};
+    if (sc->readback == 1)
+        set_readback(b, sc->device);
+    q.before_load = arm;
+    q.ctx = &r;
+    ck_assert_int_eq(hx_check_load(&q, o), LG_OK);
+    lg_fault_clear();
+    lg_backend_close(b);
+}
+
+START_TEST(test_digests_agree_with_bytes)
+{
+    const scenario *sc = &scenarios[_i];
+    hx_outcome d, p;
+    run(sc, 0, &d);
+    run(sc, 1, &p);
+    ck_assert_msg(d.status == p.status, "%s vs %s", lg_status_name(d.status),
+                  lg_status_name(p.status));
+    if (sc->want != LG_OK || !sc->point) /* io.read may be read around (a map) */
+        ck_assert_msg(d.status == sc->want, "scenario %d: %s: %s", _i,
+                      lg_status_name(d.status), d.message);
+    for (int i = 0; i < HX_INV_COUNT; i++) {
+        ck_assert_msg(d.inv[i] == p.inv[i], "scenario %d: %s: %s with digests, %s with bytes",
+                      _i, hx_inv_name((hx_inv)i), hx_verdict_name(d.inv[i]),
+                      hx_verdict_name(p.inv[i]));
+        ck_assert_msg(d.inv[i] == (i == sc->fails ? HX_FAIL : d.inv[i] == HX_NA ? HX_NA : HX_PASS),
+                      "scenario %d: %s %s: %s", _i, hx_inv_name((hx_inv)i),
+                      hx_verdict_name(d.inv[i]), d.why[i]);
+    }
+    if (sc->fails != NONE)
+        ck_assert_msg(strstr(d.why[sc->fails], "\"t0\"") != NULL, "%s", d.why[sc->fails]);
+    else if (d.status == LG_OK)
+        ck_assert_int_eq(d.inv[HX_INV_VALUES], HX_PASS);
+    else
+        ck_assert_int_eq(d.inv[HX_INV_ATOMIC], HX_PASS);
+    ck_assert_int_eq(d.inv[HX_INV_CONSISTENT], HX_PASS);
+    hx_outcome_free(&d);
+    hx_outcome_free(&p);
+}
+END_TEST
+
+/* values compares with the file the load read, not with the file the
+ * store was mirrored from: a store mirrored from another file of the same
+ * names and shapes loads, and values still passes (the load did its job). */
+START_TEST(test_values_reads_the_loaded_file)
+{
+    char other[1024];
+    snprintf(other, sizeof other, "%s", tu_path(dir, "other.safetensors"));
+    ck_assert_int_eq(tu_write_safetensors(other, 8, 8, 8), 0);
+    lg_backend *b;
+    hx_outcome o;
+    ck_assert_int_eq(lg_backend_open("sim", &b), LG_OK);
+    hx_load_req q = {.backend = b, .path = eight, .store_from = other};
+    q.device = lg_device_cpu();
+    lg_load_options_init(&q.opt);
+    ck_assert_int_eq(hx_check_load(&q, &o), LG_OK);
+    ck_assert_msg(o.status == LG_OK, "%s", o.message);
+    ck_assert_int_eq(o.inv[HX_INV_VALUES], HX_PASS);
+    hx_outcome_free(&o);
+    lg_backend_close(b);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("invariants");
+    TCase *tc = tcase_create("digests");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_loop_test(tc, test_digests_agree_with_bytes, 0,
+                        (int)(sizeof scenarios / sizeof scenarios[0]));
+    tcase_add_test(tc, test_values_reads_the_loaded_file);
+    suite_add_tcase(s, tc);
+    return tu_run_suite(s);
+}
