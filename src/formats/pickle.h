@@ -36,7 +36,8 @@ typedef enum {
     LG__G_SIZE,                /* torch.Size */
     LG__G_DEVICE,              /* torch.device */
     LG__G_TENSOR_TYPE,         /* torch.Tensor */
-    LG__G_PARAMETER_TYPE       /* torch.nn.parameter.Parameter */
+    LG__G_PARAMETER_TYPE,      /* torch.nn.parameter.Parameter */
+    LG__G_RESTORE_TYPE_TAG     /* torch.jit._pickle.restore_type_tag: (value, type) -> value */
 } lg__global;
 
 typedef struct lg__pv lg__pv;

@@ -70,6 +70,9 @@ static const struct {
     {"torch", "Tensor", LG__G_TENSOR_TYPE},
     {"torch._tensor", "Tensor", LG__G_TENSOR_TYPE},
     {"torch.nn.parameter", "Parameter", LG__G_PARAMETER_TYPE},
+    /* libtorch's pickler (_save_parameters, pickle_save) tags a dict with
+     * its type ("Dict[str, Tensor]"); the call gives the dict back */
+    {"torch.jit._pickle", "restore_type_tag", LG__G_RESTORE_TYPE_TAG},
 };
 
 static int is(const char *s, size_t n, const char *want)

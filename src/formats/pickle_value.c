@@ -254,6 +254,12 @@ lg_status lg__pk_reduce(lg__um *u, const lg__pv *fn, const lg__pv *args, lg__pv 
     }
     case LG__G_DEVICE:
         return lg__pk_new_value(u, LG__PV_OTHER, out);
+    case LG__G_RESTORE_TYPE_TAG: {
+        lg_status st = want(u, "restore_type_tag", args, 2, 2);
+        if (st == LG_OK)
+            *out = args->items[0]; /* the type string only annotates */
+        return st;
+    }
     default:
         return lg__pk_bad(u, "%s cannot be called", lg__pk_global_name(fn, buf, sizeof buf));
     }

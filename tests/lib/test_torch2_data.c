@@ -1,0 +1,247 @@
+/* The files PyTorch 2.x wrote (tests/data/torch2, by its generate.py)
+ * against their manifest: every tensor's dtype, shape and sha256, read by
+ * loadgate's native readers (no libtorch), and by the libtorch readers
+ * where this build has libtorch (1.13 or 2.x: each must read what 2.x
+ * wrote). */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "formats/format.h"
+#include "loadgate/loadgate.h"
+#include "testutil.h"
+
+#include <check.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static json_t *g_manifest;
+
+static const char *data_path(const char *file)
+{
+    static char path[4096];
+    snprintf(path, sizeof path, "%s/tests/data/torch2/%s", tu_source_dir(), file);
+    return path;
+}
+
+static json_t *tensors_of(const char *file)
+{
+    json_t *t = json_object_get(json_object_get(json_object_get(g_manifest, "files"), file),
+                                "tensors");
+    ck_assert_msg(json_is_object(t), "%s: not in manifest.json", file);
+    return t;
+}
+
+/* One tensor against its manifest entry. */
+static void assert_tensor(const char *file, const char *name, lg_dtype dtype, int ndim,
+                          const int64_t *shape, const void *data, size_t n)
+{
+    json_t *w = json_object_get(tensors_of(file), name);
+    ck_assert_msg(w != NULL, "%s: tensor \"%s\" not in the manifest", file, name);
+    lg_dtype d;
+    ck_assert_int_eq(lg_dtype_parse(json_string_value(json_object_get(w, "dtype")), &d), LG_OK);
+    ck_assert_msg(dtype == d, "%s: \"%s\": dtype %s, manifest %s", file, name,
+                  lg_dtype_name(dtype), lg_dtype_name(d));
+    json_t *sh = json_object_get(w, "shape");
+    ck_assert_msg((size_t)ndim == json_array_size(sh), "%s: \"%s\": %d dims", file, name, ndim);
+    for (int k = 0; k < ndim; k++)
+        ck_assert_int_eq(shape[k], json_integer_value(json_array_get(sh, (size_t)k)));
+    char hex[65];
+    tu_sha256(data, n, hex);
+    ck_assert_msg(!strcmp(hex, json_string_value(json_object_get(w, "sha256"))),
+                  "%s: \"%s\": sha256 %s differs from the manifest", file, name, hex);
+}
+
+/* Every tensor of the checkpoint, read, against the manifest; and the
+ * count. */
+static void assert_checkpoint(const char *file, lg_checkpoint *c)
+{
+    json_t *want = tensors_of(file);
+    ck_assert_uint_eq(lg_checkpoint_count(c), json_object_size(want));
+    for (size_t i = 0; i < lg_checkpoint_count(c); i++) {
+        const lg_tensor_info *t = lg_checkpoint_tensor(c, i);
+        void *buf = malloc(t->nbytes ? (size_t)t->nbytes : 1);
+        ck_assert_ptr_nonnull(buf);
+        ck_assert_msg(lg_checkpoint_read(c, i, buf, (size_t)t->nbytes) == LG_OK, "%s: %s", file,
+                      lg_error_message());
+        assert_tensor(file, t->name, t->dtype, t->ndim, t->shape, buf, (size_t)t->nbytes);
+        free(buf);
+    }
+}
+
+static lg_status open_file(const char *file, const char *reader, lg_backend *b,
+                           lg_checkpoint **c)
+{
+    lg_open_options o = {.reader = reader, .backend = b};
+    return lg_checkpoint_open(data_path(file), &o, c);
+}
+
+/* ------------------------------------------------------------ native */
+
+/* By magic bytes, no backend: torch.save's zip, _save_parameters's zip
+ * (read as torch.save's: its dict is tagged with restore_type_tag) and
+ * safetensors, all with the native readers. */
+static const struct {
+    const char *file, *format;
+} native[] = {
+    {"state_dict.pt", "torch-zip"},
+    {"params.pt", "torch-zip"},
+    {"model.safetensors", "safetensors"},
+};
+
+START_TEST(native_reads_exactly)
+{
+    lg_checkpoint *c = NULL;
+    lg_status st = open_file(native[_i].file, NULL, NULL, &c);
+    ck_assert_msg(st == LG_OK, "%s: %s", native[_i].file, lg_error_message());
+    ck_assert_str_eq(lg_checkpoint_format(c), native[_i].format);
+    json_t *f = json_object_get(json_object_get(g_manifest, "files"), native[_i].file);
+    ck_assert_str_eq(lg_checkpoint_format(c), json_string_value(json_object_get(f, "format")));
+    assert_checkpoint(native[_i].file, c);
+    lg_checkpoint_close(c);
+}
+END_TEST
+
+/* TorchScript is read by libtorch only; without the torch backend the
+ * open says so, naming the file. */
+START_TEST(script_needs_torch)
+{
+    lg_checkpoint *c = NULL;
+    ck_assert_int_eq(open_file("script.pt", NULL, NULL, &c), LG_E_FORMAT);
+    ck_assert_msg(strstr(lg_error_message(), "script.pt") &&
+                      strstr(lg_error_message(), "needs the torch backend"),
+                  "%s", lg_error_message());
+}
+END_TEST
+
+START_TEST(manifest_complete)
+{
+    json_t *files = json_object_get(g_manifest, "files");
+    ck_assert_uint_eq(json_object_size(files), 4);
+    ck_assert_msg(!strncmp(json_string_value(json_object_get(g_manifest, "torch")), "2.", 2),
+                  "written by torch %s, not 2.x",
+                  json_string_value(json_object_get(g_manifest, "torch")));
+    /* the dtypes the brief asks for are all there */
+    const char *dtypes[] = {"float16", "bfloat16", "bool", "int64", NULL};
+    for (size_t k = 0; dtypes[k]; k++) {
+        int found = 0;
+        const char *name;
+        json_t *t;
+        json_object_foreach(tensors_of("state_dict.pt"), name, t)
+            found |= !strcmp(json_string_value(json_object_get(t, "dtype")), dtypes[k]);
+        ck_assert_msg(found, "state_dict.pt has no %s tensor", dtypes[k]);
+    }
+}
+END_TEST
+
+#ifdef LOADGATE_HAVE_TORCH
+
+/* ----------------------------------------------------------- libtorch */
+
+static lg_backend *torch_open(void)
+{
+    lg_backend *b = NULL;
+    ck_assert_msg(lg_backend_open("torch", &b) == LG_OK, "%s", lg_error_message());
+    return b;
+}
+
+/* The libtorch readers of lg_checkpoint_open: torchscript by magic bytes
+ * (and by name), torch-params by name. */
+static const struct {
+    const char *file, *reader, *format;
+} by_torch[] = {
+    {"script.pt", NULL, "torchscript"},
+    {"script.pt", "torchscript", "torchscript"},
+    {"params.pt", "torch-params", "torch-params"},
+};
+
+START_TEST(torch_reads_exactly)
+{
+    lg_backend *b = torch_open();
+    lg_checkpoint *c = NULL;
+    lg_status st = open_file(by_torch[_i].file, by_torch[_i].reader, b, &c);
+    ck_assert_msg(st == LG_OK, "libtorch %s: %s by %s: %s", lg_libtorch_version(),
+                  by_torch[_i].file, by_torch[_i].reader ? by_torch[_i].reader : "magic",
+                  lg_error_message());
+    ck_assert_str_eq(lg_checkpoint_format(c), by_torch[_i].format);
+    assert_checkpoint(by_torch[_i].file, c);
+    for (size_t i = 0; i < lg_checkpoint_count(c); i++)
+        ck_assert_msg(lg_checkpoint_try_device(c, i, (lg_device){LG_DEV_CPU, 0}) == LG_OK,
+                      "%s", lg_error_message());
+    lg_checkpoint_close(c);
+    ck_assert_uint_eq(lg_backend_live_tensors(b), 0);
+    lg_backend_close(b);
+}
+END_TEST
+
+typedef struct {
+    const char *file;
+    int seen;
+} read_ctx;
+
+static int check_read(void *ctx, const lg_named_data *t, lg_device where)
+{
+    read_ctx *k = ctx;
+    uint64_t nb = 0;
+    ck_assert_int_eq(where.type, LG_DEV_CPU);
+    ck_assert(lg__nbytes(t->dtype, t->ndim, t->shape, &nb));
+    assert_tensor(k->file, t->name, t->dtype, t->ndim, t->shape, t->data, (size_t)nb);
+    k->seen++;
+    return 0;
+}
+
+/* lg_torch_read_archive, as the probe calls it: each reader that reads
+ * what 2.x wrote gives every tensor of the manifest. */
+static const struct {
+    const char *file, *reader;
+} by_read[] = {
+    {"script.pt", "torchscript"},
+    {"params.pt", "torch-params"},
+    {"params.pt", "torch-pickle"},
+};
+
+START_TEST(torch_read_archive_exactly)
+{
+    read_ctx k = {by_read[_i].file, 0};
+    lg_status st = lg_torch_read_archive(data_path(by_read[_i].file), by_read[_i].reader,
+                                         (lg_device){LG_DEV_CPU, 0}, check_read, &k);
+    ck_assert_msg(st == LG_OK, "libtorch %s: %s by %s: %s", lg_libtorch_version(),
+                  by_read[_i].file, by_read[_i].reader, lg_error_message());
+    ck_assert_uint_eq((size_t)k.seen, json_object_size(tensors_of(by_read[_i].file)));
+}
+END_TEST
+
+#endif
+
+static Suite *torch2_suite(void)
+{
+    Suite *s = suite_create("torch2_data");
+    TCase *tc = tcase_create("native");
+    tcase_add_test(tc, manifest_complete);
+    tcase_add_loop_test(tc, native_reads_exactly, 0, sizeof native / sizeof native[0]);
+    tcase_add_test(tc, script_needs_torch);
+    suite_add_tcase(s, tc);
+#ifdef LOADGATE_HAVE_TORCH
+    TCase *tt = tcase_create("libtorch");
+    tcase_add_loop_test(tt, torch_reads_exactly, 0, sizeof by_torch / sizeof by_torch[0]);
+    tcase_add_loop_test(tt, torch_read_archive_exactly, 0, sizeof by_read / sizeof by_read[0]);
+    suite_add_tcase(s, tt);
+#else
+    fprintf(stderr, "torch2_data: libtorch readers not tested: this build has no libtorch\n");
+#endif
+    return s;
+}
+
+int main(void)
+{
+    json_error_t e;
+    g_manifest = json_load_file(data_path("manifest.json"), 0, &e);
+    if (!g_manifest) {
+        fprintf(stderr, "%s: %s (line %d)\n", data_path("manifest.json"), e.text, e.line);
+        return 1;
+    }
+    int failed = tu_run_suite(torch2_suite());
+    json_decref(g_manifest);
+    return failed ? 1 : 0;
+}
