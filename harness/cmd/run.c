@@ -3,12 +3,12 @@
  * (docs/runner.md). */
 #include "cmd/args.h"
 #include "cmd/cmd.h"
+#include "probe/probe.h"
 #include "report/report.h"
 #include "run/cache.h"
 #include "run/child.h"
 #include "run/sched.h"
 #include "util/error.h"
-#include "util/json.h"
 #include "util/json.h"
 
 #include <limits.h>
@@ -19,7 +19,7 @@
 
 static const char run_usage[] =
     "usage: harness run FILE.yaml... [-o DIR] [--format junit,json,md,html] [-j N]\n"
-    "                   [-k PATTERN] [--shard I/N] [--isolation fork|spawn|none]\n"
+    "                   [-k PATTERN] [--shard I/N] [--isolation worker|fork|spawn|none]\n"
     "                   [--timeout S] [--fail-fast] [--seed N]\n"
     "                   [--rerun-failed REPORT.json] [--backend sim|torch] [--paranoid]\n"
     "\n"
@@ -29,8 +29,10 @@ static const char run_usage[] =
     "  -k PATTERN        only cases whose id or a tag contains PATTERN or\n"
     "                    matches it as a glob\n"
     "  --shard I/N       only the I-th of N disjoint parts (1-based)\n"
-    "  --isolation MODE  fork (default), spawn (default for torch on cuda or\n"
-    "                    mps: a fresh harness process) or none (in-process)\n"
+    "  --isolation MODE  worker (default: N long-lived children, each running\n"
+    "                    many cases), fork (a child per case), spawn (default\n"
+    "                    for torch on cuda or mps: a fresh harness process)\n"
+    "                    or none (in this process)\n"
     "  --timeout S       seconds per case, for every case (0: none)\n"
     "  --fail-fast       start no new case after the first failure\n"
     "  --seed N          added to the seed of every prob fault and random flip\n"
@@ -71,9 +73,9 @@ static const hx_opt run_opts[] = {
 
 static int parse_isolation(const char *v)
 {
-    static const char *const names[] = {"fork", "spawn", "none"};
-    static const int modes[] = {HX_ISO_FORK, HX_ISO_SPAWN, HX_ISO_NONE};
-    for (int i = 0; i < 3; i++)
+    static const char *const names[] = {"worker", "fork", "spawn", "none"};
+    static const int modes[] = {HX_ISO_WORKER, HX_ISO_FORK, HX_ISO_SPAWN, HX_ISO_NONE};
+    for (int i = 0; i < 4; i++)
         if (!strcmp(v, names[i]))
             return modes[i];
     return -1;
@@ -88,7 +90,7 @@ static int set_option(run_args *a, int id, const char *v)
     case O_OUT: a->out_dir = v; return 0;
     case O_FORMAT: return hx_formats_parse(v, &a->formats) == LG_OK ? 0 : -1;
     case O_JOBS:
-        return hx_args_u64(v, &u) || u < 1 || u > HX_CHILD_POLL_MAX ? -1 : (a->s.jobs = (int)u, 0);
+        return hx_args_u64(v, &u) || u < 1 || u > HX_SCHED_JOBS_MAX ? -1 : (a->s.jobs = (int)u, 0);
     case O_PATTERN: a->s.pattern = v; return 0;
     case O_SHARD: return hx_shard_parse(v, &a->s.shard_i, &a->s.shard_n) ? -1 : 0;
     case O_ISOLATION: return (a->s.isolation = parse_isolation(v)) < 0 ? -1 : 0;
@@ -212,7 +214,7 @@ static int load_suites(const run_args *a, const char *cache, hx_suite *suites)
 
 static const char *iso_name(int iso)
 {
-    static const char *const names[] = {"default", "fork", "spawn", "none"};
+    static const char *const names[] = {"default", "fork", "spawn", "none", "worker"};
     return names[iso];
 }
 
@@ -260,6 +262,20 @@ static void print_summary(const hx_report *rep, const run_args *a, size_t not_ru
     json_decref(s);
 }
 
+/* Did a case of the run use the torch backend? Then the probe runs once
+ * and its verdict goes into the report (environment.probe). */
+static int uses_torch(const json_t *cases)
+{
+    size_t i;
+    json_t *c;
+    json_array_foreach(cases, i, c) {
+        const char *b = hx_json_get_str(c, "backend");
+        if (b && !strcmp(b, "torch"))
+            return 1;
+    }
+    return 0;
+}
+
 static int report_and_exit_code(const hx_sched *S, lg_status ran, const run_args *a, int argc,
                                 char **argv, double t0)
 {
@@ -271,6 +287,10 @@ static int report_and_exit_code(const hx_sched *S, lg_status ran, const run_args
     lg_status st = hx_sched_collect(S, &rep, &not_run);
     rep.duration_s = hx_now_s() - t0;
     rep.environment = hx_environment();
+    if (rep.environment && uses_torch(rep.cases)) {
+        hx_probe_opts po = {.backend = "torch"};
+        json_object_set_new(rep.environment, "probe", hx_probe_run(&po));
+    }
     rep.run = run_json(a, argc, argv, not_run);
     if (st != LG_OK || !rep.environment) {
         fprintf(stderr, "harness run: out of memory\n");

@@ -61,6 +61,40 @@ const char *hx_self_exe(void)
 #endif
 }
 
+/* ------------------------------------------- the parent's descriptors */
+
+/* The parent's ends of every child's pipes (and pidfds). A forked child
+ * closes them: it must not hold a sibling's stdin open (the sibling would
+ * never see end of file) nor its result pipe. Descriptors at or above
+ * TRACKED_FDS are not tracked; a child then merely keeps them open. */
+#define TRACKED_FDS 4096
+static unsigned char tracked[TRACKED_FDS / 8];
+
+static void track(int fd)
+{
+    if (fd >= 0 && fd < TRACKED_FDS)
+        tracked[fd / 8] |= (unsigned char)(1u << (fd % 8));
+}
+
+/* Closes *fd (when open), forgets it and sets it to -1. */
+static void close_fd(int *fd)
+{
+    if (*fd < 0)
+        return;
+    if (*fd < TRACKED_FDS)
+        tracked[*fd / 8] &= (unsigned char)~(1u << (*fd % 8));
+    close(*fd);
+    *fd = -1;
+}
+
+static void close_tracked(void)
+{
+    for (int fd = 0; fd < TRACKED_FDS; fd++)
+        if (tracked[fd / 8] & (1u << (fd % 8)))
+            close(fd);
+    memset(tracked, 0, sizeof tracked);
+}
+
 /* ------------------------------------------------------- in the child */
 
 static void child_exit(int code, int dump)
@@ -82,15 +116,28 @@ static void die_with_parent(pid_t parent)
         _exit(127);
 }
 
-static void forked_child(const hx_child_opts *o, pid_t parent, int ow, int ew,
+/* A worker's requests come on its stdin. */
+static int take_stdin(int ir)
+{
+    if (ir <= 0) /* none, or already fd 0 */
+        return 0;
+    if (dup2(ir, 0) < 0)
+        return -1;
+    close(ir);
+    return 0;
+}
+
+static void forked_child(const hx_child_opts *o, pid_t parent, const int fds[3],
                          int (*fn)(void *, int), void *arg)
 {
+    int ow = fds[0], ew = fds[1];
     if (__gcov_reset)
         __gcov_reset();
     signal(SIGPIPE, SIG_DFL);
     die_with_parent(parent);
+    close_tracked();
     lg_torch_set_threads(1);
-    if (ew >= 0 && (dup2(ew, 2) < 0 || dup2(ew, 1) < 0))
+    if (take_stdin(fds[2]) || (ew >= 0 && (dup2(ew, 2) < 0 || dup2(ew, 1) < 0)))
         child_exit(127, !o->no_dump);
     child_exit(fn(arg, ow), !o->no_dump);
 }
@@ -124,6 +171,32 @@ static void close_pair(int p[2])
             close(p[i]);
 }
 
+/* The result pipe, the stderr pipe when capturing, stdin when asked. */
+static lg_status make_pipes(const hx_child_opts *o, int op[2], int ep[2], int ip[2])
+{
+    if (!cloexec_pipe(op) && (!o->capture || !cloexec_pipe(ep)) &&
+        (!o->input || !cloexec_pipe(ip)))
+        return LG_OK;
+    lg_status st = hx_err(LG_E_IO, "pipe: %s", strerror(errno));
+    close_pair(op);
+    close_pair(ep);
+    return st;
+}
+
+/* In the parent after fork: keeps its ends of the pipes. */
+static void keep_ends(hx_child *c, int op[2], int ep[2], int ip[2])
+{
+    c->out_fd = op[0];
+    c->err_fd = ep[0];
+    c->in_fd = ip[1];
+    close_pair((int[2]){op[1], ep[1]});
+    if (ip[0] >= 0)
+        close(ip[0]);
+    track(c->out_fd);
+    track(c->err_fd);
+    track(c->in_fd);
+}
+
 /* A descriptor that polls readable when the child exits, so that the
  * parent need not sleep between a child's last write and its exit. */
 static int exit_fd(pid_t pid)
@@ -144,38 +217,34 @@ static int exit_fd(pid_t pid)
 static lg_status start(hx_child *c, const hx_child_opts *o, int (*fn)(void *, int), void *arg,
                        const char *const *argv)
 {
-    int op[2] = {-1, -1}, ep[2] = {-1, -1};
+    int op[2] = {-1, -1}, ep[2] = {-1, -1}, ip[2] = {-1, -1};
     memset(c, 0, sizeof *c);
-    c->out_fd = c->err_fd = c->exit_fd = -1;
-    if (cloexec_pipe(op) || (o->capture && cloexec_pipe(ep))) {
-        lg_status st = hx_err(LG_E_IO, "pipe: %s", strerror(errno));
-        close_pair(op);
-        return st;
-    }
+    c->out_fd = c->err_fd = c->exit_fd = c->in_fd = -1;
+    if (make_pipes(o, op, ep, ip) != LG_OK)
+        return LG_E_IO;
     fflush(NULL); /* or the child repeats the parent's buffered output */
     pid_t parent = getpid(), pid = fork();
     if (pid == 0) {
         close(op[0]);
         if (ep[0] >= 0)
             close(ep[0]);
+        if (ip[1] >= 0)
+            close(ip[1]);
         if (fn)
-            forked_child(o, parent, op[1], ep[1], fn, arg);
+            forked_child(o, parent, (int[3]){op[1], ep[1], ip[0]}, fn, arg);
         spawned_child(parent, op[1], ep[1], argv);
     }
     int saved = errno;
-    close(op[1]);
-    if (ep[1] >= 0)
-        close(ep[1]);
+    keep_ends(c, op, ep, ip);
     if (pid < 0) {
-        close(op[0]);
-        if (ep[0] >= 0)
-            close(ep[0]);
+        close_fd(&c->out_fd);
+        close_fd(&c->err_fd);
+        close_fd(&c->in_fd);
         return hx_err(LG_E_IO, "fork: %s", strerror(saved));
     }
     c->pid = pid;
-    c->out_fd = op[0];
-    c->err_fd = ep[0];
     c->exit_fd = exit_fd(pid);
+    track(c->exit_fd);
     c->timeout = o->timeout;
     c->start = hx_now_s();
     c->deadline = o->timeout > 0 ? c->start + o->timeout : 0;
@@ -282,8 +351,7 @@ static void drain(hx_child *c, int is_err)
     if (n < 0 && (errno == EINTR || errno == EAGAIN))
         return;
     if (n <= 0) {
-        close(*fd);
-        *fd = -1;
+        close_fd(fd);
         return;
     }
     if (!is_err) {
@@ -328,9 +396,7 @@ static void check(hx_child *c, double t)
     }
     if (c->out_fd < 0 && c->err_fd < 0 && waitpid(c->pid, &c->wstatus, WNOHANG) == c->pid) {
         c->reaped = 1;
-        if (c->exit_fd >= 0)
-            close(c->exit_fd);
-        c->exit_fd = -1;
+        close_fd(&c->exit_fd);
     }
 }
 
@@ -372,15 +438,64 @@ void hx_child_wait(hx_child *c)
 
 void hx_child_free(hx_child *c)
 {
-    int *fds[3] = {&c->out_fd, &c->err_fd, &c->exit_fd};
-    for (int i = 0; i < 3; i++)
-        if (*fds[i] >= 0) {
-            close(*fds[i]);
-            *fds[i] = -1;
-        }
+    close_fd(&c->out_fd);
+    close_fd(&c->err_fd);
+    close_fd(&c->exit_fd);
+    close_fd(&c->in_fd);
     free(c->out);
     c->out = NULL;
     c->len = c->cap = 0;
+}
+
+/* ------------------------------------------------- long-lived children */
+
+lg_status hx_child_send(hx_child *c, const void *buf, size_t n)
+{
+    struct sigaction ign = {.sa_handler = SIG_IGN}, old;
+    const char *p = buf;
+    int err = 0;
+    if (c->in_fd < 0)
+        return hx_err(LG_E_IO, "the child's input is closed");
+    sigemptyset(&ign.sa_mask);
+    sigaction(SIGPIPE, &ign, &old); /* a gone child is EPIPE, not our death */
+    while (n && !err) {
+        ssize_t w = write(c->in_fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            err = w < 0 ? errno : EIO;
+        else
+            p += w, n -= (size_t)w;
+    }
+    sigaction(SIGPIPE, &old, NULL);
+    return err ? hx_err(LG_E_IO, "writing to child %ld: %s", (long)c->pid, strerror(err)) : LG_OK;
+}
+
+void hx_child_close_input(hx_child *c) { close_fd(&c->in_fd); }
+
+/* Reads what the stderr pipe already holds, without waiting. */
+static void drain_err_now(hx_child *c)
+{
+    for (int i = 0; i < 64 && c->err_fd >= 0; i++) {
+        struct pollfd pf = {c->err_fd, POLLIN, 0};
+        if (poll(&pf, 1, 0) <= 0 || !pf.revents)
+            return;
+        drain(c, 1);
+    }
+}
+
+void hx_child_next(hx_child *c, double timeout)
+{
+    drain_err_now(c);
+    c->len = 0;
+    if (c->out)
+        c->out[0] = 0;
+    c->elen = 0;
+    c->err_cut = 0;
+    c->san_sig[0] = 0;
+    c->timeout = timeout;
+    c->start = hx_now_s();
+    c->deadline = timeout > 0 ? c->start + timeout : 0;
 }
 
 /* ---------------------------------------------------------- status */

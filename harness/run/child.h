@@ -8,9 +8,13 @@
  * On Linux every child dies with the harness (PR_SET_PDEATHSIG), so that
  * a killed run leaves nothing behind; elsewhere (macOS has no such call) a
  * child that finds its parent gone at start exits, and one already
- * running ends at its first write to the closed result pipe (SIGPIPE); a forked child runs libtorch with one thread
- * (the parent's pool does not survive fork) and, in coverage builds,
- * writes its own gcov counts. */
+ * running ends at its first write to the closed result pipe (SIGPIPE); a
+ * forked child runs libtorch with one thread (the parent's pool does not
+ * survive fork) and, in coverage builds, writes its own gcov counts.
+ *
+ * A forked child closes the parent's ends of its siblings' pipes, so that
+ * a long-lived child (a worker, run/worker.h) sees end of file on its
+ * stdin when the parent closes it, whatever was forked after it. */
 #ifndef HX_CHILD_H
 #define HX_CHILD_H
 
@@ -22,7 +26,7 @@
 /* Bytes of a child's stdout and stderr kept for a crash report. */
 #define HX_CHILD_TAIL 2048
 /* Children one hx_child_poll call watches at most. */
-#define HX_CHILD_POLL_MAX 256
+#define HX_CHILD_POLL_MAX 512
 
 typedef struct {
     double timeout; /* seconds until the child is killed; 0: never */
@@ -30,6 +34,8 @@ typedef struct {
                        (hx_child_stderr); 0: they are the parent's */
     int no_dump;    /* 1: no gcov dump at exit (a child that cannot write
                        files would only complain) */
+    int input;      /* 1: the child's stdin is a pipe the parent writes
+                       with hx_child_send (a worker's requests) */
 } hx_child_opts;
 
 /* One child. Public so that a caller can keep many in an array; read it
@@ -37,6 +43,7 @@ typedef struct {
 typedef struct {
     pid_t pid;
     int out_fd, err_fd, exit_fd; /* result pipe, stderr pipe, pidfd; -1 once closed */
+    int in_fd;                   /* the child's stdin (hx_child_opts.input), or -1 */
     char *out;                   /* what came on the result pipe */
     size_t len, cap;
     char err[HX_CHILD_TAIL];
@@ -70,6 +77,17 @@ int hx_child_done(const hx_child *c);
 void hx_child_wait(hx_child *c);
 /* Closes what is left open and frees the output. The child must be done. */
 void hx_child_free(hx_child *c);
+
+/* A long-lived child (hx_child_opts.input): writes buf to its stdin.
+ * LG_OK, or LG_E_IO when the child is gone (no SIGPIPE reaches the
+ * caller). */
+lg_status hx_child_send(hx_child *c, const void *buf, size_t n);
+/* Closes the child's stdin: a worker reads end of file and exits. */
+void hx_child_close_input(hx_child *c);
+/* A long-lived child starts its next task: what it wrote so far (output,
+ * and the stderr already in its pipe) is dropped, and its clock restarts
+ * with timeout seconds (0: no deadline). */
+void hx_child_next(hx_child *c, double timeout);
 
 /* What c wrote on its result pipe (NUL-terminated; NULL when nothing). */
 const char *hx_child_output(const hx_child *c, size_t *len);

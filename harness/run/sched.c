@@ -1,10 +1,12 @@
 /* The scheduler (sched.h): jobs (one per selected case), slots (one per
- * running child), sweeps, progress and the collection of results. */
+ * running case: a child of its own, or the slot's worker), sweeps,
+ * progress and the collection of results. */
 #include "run/sched.h"
 #include "case/require.h"
 #include "fixture/cache.h"
 #include "report/result.h"
 #include "run/child.h"
+#include "run/worker.h"
 #include "util/error.h"
 #include "util/json.h"
 
@@ -18,6 +20,10 @@
 
 enum { JOB_PENDING, JOB_RUNNING, JOB_READY, JOB_DONE };
 
+/* A run whose worker died before taking it is run again, this many times
+ * at most; then it is a crash. */
+#define LOST_MAX 3
+
 typedef struct {
     const hx_suite *suite;
     const hx_case *c;
@@ -27,11 +33,13 @@ typedef struct {
     int state;
     uint64_t next_k;
     json_t *results; /* in K order, as compact JSON text */
+    int lost;        /* times its worker died before taking it */
 } job;
 
 typedef struct {
     job *j; /* NULL: the slot is free */
     uint64_t k;
+    int on_worker; /* the run is on the slot's worker, not in .child */
     hx_child child;
 } slot;
 
@@ -40,7 +48,8 @@ struct hx_sched {
     job *jobs;
     size_t njobs, first_open;
     slot *slots;
-    hx_child **watch; /* the children of the slots, for hx_child_poll */
+    hx_worker *workers; /* one per slot, started when first needed */
+    hx_child **watch;   /* the slots' children, then their workers, for hx_child_poll */
     int nslots, nactive;
     size_t runs_done, runs_total, failing;
     int stop, oom;
@@ -109,48 +118,6 @@ static void record(hx_sched *S, job *j, uint64_t k, json_t *res, uint64_t fired)
     progress(S, 0);
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-lg_status hx_result_emit(int fd, json_t *res, uint64_t fired)
-{
-    json_t *w = json_pack("{s:o, s:I}", "result", res, "fired", (json_int_t)fired);
-    char *text = w ? json_dumps(w, JSON_COMPACT) : NULL;
-    lg_status st = LG_OK;
-    if (!text)
-        st = hx_err(LG_E_NOMEM, "out of memory");
-    else if (write_all(fd, text, strlen(text)) || write_all(fd, "\n", 1))
-        st = hx_err(LG_E_IO, "writing the result: %s", strerror(errno));
-    free(text);
-    json_decref(w);
-    return st;
-}
-
-static int parse_result(const char *text, size_t len, json_t **res, uint64_t *fired)
-{
-    json_t *w = text ? json_loadb(text, len, 0, NULL) : NULL;
-    json_t *r = json_object_get(w, "result");
-    if (!json_is_object(r) || !hx_json_get_str(r, "id") || !hx_json_get_str(r, "status")) {
-        json_decref(w);
-        return -1;
-    }
-    *res = json_incref(r);
-    *fired = (uint64_t)json_integer_value(json_object_get(w, "fired"));
-    json_decref(w);
-    return 0;
-}
-
 /* ------------------------------------------------------------- starting */
 
 static hx_run_opts opts_for(const hx_sched *S, uint64_t k)
@@ -169,6 +136,14 @@ typedef struct {
     const hx_sched *S;
     const slot *s;
 } case_child_arg;
+
+/* In a worker: runs run k of job i. */
+static json_t *worker_case(void *ctx, size_t i, uint64_t k, uint64_t *fired)
+{
+    const hx_sched *S = ctx;
+    hx_run_opts o = opts_for(S, k);
+    return hx_run_case(S->jobs[i].c, S->jobs[i].index, &o, fired);
+}
 
 /* In a forked child: runs the case and hands its result back. */
 static int case_child(void *arg, int out_fd)
@@ -208,7 +183,7 @@ static void spawn_argv(const hx_sched *S, const slot *s, char *seed, char *k, co
 /* Starts the run of s->j in a child. LG_OK, or a message in hx_errmsg(). */
 static lg_status start_child(hx_sched *S, slot *s)
 {
-    hx_child_opts co = {case_timeout(S, s->j->c), 1, 0};
+    hx_child_opts co = {.timeout = case_timeout(S, s->j->c), .capture = 1};
     if (s->j->iso != HX_ISO_SPAWN) {
         case_child_arg a = {S, s};
         return hx_child_fork(&s->child, &co, case_child, &a);
@@ -219,6 +194,27 @@ static lg_status start_child(hx_sched *S, slot *s)
     snprintf(k, sizeof k, "%" PRIu64, s->k);
     spawn_argv(S, s, seed, k, argv);
     return hx_child_spawn(&s->child, &co, argv);
+}
+
+/* Sends the run of s->j to the slot's worker, starting one (again, when
+ * the last one is gone) as needed. LG_OK, or a message in hx_errmsg(). */
+static lg_status start_on_worker(hx_sched *S, slot *s)
+{
+    int i = (int)(s - S->slots);
+    hx_worker *w = &S->workers[i];
+    lg_status st = LG_E_IO;
+    for (int tries = 0; tries < 2 && st != LG_OK; tries++) {
+        if (!w->up && (st = hx_worker_start(w, worker_case, S)) != LG_OK)
+            break;
+        S->watch[S->nslots + i] = &w->child;
+        st = hx_worker_send(w, (size_t)(s->j - S->jobs), s->k, case_timeout(S, s->j->c));
+        if (st != LG_OK) { /* it was gone: a new one */
+            hx_worker_stop(w);
+            S->watch[S->nslots + i] = NULL;
+        }
+    }
+    s->on_worker = st == LG_OK;
+    return st;
 }
 
 static slot *free_slot(hx_sched *S)
@@ -251,13 +247,15 @@ static void start_run(hx_sched *S, job *j)
     memset(s, 0, sizeof *s);
     s->j = j;
     s->k = k;
-    if (start_child(S, s) != LG_OK) {
+    lg_status st = j->iso == HX_ISO_WORKER ? start_on_worker(S, s) : start_child(S, s);
+    if (st != LG_OK) {
         snprintf(why, sizeof why, "the case could not be started: %s", hx_errmsg());
         s->j = NULL;
         record(S, j, k, hx_result_new(j->c, j->index, &o, HX_ST_CRASH, why), 0);
         return;
     }
-    S->watch[s - S->slots] = &s->child;
+    if (!s->on_worker)
+        S->watch[s - S->slots] = &s->child;
     S->nactive++;
 }
 
@@ -273,22 +271,31 @@ static job *next_job(hx_sched *S)
 
 /* ------------------------------------------------------------ finishing */
 
-/* The result of a run that gave none: crash or timeout. */
-static json_t *failed_run(const hx_sched *S, slot *s)
+/* The result of a run that gave none: crash or timeout, from what became
+ * of the child c (a forked child or a worker) that ran it. */
+static json_t *failed_run(const hx_sched *S, const job *j, uint64_t k, const hx_child *c)
 {
     char why[512], sig[32], tail[HX_CHILD_TAIL + 8];
-    hx_run_opts o = opts_for(S, s->k);
-    hx_status st = s->child.killed ? HX_ST_TIMEOUT : HX_ST_CRASH;
-    hx_child_describe(&s->child, why, sizeof why);
-    json_t *res = hx_result_new(s->j->c, s->j->index, &o, st, why);
+    hx_run_opts o = opts_for(S, k);
+    hx_status st = c->killed ? HX_ST_TIMEOUT : HX_ST_CRASH;
+    hx_child_describe(c, why, sizeof why);
+    json_t *res = hx_result_new(j->c, j->index, &o, st, why);
     if (!res)
         return NULL;
-    const char *signame = hx_child_signal(&s->child, sig, sizeof sig);
-    json_object_set_new(res, "stderr", hx_json_str(hx_child_stderr(&s->child, tail, sizeof tail)));
+    const char *signame = hx_child_signal(c, sig, sizeof sig);
+    json_object_set_new(res, "stderr", hx_json_str(hx_child_stderr(c, tail, sizeof tail)));
     json_object_set_new(json_object_get(res, "actual"), "signal",
                         signame ? json_string(signame) : json_null());
-    json_object_set_new(res, "duration_s", json_real(hx_now_s() - s->child.start));
+    json_object_set_new(res, "duration_s", json_real(hx_now_s() - c->start));
     return res;
+}
+
+/* Frees slot s; the caller records its run. */
+static void release(hx_sched *S, slot *s)
+{
+    S->watch[s - S->slots] = NULL;
+    memset(s, 0, sizeof *s);
+    S->nactive--;
 }
 
 static void finish(hx_sched *S, slot *s)
@@ -298,23 +305,72 @@ static void finish(hx_sched *S, slot *s)
     size_t len = 0;
     const char *out = hx_child_output(&s->child, &len);
     S->oom |= s->child.oom;
-    if (hx_child_failed(&s->child) || parse_result(out, len, &res, &fired))
-        res = failed_run(S, s);
+    if (hx_child_failed(&s->child) || hx_result_parse(out, len, &res, &fired, NULL, 0))
+        res = failed_run(S, s->j, s->k, &s->child);
     job *j = s->j;
     uint64_t k = s->k;
     hx_child_free(&s->child);
-    S->watch[s - S->slots] = NULL;
-    memset(s, 0, sizeof *s);
-    S->nactive--;
+    release(S, s);
     record(S, j, k, res, fired);
+}
+
+/* A run whose worker died before taking it goes back in the queue; NULL,
+ * or its crash once that happened LOST_MAX times. */
+static json_t *requeue(hx_sched *S, job *j, uint64_t k, const hx_child *c)
+{
+    if (++j->lost >= LOST_MAX)
+        return failed_run(S, j, k, c);
+    j->state = j->sweeps ? JOB_READY : JOB_PENDING;
+    j->next_k = j->sweeps ? k : j->next_k;
+    return NULL;
+}
+
+/* What the worker of slot s has to say. */
+static void worker_news(hx_sched *S, slot *s)
+{
+    int i = (int)(s - S->slots);
+    hx_worker *w = &S->workers[i];
+    json_t *res = NULL;
+    uint64_t fired = 0;
+    hx_worker_event ev = hx_worker_take(w, &res, &fired);
+    if (ev == HX_WORKER_WAITING)
+        return;
+    S->oom |= w->child.oom;
+    job *j = s->j;
+    uint64_t k = s->k;
+    if (ev == HX_WORKER_DIED)
+        res = failed_run(S, j, k, &w->child);
+    if (ev == HX_WORKER_LOST)
+        res = requeue(S, j, k, &w->child);
+    if (ev == HX_WORKER_DIED || ev == HX_WORKER_LOST)
+        hx_worker_free(w);
+    if (!w->up)
+        S->watch[S->nslots + i] = NULL;
+    if (ev == HX_WORKER_ENDED || !s->on_worker)
+        return; /* an idle worker ended */
+    release(S, s);
+    if (ev != HX_WORKER_LOST || j->state == JOB_RUNNING)
+        record(S, j, k, res, fired);
 }
 
 static void wait_some(hx_sched *S)
 {
-    hx_child_poll(S->watch, S->nslots, 1.0);
-    for (int i = 0; i < S->nslots; i++)
-        if (S->slots[i].j && hx_child_done(&S->slots[i].child))
-            finish(S, &S->slots[i]);
+    hx_child_poll(S->watch, 2 * S->nslots, 1.0);
+    for (int i = 0; i < S->nslots; i++) {
+        slot *s = &S->slots[i];
+        if (s->j && !s->on_worker && hx_child_done(&s->child))
+            finish(S, s);
+        if (S->workers[i].up)
+            worker_news(S, s);
+    }
+}
+
+static void stop_workers(hx_sched *S)
+{
+    for (int i = 0; i < S->nslots; i++) {
+        hx_worker_stop(&S->workers[i]);
+        S->watch[S->nslots + i] = NULL;
+    }
 }
 
 /* Generated fixtures are written once, before any child starts. */
@@ -341,6 +397,7 @@ lg_status hx_sched_run(hx_sched *S)
             break;
         wait_some(S);
     }
+    stop_workers(S);
     progress(S, 1);
     return S->oom ? hx_err(LG_E_NOMEM, "out of memory") : LG_OK;
 }
@@ -354,7 +411,7 @@ static int default_iso(const hx_sched_opts *o, const hx_case *c)
         return o->isolation;
     if (!strcmp(b, "torch") && c->device.type != LG_DEV_CPU)
         return HX_ISO_SPAWN;
-    return HX_ISO_FORK;
+    return HX_ISO_WORKER;
 }
 
 /* -k with a sweep run's id (`…,k=3]`) selects that sweep: all its runs. */
@@ -384,7 +441,7 @@ static int make_jobs_from(hx_sched *S, const hx_suite *suites, int nsuites,
                 continue;
             job *j = &S->jobs[S->njobs++];
             *j = (job){&suites[f], c, i, default_iso(&S->o, c), hx_case_sweeps(c), JOB_PENDING,
-                       1, json_array()};
+                       1, json_array(), 0};
             if (!j->results)
                 return -1;
         }
@@ -412,10 +469,11 @@ lg_status hx_sched_new(const hx_sched_opts *o, const hx_suite *suites, int nsuit
     if (!S)
         return hx_err(LG_E_NOMEM, "out of memory");
     S->o = *o;
-    S->nslots = o->jobs < 1 ? 1 : o->jobs > HX_CHILD_POLL_MAX ? HX_CHILD_POLL_MAX : o->jobs;
+    S->nslots = o->jobs < 1 ? 1 : o->jobs > HX_SCHED_JOBS_MAX ? HX_SCHED_JOBS_MAX : o->jobs;
     S->slots = calloc((size_t)S->nslots, sizeof *S->slots);
-    S->watch = calloc((size_t)S->nslots, sizeof *S->watch);
-    if (!S->slots || !S->watch || make_jobs(S, suites, nsuites)) {
+    S->workers = calloc((size_t)S->nslots, sizeof *S->workers);
+    S->watch = calloc(2 * (size_t)S->nslots, sizeof *S->watch);
+    if (!S->slots || !S->workers || !S->watch || make_jobs(S, suites, nsuites)) {
         hx_sched_free(S);
         return hx_err(LG_E_NOMEM, "out of memory");
     }
@@ -453,6 +511,7 @@ void hx_sched_free(hx_sched *S)
         json_decref(S->jobs[i].results);
     free(S->jobs);
     free(S->slots);
+    free(S->workers);
     free(S->watch);
     free(S);
 }

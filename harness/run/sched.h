@@ -1,7 +1,8 @@
 /* The scheduler of `harness run`: selects the cases of the suites, runs
- * each (and each run of a sweep) in a forked or spawned child, or in this
- * process, up to N at once, and collects the results in case order
- * (docs/runner.md). It prints nothing: progress goes to a callback. */
+ * each (and each run of a sweep) on a worker (a long-lived child), in a
+ * forked or spawned child, or in this process, up to N at once, and
+ * collects the results in case order (docs/runner.md). It prints nothing:
+ * progress goes to a callback. */
 #ifndef HX_SCHED_H
 #define HX_SCHED_H
 
@@ -9,13 +10,18 @@
 #include "loadgate/loadgate.h"
 #include "report/report.h"
 #include "run/runner.h"
+#include "run/worker.h" /* hx_result_emit */
 
 #include <jansson.h>
 #include <stddef.h>
 
-/* Where a case runs: per case (fork, or spawn for torch on cuda or mps),
- * a forked child, a fresh harness process (`__run-one`), this process. */
-enum { HX_ISO_DEFAULT, HX_ISO_FORK, HX_ISO_SPAWN, HX_ISO_NONE };
+/* Where a case runs: per case (worker, or spawn for torch on cuda or
+ * mps), a forked child, a fresh harness process (`__run-one`), this
+ * process, one of N long-lived workers (run/worker.h). */
+enum { HX_ISO_DEFAULT, HX_ISO_FORK, HX_ISO_SPAWN, HX_ISO_NONE, HX_ISO_WORKER };
+
+/* -j at most: each slot watches a child and a worker (HX_CHILD_POLL_MAX). */
+#define HX_SCHED_JOBS_MAX 256
 
 /* Counts of runs (a sweep's runs count one each) for a progress line. */
 typedef struct {
@@ -26,7 +32,7 @@ typedef struct {
 
 typedef struct {
     hx_run_opts run;     /* backend override, seed and cache folder of every run */
-    int jobs;            /* runs at once, 1 .. HX_CHILD_POLL_MAX */
+    int jobs;            /* runs at once (and workers), 1 .. HX_SCHED_JOBS_MAX */
     int isolation;       /* HX_ISO_* */
     double timeout;      /* seconds per run when has_timeout (0: none) ... */
     int has_timeout;     /* ... else each case's own timeout */
@@ -53,8 +59,4 @@ lg_status hx_sched_collect(const hx_sched *s, hx_report *rep, size_t *not_run);
 size_t hx_sched_selected(const hx_sched *s); /* cases selected */
 size_t hx_sched_failing(const hx_sched *s);  /* runs that fail the run */
 void hx_sched_free(hx_sched *s);
-
-/* What a child hands back on fd: {"result": res, "fired": N} and a
- * newline. Takes res. LG_OK, or LG_E_IO / LG_E_NOMEM. */
-lg_status hx_result_emit(int fd, json_t *res, uint64_t fired);
 #endif

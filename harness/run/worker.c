@@ -1,0 +1,277 @@
+/* Workers (worker.h): the result line every child sends, the loop a
+ * worker runs, its bounds, and the parent's side of the protocol. */
+#include "run/worker.h"
+#include "util/error.h"
+#include "util/fds.h"
+#include "util/json.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+/* A retiring worker that has not exited after this long is killed. */
+#define STOP_WAIT_S 5.0
+
+/* ------------------------------------------------------ the result line */
+
+static int write_all(int fd, const char *p, size_t n)
+{
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* {"result": res, "fired": N[, "retire": why]} and a newline, in one
+ * write where the pipe allows. Takes res. */
+static lg_status emit_line(int fd, json_t *res, uint64_t fired, const char *retire)
+{
+    json_t *w = json_pack("{s:o, s:I}", "result", res, "fired", (json_int_t)fired);
+    if (w && retire)
+        json_object_set_new(w, "retire", hx_json_str(retire));
+    char *text = w ? json_dumps(w, JSON_COMPACT) : NULL;
+    size_t len = text ? strlen(text) : 0;
+    lg_status st = LG_OK;
+    if (text)
+        text[len] = '\n'; /* the NUL becomes the newline: one write */
+    if (!text)
+        st = hx_err(LG_E_NOMEM, "out of memory");
+    else if (write_all(fd, text, len + 1))
+        st = hx_err(LG_E_IO, "writing the result: %s", strerror(errno));
+    free(text);
+    json_decref(w);
+    return st;
+}
+
+lg_status hx_result_emit(int fd, json_t *res, uint64_t fired)
+{
+    return emit_line(fd, res, fired, NULL);
+}
+
+int hx_result_parse(const char *text, size_t len, json_t **res, uint64_t *fired, char *retire,
+                    size_t n)
+{
+    json_t *w = text ? json_loadb(text, len, 0, NULL) : NULL;
+    json_t *r = json_object_get(w, "result");
+    if (n)
+        retire[0] = 0;
+    if (!json_is_object(r) || !hx_json_get_str(r, "id") || !hx_json_get_str(r, "status")) {
+        json_decref(w);
+        return -1;
+    }
+    *res = json_incref(r);
+    *fired = (uint64_t)json_integer_value(json_object_get(w, "fired"));
+    const char *why = hx_json_get_str(w, "retire");
+    if (why && n)
+        snprintf(retire, n, "%s", why);
+    json_decref(w);
+    return 0;
+}
+
+/* ------------------------------------------------------- in the worker */
+
+/* The resident set in KiB: /proc/self/statm, else the peak (getrusage). */
+static long resident_kib(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    long size = 0, pages = -1;
+    if (f) {
+        if (fscanf(f, "%ld %ld", &size, &pages) != 2)
+            pages = -1;
+        fclose(f);
+    }
+    if (pages >= 0)
+        return pages * (sysconf(_SC_PAGESIZE) / 1024);
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru))
+        return -1;
+#ifdef __APPLE__
+    return ru.ru_maxrss / 1024; /* bytes there */
+#else
+    return ru.ru_maxrss;
+#endif
+}
+
+typedef struct {
+    int fds;
+    long kib;
+} usage;
+
+static usage measure(void) { return (usage){hx_open_fds(), resident_kib()}; }
+
+/* Why the worker should end after this case, in why; "" while it is
+ * within its bounds. */
+static void check_bounds(const usage *start, char *why, size_t n)
+{
+    usage now = measure();
+    why[0] = 0;
+    if (start->fds >= 0 && now.fds > start->fds + HX_WORKER_FD_GROWTH)
+        snprintf(why, n, "open descriptors grew from %d to %d (bound: +%d)", start->fds, now.fds,
+                 HX_WORKER_FD_GROWTH);
+    else if (start->kib >= 0 && now.kib > start->kib + HX_WORKER_RSS_GROWTH_MIB * 1024L)
+        snprintf(why, n, "resident memory grew from %ld to %ld KiB (bound: +%d MiB)", start->kib,
+                 now.kib, HX_WORKER_RSS_GROWTH_MIB);
+}
+
+/* Reads the next request "JOB K\n" from fd 0. 1 and the request, 0 at
+ * end of file, -1 on an error or a malformed request. */
+static int read_request(char *buf, size_t cap, size_t *have, size_t *job, uint64_t *k)
+{
+    char *nl;
+    while (!(nl = memchr(buf, '\n', *have))) {
+        if (*have + 1 >= cap)
+            return -1;
+        ssize_t r = read(0, buf + *have, cap - 1 - *have);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return r == 0 && *have == 0 ? 0 : -1;
+        *have += (size_t)r;
+    }
+    *nl = 0;
+    char *end;
+    unsigned long long j = strtoull(buf, &end, 10);
+    unsigned long long kk = strtoull(end, &end, 10);
+    if (*end)
+        return -1;
+    *job = (size_t)j;
+    *k = (uint64_t)kk;
+    size_t used = (size_t)(nl + 1 - buf);
+    memmove(buf, nl + 1, *have - used);
+    *have -= used;
+    return 1;
+}
+
+typedef struct {
+    hx_worker_fn fn;
+    void *ctx;
+} loop_arg;
+
+/* Each case starts from a clean state: the fault registry is cleared and
+ * the error messages too; the case opens its own backend (exec.c), so the
+ * sim devices and their counters are new. */
+static int worker_loop(void *arg, int out_fd)
+{
+    const loop_arg *a = arg;
+    usage start = measure();
+    char req[128], why[160];
+    size_t have = 0, job;
+    uint64_t k, fired;
+    int r;
+    while ((r = read_request(req, sizeof req, &have, &job, &k)) > 0) {
+        if (write_all(out_fd, "+", 1))
+            return 1;
+        lg_fault_clear();
+        lg_error_clear();
+        fired = 0;
+        json_t *res = a->fn(a->ctx, job, k, &fired);
+        fflush(NULL); /* its output reaches the parent before its result */
+        if (!res)
+            return 1;
+        check_bounds(&start, why, sizeof why);
+        if (emit_line(out_fd, res, fired, why[0] ? why : NULL) != LG_OK)
+            return 1;
+        if (why[0])
+            return 0;
+    }
+    return r < 0 ? 2 : 0;
+}
+
+/* ------------------------------------------------------- in the parent */
+
+lg_status hx_worker_start(hx_worker *w, hx_worker_fn fn, void *ctx)
+{
+    hx_child_opts o = {.timeout = 0, .capture = 1, .input = 1};
+    loop_arg a = {fn, ctx}; /* copied into the child by fork */
+    memset(w, 0, sizeof *w);
+    lg_status st = hx_child_fork(&w->child, &o, worker_loop, &a);
+    w->up = st == LG_OK;
+    return st;
+}
+
+lg_status hx_worker_send(hx_worker *w, size_t job, uint64_t k, double timeout)
+{
+    char req[64];
+    int n = snprintf(req, sizeof req, "%zu %" PRIu64 "\n", job, k);
+    hx_child_next(&w->child, timeout);
+    w->job = job;
+    w->k = k;
+    w->busy = 1;
+    lg_status st = hx_child_send(&w->child, req, (size_t)n);
+    if (st != LG_OK)
+        w->busy = 0;
+    return st;
+}
+
+/* The worker took its request: its output starts with "+". */
+static int started(const hx_worker *w)
+{
+    size_t len = 0;
+    const char *out = hx_child_output(&w->child, &len);
+    return out && out[0] == '+';
+}
+
+/* A complete result line, after the "+". */
+static const char *result_line(const hx_worker *w, size_t *len)
+{
+    const char *out = hx_child_output(&w->child, len);
+    if (!out || *len < 2 || out[0] != '+' || out[*len - 1] != '\n')
+        return NULL;
+    *len -= 1;
+    return out + 1;
+}
+
+static hx_worker_event ended(hx_worker *w)
+{
+    int busy = w->busy;
+    w->up = w->busy = 0;
+    if (busy)
+        return started(w) ? HX_WORKER_DIED : HX_WORKER_LOST;
+    hx_worker_free(w);
+    return HX_WORKER_ENDED;
+}
+
+hx_worker_event hx_worker_take(hx_worker *w, json_t **res, uint64_t *fired)
+{
+    char retire[160];
+    size_t len = 0;
+    const char *line = w->busy && !w->child.killed ? result_line(w, &len) : NULL;
+    if (!line)
+        return hx_child_done(&w->child) ? ended(w) : HX_WORKER_WAITING;
+    if (hx_result_parse(line, len, res, fired, retire, sizeof retire)) {
+        /* not a result: the worker is broken; its case is a crash */
+        kill(w->child.pid, SIGKILL);
+        hx_child_wait(&w->child);
+        return ended(w);
+    }
+    w->busy = 0;
+    w->ran++;
+    hx_child_next(&w->child, 0);
+    if (retire[0])
+        hx_worker_stop(w);
+    return HX_WORKER_RESULT;
+}
+
+void hx_worker_stop(hx_worker *w)
+{
+    if (!w->up)
+        return;
+    hx_child_close_input(&w->child);
+    hx_child_next(&w->child, STOP_WAIT_S); /* killed if it lingers */
+    hx_child_wait(&w->child);
+    w->up = w->busy = 0;
+    hx_worker_free(w);
+}
+
+void hx_worker_free(hx_worker *w) { hx_child_free(&w->child); }

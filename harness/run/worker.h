@@ -1,0 +1,81 @@
+/* Workers (`--isolation worker`, docs/runner.md): long-lived children,
+ * forked through child.h, that run many cases one after another and hand
+ * each result back as the JSON line a forked child sends.
+ *
+ * The protocol. The parent writes a request, "JOB K\n", on the worker's
+ * stdin and waits. The worker answers "+" when it takes the request (the
+ * case has started), then the result line of hx_result_emit. A worker
+ * that finds itself past a bound after a case (HX_WORKER_FD_GROWTH,
+ * HX_WORKER_RSS_GROWTH_MIB) adds "retire": REASON to that line and exits;
+ * the parent replaces it. A worker that dies, or is killed at its case's
+ * deadline, leaves its case to be reported as a forked child's would be:
+ * crash with the signal, or timeout. One that dies before its "+" never
+ * started the case: the case runs again on a new worker. */
+#ifndef HX_WORKER_H
+#define HX_WORKER_H
+
+#include "loadgate/loadgate.h"
+#include "run/child.h"
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* A worker ends itself after a case that left it with this many more
+ * open descriptors than it had when it started... */
+#define HX_WORKER_FD_GROWTH 16
+/* ... or a resident set this many MiB larger (peak RSS where there is no
+ * /proc/self/statm). */
+#define HX_WORKER_RSS_GROWTH_MIB 256
+
+/* What a worker does with request (job, k): runs it and returns its result
+ * object (NULL: out of memory), with *fired for a sweep. Called in the
+ * worker, with ctx as the parent had it when the worker was forked. */
+typedef json_t *(*hx_worker_fn)(void *ctx, size_t job, uint64_t k, uint64_t *fired);
+
+typedef struct {
+    hx_child child;
+    int up;       /* forked and not yet reaped */
+    int busy;     /* a request was sent, its result not yet taken */
+    size_t job;   /* the request in flight */
+    uint64_t k;
+    size_t ran;   /* requests answered */
+} hx_worker;
+
+/* What hx_worker_take found. */
+typedef enum {
+    HX_WORKER_WAITING, /* nothing new */
+    HX_WORKER_RESULT,  /* the result of the request in flight */
+    HX_WORKER_DIED,    /* died (or was killed) during its case: read w->child, then
+                          hx_worker_free */
+    HX_WORKER_LOST,    /* died before it took its request: run it elsewhere, then
+                          hx_worker_free */
+    HX_WORKER_ENDED    /* died while idle, or retired; nothing to report */
+} hx_worker_event;
+
+/* Forks a worker that answers requests with fn(ctx, ...). LG_OK, or
+ * LG_E_IO with the reason in hx_errmsg(). */
+lg_status hx_worker_start(hx_worker *w, hx_worker_fn fn, void *ctx);
+/* Sends request (job, k) to an idle worker that is up; the case's
+ * deadline is timeout seconds away (0: none). LG_OK, or LG_E_IO when the
+ * worker is gone (hx_worker_stop it and start another). */
+lg_status hx_worker_send(hx_worker *w, size_t job, uint64_t k, double timeout);
+/* After hx_child_poll: what became of w. On HX_WORKER_RESULT, *res (taken
+ * by the caller) and *fired are set and w is idle again, or down when it
+ * retired. */
+hx_worker_event hx_worker_take(hx_worker *w, json_t **res, uint64_t *fired);
+/* Closes w's input and waits for it to exit (killing it after a few
+ * seconds), then frees it. Nothing is done for a worker that is not up. */
+void hx_worker_stop(hx_worker *w);
+/* Frees a worker that is done (after HX_WORKER_DIED or _LOST). */
+void hx_worker_free(hx_worker *w);
+
+/* What a child hands back on fd: {"result": res, "fired": N} and a
+ * newline. Takes res. LG_OK, or LG_E_IO / LG_E_NOMEM. */
+lg_status hx_result_emit(int fd, json_t *res, uint64_t fired);
+/* Reads a line of hx_result_emit: 0 and *res (new reference), *fired,
+ * and its "retire" reason in retire (empty when none; n may be 0); -1
+ * when it is not one. */
+int hx_result_parse(const char *text, size_t len, json_t **res, uint64_t *fired, char *retire,
+                    size_t n);
+#endif
