@@ -1,7 +1,8 @@
 /* index.html: one static page, no network. The report's data is embedded
  * as JSON in a <script type="application/json"> element and drawn by the
- * inline script: per suite, each case name's matrix as a grid coloured by
- * status; a click on a case shows its messages and trace. */
+ * inline script: the probe's verdict on the MPS workaround when the run
+ * used the torch backend; per suite, each case name's matrix as a grid
+ * coloured by status; a click on a case shows its messages and trace. */
 #include "report/policies.h"
 #include "report/report.h"
 #include "util/error.h"
@@ -61,6 +62,9 @@ static const char page_head[] =
     ".trace tr.bad td{color:var(--fail)}\n"
     ".tag{display:inline-block;padding:0 7px;border-radius:9px;color:#fff;font-size:12px}\n"
     ".muted{color:var(--muted)}label{font-size:12px;color:var(--muted);margin-left:10px}\n"
+    ".works{background:var(--pass)}.rejected{background:var(--fail)}"
+    ".unavailable{background:var(--skip)}.broken{background:var(--timeout)}\n"
+    ".probe td{font-size:12px;font-family:ui-monospace,monospace;white-space:nowrap}\n"
     "</style>\n</head>\n<body>\n"
     "<header><h1>loadgate report</h1><div id=\"top\"></div></header>\n"
     "<main><div id=\"suites\"></div><aside id=\"detail\"><p class=\"muted\">Click a square to see "
@@ -154,7 +158,20 @@ static const char page_tail[] =
     " document.getElementById('suites').before(el('section',{},el('h2',{text:\"tch-rs's pattern beside via-cpu\"}),"
     "el('p',{text:'Per invariant, the cases that held it and broke it under the policy tch (tch-rs\\'s VarStore::load as written, '+"
     "P.cases.tch+' cases) and under via-cpu ('+P.cases['via-cpu']+' cases).'}),t));}\n"
-    "drawHeader();drawPolicies();drawSuites();\n"
+    "function drawProbe(){const P=(R.environment||{}).probe;if(!P)return;const V=P.verdict||{},"
+    "ps=P.probes||[],devs=['cpu','cuda','mps'];\n"
+    " const t=el('table',{cls:'grid probe'});t.append(el('tr',{},...['reader'].concat(devs,['mps workaround',"
+    "'tch-rs reads with it']).map(h=>el('th',{text:h}))));\n"
+    " Object.entries(V.per_reader||{}).forEach(([r,x])=>t.append(el('tr',{},el('th',{text:r}),...devs.map(d=>{"
+    "const p=ps.find(q=>q.reader===r&&q.device===d)||{};return el('td',{title:p.message||''},"
+    "el('span',{cls:'sq '+(p.result||'')}),' '+(p.result||''));}),el('td',{text:x.mps_workaround}),"
+    "el('td',{text:(x.extensions||[]).join(', ')}))));\n"
+    " const cls={removable:'pass',needed:'fail'}[V.mps_workaround]||'skip';\n"
+    " document.getElementById('suites').before(el('section',{},el('h2',{},el('span',{cls:'verdict '+cls,"
+    "text:'MPS workaround: '+V.mps_workaround})),el('pre',{text:V.reason||''}),el('p',{cls:'env',"
+    "text:'harness probe against libtorch '+P.libtorch+' ('+P.backend+' backend); --gate exits '+V.gate+"
+    "'; hover a result for its message'}),t));}\n"
+    "drawHeader();drawProbe();drawPolicies();drawSuites();\n"
     "const first=squares.find(([b,c])=>BAD.has(c.status));if(first)show(first[1],first[0]);\n"
     "</script>\n</body>\n</html>\n";
 

@@ -1,5 +1,6 @@
 /* summary.md (docs/report.md): the verdict, the totals and per-suite
- * counts, the failing cases with their messages, and the reliability
+ * counts, the probe's verdict on the MPS workaround (runs on the torch
+ * backend), the failing cases with their messages, and the reliability
  * table (reliability.h). */
 #include "report/policies.h"
 #include "report/reliability.h"
@@ -77,6 +78,72 @@ static void md_env(FILE *f, const hx_report *r)
             commit ? commit : "unknown", r->duration_s);
 }
 
+static const char *str_or(const json_t *o, const char *key, const char *dflt)
+{
+    const char *s = hx_json_get_str(o, key);
+    return s ? s : dflt;
+}
+
+/* The result of reader on dev in a probe's table, "" when not probed. */
+static const json_t *probe_cell(const json_t *probes, const char *reader, const char *dev)
+{
+    size_t i;
+    json_t *p;
+    json_array_foreach(probes, i, p) {
+        if (!strcmp(str_or(p, "reader", ""), reader) && !strcmp(str_or(p, "device", ""), dev))
+            return p;
+    }
+    return NULL;
+}
+
+/* environment.probe (docs/report.md): the verdict on tch-rs's MPS
+ * workaround, the reader x device table and what refused. */
+static void md_probe(FILE *f, const json_t *probe)
+{
+    static const char *const devs[] = {"cpu", "cuda", "mps"};
+    const json_t *v = json_object_get(probe, "verdict"), *ps = json_object_get(probe, "probes");
+    const json_t *per = json_object_get(v, "per_reader"), *r;
+    const char *name;
+    size_t i;
+    json_t *p;
+    if (!json_is_object(probe))
+        return;
+    fprintf(f, "## MPS workaround: %s\n\n", str_or(v, "mps_workaround", "unknown"));
+    fprintf(f, "`harness probe` against libtorch %s (%s backend)",
+            str_or(probe, "libtorch", "?"), str_or(probe, "backend", "torch"));
+    if (json_is_integer(json_object_get(v, "gate")))
+        fprintf(f, "; `--gate` exits %d", (int)json_integer_value(json_object_get(v, "gate")));
+    fputs(".\n\n", f);
+    md_block(f, str_or(v, "reason", ""));
+    if (json_array_size(ps)) {
+        fputs("| reader | cpu | cuda | mps | mps workaround | tch-rs reads with it |\n"
+              "| --- | --- | --- | --- | --- | --- |\n", f);
+        json_object_foreach((json_t *)per, name, r) {
+            fprintf(f, "| %s ", name);
+            for (int d = 0; d < 3; d++)
+                fprintf(f, "| %s ", str_or(probe_cell(ps, name, devs[d]), "result", ""));
+            fprintf(f, "| %s | ", str_or(r, "mps_workaround", ""));
+            json_array_foreach(json_object_get(r, "extensions"), i, p)
+                fprintf(f, "%s%s", i ? ", " : "", json_string_value(p) ? json_string_value(p) : "");
+            fputs(" |\n", f);
+        }
+        fputc('\n', f);
+        int head = 0;
+        json_array_foreach((json_t *)ps, i, p) {
+            if (!strcmp(str_or(p, "result", ""), "works"))
+                continue;
+            if (!head++)
+                fputs("| reader | device | result | message |\n| --- | --- | --- | --- |\n", f);
+            fprintf(f, "| %s | %s | %s | ", str_or(p, "reader", ""), str_or(p, "device", ""),
+                    str_or(p, "result", ""));
+            md_cell(f, str_or(p, "message", ""));
+            fputs(" |\n", f);
+        }
+        if (head)
+            fputc('\n', f);
+    }
+}
+
 static void md_failing(FILE *f, const json_t *cases)
 {
     size_t i, nfail = 0;
@@ -127,6 +194,7 @@ static lg_status md_body(FILE *f, const hx_report *r, const char **suites, size_
         md_counts_row(f, suites[k], &sk);
     }
     fputc('\n', f);
+    md_probe(f, json_object_get(r->environment, "probe"));
     md_failing(f, r->cases);
     lg_status st = hx_policy_table_md(f, r->cases);
     return st != LG_OK ? st : hx_reliability_md(f, r->cases);
