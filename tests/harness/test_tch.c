@@ -478,6 +478,67 @@ START_TEST(test_xfail_names_invariants_and_table)
 }
 END_TEST
 
+/* ---------------------------------------- the readers, with libtorch */
+
+#ifdef LOADGATE_HAVE_TORCH
+/* tch-rs's VarStore::named_tensors picks the reader from the extension:
+ * .pt through _load_parameters, .safetensors on the CPU, anything else
+ * (.ot) through jit::load. The trace's deserialize events name it. */
+typedef struct {
+    const char *file, *reader;
+} by_ext;
+
+static const by_ext extensions[] = {
+    {"w.pt", "torch-params"}, {"w.safetensors", "safetensors"}, {"w.ot", "torchscript"},
+};
+
+static void write_weights(const char *path, const char *name)
+{
+    static float w[16], b[4];
+    static const int64_t ws[2] = {4, 4}, bs[1] = {4};
+    for (int i = 0; i < 16; i++)
+        w[i] = (float)i / 4;
+    for (int i = 0; i < 4; i++)
+        b[i] = -(float)i;
+    lg_named_data t[2] = {{"fc.weight", LG_F32, 2, ws, w}, {"fc.bias", LG_F32, 1, bs, b}};
+    if (strstr(name, ".safetensors")) {
+        ck_assert_int_eq(tu_write_safetensors(path, 2, 4, 4), 0);
+        return;
+    }
+    const char *format = strstr(name, ".pt") ? "torch-params" : "torch-archive";
+    ck_assert_msg(lg_torch_write_file(path, format, t, 2) == LG_OK, "%s", lg_error_message());
+}
+
+START_TEST(test_tch_reader_by_extension)
+{
+    const by_ext *x = &extensions[_i];
+    const char *path = tu_path(dir, x->file);
+    write_weights(path, x->file);
+    lg_backend *b;
+    ck_assert_int_eq(lg_backend_open("torch", &b), LG_OK);
+    hx_load_req q = {.backend = b, .device = lg_device_cpu(), .path = path};
+    lg_load_options_init(&q.opt);
+    q.opt.policy = LG_POLICY_TCH;
+    hx_outcome o;
+    ck_assert_int_eq(hx_check_load(&q, &o), LG_OK);
+    ck_assert_msg(o.status == LG_OK, "%s: %s", x->file, o.message);
+    ck_assert_str_eq(o.stats.tch_reader, x->reader);
+    int seen = 0;
+    for (size_t i = 0; i < lg_trace_count(o.trace); i++) {
+        const lg_event *e = lg_trace_event(o.trace, i);
+        if (e->op == LG_OP_DESERIALIZE) {
+            ck_assert_str_eq(e->detail, x->reader);
+            seen++;
+        }
+    }
+    ck_assert_int_eq(seen, 2);
+    ck_assert_int_eq(o.inv[HX_INV_VALUES], HX_PASS);
+    hx_outcome_free(&o);
+    lg_backend_close(b);
+}
+END_TEST
+#endif
+
 int main(void)
 {
     Suite *s = suite_create("tch");
@@ -495,6 +556,16 @@ int main(void)
     tcase_add_test(t, test_tch_refuses_other_rules);
     tcase_add_loop_test(t, test_f64_into_f32_store_matches_pytorch, 0, 3);
     tcase_add_test(t, test_xfail_names_invariants_and_table);
+#ifdef LOADGATE_HAVE_TORCH
+    TCase *torch = tcase_create("tch-torch");
+    tcase_set_timeout(torch, 120);
+    tcase_add_checked_fixture(torch, setup, teardown);
+    tcase_add_loop_test(torch, test_tch_reader_by_extension, 0,
+                        (int)(sizeof extensions / sizeof extensions[0]));
+    suite_add_tcase(s, torch);
+#else
+    printf("test_tch: the reader-by-extension tests are skipped: this build has no libtorch\n");
+#endif
     suite_add_tcase(s, t);
     return tu_run_suite(s) ? 1 : 0;
 }
