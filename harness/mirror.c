@@ -5,11 +5,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Byte j of variable i is (i * 131 + j * 7 + 1) & 0x3f: a period of 64
+ * bytes, so the first 64 are computed and the rest copied from them in
+ * doubling runs (the mirror of a large file is filled at memcpy speed). */
 void hx_fill_pattern(void *dst, size_t n, size_t i)
 {
     unsigned char *p = dst;
-    for (size_t j = 0; j < n; j++)
+    size_t head = n < 64 ? n : 64;
+    for (size_t j = 0; j < head; j++)
         p[j] = (unsigned char)((i * 131 + j * 7 + 1) & 0x3f);
+    for (size_t done = head; done < n;) {
+        size_t run = done < n - done ? done : n - done;
+        memcpy(p + done, p, run);
+        done += run;
+    }
 }
 
 

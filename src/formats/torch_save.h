@@ -20,6 +20,9 @@ typedef struct {
     const unsigned char *bytes; /* its bytes once resolved: into the map, or buf */
     unsigned char *buf;         /* an inflated copy (owned), or NULL */
     int used;                   /* a selected tensor views it */
+    int crc_state;              /* zip, stored: its CRC-32 not yet checked,
+                                   or found wrong (torch_zip.c) */
+    uint32_t crc_got;           /* the CRC-32 its bytes gave, when wrong */
 } ts_storage;
 
 typedef struct {

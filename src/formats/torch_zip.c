@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #if defined(__BYTE_ORDER__) && defined(__ORDER_LITTLE_ENDIAN__) && \
     __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -227,33 +228,103 @@ static int crc_threads(uint64_t bytes)
     return n > 8 ? 8 : (int)n;
 }
 
-/* The CRC-32 of every stored record in recs (storage indices), in
- * parallel, reported in storage order. */
-static lg_status check_stored(lg_checkpoint *c, ts_priv *p, const size_t *idx, size_t n,
-                              uint64_t bytes)
+/* ------------------------------------------------- CRC-32 of tensor data
+ *
+ * The CRC-32 of a stored record (a storage's bytes, used in place from
+ * the map) is not computed at open: it is computed once, when the bytes
+ * are first asked for, and over the bytes being copied where the reader
+ * copies a whole record (zip_read), so that a load reads them once. A
+ * deflated record was checked as it was inflated. ts_storage.crc_state: */
+enum { CRC_CHECKED = 0, CRC_PENDING, CRC_WRONG };
+
+/* Copies and CRCs in runs this long, so that each run is still in the
+ * cache when zlib reads it back. */
+#define COPY_RUN ((size_t)256 << 10)
+
+/* A record whose CRC-32 gave got: per the crc option, LG_OK (a finding
+ * under warn; the bytes are usable) or the error, kept for every later
+ * read. */
+static lg_status crc_result(lg_checkpoint *c, ts_storage *s, uint32_t got)
 {
-    const lg__zip_entry **e = lg__calloc(n ? n : 1, sizeof *e);
-    uint32_t *got = lg__calloc(n ? n : 1, sizeof *got);
-    lg_status st = e && got ? LG_OK : lg__err(LG_E_NOMEM, "%s: out of memory", c->path);
-    for (size_t i = 0; st == LG_OK && i < n; i++)
-        e[i] = p->s[idx[i]].rec;
-    if (st == LG_OK)
-        st = lg__zip_crc_stored(&p->zip, e, n, crc_threads(bytes), got);
-    for (size_t i = 0; st == LG_OK && i < n; i++)
-        if (got[i] != e[i]->crc)
-            st = crc_mismatch(c, e[i], got[i]);
-    free(e);
-    free(got);
-    return st;
+    if (got == s->rec->crc || c->crc == LG__CRC_WARN) {
+        s->crc_state = CRC_CHECKED;
+        return got == s->rec->crc ? LG_OK : crc_mismatch(c, s->rec, got);
+    }
+    s->crc_state = CRC_WRONG;
+    s->crc_got = got;
+    return crc_mismatch(c, s->rec, got);
+}
+
+/* The storage's CRC-32 checked in a pass of its own (threads for a large
+ * record), once. */
+static lg_status crc_check(lg_checkpoint *c, ts_priv *p, ts_storage *s)
+{
+    uint32_t got;
+    if (s->crc_state == CRC_WRONG)
+        return crc_mismatch(c, s->rec, s->crc_got);
+    if (s->crc_state != CRC_PENDING)
+        return LG_OK;
+    const lg__zip_entry *e = s->rec;
+    int threads = crc_threads(e->usize);
+    if (threads == 1) {
+        lg__zip_crc_ok(&p->zip, e, NULL, &got);
+        return crc_result(c, s, got);
+    }
+    lg_status st = lg__zip_crc_stored(&p->zip, &e, 1, threads, &got);
+    return st != LG_OK ? st : crc_result(c, s, got);
+}
+
+/* Tensor i covers its storage's record whole, as stored: the copy is the
+ * record's bytes, and its CRC-32 can be taken over them. */
+static int covers_record(const ts_priv *p, const lg_tensor_info *ti, const ts_tensor *t)
+{
+    const ts_storage *s = &p->s[t->storage];
+    return t->contiguous && t->offset == 0 && ti->nbytes == s->rec->usize &&
+           !(p->big_endian && t->elsize > 1);
+}
+
+/* Copies the record into dst in runs, taking the CRC-32 of each run as it
+ * lands. */
+static lg_status copy_with_crc(lg_checkpoint *c, ts_storage *s, unsigned char *dst)
+{
+    uint64_t n = s->rec->usize;
+    uLong crc = crc32_z(0L, Z_NULL, 0);
+    for (uint64_t at = 0; at < n; at += COPY_RUN) {
+        size_t len = n - at < COPY_RUN ? (size_t)(n - at) : COPY_RUN;
+        memcpy(dst + at, s->bytes + at, len);
+        crc = crc32_z(crc, dst + at, len);
+    }
+    return crc_result(c, s, (uint32_t)crc);
+}
+
+static lg_status zip_read(lg_checkpoint *c, size_t i, void *dst)
+{
+    ts_priv *p = c->priv;
+    const ts_tensor *t = &p->t[i];
+    ts_storage *s = &p->s[t->storage];
+    if (s->crc_state == CRC_PENDING && c->tensors[i].nbytes && covers_record(p, &c->tensors[i], t))
+        return copy_with_crc(c, s, dst);
+    lg_status st = crc_check(c, p, s);
+    return st != LG_OK ? st : ts_read(c, i, dst);
+}
+
+/* Bytes in place only once their record's CRC-32 holds (checked here,
+ * once). NULL for a wrong record, or one that could not be checked, so
+ * that the caller reads: zip_read then reports the problem. */
+static const void *zip_bytes(lg_checkpoint *c, size_t i)
+{
+    ts_priv *p = c->priv;
+    ts_storage *s = &p->s[p->t[i].storage];
+    if (s->crc_state == CRC_PENDING)
+        crc_check(c, p, s);
+    return s->crc_state != CRC_CHECKED ? NULL : ts_bytes(c, i);
 }
 
 /* Every storage a selected tensor views: its bytes (in place when stored,
- * inflated otherwise), checked. */
+ * inflated otherwise); a stored one's CRC-32 is left for its first read. */
 static lg_status resolve_storages(lg_checkpoint *c, ts_priv *p, uint64_t align)
 {
-    size_t *stored = lg__calloc(p->ns ? p->ns : 1, sizeof *stored), n = 0;
-    uint64_t bytes = 0;
-    lg_status st = stored ? LG_OK : lg__err(LG_E_NOMEM, "%s: out of memory", c->path);
+    lg_status st = LG_OK;
     for (size_t i = 0; st == LG_OK && i < p->ns; i++) {
         ts_storage *s = &p->s[i];
         if (!s->used)
@@ -265,16 +336,12 @@ static lg_status resolve_storages(lg_checkpoint *c, ts_priv *p, uint64_t align)
             continue;
         }
         s->bytes = c->map + s->rec->data;
-        stored[n++] = i;
-        bytes += s->rec->usize;
+        s->crc_state = c->crc == LG__CRC_OFF ? CRC_CHECKED : CRC_PENDING;
         if (align && s->rec->data % align)
             st = lg__finding(c, "record \"%.*s\" begins at byte %" PRIu64 ", not a multiple of "
                              "%" PRIu64 " (.storage_alignment)", (int)s->rec->nlen, s->rec->name,
                              s->rec->data, align);
     }
-    if (st == LG_OK && c->crc != LG__CRC_OFF)
-        st = check_stored(c, p, stored, n, bytes);
-    free(stored);
     return st;
 }
 
@@ -458,9 +525,9 @@ const lg__reader_ops lg__torch_zip_reader = {
     .name = "torch-zip",
     .sniff = zip_sniff,
     .open = zip_open,
-    .read = ts_read,
+    .read = zip_read,
     .deserialize = NULL,
-    .bytes = ts_bytes,
+    .bytes = zip_bytes,
     .close = ts_close,
     .takes_key = 1,
 };

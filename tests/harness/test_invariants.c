@@ -152,6 +152,25 @@ START_TEST(test_values_reads_the_loaded_file)
 }
 END_TEST
 
+/* The mirror's pattern, filled by runs of its 64-byte period, is the
+ * formula byte for byte at every length. */
+START_TEST(test_fill_pattern)
+{
+    static const size_t lens[] = {0, 1, 63, 64, 65, 127, 128, 1000, 4097, 70000};
+    unsigned char *buf = malloc(70000 + 1);
+    ck_assert_ptr_nonnull(buf);
+    for (size_t k = 0; k < sizeof lens / sizeof lens[0]; k++)
+        for (size_t i = 0; i < 5; i++) {
+            buf[lens[k]] = 0xff;
+            hx_fill_pattern(buf, lens[k], i * 977);
+            for (size_t j = 0; j < lens[k]; j++)
+                ck_assert_uint_eq(buf[j], (i * 977 * 131 + j * 7 + 1) & 0x3f);
+            ck_assert_uint_eq(buf[lens[k]], 0xff); /* nothing written past n */
+        }
+    free(buf);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("invariants");
@@ -160,6 +179,7 @@ int main(void)
     tcase_add_loop_test(tc, test_digests_agree_with_bytes, 0,
                         (int)(sizeof scenarios / sizeof scenarios[0]));
     tcase_add_test(tc, test_values_reads_the_loaded_file);
+    tcase_add_test(tc, test_fill_pattern);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }
