@@ -55,15 +55,19 @@ static int tch_uses(int reader)
 
 /* ------------------------------------------------------ the reason */
 
-/* The extensions tch-rs reads with a reader whose verdict is v, "a, b"
- * in buf. */
+/* The extensions tch-rs reads with a reader whose verdict is v, "a, b and
+ * c" in buf. */
 static const char *extensions_with(const hx_probe_state *s, int v, char *buf, size_t n)
 {
-    buf[0] = 0;
+    const char *e[NROUTES];
+    size_t k = 0;
     for (size_t i = 0; i < NROUTES; i++)
         if (routes[i].reader >= 0 && reader_verdict(s, routes[i].reader) == v)
-            snprintf(buf + strlen(buf), n - strlen(buf), "%s%s", buf[0] ? ", " : "",
-                     strcmp(routes[i].ext, "other") ? routes[i].ext : "any other extension");
+            e[k++] = strcmp(routes[i].ext, "other") ? routes[i].ext : "any other extension";
+    buf[0] = 0;
+    for (size_t i = 0; i < k; i++)
+        snprintf(buf + strlen(buf), n - strlen(buf), "%s%s",
+                 i == 0 ? "" : i + 1 == k ? " and " : ", ", e[i]);
     return buf;
 }
 

@@ -24,6 +24,23 @@ static void md_cell(FILE *f, const char *s)
     }
 }
 
+/* md_cell of s's first max bytes, cut on a UTF-8 boundary, with "…" when
+ * it goes on. */
+static void md_cell_cut(FILE *f, const char *s, size_t max)
+{
+    size_t n = strlen(s);
+    if (n <= max) {
+        md_cell(f, s);
+        return;
+    }
+    while (max > 0 && ((unsigned char)s[max] & 0xc0) == 0x80)
+        max--;
+    char *head = strndup(s, max);
+    md_cell(f, head ? head : "");
+    fputs("…", f);
+    free(head);
+}
+
 /* A fenced block longer than any run of backticks inside s. */
 static void md_block(FILE *f, const char *s)
 {
@@ -136,7 +153,7 @@ static void md_probe(FILE *f, const json_t *probe)
                 fputs("| reader | device | result | message |\n| --- | --- | --- | --- |\n", f);
             fprintf(f, "| %s | %s | %s | ", str_or(p, "reader", ""), str_or(p, "device", ""),
                     str_or(p, "result", ""));
-            md_cell(f, str_or(p, "message", ""));
+            md_cell_cut(f, str_or(p, "message", ""), 200);
             fputs(" |\n", f);
         }
         if (head)
