@@ -222,10 +222,10 @@ static lg_status find_prefix(lg_checkpoint *c, ts_priv *p)
  * 8) from 64 MiB on; below that, starting threads costs more than it saves. */
 static int crc_threads(uint64_t bytes)
 {
+    if (bytes < ((uint64_t)64 << 20))
+        return 1; /* before sysconf, which reads sysfs: once per record here */
     long n = sysconf(_SC_NPROCESSORS_ONLN);
-    if (bytes < ((uint64_t)64 << 20) || n < 2)
-        return 1;
-    return n > 8 ? 8 : (int)n;
+    return n < 2 ? 1 : n > 8 ? 8 : (int)n;
 }
 
 /* ------------------------------------------------- CRC-32 of tensor data
