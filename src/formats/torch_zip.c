@@ -218,11 +218,12 @@ static lg_status find_prefix(lg_checkpoint *c, ts_priv *p)
     return LG_OK;
 }
 
-/* Threads for the CRC-32 of this many stored bytes: one per CPU (at most
- * 8) from 64 MiB on; below that, starting threads costs more than it saves. */
+/* Threads for the CRC-32 of a record of this many bytes: one per CPU (at
+ * most 8) from 32 MiB (two of lg__zip_crc_stored's 16 MiB chunks) on;
+ * below that, starting threads costs more than it saves. */
 static int crc_threads(uint64_t bytes)
 {
-    if (bytes < ((uint64_t)64 << 20))
+    if (bytes < ((uint64_t)32 << 20))
         return 1; /* before sysconf, which reads sysfs: once per record here */
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n < 2 ? 1 : n > 8 ? 8 : (int)n;
