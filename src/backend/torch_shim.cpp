@@ -68,8 +68,10 @@ bool mentions(const std::string &s, const char *word) { return s.find(word) != s
 // caller's default.
 lg_status classify(const std::string &msg, lg_status deflt)
 {
-    static const char *const device_words[] = {"device", "Device", "MPS", "mps", "CUDA",
-                                               "cuda",   "HPU",    "out of memory"};
+    // "NVIDIA driver": 2.x's CUDA build on a machine without a GPU
+    static const char *const device_words[] = {"device", "Device", "MPS",           "mps",
+                                               "CUDA",   "cuda",   "NVIDIA driver", "HPU",
+                                               "out of memory"};
     if (mentions(msg, "DefaultCPUAllocator"))
         return LG_E_NOMEM;
     for (const char *w : device_words)
