@@ -48,13 +48,14 @@ typedef struct {
     uint64_t digest;
     lg_device where;
     lg_status read;       /* reading it back: LG_OK or the library's status */
-    char why[160];        /* the library's message when read != LG_OK */
     unsigned char *bytes; /* paranoid "before" only */
 } var_state;
 
 typedef struct {
     size_t n;
     var_state *v;
+    char why[256];        /* the library's message for the first variable
+                             that could not be read */
 } state;
 
 typedef struct {
@@ -86,8 +87,10 @@ static void state_free(state *s)
 }
 
 /* Variable i read back once: where it is and the digest of its bytes
- * (and a copy of them when keep). */
-static lg_status var_take(lg_store *st, size_t i, scratch *b, int keep, var_state *v)
+ * (and a copy of them when keep). why: the state's message, for the first
+ * variable that cannot be read. */
+static lg_status var_take(lg_store *st, size_t i, scratch *b, int keep, var_state *v,
+                          char *why, size_t nwhy)
 {
     v->info = *lg_store_var(st, i);
     unsigned char *buf = scratch_get(b, v->info.nbytes);
@@ -95,7 +98,8 @@ static lg_status var_take(lg_store *st, size_t i, scratch *b, int keep, var_stat
         return LG_E_NOMEM;
     v->read = lg_store_read(st, i, buf, (size_t)v->info.nbytes, &v->where);
     if (v->read != LG_OK) {
-        snprintf(v->why, sizeof v->why, "%s", lg_error_message());
+        if (!why[0])
+            snprintf(why, nwhy, "%s", lg_error_message());
         return LG_OK;
     }
     v->digest = digest(buf, v->info.nbytes);
@@ -115,7 +119,7 @@ static lg_status state_take(lg_store *st, scratch *b, int keep, state *s)
     if (!(s->v = calloc(s->n + 1, sizeof *s->v)))
         return LG_E_NOMEM;
     for (size_t i = 0; i < s->n; i++) {
-        lg_status r = var_take(st, i, b, keep, &s->v[i]);
+        lg_status r = var_take(st, i, b, keep, &s->v[i], s->why, sizeof s->why);
         if (r != LG_OK)
             return r;
     }
@@ -210,7 +214,7 @@ static void check_consistent(hx_outcome *o, lg_store *st, const state *after)
         const var_state *v = &after->v[i];
         if (v->read != LG_OK) {
             verdict(o, HX_INV_CONSISTENT, 0, "\"%s\" cannot be read back: %s", v->info.name,
-                    v->why);
+                    after->why);
             return;
         }
         if (!lg_device_equal(v->where, sd)) {
