@@ -2,6 +2,7 @@
  * default) and the byte comparison of --paranoid give the same verdicts,
  * on successes and on failures, and the checks hold no copy of the store
  * unless asked. */
+#include "cmd/cmd.h"
 #include "invariants.h"
 #include "testutil.h"
 
@@ -171,6 +172,30 @@ START_TEST(test_fill_pattern)
 }
 END_TEST
 
+/* --paranoid on the command line: load takes it (and says so in --help),
+ * and its verdicts are those without it. */
+START_TEST(test_paranoid_option)
+{
+    char *out = NULL, *plain = NULL;
+    char *a[] = {"load", eight, "--device", "mps", "--paranoid", NULL};
+    char *b[] = {"load", eight, "--device", "mps", NULL};
+    char *h[] = {"load", "--help", NULL};
+    ck_assert_int_eq(tu_run_cmd(hx_cmd_load, a, dir, &out), 0);
+    ck_assert_int_eq(tu_run_cmd(hx_cmd_load, b, dir, &plain), 0);
+    ck_assert_ptr_nonnull(out);
+    ck_assert_ptr_nonnull(strstr(out, "values=pass"));
+    ck_assert_str_eq(out, plain);
+    free(out);
+    free(plain);
+    ck_assert_int_eq(tu_run_cmd(hx_cmd_load, h, dir, &out), 0);
+    ck_assert_ptr_nonnull(strstr(out, "--paranoid"));
+    free(out);
+    char *bad[] = {"load", eight, "--device", "cpu", "--paranoid=yes", NULL};
+    ck_assert_int_eq(tu_run_cmd(hx_cmd_load, bad, dir, &out), 2);
+    free(out);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("invariants");
@@ -180,6 +205,7 @@ int main(void)
                         (int)(sizeof scenarios / sizeof scenarios[0]));
     tcase_add_test(tc, test_values_reads_the_loaded_file);
     tcase_add_test(tc, test_fill_pattern);
+    tcase_add_test(tc, test_paranoid_option);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }
