@@ -19,7 +19,7 @@ static const char usage[] =
     "  fixtures DIR            write the generated fixtures\n"
     "  merge -o OUT IN...      merge report.json files (shards)\n"
     "  compare BASE NEW        what changed between two reports; exit 1 on a regression\n"
-    "  --version               versions and backends\n"
+    "  --version               versions, backends and the torch modules found\n"
     "\n"
     "exit codes: 0 passed, 1 a case failed or a file could not be loaded,\n"
     "            2 bad usage or an invalid case file\n";
@@ -34,6 +34,27 @@ static const struct {
     {"__run-one", hx_cmd_run_one},
 };
 
+/* Versions, backends, and every place the torch module is looked for,
+ * in order, with the libtorch each found one was built against: read from
+ * the files, not loaded (docs/install.md). */
+static int version(void)
+{
+    lg_torch_module m[8];
+    size_t n = lg_torch_modules(m, 8);
+    printf("harness (loadgate) %s\nlibtorch %s\nbackends %s\n", LG_VERSION,
+           lg_libtorch_version(), lg_backends_built());
+    for (size_t i = 0; i < n && i < 8; i++) {
+        if (!m[i].found)
+            printf("torch module %s: not found\n", m[i].path);
+        else
+            printf("torch module %s: libtorch %s%s\n", m[i].path,
+                   m[i].libtorch[0] ? m[i].libtorch : "unknown", m[i].chosen ? " (used)" : "");
+    }
+    if (!n)
+        printf("torch module: none (this build has no libtorch)\n");
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -44,11 +65,8 @@ int main(int argc, char **argv)
         fputs(usage, stdout);
         return 0;
     }
-    if (!strcmp(argv[1], "--version")) {
-        printf("harness (loadgate) %s\nlibtorch %s\nbackends %s\n", LG_VERSION,
-               lg_libtorch_version(), lg_backends_built());
-        return 0;
-    }
+    if (!strcmp(argv[1], "--version"))
+        return version();
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (!strcmp(argv[1], cmds[i].name))
             return cmds[i].fn(argc - 1, argv + 1);

@@ -14,6 +14,16 @@ int hx_torch_built(void)
     return strstr(lg_backends_built(), "torch") != NULL;
 }
 
+/* Why the torch backend is missing: "not in this build" (no libtorch at
+ * all), or where its module was looked for, or dlerror()'s text. */
+static void torch_missing(char *buf, size_t n)
+{
+    if (!lg_torch_modules(NULL, 0) || lg_torch_module_load() == LG_OK)
+        snprintf(buf, n, "not in this build");
+    else
+        snprintf(buf, n, "%s", lg_error_message());
+}
+
 /* X, X.Y or X.Y.Z (a trailing dot is tolerated), digits only. */
 static int version_parse(const char *v, unsigned long *out)
 {
@@ -128,11 +138,13 @@ static int libtorch_met(const hx_require *r, const char *text, char *why, size_t
 static int positive_met(const hx_require *r, const char *text, lg_backend *b, char *why,
                         size_t n)
 {
+    char buf[1024];
     switch (r->kind) {
     case HX_REQ_TORCH:
         if (hx_torch_built())
             return 0;
-        snprintf(why, n, "requires torch: not in this build");
+        torch_missing(buf, sizeof buf);
+        snprintf(why, n, "requires torch: %s", buf);
         return 1;
     case HX_REQ_LIBTORCH:
         return libtorch_met(r, text, why, n);
@@ -183,8 +195,8 @@ int hx_case_skips_early(const hx_case *c, const char *backend, char *why, size_t
         if (hx_require_eval(&q, c->requires[i], NULL, why, n))
             return 1;
     }
-    if (hx_torch_built())
-        return 0;
+    if (hx_torch_built() || lg_torch_modules(NULL, 0))
+        return 0; /* a missing module fails the case, with its message (run/exec.c) */
     snprintf(why, n, "backend torch: not in this build");
     return 1;
 }

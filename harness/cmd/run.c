@@ -286,8 +286,11 @@ static int report_and_exit_code(const hx_sched *S, lg_status ran, const run_args
         return 2;
     lg_status st = hx_sched_collect(S, &rep, &not_run);
     rep.duration_s = hx_now_s() - t0;
+    int torch = uses_torch(rep.cases);
+    if (torch) /* the cases ran in children: the environment lists torch's devices */
+        lg_torch_module_load();
     rep.environment = hx_environment();
-    if (rep.environment && uses_torch(rep.cases)) {
+    if (rep.environment && torch) {
         hx_probe_opts po = {.backend = "torch"};
         json_object_set_new(rep.environment, "probe", hx_probe_run(&po));
     }

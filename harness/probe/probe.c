@@ -188,6 +188,11 @@ json_t *hx_probe_run(const hx_probe_opts *o)
     }
     s->o = o;
     s->sim = o->backend && !strcmp(o->backend, "sim");
+    /* The torch module loaded once, here, as libtorch was when the program
+     * linked it: its children inherit it instead of each loading it. Loading
+     * runs libtorch's static initialisers only, so forking stays safe. */
+    if (!s->sim)
+        lg_torch_module_load();
     if (s->sim || strcmp(lg_libtorch_version(), "none"))
         run_all(s);
     json_t *j = hx_probe_json(s);

@@ -28,6 +28,12 @@ static json_t *backend_devices(const char *name)
     static const char *const devs[] = {"cpu", "cuda:0", "mps"};
     json_t *a = json_array();
     lg_backend *b = NULL;
+    /* A run that used no torch case has not loaded libtorch (its module,
+     * docs/install.md), and does not load it for this: null. */
+    if (a && !strcmp(name, "torch") && !lg_torch_module_loaded()) {
+        json_decref(a);
+        return json_null();
+    }
     if (!a || lg_backend_open(name, &b) != LG_OK)
         return a;
     for (size_t i = 0; i < sizeof devs / sizeof devs[0]; i++) {

@@ -271,7 +271,7 @@ static hx_status run_steps(case_run *r, json_t *res, uint64_t *fired, char *why,
         if (q)
             return q > 0 ? HX_ST_SKIP : HX_ST_FAIL;
     }
-    if (bs != LG_OK && !strcmp(bname, "torch") && !hx_torch_built()) {
+    if (bs != LG_OK && !strcmp(bname, "torch") && !lg_torch_modules(NULL, 0)) {
         snprintf(why, n, "backend torch: not in this build");
         return HX_ST_SKIP;
     }

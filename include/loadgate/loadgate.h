@@ -14,7 +14,26 @@
 extern "C" {
 #endif
 
+/* The library's version; the shared library's soname carries the major
+ * number (libloadgate.so.0), raised when the ABI breaks (docs/install.md). */
+#define LG_VERSION_MAJOR 0
+#define LG_VERSION_MINOR 2
+#define LG_VERSION_PATCH 0
 #define LG_VERSION "0.2.0"
+
+/* Marks every public declaration: the library is built with hidden
+ * visibility and exports only these. */
+#ifndef LG_API
+#if defined(_WIN32) && defined(LG_BUILDING_DLL)
+#define LG_API __declspec(dllexport)
+#elif defined(_WIN32) && defined(LG_USING_DLL)
+#define LG_API __declspec(dllimport)
+#elif defined(__GNUC__) || defined(__clang__)
+#define LG_API __attribute__((visibility("default")))
+#else
+#define LG_API
+#endif
+#endif
 
 /* ---------------------------------------------------------------- errors */
 typedef enum {
@@ -36,10 +55,10 @@ typedef enum {
     LG_STATUS_COUNT
 } lg_status;
 
-const char *lg_status_name(lg_status s);               /* "LG_E_FORMAT" */
-lg_status lg_status_parse(const char *name, lg_status *out);
-const char *lg_error_message(void);                    /* thread-local; "" if none */
-void lg_error_clear(void);
+LG_API const char *lg_status_name(lg_status s);               /* "LG_E_FORMAT" */
+LG_API lg_status lg_status_parse(const char *name, lg_status *out);
+LG_API const char *lg_error_message(void);                    /* thread-local; "" if none */
+LG_API void lg_error_clear(void);
 
 /* ---------------------------------------------------------------- dtypes */
 typedef enum {
@@ -47,15 +66,15 @@ typedef enum {
     LG_DTYPE_COUNT
 } lg_dtype;
 
-const char *lg_dtype_name(lg_dtype d);                 /* "f32" */
-size_t lg_dtype_size(lg_dtype d);
+LG_API const char *lg_dtype_name(lg_dtype d);                 /* "f32" */
+LG_API size_t lg_dtype_size(lg_dtype d);
 /* Accepts loadgate names (f32), safetensors names (F32) and torch names
  * (float32, torch.float, FloatStorage's float). */
-lg_status lg_dtype_parse(const char *name, lg_dtype *out);
+LG_API lg_status lg_dtype_parse(const char *name, lg_dtype *out);
 /* dst = n elements of src (dtype `from`) cast to `to`, row-major
  * little-endian, as PyTorch's copy_ casts them (docs/policies.md,
  * "convert"). LG_E_INVALID on a bad dtype or a NULL buffer. */
-lg_status lg_dtype_cast(lg_dtype to, void *dst, lg_dtype from, const void *src, size_t n);
+LG_API lg_status lg_dtype_cast(lg_dtype to, void *dst, lg_dtype from, const void *src, size_t n);
 
 /* --------------------------------------------------------------- devices */
 typedef enum { LG_DEV_CPU, LG_DEV_CUDA, LG_DEV_MPS } lg_device_type;
@@ -68,11 +87,11 @@ typedef struct {
 } lg_device;
 
 #define LG_DEVICE_NAME_MAX 16
-lg_status lg_device_parse(const char *s, lg_device *out); /* cpu, cuda, cuda:N, mps */
+LG_API lg_status lg_device_parse(const char *s, lg_device *out); /* cpu, cuda, cuda:N, mps */
 /* Writes "cpu", "cuda:0", "mps" into buf (LG_DEVICE_NAME_MAX bytes); returns buf. */
-const char *lg_device_format(lg_device d, char *buf);
-int lg_device_equal(lg_device a, lg_device b);
-lg_device lg_device_cpu(void);
+LG_API const char *lg_device_format(lg_device d, char *buf);
+LG_API int lg_device_equal(lg_device a, lg_device b);
+LG_API lg_device lg_device_cpu(void);
 
 #define LG_MAX_DIMS 8
 
@@ -80,17 +99,18 @@ lg_device lg_device_cpu(void);
 typedef struct lg_backend lg_backend;
 
 /* name: "sim" or "torch". LG_E_INVALID for an unknown name, LG_E_BACKEND
- * for "torch" in a build without libtorch. */
-lg_status lg_backend_open(const char *name, lg_backend **out);
-void lg_backend_close(lg_backend *b);
-const char *lg_backend_name(const lg_backend *b);
+ * for "torch" in a build without libtorch, or when its module cannot be
+ * loaded (the message says where it was looked for, or dlerror()). */
+LG_API lg_status lg_backend_open(const char *name, lg_backend **out);
+LG_API void lg_backend_close(lg_backend *b);
+LG_API const char *lg_backend_name(const lg_backend *b);
 /* Is the device usable in this backend (build and machine)? */
-int lg_backend_has_device(lg_backend *b, lg_device d);
+LG_API int lg_backend_has_device(lg_backend *b, lg_device d);
 /* Can a checkpoint be deserialized straight onto d? (what `auto` asks) */
-int lg_backend_direct_ok(lg_backend *b, lg_device d);
+LG_API int lg_backend_direct_ok(lg_backend *b, lg_device d);
 /* Live tensors owned by the backend, and bytes in use on a device. */
-size_t lg_backend_live_tensors(lg_backend *b);
-uint64_t lg_backend_device_bytes(lg_backend *b, lg_device d);
+LG_API size_t lg_backend_live_tensors(lg_backend *b);
+LG_API uint64_t lg_backend_device_bytes(lg_backend *b, lg_device d);
 
 /* sim quirk profile, per device. Keys:
  *   direct_deserialize  ok | refuse      (mps default: refuse)
@@ -98,16 +118,45 @@ uint64_t lg_backend_device_bytes(lg_backend *b, lg_device d);
  *   available           yes | no         (default: yes)
  *   capacity            bytes, 0 = unlimited; suffixes KiB MiB GiB
  * LG_E_INVALID on a non-sim backend, an unknown key or a bad value. */
-lg_status lg_sim_profile_set(lg_backend *b, lg_device d, const char *key, const char *value);
+LG_API lg_status lg_sim_profile_set(lg_backend *b, lg_device d, const char *key, const char *value);
 
-/* Version of libtorch linked in ("1.13.1"), or "none". */
-const char *lg_libtorch_version(void);
-/* Comma-separated backends compiled in: "sim" or "sim,torch". */
-const char *lg_backends_built(void);
+/* The libtorch of the torch module: of the module loaded, else of the one
+ * that would be loaded, read from its file without loading it ("1.13.0");
+ * "none" when no module is found or the build has no libtorch. */
+LG_API const char *lg_libtorch_version(void);
+/* Comma-separated backends available: "sim", or "sim,torch" when the
+ * torch module is found (not loaded). */
+LG_API const char *lg_backends_built(void);
 /* The threads libtorch's intra-op pool may use (at::set_num_threads). A
  * forked child that runs libtorch should ask for 1: the parent's pool does
  * not survive fork. A hint: nothing happens without libtorch. */
-void lg_torch_set_threads(int n);
+LG_API void lg_torch_set_threads(int n);
+
+/* The torch backend lives in a loadable module, libloadgate-torch.so,
+ * loaded (dlopen) when lg_backend_open("torch"), a libtorch reader or an
+ * lg_torch_* function first needs it: a process that never does maps no
+ * libtorch. Looked for, in order: $LOADGATE_TORCH_MODULE alone when it is
+ * set; beside libloadgate (or the program it is linked into); in
+ * ../LIBDIR from there; in the install prefix's LIBDIR (docs/install.md). */
+#define LG_MODULE_PATH_MAX 4096
+#define LG_MODULE_VERSION_MAX 32
+typedef struct {
+    char path[LG_MODULE_PATH_MAX];
+    int found;    /* a file is there */
+    /* the libtorch it was built against, read from the file; "" unknown */
+    char libtorch[LG_MODULE_VERSION_MAX];
+    int chosen;   /* the one that is or would be loaded: the first found */
+    int loaded;   /* loaded in this process */
+} lg_torch_module;
+/* Fills up to n entries, one per place looked at, in order, without
+ * loading anything; returns how many places there are (0 in a build
+ * without libtorch). */
+LG_API size_t lg_torch_modules(lg_torch_module *out, size_t n);
+/* Loads the torch module now, if it is not loaded. LG_E_BACKEND with the
+ * places looked at, or the module's path and dlerror()'s text. A failure
+ * is final for the process. */
+LG_API lg_status lg_torch_module_load(void);
+LG_API int lg_torch_module_loaded(void);
 
 /* ----------------------------------------------------------------- trace */
 typedef enum {
@@ -129,12 +178,12 @@ typedef struct {
 } lg_event;
 
 typedef struct lg_trace lg_trace;
-lg_status lg_trace_new(lg_trace **out);
-void lg_trace_free(lg_trace *t);
-void lg_trace_clear(lg_trace *t);
-size_t lg_trace_count(const lg_trace *t);
-const lg_event *lg_trace_event(const lg_trace *t, size_t i);
-const char *lg_op_name(lg_op op);
+LG_API lg_status lg_trace_new(lg_trace **out);
+LG_API void lg_trace_free(lg_trace *t);
+LG_API void lg_trace_clear(lg_trace *t);
+LG_API size_t lg_trace_count(const lg_trace *t);
+LG_API const lg_event *lg_trace_event(const lg_trace *t, size_t i);
+LG_API const char *lg_op_name(lg_op op);
 
 /* ---------------------------------------------------------------- faults */
 /* Points: io.open io.read io.mmap mem.alloc format.parse device.alloc
@@ -152,13 +201,13 @@ typedef struct {
     lg_fault_action action; /* test-only: crash (SIGSEGV) or hang instead of failing */
 } lg_fault_schedule;
 
-int lg_fault_point_valid(const char *point);
-const char *const *lg_fault_points(void); /* NULL-terminated */
-lg_status lg_fault_set(const char *point, const lg_fault_schedule *s);
-void lg_fault_clear(void);               /* disarm every point, zero counters */
-void lg_fault_disarm(void);              /* stop failing, keep the counters */
-uint64_t lg_fault_hits(const char *point);  /* times the point was reached */
-uint64_t lg_fault_fired(const char *point); /* times it failed */
+LG_API int lg_fault_point_valid(const char *point);
+LG_API const char *const *lg_fault_points(void); /* NULL-terminated */
+LG_API lg_status lg_fault_set(const char *point, const lg_fault_schedule *s);
+LG_API void lg_fault_clear(void);               /* disarm every point, zero counters */
+LG_API void lg_fault_disarm(void);              /* stop failing, keep the counters */
+LG_API uint64_t lg_fault_hits(const char *point);  /* times the point was reached */
+LG_API uint64_t lg_fault_fired(const char *point); /* times it failed */
 
 /* ----------------------------------------------------------- checkpoints */
 typedef struct {
@@ -190,27 +239,27 @@ typedef struct {
     int trust_code;
 } lg_open_options;
 
-lg_status lg_checkpoint_open(const char *path, const lg_open_options *opt, lg_checkpoint **out);
-void lg_checkpoint_close(lg_checkpoint *c);
-const char *lg_checkpoint_format(const lg_checkpoint *c); /* reader name */
-size_t lg_checkpoint_count(const lg_checkpoint *c);
-const lg_tensor_info *lg_checkpoint_tensor(const lg_checkpoint *c, size_t i);
+LG_API lg_status lg_checkpoint_open(const char *path, const lg_open_options *opt, lg_checkpoint **out);
+LG_API void lg_checkpoint_close(lg_checkpoint *c);
+LG_API const char *lg_checkpoint_format(const lg_checkpoint *c); /* reader name */
+LG_API size_t lg_checkpoint_count(const lg_checkpoint *c);
+LG_API const lg_tensor_info *lg_checkpoint_tensor(const lg_checkpoint *c, size_t i);
 /* index of name, or (size_t)-1 */
-size_t lg_checkpoint_find(const lg_checkpoint *c, const char *name);
+LG_API size_t lg_checkpoint_find(const lg_checkpoint *c, const char *name);
 /* Copies tensor i's bytes, row-major little-endian, into dst (nbytes). */
-lg_status lg_checkpoint_read(lg_checkpoint *c, size_t i, void *dst, size_t n);
+LG_API lg_status lg_checkpoint_read(lg_checkpoint *c, size_t i, void *dst, size_t n);
 /* Deserializes tensor i straight onto d through the checkpoint's reader
  * (for the libtorch readers: libtorch's own deserializer), reads it back,
  * compares it with the file's bytes and frees it. No store is involved:
  * this answers "does direct loading onto d work?" (the upgrade gate).
  * Needs the checkpoint opened with a backend. LG_E_DEVICE with the
  * backend's message when d is refused. */
-lg_status lg_checkpoint_try_device(lg_checkpoint *c, size_t i, lg_device d);
+LG_API lg_status lg_checkpoint_try_device(lg_checkpoint *c, size_t i, lg_device d);
 /* Non-fatal findings (warnings) met while reading. */
-size_t lg_checkpoint_findings(const lg_checkpoint *c);
-const char *lg_checkpoint_finding(const lg_checkpoint *c, size_t i);
+LG_API size_t lg_checkpoint_findings(const lg_checkpoint *c);
+LG_API const char *lg_checkpoint_finding(const lg_checkpoint *c, size_t i);
 /* Names of the readers built in, NULL-terminated. */
-const char *const *lg_readers(void);
+LG_API const char *const *lg_readers(void);
 
 /* ----------------------------------------------------------------- store */
 typedef struct lg_store lg_store;
@@ -229,32 +278,32 @@ typedef enum {
 typedef enum { LG_DTYPE_ADOPT, LG_DTYPE_STRICT, LG_DTYPE_CONVERT } lg_dtype_rule;
 #define LG_DTYPE_RULE_COUNT (LG_DTYPE_CONVERT + 1) /* how many dtype rules there are */
 
-const char *lg_policy_name(lg_policy p);          /* "via-cpu" */
-lg_status lg_policy_parse(const char *s, lg_policy *out);
-const char *lg_dtype_rule_name(lg_dtype_rule r);
-lg_status lg_dtype_rule_parse(const char *s, lg_dtype_rule *out);
+LG_API const char *lg_policy_name(lg_policy p);          /* "via-cpu" */
+LG_API lg_status lg_policy_parse(const char *s, lg_policy *out);
+LG_API const char *lg_dtype_rule_name(lg_dtype_rule r);
+LG_API lg_status lg_dtype_rule_parse(const char *s, lg_dtype_rule *out);
 
-lg_status lg_store_new(lg_backend *b, lg_device d, lg_store **out);
-void lg_store_free(lg_store *s);
+LG_API lg_status lg_store_new(lg_backend *b, lg_device d, lg_store **out);
+LG_API void lg_store_free(lg_store *s);
 /* Record every device transition of this store into t (NULL to stop). */
-void lg_store_set_trace(lg_store *s, lg_trace *t);
+LG_API void lg_store_set_trace(lg_store *s, lg_trace *t);
 /* A new variable, zero-filled. LG_E_INVALID on a duplicate name. */
-lg_status lg_store_add(lg_store *s, const char *name, lg_dtype dtype, int ndim, const int64_t *shape);
+LG_API lg_status lg_store_add(lg_store *s, const char *name, lg_dtype dtype, int ndim, const int64_t *shape);
 /* Overwrite a variable's bytes from host memory (n must equal its size). */
-lg_status lg_store_fill(lg_store *s, const char *name, const void *src, size_t n);
-size_t lg_store_count(const lg_store *s);
-lg_device lg_store_device(const lg_store *s);
+LG_API lg_status lg_store_fill(lg_store *s, const char *name, const void *src, size_t n);
+LG_API size_t lg_store_count(const lg_store *s);
+LG_API lg_device lg_store_device(const lg_store *s);
 /* Variable i's name, dtype and shape. */
-const lg_tensor_info *lg_store_var(const lg_store *s, size_t i);
-size_t lg_store_find(const lg_store *s, const char *name);
+LG_API const lg_tensor_info *lg_store_var(const lg_store *s, size_t i);
+LG_API size_t lg_store_find(const lg_store *s, const char *name);
 /* Copies variable i's bytes to dst, and says which device the backend
  * reports the tensor is on (not the store's bookkeeping). */
-lg_status lg_store_read(lg_store *s, size_t i, void *dst, size_t n, lg_device *where);
+LG_API lg_status lg_store_read(lg_store *s, size_t i, void *dst, size_t n, lg_device *where);
 /* Where variable i is: lg_store_device(s), except after a load under
  * policy tch that ended with LG_E_PANIC (a move that stopped part-way). */
-lg_device lg_store_var_device(const lg_store *s, size_t i);
+LG_API lg_device lg_store_var_device(const lg_store *s, size_t i);
 /* Moves every variable (all-or-nothing). */
-lg_status lg_store_set_device(lg_store *s, lg_device d);
+LG_API lg_status lg_store_set_device(lg_store *s, lg_device d);
 
 typedef struct {
     lg_policy policy;
@@ -269,7 +318,7 @@ typedef struct {
     uint64_t hash_seed;
 } lg_load_options;
 
-void lg_load_options_init(lg_load_options *o); /* via-cpu, convert, 0, auto */
+LG_API void lg_load_options_init(lg_load_options *o); /* via-cpu, convert, 0, auto */
 
 typedef struct {
     lg_policy policy_used;       /* auto resolved */
@@ -286,7 +335,7 @@ typedef struct {
  * error but LG_E_RESTORE the store is exactly as before; except under
  * policy tch, which does what tch-rs does (docs/policies.md). stats may
  * be NULL. */
-lg_status lg_store_load(lg_store *s, const char *path, const lg_load_options *o, lg_load_stats *stats);
+LG_API lg_status lg_store_load(lg_store *s, const char *path, const lg_load_options *o, lg_load_stats *stats);
 
 /* --------------------------------------------------------- torch writers */
 /* Writes named tensors as a libtorch OutputArchive (.ot), as tch's
@@ -298,7 +347,7 @@ typedef struct {
     const int64_t *shape;
     const void *data; /* row-major, little-endian */
 } lg_named_data;
-lg_status lg_torch_write_archive(const char *path, const lg_named_data *t, size_t n);
+LG_API lg_status lg_torch_write_archive(const char *path, const lg_named_data *t, size_t n);
 /* Writes named tensors with libtorch in format:
  *   "torch-archive"  as lg_torch_write_archive ('.' in names written '|');
  *   "torch-params"   torch::jit::_save_parameters (a zip; the names as given);
@@ -306,7 +355,7 @@ lg_status lg_torch_write_archive(const char *path, const lg_named_data *t, size_
  * Each is read back by the lg_torch_read_archive reader of the same name.
  * LG_E_INVALID for another format or a bad tensor, LG_E_BACKEND without
  * libtorch. */
-lg_status lg_torch_write_file(const char *path, const char *format, const lg_named_data *t,
+LG_API lg_status lg_torch_write_file(const char *path, const char *format, const lg_named_data *t,
                               size_t n);
 
 /* Loads a libtorch file straight onto d with libtorch's own deserializer,
@@ -323,7 +372,7 @@ lg_status lg_torch_write_file(const char *path, const char *format, const lg_nam
  * between: this is what `harness probe` measures, and it reaches libtorch even for a device this machine lacks. LG_E_DEVICE when
  * libtorch refuses d (its message kept), LG_E_BACKEND without libtorch. */
 typedef int (*lg_torch_tensor_fn)(void *ctx, const lg_named_data *t, lg_device where);
-lg_status lg_torch_read_archive(const char *path, const char *reader, lg_device d,
+LG_API lg_status lg_torch_read_archive(const char *path, const char *reader, lg_device d,
                                 lg_torch_tensor_fn fn, void *ctx);
 
 #ifdef __cplusplus

@@ -1,7 +1,9 @@
 /* The torch backend: tensors are libtorch tensors, reached only through the
- * shim (torch_shim.h). Also lg_libtorch_version(), lg_torch_write_archive(),
- * lg_torch_write_file() and lg_torch_read_archive(), which exist in every
- * build and answer "none" / LG_E_BACKEND when the build has no libtorch. */
+ * shim (torch_shim.h), which lives in the torch module, libloadgate-torch.so,
+ * loaded when the backend is first opened (module.c). Also
+ * lg_libtorch_version(), lg_torch_write_archive(), lg_torch_write_file()
+ * and lg_torch_read_archive(), which exist in every build and answer "none"
+ * / LG_E_BACKEND when the build has no libtorch or the module is missing. */
 #include "backend/backend.h"
 #include "formats/format.h"
 
@@ -12,7 +14,7 @@
 #include <unistd.h>
 
 #ifdef LOADGATE_HAVE_TORCH
-#include "backend/torch_shim.h"
+#include "backend/torch_module.h"
 
 /* direct_ok answers, cached per backend: cpu, mps, and cuda:0..N-1. */
 #define TORCH_CUDA_CACHED 16
@@ -30,10 +32,13 @@ static lg_status shim_err(lg_status st, const char *what)
 
 static lg_status t_open(lg_backend *b)
 {
+    lg_status st = lg_torch_module_load();
+    if (st != LG_OK)
+        return st;
     torch_priv *p = lg__calloc(1, sizeof *p);
     if (!p)
         return lg__err(LG_E_NOMEM, "out of memory opening the torch backend");
-    lg_status st = lgt_pool_new(&p->pool);
+    st = lgt_pool_new(&p->pool);
     if (st != LG_OK) {
         free(p);
         return shim_err(st, "torch backend");
@@ -182,7 +187,7 @@ lgt_pool *lg__torch_pool(lg_backend *b)
     return ((torch_priv *)b->priv)->pool;
 }
 
-const char *lg_libtorch_version(void) { return lgt_version(); }
+const char *lg_libtorch_version(void) { return lg__torch_module_version(); }
 
 void lg_torch_set_threads(int n) { lgt_set_threads(n); }
 
@@ -219,6 +224,9 @@ lg_status lg_torch_write_file(const char *path, const char *format, const lg_nam
     if (k < 0 || torch_formats[k].how == LGT_SCRIPT)
         return lg__err(LG_E_INVALID, "%s: \"%s\" is not a libtorch writer (%s)", path,
                        format ? format : "(null)", TORCH_WRITER_NAMES);
+    if (lg_torch_module_load() != LG_OK)
+        return lg__err(LG_E_BACKEND, "%s: cannot write %s: %s", path, torch_formats[k].kind,
+                       lg__torch_module_error());
     lg_status st = lgt_file_write(torch_formats[k].how, path, t, n);
     if (st != LG_OK)
         return lg__err(st, "%s: writing %s: %s", path, torch_formats[k].kind, lgt_last_error());
@@ -284,6 +292,9 @@ lg_status lg_torch_read_archive(const char *path, const char *reader, lg_device 
      * again, and could be read as another format or changed in between. */
     lg_checkpoint c = {.path = (char *)path, .fd = -1};
     lg_status st = loader_named(reader, &how);
+    if (st == LG_OK && lg_torch_module_load() != LG_OK)
+        return lg__err(LG_E_BACKEND, "%s: cannot read with libtorch: %s", path,
+                       lg__torch_module_error());
     if (st == LG_OK)
         st = lg__checkpoint_read(&c);
     if (st != LG_OK)

@@ -54,10 +54,11 @@ lg_status lg_sim_profile_set(lg_backend *b, lg_device d, const char *key, const 
     return lg__sim_profile_set(b, d, key, value);
 }
 
+/* torch when its module is found (not loaded: docs/install.md). */
 const char *lg_backends_built(void)
 {
 #ifdef LOADGATE_HAVE_TORCH
-    return "sim,torch";
+    return strcmp(lg_libtorch_version(), "none") ? "sim,torch" : "sim";
 #else
     return "sim";
 #endif

@@ -177,6 +177,14 @@ int tu_run_cmd(int (*fn)(int, char **), char **argv, const char *dir, char **out
 
 int tu_run_suite(Suite *s)
 {
+#ifdef LOADGATE_HAVE_TORCH
+    /* The torch module loaded once, here, as libtorch was when the tests
+     * linked it: each forked test inherits it instead of loading it anew
+     * (seconds each). test_module does not come here (it checks that
+     * nothing loads it unasked). */
+    lg_torch_module_load();
+    lg_error_clear();
+#endif
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);

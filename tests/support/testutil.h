@@ -28,7 +28,7 @@ int tu_run_cmd(int (*fn)(int, char **), char **argv, const char *dir, char **out
 /* Runs a Check suite (CK_NORMAL) and frees the runner; the number of
  * failed tests. */
 struct Suite;
-int tu_run_suite(struct Suite *s);
+int tu_run_suite(struct Suite *s);  /* loads the torch module first, where built */
 /* The major version of the libtorch linked in (0: none). */
 int tu_libtorch_major(void);
 /* Is msg libtorch's refusal to deserialize onto mps on a machine without
