@@ -93,7 +93,10 @@ lg_status hx_report_load(const char *path, hx_report *r)
     r->environment = json_is_object(env) ? json_incref(env) : NULL;
     json_t *run = json_object_get(doc, "run");
     r->run = json_is_object(run) ? json_incref(run) : NULL;
-    r->duration_s = json_number_value(json_object_get(json_object_get(doc, "summary"), "duration_s"));
+    json_t *sum = json_object_get(doc, "summary");
+    r->duration_s = json_number_value(json_object_get(sum, "duration_s"));
+    const char *why = hx_json_get_str(sum, "interrupted_reason");
+    snprintf(r->interrupted, sizeof r->interrupted, "%s", why ? why : "");
     json_decref(doc);
     return LG_OK;
 }

@@ -2,9 +2,12 @@
  * counts, the probe's verdict on the MPS workaround (runs on the torch
  * backend), the failing cases with their messages, and the reliability
  * table (reliability.h). */
+#include "report/groups.h"
 #include "report/policies.h"
 #include "report/reliability.h"
 #include "report/report.h"
+#include "util/error.h"
+#include "util/fs.h"
 #include "util/json.h"
 
 #include <stdio.h>
@@ -161,6 +164,51 @@ static void md_probe(FILE *f, const json_t *probe)
     }
 }
 
+/* One group: its count, code and pattern, and its first examples. */
+static void md_group(FILE *f, const hx_fail_group *g)
+{
+    fprintf(f, "### %zu × %s\n\n", g->count, g->code);
+    md_block(f, g->pattern);
+    for (size_t e = 0; e < g->nexamples; e++) {
+        const char *reason = hx_json_get_str(g->examples[e], "reason");
+        const char *kept = hx_json_get_str(g->examples[e], "kept_file");
+        fputs("- `", f);
+        md_cell_cut(f, hx_json_get_str(g->examples[e], "id"), 300);
+        fputs("`: ", f);
+        md_cell_cut(f, reason ? reason : "", 400);
+        if (kept) {
+            fputs(" (input kept as `", f);
+            md_cell(f, kept);
+            fputs("`)", f);
+        }
+        fputc('\n', f);
+    }
+    fputc('\n', f);
+}
+
+/* The failing cases by error code and message pattern (report/groups.h):
+ * a table, then each group with HX_GROUP_EXAMPLES examples. */
+static lg_status md_groups(FILE *f, const json_t *cases)
+{
+    hx_fail_groups G;
+    if (hx_fail_groups_make(cases, &G) != LG_OK)
+        return LG_E_NOMEM;
+    if (G.n) {
+        fprintf(f, "## Failures by error (%zu cases in %zu groups)\n\n", G.failing, G.n);
+        fputs("| cases | status and error | message pattern |\n| ---: | --- | --- |\n", f);
+        for (size_t i = 0; i < G.n; i++) {
+            fprintf(f, "| %zu | %s | ", G.g[i].count, G.g[i].code);
+            md_cell_cut(f, G.g[i].pattern, 300);
+            fputs(" |\n", f);
+        }
+        fputc('\n', f);
+        for (size_t i = 0; i < G.n; i++)
+            md_group(f, &G.g[i]);
+    }
+    hx_fail_groups_free(&G);
+    return LG_OK;
+}
+
 static void md_failing(FILE *f, const json_t *cases)
 {
     size_t i, nfail = 0;
@@ -171,6 +219,11 @@ static void md_failing(FILE *f, const json_t *cases)
         return;
     }
     fprintf(f, "## Failing cases (%zu)\n\n", nfail);
+    if (nfail > HX_FAIL_LINES_MAX) {
+        fprintf(f, "More than %d: see the groups above; every case is in report.json and "
+                   "junit.xml.\n\n", HX_FAIL_LINES_MAX);
+        return;
+    }
     json_array_foreach(cases, i, c) {
         hx_status st = hx_case_status(c);
         if (!hx_status_fails_run(st))
@@ -178,10 +231,16 @@ static void md_failing(FILE *f, const json_t *cases)
         const json_t *act = json_object_get(c, "actual");
         const char *msg = hx_json_get_str(act, "message");
         const char *err = hx_json_get_str(c, "stderr");
+        const char *kept = hx_json_get_str(c, "kept_file");
         fprintf(f, "### %s: ", hx_status_name(st));
         md_cell(f, hx_json_get_str(c, "id"));
         fputs("\n\n", f);
         md_block(f, hx_json_get_str(c, "reason") ? hx_json_get_str(c, "reason") : "");
+        if (kept) {
+            fputs("Input kept as `", f);
+            md_cell(f, kept);
+            fputs("`.\n\n", f);
+        }
         if (msg && *msg) {
             fputs("Error message:\n\n", f);
             md_block(f, msg);
@@ -198,6 +257,9 @@ static lg_status md_body(FILE *f, const hx_report *r, const char **suites, size_
     hx_counts all = hx_counts_of(r->cases, NULL);
     fputs("# loadgate report\n\n", f);
     md_env(f, r);
+    if (r->interrupted[0])
+        fprintf(f, "**INTERRUPTED**: %s; the cases not run are skips with reason \"not run: "
+                   "%s\".\n\n", r->interrupted, r->interrupted);
     fprintf(f, "**%s**\n\n", all.n[HX_ST_FAIL] + all.n[HX_ST_XPASS] + all.n[HX_ST_CRASH] +
                                          all.n[HX_ST_TIMEOUT]
                                      ? "FAILED"
@@ -212,12 +274,51 @@ static lg_status md_body(FILE *f, const hx_report *r, const char **suites, size_
     }
     fputc('\n', f);
     md_probe(f, json_object_get(r->environment, "probe"));
+    lg_status st = md_groups(f, r->cases);
+    if (st != LG_OK)
+        return hx_err(st, "out of memory");
     md_failing(f, r->cases);
-    lg_status st = hx_policy_table_md(f, r->cases);
+    st = hx_policy_table_md(f, r->cases);
     return st != LG_OK ? st : hx_reliability_md(f, r->cases);
+}
+
+/* Where to cut text of n bytes to keep it under max with a note: at the
+ * start of the last heading that fits, so that no table or fenced block
+ * is left half written. */
+static size_t cut_at(const char *text, size_t max)
+{
+    size_t at = max;
+    while (at > 0 && !(text[at - 1] == '\n' && text[at] == '#'))
+        at--;
+    return at ? at : max;
+}
+
+/* The whole body in memory, then at most HX_MD_MAX bytes of it to f. */
+static lg_status md_capped(FILE *f, const hx_report *r, const char **suites, size_t nsuites)
+{
+    char *text = NULL;
+    size_t n = 0;
+    FILE *m = open_memstream(&text, &n);
+    if (!m)
+        return hx_err(LG_E_NOMEM, "out of memory");
+    lg_status st = md_body(m, r, suites, nsuites);
+    if (fclose(m) || !text) {
+        free(text);
+        return st != LG_OK ? st : hx_err(LG_E_NOMEM, "out of memory");
+    }
+    size_t keep = n;
+    if (st == LG_OK && n > HX_MD_MAX)
+        keep = cut_at(text, HX_MD_MAX - 1024); /* room for the note */
+    fwrite(text, 1, keep, f);
+    if (keep < n)
+        fprintf(f, "\n---\n\n**Cut**: summary.md is capped at %d KiB; the last %zu bytes "
+                   "(from \"%.60s\" on) were left out. report.json and junit.xml hold every "
+                   "case.\n", HX_MD_MAX / 1024, n - keep, strtok(text + keep, "\n"));
+    free(text);
+    return st;
 }
 
 lg_status hx_report_write_md(const hx_report *r, const char *path)
 {
-    return hx_report_write_with(r, path, md_body);
+    return hx_report_write_with(r, path, md_capped);
 }

@@ -5,9 +5,11 @@
 #include "util/fs.h"
 #include "util/json.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char *const status_names[HX_ST_COUNT] = {
     "pass", "fail", "skip", "xfail", "xpass", "crash", "timeout",
@@ -111,6 +113,9 @@ json_t *hx_report_summary(const hx_report *r)
     for (int k = 0; k < HX_ST_COUNT; k++)
         bad |= json_object_set_new(s, summary_keys[k], json_integer((json_int_t)all.n[k]));
     bad |= json_object_set_new(s, "duration_s", json_real(r->duration_s));
+    bad |= json_object_set_new(s, "interrupted", json_boolean(r->interrupted[0]));
+    if (r->interrupted[0])
+        bad |= json_object_set_new(s, "interrupted_reason", json_string(r->interrupted));
     if (bad) {
         json_decref(s);
         return NULL;
@@ -180,18 +185,32 @@ lg_status hx_report_write_with(const hx_report *r, const char *path, hx_report_b
     return st;
 }
 
+static const struct {
+    unsigned bit;
+    const char *file;
+    lg_status (*write)(const hx_report *, const char *);
+} outs[] = {
+    {HX_FMT_JSON, "report.json", hx_report_write_json},
+    {HX_FMT_JUNIT, "junit.xml", hx_report_write_junit},
+    {HX_FMT_MD, "summary.md", hx_report_write_md},
+    {HX_FMT_HTML, "index.html", hx_report_write_html},
+};
+
+lg_status hx_report_clean(const char *dir)
+{
+    char path[4200];
+    for (size_t i = 0; i < sizeof outs / sizeof outs[0]; i++) {
+        if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, outs[i].file) >= sizeof path)
+            return hx_err(LG_E_IO, "%s: path too long", dir);
+        if (unlink(path) && errno != ENOENT)
+            return hx_err(LG_E_IO, "cannot remove the earlier report %s: %s", path,
+                          strerror(errno));
+    }
+    return LG_OK;
+}
+
 lg_status hx_report_write_all(const hx_report *r, const char *dir, unsigned formats)
 {
-    static const struct {
-        unsigned bit;
-        const char *file;
-        lg_status (*write)(const hx_report *, const char *);
-    } outs[] = {
-        {HX_FMT_JSON, "report.json", hx_report_write_json},
-        {HX_FMT_JUNIT, "junit.xml", hx_report_write_junit},
-        {HX_FMT_MD, "summary.md", hx_report_write_md},
-        {HX_FMT_HTML, "index.html", hx_report_write_html},
-    };
     char path[4200], first[4096] = "";
     lg_status rc = hx_mkdirs(dir);
     if (rc != LG_OK)

@@ -40,6 +40,8 @@ typedef struct {
     json_t *run;         /* object describing the invocation, or NULL */
     json_t *cases;       /* array of case objects, in report order */
     double duration_s;   /* wall time of the run */
+    char interrupted[64]; /* "interrupted by SIGINT" when a signal stopped the
+                             run (summary.interrupted_reason); "" when not */
 } hx_report;
 
 /* LG_OK, or LG_E_NOMEM. environment and run start as NULL. */
@@ -47,7 +49,7 @@ lg_status hx_report_init(hx_report *r);
 void hx_report_free(hx_report *r);
 /* Appends a case object; takes the reference (also on failure). */
 lg_status hx_report_add(hx_report *r, json_t *c);
-/* Counts by status: passed, failed, ... (a new reference). */
+/* Counts by status: passed, failed, ..., and interrupted (a new reference). */
 json_t *hx_report_summary(const hx_report *r);
 
 /* Case counts of a group of cases, for the writers' tables. */
@@ -92,4 +94,10 @@ lg_status hx_report_write_with(const hx_report *r, const char *path, hx_report_b
  * report.json junit.xml summary.md index.html. Every chosen file is
  * attempted; the first failure is returned. */
 lg_status hx_report_write_all(const hx_report *r, const char *dir, unsigned formats);
+/* Removes the files a run writes into dir (the four above), so that no
+ * report of an earlier run stays beside the new ones; a missing dir or
+ * file is fine. LG_OK, or LG_E_IO naming the file that stayed. */
+lg_status hx_report_clean(const char *dir);
+/* summary.md is cut to this many bytes, with a note of what was cut. */
+#define HX_MD_MAX (512 * 1024)
 #endif

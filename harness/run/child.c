@@ -134,6 +134,9 @@ static void forked_child(const hx_child_opts *o, pid_t parent, const int fds[3],
     if (__gcov_reset)
         __gcov_reset();
     signal(SIGPIPE, SIG_DFL);
+    /* the parent's handlers (harness run's interruption) are not the child's */
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
     die_with_parent(parent);
     close_tracked();
     lg_torch_set_threads(1);
@@ -436,6 +439,13 @@ void hx_child_wait(hx_child *c)
         hx_child_poll(one, 1, 1.0);
 }
 
+void hx_child_kill(hx_child *c)
+{
+    if (c->pid > 0 && !c->reaped)
+        kill(c->pid, SIGKILL);
+    hx_child_wait(c);
+}
+
 void hx_child_free(hx_child *c)
 {
     close_fd(&c->out_fd);
@@ -527,18 +537,22 @@ int hx_child_exit_code(const hx_child *c)
     return WEXITSTATUS(c->wstatus);
 }
 
+const char *hx_signal_name(int sig, char *buf, size_t n)
+{
+    const char *abbrev = signal_abbrev(sig);
+    if (abbrev)
+        snprintf(buf, n, "%s", abbrev);
+    else
+        snprintf(buf, n, "SIG%d", sig);
+    return buf;
+}
+
 const char *hx_child_signal(const hx_child *c, char *buf, size_t n)
 {
     if (c->killed)
         return NULL;
-    if (c->reaped && WIFSIGNALED(c->wstatus)) {
-        const char *abbrev = signal_abbrev(WTERMSIG(c->wstatus));
-        if (abbrev)
-            snprintf(buf, n, "%s", abbrev);
-        else
-            snprintf(buf, n, "SIG%d", WTERMSIG(c->wstatus));
-        return buf;
-    }
+    if (c->reaped && WIFSIGNALED(c->wstatus))
+        return hx_signal_name(WTERMSIG(c->wstatus), buf, n);
     if (!c->san_sig[0])
         return NULL;
     snprintf(buf, n, "%s", c->san_sig);

@@ -75,6 +75,9 @@ void hx_child_poll(hx_child *const *cs, int n, double max_wait);
 int hx_child_done(const hx_child *c);
 /* hx_child_poll on c alone until it is done. */
 void hx_child_wait(hx_child *c);
+/* Kills c (SIGKILL) unless it is done, and reaps it: a run that was
+ * interrupted (harness run on SIGINT or SIGTERM). */
+void hx_child_kill(hx_child *c);
 /* Closes what is left open and frees the output. The child must be done. */
 void hx_child_free(hx_child *c);
 
@@ -100,6 +103,8 @@ int hx_child_exit_code(const hx_child *c);
 /* The name of the deadly signal c died of ("SIGSEGV", "SIG40"), or the one
  * a sanitizer reported in its stderr; NULL when none (or a timeout). */
 const char *hx_child_signal(const hx_child *c, char *buf, size_t n);
+/* The name of signal sig in buf: "SIGINT", "SIG40". Returns buf. */
+const char *hx_signal_name(int sig, char *buf, size_t n);
 /* What became of c, in words: "timed out after S s; the child was
  * killed", "killed by SIGSEGV (Segmentation fault)", "SIGSEGV, caught by
  * the sanitizer (exit status 1)" or "the child exited with status N". */

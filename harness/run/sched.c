@@ -6,6 +6,7 @@
 #include "fixture/cache.h"
 #include "report/result.h"
 #include "run/child.h"
+#include "run/keep.h"
 #include "run/worker.h"
 #include "util/error.h"
 #include "util/json.h"
@@ -13,6 +14,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +58,14 @@ struct hx_sched {
     double t0;
 };
 
+/* The signal that interrupted the run (hx_sched_interrupt), or 0: set by
+ * a signal handler, so a process-wide flag. */
+static volatile sig_atomic_t interrupted;
+
+void hx_sched_interrupt(int sig) { interrupted = sig; }
+
+int hx_sched_interrupted(void) { return interrupted; }
+
 /* ------------------------------------------------------------ results */
 
 static void progress(const hx_sched *S, int final)
@@ -96,10 +106,26 @@ static int sweep_goes_on(const job *j, uint64_t k, json_t *res, uint64_t fired)
     return 0;
 }
 
+/* --keep-failed: the input of run k of j, which failed, kept; its path
+ * (or why it could not be kept) goes into the result. */
+static void keep_input(const hx_sched *S, const job *j, uint64_t k, json_t *res)
+{
+    char path[PATH_MAX + 256];
+    hx_run_opts o = S->o.run;
+    o.sweep_k = k;
+    const char *id = hx_json_get_str(res, "id");
+    if (hx_keep_input(j->c, &o, S->o.keep_dir, id ? id : j->c->id, path, sizeof path) == LG_OK)
+        json_object_set_new(res, "kept_file", json_string(path));
+    else
+        json_object_set_new(res, "kept_file_error", hx_json_str(hx_errmsg()));
+}
+
 static void record(hx_sched *S, job *j, uint64_t k, json_t *res, uint64_t fired)
 {
     int more = res && sweep_goes_on(j, k, res, fired);
     hx_status st = res ? hx_case_status(res) : HX_ST_FAIL;
+    if (res && S->o.keep_dir && hx_status_fails_run(st))
+        keep_input(S, j, k, res);
     j->state = more ? JOB_READY : JOB_DONE;
     if (!res || keep_result(j, res)) {
         S->oom = S->stop = 1;
@@ -356,6 +382,8 @@ static void worker_news(hx_sched *S, slot *s)
 static void wait_some(hx_sched *S)
 {
     hx_child_poll(S->watch, 2 * S->nslots, 1.0);
+    if (interrupted) /* a child the signal killed too is not a crash */
+        return;
     for (int i = 0; i < S->nslots; i++) {
         slot *s = &S->slots[i];
         if (s->j && !s->on_worker && hx_child_done(&s->child))
@@ -369,6 +397,28 @@ static void stop_workers(hx_sched *S)
 {
     for (int i = 0; i < S->nslots; i++) {
         hx_worker_stop(&S->workers[i]);
+        S->watch[S->nslots + i] = NULL;
+    }
+}
+
+/* On an interruption: every child and worker is killed and reaped; the
+ * runs they had are not run (hx_sched_collect). */
+static void kill_all(hx_sched *S)
+{
+    for (int i = 0; i < S->nslots; i++) {
+        slot *s = &S->slots[i];
+        hx_worker *w = &S->workers[i];
+        if (s->j && !s->on_worker) {
+            hx_child_kill(&s->child);
+            hx_child_free(&s->child);
+        }
+        if (s->j)
+            release(S, s);
+        if (w->up) {
+            hx_child_kill(&w->child);
+            hx_worker_free(w);
+            w->up = w->busy = 0;
+        }
         S->watch[S->nslots + i] = NULL;
     }
 }
@@ -391,8 +441,10 @@ lg_status hx_sched_run(hx_sched *S)
     S->t0 = hx_now_s();
     prepare_fixtures(S);
     for (;;) {
-        while (S->nactive < S->nslots && !S->stop && (j = next_job(S)))
+        while (S->nactive < S->nslots && !S->stop && !interrupted && (j = next_job(S)))
             start_run(S, j);
+        if (interrupted)
+            kill_all(S);
         if (!S->nactive)
             break;
         wait_some(S);
@@ -481,14 +533,27 @@ lg_status hx_sched_new(const hx_sched_opts *o, const hx_suite *suites, int nsuit
     return LG_OK;
 }
 
+/* The result of a case an interruption kept from running: a skip. */
+static lg_status add_not_run(const hx_sched *S, const job *j, hx_report *rep)
+{
+    char why[64], sig[32];
+    hx_run_opts o = opts_for(S, 0);
+    snprintf(why, sizeof why, "not run: interrupted by %s",
+             hx_signal_name(interrupted, sig, sizeof sig));
+    return hx_report_add(rep, hx_result_new(j->c, j->index, &o, HX_ST_SKIP, why));
+}
+
 lg_status hx_sched_collect(const hx_sched *S, hx_report *rep, size_t *not_run)
 {
     *not_run = 0;
     for (size_t i = 0; i < S->njobs; i++) {
         size_t k;
         json_t *res;
-        if (!json_array_size(S->jobs[i].results))
+        if (!json_array_size(S->jobs[i].results)) {
             (*not_run)++;
+            if (interrupted && add_not_run(S, &S->jobs[i], rep) != LG_OK)
+                return LG_E_NOMEM;
+        }
         json_array_foreach(S->jobs[i].results, k, res) {
             const char *text = json_string_value(res);
             lg_status st = hx_report_add(rep, json_loadb(text, json_string_length(res), 0, NULL));

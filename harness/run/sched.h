@@ -40,6 +40,8 @@ typedef struct {
     const char *pattern; /* -k, or NULL */
     int shard_i, shard_n;
     const json_t *rerun; /* only the case ids that are keys of this object; NULL: all */
+    const char *keep_dir; /* --keep-failed: the input of each run that fails is
+                             kept there (run/keep.h); NULL: none */
     void (*progress)(void *ctx, const hx_progress *p); /* after each run; NULL: none */
     void *ctx;
 } hx_sched_opts;
@@ -54,9 +56,18 @@ lg_status hx_sched_new(const hx_sched_opts *o, const hx_suite *suites, int nsuit
  * LG_E_NOMEM when a result could not be kept (the runs stop). */
 lg_status hx_sched_run(hx_sched *s);
 /* Adds every result to rep, in case order (a sweep's runs in k order);
- * *not_run receives the selected cases never started (--fail-fast). */
+ * *not_run receives the selected cases never started (--fail-fast, or an
+ * interruption: those are added as skips, see hx_sched_interrupt). */
 lg_status hx_sched_collect(const hx_sched *s, hx_report *rep, size_t *not_run);
 size_t hx_sched_selected(const hx_sched *s); /* cases selected */
+
+/* Interruption (SIGINT, SIGTERM; docs/runner.md): async-signal-safe, for
+ * a signal handler. The running hx_sched_run starts nothing more, kills
+ * its children and workers and returns; hx_sched_collect then reports
+ * every case never finished as a skip "not run: interrupted by SIGx". */
+void hx_sched_interrupt(int sig);
+/* The signal that interrupted the run, or 0. */
+int hx_sched_interrupted(void);
 size_t hx_sched_failing(const hx_sched *s);  /* runs that fail the run */
 void hx_sched_free(hx_sched *s);
 #endif
