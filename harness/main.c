@@ -20,9 +20,11 @@ static const char usage[] =
     "  merge -o OUT IN...      merge report.json files (shards)\n"
     "  compare BASE NEW        what changed between two reports; exit 1 on a regression\n"
     "  --version               versions, backends and the torch modules found\n"
+    "  help COMMAND            the same as COMMAND --help\n"
     "\n"
     "exit codes: 0 passed, 1 a case failed or a file could not be loaded,\n"
-    "            2 bad usage or an invalid case file\n";
+    "            2 bad usage or an invalid case file,\n"
+    "            5 run/list: -k, --shard or --rerun-failed selected no case\n";
 
 static const struct {
     const char *name;
@@ -60,6 +62,11 @@ int main(int argc, char **argv)
     if (argc < 2) {
         fputs(usage, stderr);
         return 2;
+    }
+    char *help[] = {argv[0], argc > 2 ? argv[2] : NULL, "--help", NULL};
+    if (!strcmp(argv[1], "help") && argc > 2) { /* help CMD: CMD --help */
+        argc = 3;
+        argv = help;
     }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         fputs(usage, stdout);

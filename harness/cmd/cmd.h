@@ -5,6 +5,9 @@
 #ifndef HX_CMD_H
 #define HX_CMD_H
 
+#include "args.h" /* same folder: main.c includes this file by its path */
+#include "loadgate/loadgate.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,8 +34,17 @@ int hx_cmd_suite_load(const char *path, const char *fixture_dir, struct hx_suite
  * run/sandbox.h): its exit code, or 1 with the reason on stderr after
  * "harness WHAT: ". */
 int hx_cmd_confined(const char *what, int (*fn)(void *), void *arg);
-/* "torch" when built, else "sim". */
+/* The backend of load and inspect when --backend is not given: "sim",
+ * in every build (docs/cli.md). */
 const char *hx_default_backend(void);
+/* sim | torch */
+int hx_backend_name_valid(const char *s);
+/* auto, or a name lg_readers() lists */
+int hx_reader_name_valid(const char *s);
+/* Does backend b lack device d? Then "harness CMD: no such device: D; the
+ * B backend has ..." on stderr and -1; else 0. */
+struct lg_backend;
+int hx_cmd_no_device(const char *cmd, struct lg_backend *b, lg_device d);
 /* error | warn | off */
 int hx_crc_mode_valid(const char *s);
 /* sha256 of n bytes as hex into hex (65 bytes or more). */
@@ -41,4 +53,30 @@ void hx_sha256_hex(const void *p, size_t n, char *hex);
  * out of this header). */
 struct json_t;
 struct json_t *hx_shape_json(int ndim, const int64_t *shape);
+
+/* ------------------------------------------ CLI conventions (docs/cli.md) */
+/* The exit code of a run or list whose selection (-k, --shard,
+ * --rerun-failed) leaves no case: pytest's 5. */
+#define HX_EXIT_NO_CASES 5
+/* The values option NAME (a long name, no dashes) takes, for an error
+ * message: "cpu, cuda, cuda:N, mps"; "" when any value goes. */
+const char *hx_cmd_allowed(const char *option);
+/* "harness CMD: -X/--NAME: bad value 'V' (allowed: ...)" and the usage on
+ * stderr, for the option of a->opts with this id; returns 2, for
+ * `return hx_cmd_bad_value(&a, id, a.value)`. */
+int hx_cmd_bad_value(hx_args *a, int id, const char *value);
+/* rc when selected > 0; else HX_EXIT_NO_CASES with "harness CMD: no case
+ * selected" (naming the -k pattern) on stderr. */
+int hx_cmd_selection_rc(const char *cmd, size_t selected, const char *pattern, int rc);
+/* fn(argc', argv') where every positional of argv that is a folder is
+ * replaced by its *.yaml files, sorted (case/dir.h); opts tells option
+ * values from positionals, and `--` ends the options. A folder with no
+ * case file, or one that cannot be read: 2, with the error on stderr. */
+int hx_cmd_with_case_dirs(int (*fn)(int, char **), const char *cmd, const hx_opt *opts, int argc,
+                          char **argv);
+/* Do the first bytes say checkpoint (zip, pickle, safetensors)? */
+int hx_cmd_is_checkpoint(const char *path);
+/* For a checkpoint given as a case file: "PATH: this is a checkpoint, not
+ * a case file; try `harness inspect PATH`" on stderr and -1; else 0. */
+int hx_cmd_not_a_checkpoint(const char *path);
 #endif

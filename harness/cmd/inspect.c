@@ -23,6 +23,8 @@ static const char inspect_usage[] =
     "  from it (a TorchScript __setstate__): that code runs with your rights,\n"
     "  in a child process that cannot write files. Only for files you trust;\n"
     "  without it such files are refused (docs/limits.md).\n"
+    "  The backend is sim unless --backend torch is given (as for load); the\n"
+    "  first line names it. .ot and TorchScript files need --backend torch.\n"
     "  Exit 0, or 1 if the file cannot be read.\n";
 
 static void print_error(int as_json, const char *file, lg_status st)
@@ -71,7 +73,8 @@ static int inspect_run(const char *file, const char *backend, const lg_open_opti
     }
     json_t *tensors = json_array();
     if (!as_json)
-        printf("%s: %s, %zu tensors\n", file, lg_checkpoint_format(c), lg_checkpoint_count(c));
+        printf("%s: %s, %zu tensors (backend %s)\n", file, lg_checkpoint_format(c),
+               lg_checkpoint_count(c), backend);
     for (size_t i = 0; i < lg_checkpoint_count(c) && st == LG_OK; i++) {
         const lg_tensor_info *t = lg_checkpoint_tensor(c, i);
         unsigned char *buf = malloc(t->nbytes ? (size_t)t->nbytes : 1);
@@ -95,8 +98,9 @@ static int inspect_run(const char *file, const char *backend, const lg_open_opti
         json_t *f = json_array();
         for (size_t i = 0; i < lg_checkpoint_findings(c); i++)
             json_array_append_new(f, hx_json_str(lg_checkpoint_finding(c, i)));
-        json_t *o = json_pack("{s:o, s:s, s:o, s:o}", "file", hx_json_str(file), "format",
-                              lg_checkpoint_format(c), "tensors", tensors, "findings", f);
+        json_t *o = json_pack("{s:o, s:s, s:s, s:o, s:o}", "file", hx_json_str(file), "format",
+                              lg_checkpoint_format(c), "backend", backend, "tensors", tensors,
+                              "findings", f);
         json_dumpf(o, stdout, JSON_INDENT(2));
         putchar('\n');
         json_decref(o);
@@ -140,13 +144,21 @@ int hx_cmd_inspect(int argc, char **argv)
     while ((id = hx_args_next(&a)) > 0) {
         switch (id) {
         case O_JSON: as_json = 1; break;
-        case O_BACKEND: backend = a.value; break;
-        case O_READER: oo.reader = a.value; break;
+        case O_BACKEND:
+            if (!hx_backend_name_valid(a.value))
+                return hx_cmd_bad_value(&a, id, a.value);
+            backend = a.value;
+            break;
+        case O_READER:
+            if (!hx_reader_name_valid(a.value))
+                return hx_cmd_bad_value(&a, id, a.value);
+            oo.reader = a.value;
+            break;
         case O_KEY: oo.key = a.value; break;
         case O_TRUST: oo.trust_code = 1; break;
         case O_CRC:
             if (!hx_crc_mode_valid(a.value))
-                return hx_args_error(&a, "unknown crc mode '%s'", a.value);
+                return hx_cmd_bad_value(&a, id, a.value);
             oo.crc = a.value;
             break;
         }

@@ -14,7 +14,7 @@
 #include <string.h>
 
 static const char load_usage[] =
-    "usage: harness load CHECKPOINT --device D [--backend sim|torch]\n"
+    "usage: harness load CHECKPOINT --device D [--backend sim|torch] (default sim)\n"
     "                    [--policy via-cpu|staged|direct|auto|tch]\n"
     "                    [--dtype-rule convert|adopt|strict] [--store-dtype DTYPE]\n"
     "                    [--reader NAME] [--staging-budget BYTES] [--seed N] [--trace]\n"
@@ -29,6 +29,8 @@ static const char load_usage[] =
     "                 whole before the load), not digests of the bytes\n"
     "  --key, --crc and --trust-code as for inspect. --json lists every\n"
     "  variable after the load (name, dtype, shape, device, sha256 of its bytes).\n"
+    "  The text output names the backend used. A device the backend does not\n"
+    "  have (cuda:7 on sim) is an error: exit 1, nothing on stdout.\n"
     "  Exit 0 if it loaded and every invariant held, 1 if not, 2 for usage.\n";
 
 /* The JSON output: the outcome through report/outcome_json.h, as in a
@@ -58,15 +60,17 @@ static json_t *load_json(const hx_outcome *o, const char *file, const char *back
     return j;
 }
 
-static void load_print(const hx_outcome *o, const lg_load_options *opt, int with_trace)
+/* The text output; a load's error goes to stderr, the rest to stdout. */
+static void load_print(const hx_outcome *o, const char *backend, int with_trace)
 {
     char a[LG_DEVICE_NAME_MAX], b[LG_DEVICE_NAME_MAX];
     if (o->status == LG_OK)
         printf("loaded %zu tensors (%llu bytes) via %s\n", o->stats.tensors_loaded,
                (unsigned long long)o->stats.bytes_loaded, lg_policy_name(o->policy_used));
     else
-        printf("%s: %s\n", lg_status_name(o->status), o->message);
-    printf("device: %s -> %s\ninvariants:", lg_device_format(o->before, a),
+        fprintf(stderr, "%s: %s\n", lg_status_name(o->status), o->message);
+    fflush(stderr);
+    printf("backend: %s\ndevice: %s -> %s\ninvariants:", backend, lg_device_format(o->before, a),
            lg_device_format(o->after, b));
     for (int i = 0; i < HX_INV_COUNT; i++)
         printf(" %s=%s", hx_inv_name((hx_inv)i), hx_verdict_name(o->inv[i]));
@@ -81,7 +85,6 @@ static void load_print(const hx_outcome *o, const lg_load_options *opt, int with
                lg_device_format(e->to, b), (unsigned long long)e->bytes, e->ok ? "ok" : "FAIL",
                e->detail);
     }
-    (void)opt;
 }
 
 typedef struct {
@@ -137,7 +140,7 @@ int hx_cmd_load(int argc, char **argv)
     hx_var all = {"*", LG_F32, 0, {0}};
     hx_store_spec retyped = {.mirror = 1, .retype = &all, .nretype = 1};
     int as_json = 0, with_trace = 0, id;
-    const char *backend = "sim", *device = NULL;
+    const char *backend = hx_default_backend(), *device = NULL;
     hx_load_req q = {0};
     lg_load_options_init(&q.opt);
     hx_args a;
@@ -147,36 +150,44 @@ int hx_cmd_load(int argc, char **argv)
         case O_JSON: as_json = 1; break;
         case O_TRACE: with_trace = 1; break;
         case O_DEVICE: device = a.value; break;
-        case O_BACKEND: backend = a.value; break;
+        case O_BACKEND:
+            if (!hx_backend_name_valid(a.value))
+                return hx_cmd_bad_value(&a, id, a.value);
+            backend = a.value;
+            break;
         case O_POLICY:
             if (lg_policy_parse(a.value, &q.opt.policy) != LG_OK)
-                return hx_args_error(&a, "unknown policy '%s'", a.value);
+                return hx_cmd_bad_value(&a, id, a.value);
             break;
         case O_DTYPE_RULE:
             if (lg_dtype_rule_parse(a.value, &q.opt.dtype_rule) != LG_OK)
-                return hx_args_error(&a, "unknown dtype rule '%s'", a.value);
+                return hx_cmd_bad_value(&a, id, a.value);
             break;
-        case O_READER: q.opt.reader = a.value; break;
+        case O_READER:
+            if (!hx_reader_name_valid(a.value))
+                return hx_cmd_bad_value(&a, id, a.value);
+            q.opt.reader = a.value;
+            break;
         case O_KEY: q.opt.key = a.value; break;
         case O_TRUST: q.opt.trust_code = 1; break;
         case O_PARANOID: q.paranoid = 1; break;
         case O_STORE_DTYPE:
             if (lg_dtype_parse(a.value, &all.dtype) != LG_OK)
-                return hx_args_error(&a, "unknown dtype '%s'", a.value);
+                return hx_cmd_bad_value(&a, id, a.value);
             q.store = &retyped;
             break;
         case O_SEED:
             if (hx_args_u64(a.value, &q.opt.hash_seed) != 0)
-                return hx_args_error(&a, "--seed: '%s' is not a number", a.value);
+                return hx_cmd_bad_value(&a, id, a.value);
             break;
         case O_CRC:
             if (!hx_crc_mode_valid(a.value))
-                return hx_args_error(&a, "unknown crc mode '%s'", a.value);
+                return hx_cmd_bad_value(&a, id, a.value);
             q.opt.crc = a.value;
             break;
         case O_BUDGET:
             if (hx_args_u64(a.value, &q.opt.staging_budget) != 0)
-                return hx_args_error(&a, "--staging-budget: '%s' is not a byte count", a.value);
+                return hx_cmd_bad_value(&a, id, a.value);
             break;
         }
     }
@@ -187,11 +198,15 @@ int hx_cmd_load(int argc, char **argv)
     if (!device)
         return hx_args_error(&a, "--device is required");
     if (lg_device_parse(device, &q.device) != LG_OK)
-        return hx_args_error(&a, "unknown device '%s'", device);
+        return hx_cmd_bad_value(&a, O_DEVICE, device);
     lg_status st = lg_backend_open(backend, &q.backend);
     if (st != LG_OK) {
         fprintf(stderr, "harness load: %s\n", lg_error_message());
         return st == LG_E_INVALID ? 2 : 1;
+    }
+    if (hx_cmd_no_device("load", q.backend, q.device)) {
+        lg_backend_close(q.backend);
+        return 1;
     }
     q.path = argv[a.next];
     load_args la = {&q, backend, as_json, with_trace, NULL};
@@ -223,7 +238,7 @@ static int load_run(load_args *a)
         putchar('\n');
         json_decref(j);
     } else {
-        load_print(&o, &q->opt, a->with_trace);
+        load_print(&o, a->backend, a->with_trace);
     }
     hx_outcome_free(&o);
     return failed ? 1 : 0;

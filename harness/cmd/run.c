@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 static const char run_usage[] =
-    "usage: harness run FILE.yaml... [-o DIR] [--format junit,json,md,html] [-j N]\n"
+    "usage: harness run FILE.yaml|DIR... [-o DIR] [--format junit,json,md,html] [-j N]\n"
     "                   [-k PATTERN] [--shard I/N] [--isolation worker|fork|spawn|none]\n"
     "                   [--timeout S] [--fail-fast] [--seed N]\n"
     "                   [--rerun-failed REPORT.json] [--backend sim|torch] [--paranoid]\n"
@@ -44,7 +44,8 @@ static const char run_usage[] =
     "\n"
     "exit codes: 0 every case passed (skips and expected failures allowed),\n"
     "            1 a case failed, crashed, timed out or passed unexpectedly,\n"
-    "            2 bad usage or a case file that does not validate\n";
+    "            2 bad usage or a case file that does not validate,\n"
+    "            5 -k, --shard or --rerun-failed selects no case\n";
 
 typedef struct {
     const char *const *files;
@@ -115,18 +116,6 @@ static long cpu_count(void)
     return n < 1 ? 1 : n > 64 ? 64 : n;
 }
 
-/* The spelling of option id, for "bad value for -j". */
-static void option_name(int id, char *buf, size_t n)
-{
-    for (const hx_opt *o = run_opts; o->name; o++)
-        if (o->id == id) {
-            if (o->short_name)
-                snprintf(buf, n, "-%c", o->short_name);
-            else
-                snprintf(buf, n, "--%s", o->name);
-        }
-}
-
 /* Parses a copy of argv (getopt reorders it; the report records argv as
  * given). Returns -1 when parsed, else the exit code (0 --help, 2 usage). */
 static int parse_args(int argc, char **argv, run_args *a, char **work)
@@ -137,11 +126,8 @@ static int parse_args(int argc, char **argv, run_args *a, char **work)
     work[argc] = NULL;
     hx_args_init(&p, "run", run_usage, run_opts, argc, work);
     while ((id = hx_args_next(&p)) > 0) {
-        if (set_option(a, id, p.value)) {
-            char name[32] = "";
-            option_name(id, name, sizeof name);
-            return hx_args_error(&p, "bad value for %s", name);
-        }
+        if (set_option(a, id, p.value))
+            return hx_cmd_bad_value(&p, id, p.value);
     }
     if (id == HX_ARGS_EXIT)
         return p.exit_code;
@@ -305,8 +291,7 @@ static int report_and_exit_code(const hx_sched *S, lg_status ran, const run_args
     } else {
         print_summary(&rep, a, not_run);
         rc = hx_sched_failing(S) || ran != LG_OK ? 1 : 0;
-        if (!hx_sched_selected(S))
-            fprintf(stderr, "harness run: no case selected\n");
+        rc = hx_cmd_selection_rc("run", hx_sched_selected(S), a->s.pattern, rc);
     }
     hx_report_free(&rep);
     return rc;
@@ -346,7 +331,7 @@ out:
     return rc;
 }
 
-int hx_cmd_run(int argc, char **argv)
+static int run_main(int argc, char **argv)
 {
     run_args a = {.out_dir = "reports", .formats = HX_FMT_ALL};
     double t0 = hx_now_s();
@@ -362,4 +347,9 @@ int hx_cmd_run(int argc, char **argv)
     free(suites);
     free(work);
     return rc;
+}
+
+int hx_cmd_run(int argc, char **argv)
+{
+    return hx_cmd_with_case_dirs(run_main, "run", run_opts, argc, argv);
 }
