@@ -24,7 +24,7 @@ static const char usage[] =
     "\n"
     "exit codes: 0 passed, 1 a case failed or a file could not be loaded,\n"
     "            2 bad usage or an invalid case file,\n"
-    "            5 run/list: -k, --shard or --rerun-failed selected no case\n";
+    "            5 run/list: -k or --shard selected no case\n";
 
 static const struct {
     const char *name;

@@ -55,8 +55,8 @@ struct json_t;
 struct json_t *hx_shape_json(int ndim, const int64_t *shape);
 
 /* ------------------------------------------ CLI conventions (docs/cli.md) */
-/* The exit code of a run or list whose selection (-k, --shard,
- * --rerun-failed) leaves no case: pytest's 5. */
+/* The exit code of a run or list whose selection (-k, --shard) leaves no
+ * case: pytest's 5. */
 #define HX_EXIT_NO_CASES 5
 /* The values option NAME (a long name, no dashes) takes, for an error
  * message: "cpu, cuda, cuda:N, mps"; "" when any value goes. */

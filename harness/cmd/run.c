@@ -45,7 +45,7 @@ static const char run_usage[] =
     "exit codes: 0 every case passed (skips and expected failures allowed),\n"
     "            1 a case failed, crashed, timed out or passed unexpectedly,\n"
     "            2 bad usage or a case file that does not validate,\n"
-    "            5 -k, --shard or --rerun-failed selects no case\n";
+    "            5 -k or --shard selects no case\n";
 
 typedef struct {
     const char *const *files;
@@ -291,7 +291,9 @@ static int report_and_exit_code(const hx_sched *S, lg_status ran, const run_args
     } else {
         print_summary(&rep, a, not_run);
         rc = hx_sched_failing(S) || ran != LG_OK ? 1 : 0;
-        rc = hx_cmd_selection_rc("run", hx_sched_selected(S), a->s.pattern, rc);
+        /* --rerun-failed of a report with no failure selects none: not an error */
+        size_t n = hx_sched_selected(S) + (a->rerun && !a->s.pattern);
+        rc = hx_cmd_selection_rc("run", n, a->s.pattern, rc);
     }
     hx_report_free(&rep);
     return rc;

@@ -127,7 +127,8 @@ START_TEST(test_not_regular_files)
         ck_assert_msg(strstr(msg, "not a regular file") && strstr(msg, cases[i].kind), "%s", msg);
         json_decref(j);
         free(out);
-        char *l[] = {"load", (char *)cases[i].path, "--device", "mps", NULL};
+        /* --json: the error in the document on stdout (text: on stderr) */
+        char *l[] = {"load", (char *)cases[i].path, "--device", "mps", "--json", NULL};
         ck_assert_int_eq(run_cmd(hx_cmd_load, l, &out), 1);
         ck_assert_msg(strstr(out, "not a regular file"), "%s", out);
         free(out);
@@ -262,11 +263,11 @@ END_TEST
 START_TEST(test_load_refused_and_human)
 {
     char *out;
-    char *a1[] = {"load", small, "--device", "mps", "--policy", "direct", NULL};
+    char *a1[] = {"load", small, "--device", "mps", "--policy", "direct", "--json", NULL};
     ck_assert_int_eq(run_cmd(hx_cmd_load, a1, &out), 1);
     ck_assert_ptr_nonnull(strstr(out, "LG_E_DEVICE"));
     ck_assert_ptr_nonnull(strstr(out, "however got MPS"));
-    ck_assert_ptr_nonnull(strstr(out, "device: mps -> mps"));
+    ck_assert_ptr_nonnull(strstr(out, "\"device_after\": \"mps\""));
     free(out);
     char *a2[] = {"load", small, "--device", "mps", "--policy", "staged", "--trace", NULL};
     ck_assert_int_eq(run_cmd(hx_cmd_load, a2, &out), 0);

@@ -599,8 +599,8 @@ START_TEST(usage_and_invalid)
     char missing[600];
     snprintf(missing, sizeof missing, "%s", tu_path(g_dir, "no-report.json"));
     ck_assert_int_eq(run(good, "-o", out, "--rerun-failed", missing, NULL), 2);
-    /* -k selecting nothing is not an error */
-    ck_assert_int_eq(run(good, "-o", out, "-k", "no-such-case", NULL), 0);
+    /* -k selecting nothing is an error: exit 5, as pytest (docs/cli.md) */
+    ck_assert_int_eq(run(good, "-o", out, "-k", "no-such-case", NULL), 5);
 }
 END_TEST
 
