@@ -4,6 +4,7 @@
 #include "cmd/args.h"
 #include "cmd/cmd.h"
 #include "probe/probe.h"
+#include "report/groups.h"
 #include "report/report.h"
 #include "run/cache.h"
 #include "run/child.h"
@@ -12,9 +13,11 @@
 #include "util/json.h"
 
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char run_usage[] =
@@ -22,6 +25,7 @@ static const char run_usage[] =
     "                   [-k PATTERN] [--shard I/N] [--isolation worker|fork|spawn|none]\n"
     "                   [--timeout S] [--fail-fast] [--seed N]\n"
     "                   [--rerun-failed REPORT.json] [--backend sim|torch] [--paranoid]\n"
+    "                   [--keep-failed DIR]\n"
     "\n"
     "  -o DIR            where reports go (default reports/)\n"
     "  --format LIST     report files to write (default: all four)\n"
@@ -41,11 +45,18 @@ static const char run_usage[] =
     "                    passed unexpectedly in report R\n"
     "  --backend B       run every case on backend B\n"
     "  --paranoid        atomic and values compare every byte, not digests\n"
+    "  --keep-failed DIR the input file of every run that did not pass is kept\n"
+    "                    in DIR, named by its id (the report names it)\n"
+    "\n"
+    "On SIGINT or SIGTERM the run stops, its children are killed, the cases not\n"
+    "run are skips (\"not run: interrupted by SIGINT\") and the reports are\n"
+    "written, marked interrupted; a second signal ends it at once.\n"
     "\n"
     "exit codes: 0 every case passed (skips and expected failures allowed),\n"
     "            1 a case failed, crashed, timed out or passed unexpectedly,\n"
     "            2 bad usage or a case file that does not validate,\n"
-    "            5 -k or --shard selects no case\n";
+    "            5 -k or --shard selects no case,\n"
+    "            130, 143 interrupted by SIGINT, SIGTERM\n";
 
 typedef struct {
     const char *const *files;
@@ -60,7 +71,7 @@ typedef struct {
 
 enum {
     O_OUT = 1, O_FORMAT, O_JOBS, O_PATTERN, O_SHARD, O_ISOLATION, O_TIMEOUT, O_FAIL_FAST,
-    O_SEED, O_RERUN, O_BACKEND, O_PARANOID
+    O_SEED, O_RERUN, O_BACKEND, O_PARANOID, O_KEEP_FAILED
 };
 
 static const hx_opt run_opts[] = {
@@ -70,7 +81,7 @@ static const hx_opt run_opts[] = {
     {"timeout", 0, 1, O_TIMEOUT},       {"fail-fast", 0, 0, O_FAIL_FAST},
     {"seed", 0, 1, O_SEED},             {"rerun-failed", 0, 1, O_RERUN},
     {"backend", 0, 1, O_BACKEND},       {"paranoid", 0, 0, O_PARANOID},
-    {NULL, 0, 0, 0}};
+    {"keep-failed", 0, 1, O_KEEP_FAILED}, {NULL, 0, 0, 0}};
 
 static int parse_isolation(const char *v)
 {
@@ -103,6 +114,7 @@ static int set_option(run_args *a, int id, const char *v)
     case O_SEED: return hx_args_u64(v, &a->s.run.seed);
     case O_RERUN: a->rerun = v; return 0;
     case O_PARANOID: a->s.run.paranoid = 1; return 0;
+    case O_KEEP_FAILED: a->s.keep_dir = v; return *v ? 0 : -1;
     case O_BACKEND:
         a->s.run.backend = v;
         return strcmp(v, "sim") && strcmp(v, "torch") ? -1 : 0;
@@ -204,6 +216,32 @@ static const char *iso_name(int iso)
     return names[iso];
 }
 
+/* The run's start, in UTC: "2026-03-01T12:00:00Z". */
+static void iso_time(time_t t, char *buf, size_t n)
+{
+    struct tm tm;
+    if (!gmtime_r(&t, &tm) || !strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm))
+        snprintf(buf, n, "unknown");
+}
+
+/* started, interrupted and its signal, and keep_failed of run object r. */
+static json_t *run_json_more(json_t *r, const run_args *a, time_t started)
+{
+    char when[32], sig[32];
+    int got = hx_sched_interrupted();
+    iso_time(started, when, sizeof when);
+    if (r && (json_object_set_new(r, "started", json_string(when)) ||
+              json_object_set_new(r, "interrupted", json_boolean(got)) ||
+              json_object_set_new(r, "signal", got ? json_string(hx_signal_name(got, sig,
+                                                                  sizeof sig))
+                                                   : json_null()) ||
+              json_object_set_new(r, "keep_failed", hx_json_str(a->s.keep_dir)))) {
+        json_decref(r);
+        return NULL;
+    }
+    return r;
+}
+
 static json_t *run_json(const run_args *a, int argc, char **argv, size_t not_run)
 {
     const hx_sched_opts *s = &a->s;
@@ -224,24 +262,58 @@ static long long count(const json_t *summary, const char *key)
     return (long long)json_integer_value(json_object_get(summary, key));
 }
 
-static void print_summary(const hx_report *rep, const run_args *a, size_t not_run)
+/* Each failing case on a line, as many as HX_FAIL_LINES_MAX. */
+static void print_failing(const json_t *cases)
 {
     size_t i;
     json_t *c;
-    json_array_foreach(rep->cases, i, c) {
+    json_array_foreach(cases, i, c) {
         hx_status st = hx_case_status(c);
         if (!hx_status_fails_run(st))
             continue;
         const char *reason = hx_json_get_str(c, "reason");
-        printf("%-7s %s: %s\n", hx_status_name(st), hx_json_get_str(c, "id"), reason ? reason : "");
+        const char *kept = hx_json_get_str(c, "kept_file");
+        printf("%-7s %s: %s", hx_status_name(st), hx_json_get_str(c, "id"), reason ? reason : "");
+        if (kept)
+            printf(" (input kept as %s)", kept);
+        putchar('\n');
     }
+}
+
+/* Past HX_FAIL_LINES_MAX failing cases: a line per group (report/groups.h)
+ * with its first example. */
+static void print_groups(const hx_fail_groups *G)
+{
+    printf("%zu failing cases in %zu groups (by status, error and message):\n", G->failing,
+           G->n);
+    for (size_t i = 0; i < G->n; i++) {
+        const hx_fail_group *g = &G->g[i];
+        const char *kept = hx_json_get_str(g->examples[0], "kept_file");
+        printf("%6zu  %s: %.300s\n        e.g. %s", g->count, g->code, g->pattern,
+               hx_json_get_str(g->examples[0], "id"));
+        if (kept)
+            printf(" (input kept as %s)", kept);
+        putchar('\n');
+    }
+}
+
+static void print_summary(const hx_report *rep, const run_args *a, size_t not_run)
+{
+    hx_fail_groups G;
+    if (hx_fail_groups_make(rep->cases, &G) == LG_OK && G.failing > HX_FAIL_LINES_MAX)
+        print_groups(&G);
+    else
+        print_failing(rep->cases);
+    hx_fail_groups_free(&G);
     json_t *s = hx_report_summary(rep);
     printf("%lld cases: %lld passed, %lld failed, %lld skipped, %lld xfailed, %lld xpassed, "
            "%lld crashed, %lld timed out in %.2f s",
            count(s, "total"), count(s, "passed"), count(s, "failed"), count(s, "skipped"),
            count(s, "xfailed"), count(s, "xpassed"), count(s, "crashed"), count(s, "timedout"),
            rep->duration_s);
-    if (not_run)
+    if (not_run && rep->interrupted[0])
+        printf("; %s: %zu not run", rep->interrupted, not_run);
+    else if (not_run)
         printf("; %zu not run (--fail-fast)", not_run);
     printf("; reports in %s\n", a->out_dir);
     fflush(stdout);
@@ -263,8 +335,9 @@ static int uses_torch(const json_t *cases)
 }
 
 static int report_and_exit_code(const hx_sched *S, lg_status ran, const run_args *a, int argc,
-                                char **argv, double t0)
+                                char **argv, double t0, time_t started)
 {
+    char sig[32];
     hx_report rep;
     size_t not_run = 0;
     int rc;
@@ -272,15 +345,18 @@ static int report_and_exit_code(const hx_sched *S, lg_status ran, const run_args
         return 2;
     lg_status st = hx_sched_collect(S, &rep, &not_run);
     rep.duration_s = hx_now_s() - t0;
+    if (hx_sched_interrupted())
+        snprintf(rep.interrupted, sizeof rep.interrupted, "interrupted by %s",
+                 hx_signal_name(hx_sched_interrupted(), sig, sizeof sig));
     int torch = uses_torch(rep.cases);
-    if (torch) /* the cases ran in children: the environment lists torch's devices */
+    if (torch && !rep.interrupted[0]) /* the cases ran in children: the environment lists torch's devices */
         lg_torch_module_load();
     rep.environment = hx_environment();
-    if (rep.environment && torch) {
+    if (rep.environment && torch && !rep.interrupted[0]) {
         hx_probe_opts po = {.backend = "torch"};
         json_object_set_new(rep.environment, "probe", hx_probe_run(&po));
     }
-    rep.run = run_json(a, argc, argv, not_run);
+    rep.run = run_json_more(run_json(a, argc, argv, not_run), a, started);
     if (st != LG_OK || !rep.environment) {
         fprintf(stderr, "harness run: out of memory\n");
         rc = 2;
@@ -294,12 +370,31 @@ static int report_and_exit_code(const hx_sched *S, lg_status ran, const run_args
         /* --rerun-failed of a report with no failure selects none: not an error */
         size_t n = hx_sched_selected(S) + (a->rerun && !a->s.pattern);
         rc = hx_cmd_selection_rc("run", n, a->s.pattern, rc);
+        if (hx_sched_interrupted())
+            rc = 128 + hx_sched_interrupted();
     }
     hx_report_free(&rep);
     return rc;
 }
 
 /* ------------------------------------------------------------- driver */
+
+/* The first SIGINT or SIGTERM stops the run (run/sched.h); a second ends
+ * the process at once, as an interrupted program is expected to. */
+static void on_signal(int sig)
+{
+    if (hx_sched_interrupted())
+        _exit(128 + sig);
+    hx_sched_interrupt(sig);
+}
+
+static void catch_signals(void)
+{
+    struct sigaction sa = {.sa_handler = on_signal}; /* no SA_RESTART: poll wakes */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
 
 static int run_suites(run_args *a, int argc, char **argv, hx_suite *suites, double t0)
 {
@@ -308,6 +403,12 @@ static int run_suites(run_args *a, int argc, char **argv, hx_suite *suites, doub
     hx_sched *S = NULL;
     progress_line line = {0};
     int rc = 2;
+    time_t started = time(NULL);
+    if (hx_report_clean(a->out_dir) != LG_OK) { /* no earlier report beside the new ones */
+        fprintf(stderr, "harness run: %s\n", hx_errmsg());
+        return 2;
+    }
+    catch_signals();
     if (hx_cache_make(cache, sizeof cache) != LG_OK) {
         fprintf(stderr, "harness: %s\n", hx_errmsg());
         return 2;
@@ -323,7 +424,7 @@ static int run_suites(run_args *a, int argc, char **argv, hx_suite *suites, doub
     if (hx_sched_new(&a->s, suites, a->nfiles, &S) != LG_OK)
         goto out;
     lg_status ran = hx_sched_run(S);
-    rc = report_and_exit_code(S, ran, a, argc, argv, t0);
+    rc = report_and_exit_code(S, ran, a, argc, argv, t0, started);
 out:
     hx_sched_free(S);
     json_decref(rerun);

@@ -41,7 +41,9 @@ static void pattern_step(const char *s, const char **p, char *out, size_t *o)
             ;
         memcpy(out + *o, "0xH", 3), *o += 3;
     } else if (isdigit((unsigned char)*q)) {
-        while (isdigit((unsigned char)*q) || (*q == '.' && isdigit((unsigned char)q[1])))
+        /* "12 0 255" (bytes in a row) is one N */
+        while (isdigit((unsigned char)*q) || (*q == '.' && isdigit((unsigned char)q[1])) ||
+               (*q == ' ' && isdigit((unsigned char)q[1])))
             q++;
         out[(*o)++] = 'N';
     } else if ((*q == '\'' || *q == '"') && strchr(q + 1, *q)) {

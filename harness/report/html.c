@@ -2,11 +2,15 @@
  * as JSON in a <script type="application/json"> element and drawn by the
  * inline script: the probe's verdict on the MPS workaround when the run
  * used the torch backend; per suite, each case name's matrix as a grid
- * coloured by status; a click on a case shows its messages and trace. */
+ * coloured by status; a click on a case shows its messages and trace; the
+ * failing cases grouped by error and message pattern (report/groups.h);
+ * a banner when the run was interrupted. */
+#include "report/groups.h"
 #include "report/policies.h"
 #include "report/report.h"
 #include "util/error.h"
 #include "util/fs.h"
+#include "util/json.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -144,7 +148,16 @@ static const char page_tail[] =
     "(s.duration_s||0).toFixed(2)+' s'}));\n"
     " const cb=el('input',{type:'checkbox',id:'only'});cb.addEventListener('change',()=>squares.forEach(([b,c])=>"
     "b.classList.toggle('dim',cb.checked&&!BAD.has(c.status))));\n"
-    " t.append(badges(R.cases||[]),el('label',{'for':'only'},cb,' highlight failures only'));}\n"
+    " t.append(badges(R.cases||[]),el('label',{'for':'only'},cb,' highlight failures only'));\n"
+    " if(s.interrupted)t.append(el('div',{},el('span',{cls:'verdict timeout',text:'INTERRUPTED'}),"
+    "el('span',{cls:'env',text:s.interrupted_reason+'; the cases not run are skips'})));}\n"
+    "function drawGroups(){const G=R.groups||[];if(!G.length)return;const t=el('table',{cls:'kv',id:'groups'});\n"
+    " t.append(el('tr',{},...['cases','status and error','message pattern','examples'].map(h=>el('th',{text:h}))));\n"
+    " G.forEach(g=>t.append(el('tr',{},el('td',{text:String(g.count)}),el('td',{text:g.code}),el('td',{},el('pre',"
+    "{text:g.pattern})),el('td',{},...g.examples.map(id=>el('div',{},el('a',{href:'#',text:id,onclick:ev=>{"
+    "ev.preventDefault();const q=squares.find(([b,c])=>c.id===id);if(q)show(q[1],q[0]);}})))))));\n"
+    " const n=G.reduce((a,g)=>a+g.count,0);document.getElementById('suites').before(el('section',{},"
+    "el('h2',{text:'Failures by error ('+n+' cases in '+G.length+' groups)'}),t));}\n"
     "function drawSuites(){const root=document.getElementById('suites');const by=new Map();\n"
     " (R.cases||[]).forEach(c=>{if(!by.has(c.suite))by.set(c.suite,new Map());const m=by.get(c.suite);"
     "if(!m.has(c.name))m.set(c.name,[]);m.get(c.name).push(c);});\n"
@@ -171,7 +184,7 @@ static const char page_tail[] =
     "text:'MPS workaround: '+V.mps_workaround})),el('pre',{text:V.reason||''}),el('p',{cls:'env',"
     "text:'harness probe against libtorch '+P.libtorch+' ('+P.backend+' backend); --gate exits '+V.gate+"
     "'; hover a result for its message'}),t));}\n"
-    "drawHeader();drawProbe();drawPolicies();drawSuites();\n"
+    "drawHeader();drawProbe();drawPolicies();drawGroups();drawSuites();\n"
     "const first=squares.find(([b,c])=>BAD.has(c.status));if(first)show(first[1],first[0]);\n"
     "</script>\n</body>\n</html>\n";
 
@@ -222,11 +235,34 @@ static void put_data(FILE *f, const char *text)
     }
 }
 
+/* The failure groups as the page draws them: count, code, pattern and
+ * the ids of the examples. NULL when out of memory. */
+static json_t *page_groups(const json_t *cases)
+{
+    hx_fail_groups G;
+    json_t *out = json_array();
+    if (!out || hx_fail_groups_make(cases, &G) != LG_OK) {
+        json_decref(out);
+        return NULL;
+    }
+    for (size_t i = 0; i < G.n; i++) {
+        json_t *ex = json_array();
+        for (size_t e = 0; ex && e < G.g[i].nexamples; e++)
+            json_array_append_new(ex, hx_json_str(hx_json_get_str(G.g[i].examples[e], "id")));
+        json_array_append_new(out, json_pack("{s:I, s:s, s:s, s:o?}", "count",
+                                             (json_int_t)G.g[i].count, "code", G.g[i].code,
+                                             "pattern", G.g[i].pattern, "examples", ex));
+    }
+    hx_fail_groups_free(&G);
+    return out;
+}
+
 lg_status hx_report_write_html(const hx_report *r, const char *path)
 {
-    json_t *doc = json_pack("{s:O?, s:o, s:o, s:o?}", "environment", r->environment, "summary",
-                            hx_report_summary(r), "cases", page_cases(r->cases), "policies",
-                            hx_policy_table(r->cases));
+    json_t *doc = json_pack("{s:O?, s:o, s:o, s:o?, s:o}", "environment", r->environment,
+                            "summary", hx_report_summary(r), "cases", page_cases(r->cases),
+                            "policies", hx_policy_table(r->cases), "groups",
+                            page_groups(r->cases));
     char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
     FILE *f;
     json_decref(doc);
