@@ -74,6 +74,13 @@ int hx_cmd_selection_rc(const char *cmd, size_t selected, const char *pattern, i
  * case file, or one that cannot be read: 2, with the error on stderr. */
 int hx_cmd_with_case_dirs(int (*fn)(int, char **), const char *cmd, const hx_opt *opts, int argc,
                           char **argv);
+/* cmd/inspect_meta.c, for inspect --json: "metadata", a safetensors
+ * file's __metadata__ as an object of strings ({} when it has none; null
+ * for another format), and "records", a zip checkpoint's record names in
+ * central directory order (torch.save's archive/data.pkl, archive/data/0,
+ * ...; null for a file that is no zip). Read from the file's bytes. */
+struct json_t *hx_inspect_metadata(const char *path, const char *format);
+struct json_t *hx_inspect_records(const char *path);
 /* Do the first bytes say checkpoint (zip, pickle, safetensors)? */
 int hx_cmd_is_checkpoint(const char *path);
 /* For a checkpoint given as a case file: "PATH: this is a checkpoint, not

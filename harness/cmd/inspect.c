@@ -98,9 +98,11 @@ static int inspect_run(const char *file, const char *backend, const lg_open_opti
         json_t *f = json_array();
         for (size_t i = 0; i < lg_checkpoint_findings(c); i++)
             json_array_append_new(f, hx_json_str(lg_checkpoint_finding(c, i)));
-        json_t *o = json_pack("{s:o, s:s, s:s, s:o, s:o}", "file", hx_json_str(file), "format",
-                              lg_checkpoint_format(c), "backend", backend, "tensors", tensors,
-                              "findings", f);
+        json_t *o = json_pack("{s:o, s:s, s:s, s:o, s:o, s:o, s:o}", "file", hx_json_str(file),
+                              "format", lg_checkpoint_format(c), "backend", backend, "tensors",
+                              tensors, "findings", f, "metadata",
+                              hx_inspect_metadata(file, lg_checkpoint_format(c)), "records",
+                              hx_inspect_records(file));
         json_dumpf(o, stdout, JSON_INDENT(2));
         putchar('\n');
         json_decref(o);

@@ -299,6 +299,31 @@ START_TEST(test_load_and_inspect_name_the_backend)
 }
 END_TEST
 
+/* inspect --json: a safetensors file's __metadata__, a torch.save zip's
+ * record names; null where the format has none. */
+START_TEST(test_inspect_json_metadata_and_records)
+{
+    static const char hdr[] = "{\"__metadata__\":{\"format\":\"pt\",\"note\":\"hi\"},"
+                              "\"t\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}";
+    unsigned char file[8 + sizeof hdr - 1 + 4] = {0};
+    file[0] = (unsigned char)(sizeof hdr - 1);
+    memcpy(file + 8, hdr, sizeof hdr - 1);
+    const char *m = tu_path(dir, "meta.safetensors");
+    ck_assert_int_eq(tu_write(m, file, sizeof file), 0);
+    EXPECT(0, "inspect", m, "--json");
+    has(out, "\"metadata\": {\n    \"format\": \"pt\",\n    \"note\": \"hi\"\n  }");
+    has(out, "\"records\": null");
+    EXPECT(0, "inspect", small, "--json");
+    has(out, "\"metadata\": {}");
+    char pt[2048];
+    snprintf(pt, sizeof pt, "%s/tests/data/pytorch-1.13/mixed.pt", tu_source_dir());
+    EXPECT(0, "inspect", pt, "--json");
+    has(out, "\"metadata\": null");
+    has(out, "\"records\": [\n    \"mixed/data.pkl\",\n    \"mixed/data/0\",");
+    has(out, "\"mixed/version\"\n  ]");
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("conventions");
@@ -315,6 +340,7 @@ int main(void)
     tcase_add_test(tc, test_checkpoint_given_as_case_file);
     tcase_add_test(tc, test_validate_checks_fixture_paths);
     tcase_add_test(tc, test_load_and_inspect_name_the_backend);
+    tcase_add_test(tc, test_inspect_json_metadata_and_records);
     suite_add_tcase(s, tc);
     return tu_run_suite(s) ? 1 : 0;
 }
