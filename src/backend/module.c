@@ -103,9 +103,10 @@ static size_t candidates(char (*c)[LG_MODULE_PATH_MAX])
     char dir[PATH_MAX];
     if (self_dir(dir, sizeof dir) == 0) {
         k = add_candidate(c, k, dir, "");
-        char up[PATH_MAX + 4];
-        snprintf(up, sizeof up, "%s/..", dir);
-        k = add_candidate(c, k, up, LG_MODULE_LIBDIR);
+        char *slash = strrchr(dir, '/'); /* dir is absolute: its parent */
+        if (slash)
+            *slash = 0;
+        k = add_candidate(c, k, dir, LG_MODULE_LIBDIR); /* "" + "/lib" at the root */
     }
     return add_candidate(c, k, LG_MODULE_INSTALL_LIBDIR, "");
 }
