@@ -14,7 +14,7 @@
 static const lg__reader_ops *const readers[] = {
     &lg__safetensors_reader, &lg__torch_archive_reader, &lg__torchscript_reader,
     &lg__torch_zip_reader,   &lg__torch_legacy_reader,  &lg__torch_params_reader,
-    NULL,
+    &lg__torchscript_data_reader, NULL,
 };
 
 const char *const *lg_readers(void)
@@ -158,6 +158,20 @@ static lg_status parse_crc(const char *s, lg__crc_mode *out)
     return LG_OK;
 }
 
+/* A libtorch-layout zip (torch-archive by its magic bytes) is read by
+ * libtorch when the checkpoint is opened with the torch backend, and by
+ * the native torchscript-data reader otherwise. */
+static const lg__reader_ops *sniffed_reader(const lg_checkpoint *c, const lg__reader_ops *r)
+{
+    if (r != &lg__torch_archive_reader)
+        return r;
+#ifdef LOADGATE_HAVE_TORCH
+    if (c->backend && !strcmp(lg_backend_name(c->backend), "torch"))
+        return r;
+#endif
+    return &lg__torchscript_data_reader;
+}
+
 lg_status lg_checkpoint_open(const char *path, const lg_open_options *opt, lg_checkpoint **out)
 {
     const char *forced = opt && opt->reader && strcmp(opt->reader, "auto") ? opt->reader : NULL;
@@ -185,7 +199,7 @@ lg_status lg_checkpoint_open(const char *path, const lg_open_options *opt, lg_ch
     for (size_t i = 0; !c->ops && readers[i]; i++) {
         size_t n = c->size < 4096 ? (size_t)c->size : 4096;
         if (readers[i]->sniff(c->map, n, c->size))
-            c->ops = readers[i];
+            c->ops = sniffed_reader(c, readers[i]);
     }
     if (!c->ops) {
         st = unknown_format(c);

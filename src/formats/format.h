@@ -65,6 +65,10 @@ lg_status lg__finding(lg_checkpoint *c, const char *fmt, ...) LG_PRINTF(2, 3);
 extern const lg__reader_ops lg__safetensors_reader;
 extern const lg__reader_ops lg__torch_archive_reader; /* libtorch OutputArchive (.ot) */
 extern const lg__reader_ops lg__torchscript_reader;   /* torch.jit.save module */
+/* Native: the tensors of a TorchScript archive's data.pkl (torch.jit.save
+ * or .ot), no libtorch, no code run; picked instead of the libtorch
+ * readers when the checkpoint is not opened with the torch backend. */
+extern const lg__reader_ops lg__torchscript_data_reader;
 extern const lg__reader_ops lg__torch_params_reader;  /* _save_parameters, by name only */
 extern const lg__reader_ops lg__torch_zip_reader;     /* torch.save zip (>= 1.6) */
 extern const lg__reader_ops lg__torch_legacy_reader;  /* torch.save before 1.6 */

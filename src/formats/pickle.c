@@ -317,6 +317,10 @@ static lg_status op_newobj(lg__um *u, int ex)
         return push(u, cls);
     if (cls->kind != LG__PV_GLOBAL)
         return lg__pk_bad(u, "cannot instantiate %s", lg__pv_kind_name(cls->kind));
+    if (cls->i == LG__G_SCRIPT_CLASS && !(kwargs && kwargs->count)) {
+        st = lg__pk_script_object(u, cls, args, &v);
+        return st == LG_OK ? push(u, v) : st;
+    }
     if (cls->i != LG__G_ORDERED_DICT && cls->i != LG__G_SET && cls->i != LG__G_FROZENSET)
         return lg__pk_bad(u, "%s cannot be instantiated", lg__pk_global_name(cls, buf, sizeof buf));
     if (args->kind != LG__PV_TUPLE || args->count || (kwargs && kwargs->count))
@@ -327,7 +331,8 @@ static lg_status op_newobj(lg__um *u, int ex)
 }
 
 /* BUILD sets an object's state: an OrderedDict's attributes (a state
- * dict's _metadata) or a tensor's Python attributes. Both are ignored. */
+ * dict's _metadata) or a tensor's Python attributes, both ignored; or a
+ * TorchScript object's attributes (script_objects), which it keeps. */
 static lg_status op_build(lg__um *u)
 {
     lg__pv *state, *inst;
@@ -336,6 +341,8 @@ static lg_status op_build(lg__um *u)
         st = top(u, &inst);
     if (st != LG_OK)
         return st;
+    if (inst->kind == LG__PV_SCRIPT || (inst->kind == LG__PV_DICT && inst->s2))
+        return lg__pk_script_build(u, inst, state);
     if (inst->kind != LG__PV_DICT && inst->kind != LG__PV_TENSOR && inst->kind != LG__PV_SET &&
         inst->kind != LG__PV_REFUSED)
         return lg__pk_bad(u, "cannot set the state of %s", lg__pv_kind_name(inst->kind));

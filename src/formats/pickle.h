@@ -14,8 +14,11 @@ typedef enum {
     LG__PV_NONE, LG__PV_BOOL, LG__PV_INT, LG__PV_BIGINT, LG__PV_FLOAT, LG__PV_STR,
     LG__PV_BYTES, LG__PV_TUPLE, LG__PV_LIST, LG__PV_DICT, LG__PV_SET, LG__PV_GLOBAL,
     LG__PV_STORAGE, LG__PV_TENSOR, LG__PV_OTHER,
-    LG__PV_REFUSED /* with defer_refusals: a global off the allowlist, and all
-                      that was built from it; msg is the error it would give */
+    LG__PV_REFUSED, /* with defer_refusals: a global off the allowlist, and all
+                       that was built from it; msg is the error it would give */
+    LG__PV_SCRIPT   /* lg__pickle_allow_script_objects: an instance of a __torch__ class whose
+                       state is not set yet (s, s2: the class). BUILD with a dict
+                       turns it into a DICT of its attributes, s and s2 kept */
 } lg__pv_kind;
 
 /* The allowlisted globals. */
@@ -37,7 +40,10 @@ typedef enum {
     LG__G_DEVICE,              /* torch.device */
     LG__G_TENSOR_TYPE,         /* torch.Tensor */
     LG__G_PARAMETER_TYPE,      /* torch.nn.parameter.Parameter */
-    LG__G_RESTORE_TYPE_TAG     /* torch.jit._pickle.restore_type_tag: (value, type) -> value */
+    LG__G_RESTORE_TYPE_TAG,    /* torch.jit._pickle.restore_type_tag: (value, type) -> value */
+    LG__G_SCRIPT_CLASS         /* lg__pickle_allow_script_objects: a class of module __torch__ or
+                                  __torch__.*, instantiated with no arguments as an
+                                  inert object; never called */
 } lg__global;
 
 typedef struct lg__pv lg__pv;
@@ -84,6 +90,12 @@ typedef struct {
 typedef struct lg__pickle lg__pickle;
 lg_status lg__pickle_new(lg__pickle **out);
 void lg__pickle_free(lg__pickle *p);
+/* For a TorchScript archive's data.pkl: the pickles loaded into p from now
+ * on may hold objects of the classes of module __torch__ or __torch__.*,
+ * made as inert values (LG__PV_SCRIPT) by NEWOBJ or REDUCE with no
+ * arguments, whose BUILD state must be a dict (their attributes). No
+ * method of theirs is ever run. */
+void lg__pickle_allow_script_objects(lg__pickle *p);
 /* Reads one pickle from buf (n bytes) up to its STOP; *root is its value
  * and *used the bytes it took. */
 lg_status lg__pickle_load(lg__pickle *p, const unsigned char *buf, size_t n,

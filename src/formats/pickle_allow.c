@@ -218,6 +218,17 @@ lg_status lg__pk_defer(lg__um *u, lg__pv *v, const char *m, size_t ml, const cha
     return defer(u, v, m, ml, nm, nl, refusal(m, ml, nm, nl));
 }
 
+/* With lg__pickle_allow_script_objects: a class of module __torch__ or __torch__.*, the
+ * classes TorchScript writes its modules as. */
+static int script_class(const lg__um *u, lg__pv *g)
+{
+    if (!u->p->script_objects || g->n < 9 || memcmp(g->s, "__torch__", 9) ||
+        (g->n > 9 && g->s[9] != '.') || !g->n2 || memchr(g->s2, '.', g->n2))
+        return 0;
+    g->i = LG__G_SCRIPT_CLASS;
+    return 1;
+}
+
 lg_status lg__pk_global(lg__um *u, const char *m, size_t ml, const char *nm, size_t nl,
                         lg__pv **out)
 {
@@ -226,7 +237,7 @@ lg_status lg__pk_global(lg__um *u, const char *m, size_t ml, const char *nm, siz
     if (st != LG_OK)
         return st;
     g->s = m, g->n = ml, g->s2 = nm, g->n2 = nl;
-    if (!allow(g) && ((st = lg__pk_refuse(u, m, ml, nm, nl)) != LG_OK ||
+    if (!allow(g) && !script_class(u, g) && ((st = lg__pk_refuse(u, m, ml, nm, nl)) != LG_OK ||
                       (st = lg__pk_defer(u, g, m, ml, nm, nl)) != LG_OK))
         return st;
     *out = g;

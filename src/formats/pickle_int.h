@@ -22,6 +22,7 @@ typedef struct lg__pk_slab {
 struct lg__pickle {
     lg__pk_slab *slabs;
     size_t nvalues;
+    int script_objects; /* lg__pickle_allow_script_objects */
 };
 
 /* One run of the machine. */
@@ -56,6 +57,12 @@ lg_status lg__pk_new_container(lg__um *u, lg__pv_kind kind, lg__pv *const *items
 const char *lg__pk_global_name(const lg__pv *g, char *buf, size_t n);
 /* REDUCE: the value that calling the GLOBAL fn with args would give. */
 lg_status lg__pk_reduce(lg__um *u, const lg__pv *fn, const lg__pv *args, lg__pv **out);
+/* NEWOBJ or REDUCE of a __torch__ class (LG__G_SCRIPT_CLASS): a new
+ * LG__PV_SCRIPT object; args must be an empty tuple. */
+lg_status lg__pk_script_object(lg__um *u, const lg__pv *cls, const lg__pv *args, lg__pv **out);
+/* BUILD on a script object: state must be a dict, whose items become the
+ * object's attributes (it turns into a DICT); a second BUILD is refused. */
+lg_status lg__pk_script_build(lg__um *u, lg__pv *obj, const lg__pv *state);
 
 static inline int lg__pk_is_text(const lg__pv *v)
 {

@@ -33,6 +33,8 @@ void lg__pickle_free(lg__pickle *p)
     free(p);
 }
 
+void lg__pickle_allow_script_objects(lg__pickle *p) { p->script_objects = 1; }
+
 size_t lg__pickle_count(const lg__pickle *p) { return p->nvalues; }
 
 const char *lg__pv_kind_name(lg__pv_kind k)
@@ -40,7 +42,7 @@ const char *lg__pv_kind_name(lg__pv_kind k)
     static const char *const names[] = {
         "None", "a bool", "an int", "an int wider than 64 bits", "a float", "a str",
         "bytes", "a tuple", "a list", "a dict", "a set", "a global", "a storage", "a tensor",
-        "an object", "a refused global",
+        "an object", "a refused global", "a TorchScript object",
     };
     return (unsigned)k < sizeof names / sizeof names[0] ? names[k] : "a value";
 }
@@ -254,6 +256,8 @@ lg_status lg__pk_reduce(lg__um *u, const lg__pv *fn, const lg__pv *args, lg__pv 
     }
     case LG__G_DEVICE:
         return lg__pk_new_value(u, LG__PV_OTHER, out);
+    case LG__G_SCRIPT_CLASS:
+        return lg__pk_script_object(u, fn, args, out);
     case LG__G_RESTORE_TYPE_TAG: {
         lg_status st = want(u, "restore_type_tag", args, 2, 2);
         if (st == LG_OK)
@@ -263,4 +267,36 @@ lg_status lg__pk_reduce(lg__um *u, const lg__pv *fn, const lg__pv *args, lg__pv 
     default:
         return lg__pk_bad(u, "%s cannot be called", lg__pk_global_name(fn, buf, sizeof buf));
     }
+}
+
+/* ------------------------------------------------- TorchScript objects */
+
+lg_status lg__pk_script_object(lg__um *u, const lg__pv *cls, const lg__pv *args, lg__pv **out)
+{
+    char buf[300];
+    if (args->kind != LG__PV_TUPLE || args->count)
+        return lg__pk_bad(u, "TorchScript class %s is instantiated with arguments",
+                          lg__pk_global_name(cls, buf, sizeof buf));
+    lg_status st = lg__pk_new_value(u, LG__PV_SCRIPT, out);
+    if (st == LG_OK) {
+        (*out)->s = cls->s, (*out)->n = cls->n;
+        (*out)->s2 = cls->s2, (*out)->n2 = cls->n2;
+    }
+    return st;
+}
+
+lg_status lg__pk_script_build(lg__um *u, lg__pv *obj, const lg__pv *state)
+{
+    char buf[300];
+    lg__pk_global_name(obj, buf, sizeof buf);
+    if (obj->kind != LG__PV_SCRIPT)
+        return lg__pk_bad(u, "the state of TorchScript object %s is set twice", buf);
+    if (state->kind != LG__PV_DICT)
+        return lg__pk_bad(u, "the state of TorchScript object %s is %s, not a dict of "
+                          "attributes: its class defines __setstate__, whose code loadgate "
+                          "never runs", buf, lg__pv_kind_name(state->kind));
+    lg_status st = lg__pk_add_items(u, obj, state->items, state->count);
+    if (st == LG_OK)
+        obj->kind = LG__PV_DICT; /* s and s2 still name the class */
+    return st;
 }

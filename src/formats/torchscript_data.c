@@ -1,0 +1,215 @@
+/* torchscript-data: the tensors of a TorchScript archive (torch.jit.save,
+ * and libtorch's OutputArchive .ot files, which are TorchScript archives
+ * too), read natively: no libtorch, and nothing in the file is ever run.
+ *
+ * Only <prefix>/data.pkl and the <prefix>/data/<key> records its
+ * persistent ids name are read; code/, constants.pkl and the rest are
+ * ignored. data.pkl is the module tree: objects of __torch__.* classes,
+ * each an empty NEWOBJ (or REDUCE) given a dict of attributes by BUILD.
+ * The restricted unpickler makes them inert values (lg__pickle_allow_script_objects); an
+ * object whose state is not a dict (a class with __setstate__) is refused.
+ * Every tensor attribute is named by its dotted path from the root
+ * ("fc.weight"), in the order of the pickled dicts (torch_save.c's walk).
+ *
+ * checkpoint.c picks this reader for a libtorch-layout zip unless the
+ * checkpoint is opened with the torch backend (then libtorch's own
+ * readers, torch_archive.c). docs/torch-zip.md holds the rules. */
+#include "formats/torch_save.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The longest archive folder name (a file name's stem is at most 255). */
+#define PREFIX_MAX 400u
+
+/* Never by magic bytes: checkpoint.c turns a torch-archive sniff into
+ * this reader when libtorch will not read the file. */
+static int sd_sniff(const unsigned char *head, size_t n, uint64_t size) { return 0; }
+
+static lg_status crc_error(lg_checkpoint *c, const lg__zip_entry *e, uint32_t got)
+{
+    if (c->crc == LG__CRC_WARN)
+        return lg__finding(c, "record \"%.*s\": CRC-32 mismatch: the archive says 0x%08" PRIx32
+                           ", the bytes give 0x%08" PRIx32 " (crc: warn)", (int)e->nlen, e->name,
+                           e->crc, got);
+    return lg__err(LG_E_FORMAT, "%s: record \"%.*s\": CRC-32 mismatch: the archive says 0x%08"
+                   PRIx32 ", the bytes give 0x%08" PRIx32, c->path, (int)e->nlen, e->name,
+                   e->crc, got);
+}
+
+/* A record's bytes (in place when stored, else inflated into *owned), its
+ * CRC-32 checked as the crc option says. */
+static lg_status record_bytes(lg_checkpoint *c, ts_priv *p, const lg__zip_entry *e,
+                              const unsigned char **bytes, unsigned char **owned)
+{
+    uint32_t got;
+    *owned = NULL;
+    lg_status st = lg__zip_readable(&p->zip, e);
+    if (st == LG_OK && e->method == 8)
+        st = lg__zip_inflate(&p->zip, e, owned);
+    if (st != LG_OK)
+        return st;
+    *bytes = *owned ? *owned : c->map + e->data;
+    if (c->crc != LG__CRC_OFF && !lg__zip_crc_ok(&p->zip, e, *owned, &got))
+        st = crc_error(c, e, got);
+    if (st != LG_OK) {
+        free(*owned);
+        *owned = NULL;
+    }
+    return st;
+}
+
+/* <prefix>/<rel>, or NULL. */
+static const lg__zip_entry *record(ts_priv *p, const char *rel)
+{
+    char name[PREFIX_MAX + 64];
+    int n = snprintf(name, sizeof name, "%.*s/%s", (int)p->plen, p->prefix, rel);
+    if (n < 0 || (size_t)n >= sizeof name)
+        return NULL;
+    return lg__zip_find(&p->zip, name, (size_t)n);
+}
+
+/* The folder of the first record, as libtorch's reader takes it. */
+static lg_status find_prefix(lg_checkpoint *c, ts_priv *p)
+{
+    if (p->zip.n == 0)
+        return lg__err(LG_E_FORMAT, "%s: the zip archive holds no records", c->path);
+    const lg__zip_entry *e = &p->zip.e[0];
+    const char *slash = memchr(e->name, '/', e->nlen);
+    if (!slash || slash == e->name)
+        return lg__err(LG_E_FORMAT, "%s: record \"%.*s\" is not in a folder (a TorchScript "
+                       "archive puts every record in one)", c->path, (int)e->nlen, e->name);
+    p->prefix = e->name;
+    p->plen = (size_t)(slash - e->name);
+    if (p->plen > PREFIX_MAX)
+        return lg__err(LG_E_FORMAT, "%s: the archive's folder name is %zu bytes long; at most %u "
+                       "are supported", c->path, p->plen, PREFIX_MAX);
+    return LG_OK;
+}
+
+/* byteorder: absent or "little", or "big" (the tensors are then swapped
+ * as they are read). */
+static lg_status read_byteorder(lg_checkpoint *c, ts_priv *p)
+{
+    const lg__zip_entry *e = record(p, "byteorder");
+    const unsigned char *b;
+    unsigned char *owned;
+    if (!e)
+        return LG_OK;
+    if (e->usize > 16)
+        return lg__err(LG_E_FORMAT, "%s: record \"%.*s\" holds %" PRIu64 " bytes; little or big "
+                       "expected", c->path, (int)e->nlen, e->name, e->usize);
+    lg_status st = record_bytes(c, p, e, &b, &owned);
+    if (st != LG_OK)
+        return st;
+    size_t n = (size_t)e->usize;
+    if (n && b[n - 1] == '\n')
+        n--;
+    if (n == 3 && !memcmp(b, "big", 3))
+        p->big_endian = 1;
+    else if (!(n == 6 && !memcmp(b, "little", 6)))
+        st = lg__err(LG_E_FORMAT, "%s: record \"%.*s\" says \"%.*s\"; little or big expected",
+                     c->path, (int)e->nlen, e->name, (int)n, (const char *)b);
+    free(owned);
+    return st;
+}
+
+/* The root of data.pkl must be a module: a __torch__ object whose state
+ * was set (a DICT naming its class). */
+static lg_status check_root(lg_checkpoint *c, const lg__pv *root)
+{
+    if (root->kind == LG__PV_DICT && root->s2)
+        return LG_OK;
+    if (root->kind == LG__PV_SCRIPT)
+        return lg__err(LG_E_FORMAT, "%s: data.pkl: the module %.*s.%.*s is never given its "
+                       "attributes (no BUILD)", c->path, (int)root->n, root->s, (int)root->n2,
+                       root->s2);
+    return lg__err(LG_E_FORMAT, "%s: data.pkl holds %s, not a TorchScript module (an object of "
+                   "a __torch__ class)", c->path, lg__pv_kind_name(root->kind));
+}
+
+static lg_status unpickle(lg_checkpoint *c, ts_priv *p, lg__pickle *pk, lg__pv **root,
+                          unsigned char **owned)
+{
+    char rel[PREFIX_MAX + 64];
+    const lg__zip_entry *e = record(p, "data.pkl");
+    const unsigned char *b;
+    if (!e)
+        return lg__err(LG_E_FORMAT, "%s: no record %.*s/data.pkl (not a TorchScript archive?)",
+                       c->path, (int)p->plen, p->prefix);
+    lg_status st = record_bytes(c, p, e, &b, owned);
+    if (st != LG_OK)
+        return st;
+    snprintf(rel, sizeof rel, "record \"%.*s\"", (int)e->nlen, e->name);
+    lg__pickle_opts o = {c->path, rel, ts_persistent, c, 0, 0};
+    st = lg__pickle_load(pk, b, (size_t)e->usize, &o, root, NULL);
+    return st == LG_OK ? check_root(c, *root) : st;
+}
+
+/* Every storage a tensor views: its bytes, in place when stored (CRC-32
+ * checked here, once), inflated otherwise. */
+static lg_status resolve_storages(lg_checkpoint *c, ts_priv *p)
+{
+    lg_status st = LG_OK;
+    for (size_t i = 0; st == LG_OK && i < p->ns; i++) {
+        ts_storage *s = &p->s[i];
+        if (s->used)
+            st = record_bytes(c, p, s->rec, &s->bytes, &s->buf);
+    }
+    return st;
+}
+
+static lg_status read_all(lg_checkpoint *c, ts_priv *p, lg__pickle *pk)
+{
+    unsigned char *pkl = NULL;
+    lg__pv *root = NULL;
+    lg_status st = lg__zip_open(&p->zip, c->path, c->map, c->size);
+    if (st == LG_OK)
+        st = find_prefix(c, p);
+    if (st == LG_OK)
+        st = read_byteorder(c, p);
+    if (st == LG_OK)
+        st = unpickle(c, p, pk, &root, &pkl);
+    if (st == LG_OK)
+        st = ts_collect(c, p, root, lg__pickle_count(pk));
+    free(pkl); /* the pickle's strings die here: storage keys are not used after open */
+    if (st == LG_OK)
+        st = resolve_storages(c, p);
+    return st;
+}
+
+static lg_status sd_open(lg_checkpoint *c)
+{
+    ts_priv *p = NULL;
+    lg__pickle *pk = NULL;
+    if (lg__fault("format.parse", NULL))
+        return lg__err(LG_E_FORMAT, "%s: injected parse failure", c->path);
+    lg_status st = ts_priv_new(c, 0, &p);
+    if (st != LG_OK)
+        return st;
+    c->priv = p;
+    st = lg__pickle_new(&pk);
+    if (st == LG_OK) {
+        lg__pickle_allow_script_objects(pk);
+        st = read_all(c, p, pk);
+    }
+    lg__pickle_free(pk);
+    free(p->slot);
+    p->slot = NULL;
+    p->nslot = 0;
+    if (st != LG_OK)
+        ts_close(c);
+    return st;
+}
+
+const lg__reader_ops lg__torchscript_data_reader = {
+    .name = "torchscript-data",
+    .sniff = sd_sniff,
+    .open = sd_open,
+    .read = ts_read,
+    .deserialize = NULL,
+    .bytes = ts_bytes,
+    .close = ts_close,
+    .takes_key = 1,
+};
