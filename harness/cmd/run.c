@@ -5,6 +5,7 @@
 #include "cmd/cmd.h"
 #include "probe/probe.h"
 #include "report/groups.h"
+#include "report/history.h"
 #include "report/report.h"
 #include "run/cache.h"
 #include "run/child.h"
@@ -25,7 +26,7 @@ static const char run_usage[] =
     "                   [-k PATTERN] [--shard I/N] [--isolation worker|fork|spawn|none]\n"
     "                   [--timeout S] [--fail-fast] [--seed N]\n"
     "                   [--rerun-failed REPORT.json] [--backend sim|torch] [--paranoid]\n"
-    "                   [--keep-failed DIR]\n"
+    "                   [--keep-failed DIR] [--history DIR]\n"
     "\n"
     "  -o DIR            where reports go (default reports/)\n"
     "  --format LIST     report files to write (default: all four)\n"
@@ -47,6 +48,8 @@ static const char run_usage[] =
     "  --paranoid        atomic and values compare every byte, not digests\n"
     "  --keep-failed DIR the input file of every run that did not pass is kept\n"
     "                    in DIR, named by its id (the report names it)\n"
+    "  --history DIR     append a line for this run to DIR/history.jsonl;\n"
+    "                    index.html charts the last 50 runs\n"
     "\n"
     "On SIGINT or SIGTERM the run stops, its children are killed, the cases not\n"
     "run are skips (\"not run: interrupted by SIGINT\") and the reports are\n"
@@ -64,6 +67,7 @@ typedef struct {
     const char *out_dir;
     unsigned formats;
     const char *rerun;
+    const char *history; /* --history DIR */
     hx_sched_opts s;
 } run_args;
 
@@ -71,7 +75,7 @@ typedef struct {
 
 enum {
     O_OUT = 1, O_FORMAT, O_JOBS, O_PATTERN, O_SHARD, O_ISOLATION, O_TIMEOUT, O_FAIL_FAST,
-    O_SEED, O_RERUN, O_BACKEND, O_PARANOID, O_KEEP_FAILED
+    O_SEED, O_RERUN, O_BACKEND, O_PARANOID, O_KEEP_FAILED, O_HISTORY
 };
 
 static const hx_opt run_opts[] = {
@@ -81,7 +85,8 @@ static const hx_opt run_opts[] = {
     {"timeout", 0, 1, O_TIMEOUT},       {"fail-fast", 0, 0, O_FAIL_FAST},
     {"seed", 0, 1, O_SEED},             {"rerun-failed", 0, 1, O_RERUN},
     {"backend", 0, 1, O_BACKEND},       {"paranoid", 0, 0, O_PARANOID},
-    {"keep-failed", 0, 1, O_KEEP_FAILED}, {NULL, 0, 0, 0}};
+    {"keep-failed", 0, 1, O_KEEP_FAILED}, {"history", 0, 1, O_HISTORY},
+    {NULL, 0, 0, 0}};
 
 static int parse_isolation(const char *v)
 {
@@ -115,6 +120,7 @@ static int set_option(run_args *a, int id, const char *v)
     case O_RERUN: a->rerun = v; return 0;
     case O_PARANOID: a->s.run.paranoid = 1; return 0;
     case O_KEEP_FAILED: a->s.keep_dir = v; return *v ? 0 : -1;
+    case O_HISTORY: a->history = v; return *v ? 0 : -1;
     case O_BACKEND:
         a->s.run.backend = v;
         return strcmp(v, "sim") && strcmp(v, "torch") ? -1 : 0;
@@ -357,6 +363,11 @@ static int report_and_exit_code(const hx_sched *S, lg_status ran, const run_args
         json_object_set_new(rep.environment, "probe", hx_probe_run(&po));
     }
     rep.run = run_json_more(run_json(a, argc, argv, not_run), a, started);
+    if (st == LG_OK && rep.run)
+        st = hx_report_stamp(&rep);
+    if (st == LG_OK && rep.environment && a->history &&
+        hx_history_append(&rep, a->history) != LG_OK) /* the reports are still written */
+        fprintf(stderr, "harness run: --history: %s\n", hx_errmsg());
     if (st != LG_OK || !rep.environment) {
         fprintf(stderr, "harness run: out of memory\n");
         rc = 2;

@@ -4,8 +4,10 @@
  * used the torch backend; per suite, each case name's matrix as a grid
  * coloured by status; a click on a case shows its messages and trace; the
  * failing cases grouped by error and message pattern (report/groups.h);
- * a banner when the run was interrupted. */
+ * a banner when the run was interrupted; the filters, the search box and
+ * the --history chart of html_tools.c. */
 #include "report/groups.h"
+#include "report/html.h"
 #include "report/policies.h"
 #include "report/report.h"
 #include "util/error.h"
@@ -68,7 +70,9 @@ static const char page_head[] =
     ".muted{color:var(--muted)}label{font-size:12px;color:var(--muted);margin-left:10px}\n"
     ".works{background:var(--pass)}.rejected{background:var(--fail)}"
     ".unavailable{background:var(--skip)}.broken{background:var(--timeout)}\n"
-    ".probe td{font-size:12px;font-family:ui-monospace,monospace;white-space:nowrap}\n"
+    ".probe td{font-size:12px;font-family:ui-monospace,monospace;white-space:nowrap}\n";
+
+static const char page_body[] =
     "</style>\n</head>\n<body>\n"
     "<header><h1>loadgate report</h1><div id=\"top\"></div></header>\n"
     "<main><div id=\"suites\"></div><aside id=\"detail\"><p class=\"muted\">Click a square to see "
@@ -183,8 +187,10 @@ static const char page_tail[] =
     " document.getElementById('suites').before(el('section',{},el('h2',{},el('span',{cls:'verdict '+cls,"
     "text:'MPS workaround: '+V.mps_workaround})),el('pre',{text:V.reason||''}),el('p',{cls:'env',"
     "text:'harness probe against libtorch '+P.libtorch+' ('+P.backend+' backend); --gate exits '+V.gate+"
-    "'; hover a result for its message'}),t));}\n"
-    "drawHeader();drawProbe();drawPolicies();drawGroups();drawSuites();\n"
+    "'; hover a result for its message'}),t));}\n";
+
+static const char page_end[] =
+    "drawHeader();drawProbe();drawPolicies();drawGroups();drawHistory();drawSuites();drawFilters();\n"
     "const first=squares.find(([b,c])=>BAD.has(c.status));if(first)show(first[1],first[0]);\n"
     "</script>\n</body>\n</html>\n";
 
@@ -259,10 +265,11 @@ static json_t *page_groups(const json_t *cases)
 
 lg_status hx_report_write_html(const hx_report *r, const char *path)
 {
-    json_t *doc = json_pack("{s:O?, s:o, s:o, s:o?, s:o}", "environment", r->environment,
-                            "summary", hx_report_summary(r), "cases", page_cases(r->cases),
-                            "policies", hx_policy_table(r->cases), "groups",
-                            page_groups(r->cases));
+    json_t *doc = json_pack("{s:O?, s:O?, s:o, s:o, s:o?, s:o, s:O?}", "environment",
+                            r->environment, "run", r->run, "summary", hx_report_summary(r),
+                            "cases", page_cases(r->cases), "policies",
+                            hx_policy_table(r->cases), "groups", page_groups(r->cases),
+                            "history", r->history);
     char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
     FILE *f;
     json_decref(doc);
@@ -274,8 +281,12 @@ lg_status hx_report_write_html(const hx_report *r, const char *path)
         return st;
     }
     fputs(page_head, f);
+    fputs(hx_html_tools_css, f);
+    fputs(page_body, f);
     put_data(f, text);
     fputs(page_tail, f);
+    fputs(hx_html_tools_js, f);
+    fputs(page_end, f);
     free(text);
     return hx_fclose_checked(f, path);
 }

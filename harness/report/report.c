@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char *const status_names[HX_ST_COUNT] = {
@@ -93,7 +94,42 @@ void hx_report_free(hx_report *r)
     json_decref(r->environment);
     json_decref(r->run);
     json_decref(r->cases);
+    json_decref(r->history);
     memset(r, 0, sizeof *r);
+}
+
+/* 64 random bits: /dev/urandom, else the clock's nanoseconds. */
+static unsigned long long random_bits(void)
+{
+    unsigned long long v = 0;
+    FILE *f = fopen("/dev/urandom", "rb");
+    if (!f || fread(&v, sizeof v, 1, f) != 1) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        v = (unsigned long long)ts.tv_nsec * 2654435761u ^ (unsigned long long)ts.tv_sec;
+    }
+    if (f)
+        fclose(f);
+    return v;
+}
+
+lg_status hx_report_stamp(hx_report *r)
+{
+    char id[80];
+    struct tm tm;
+    time_t now = time(NULL);
+    if (!r->run && !(r->run = json_object()))
+        return hx_err(LG_E_NOMEM, "out of memory");
+    if (!gmtime_r(&now, &tm) || !strftime(id, 32, "%Y%m%dT%H%M%SZ", &tm))
+        snprintf(id, 32, "%lld", (long long)now);
+    snprintf(id + strlen(id), sizeof id - strlen(id), "-%ld-%08llx", (long)getpid(),
+             random_bits() & 0xffffffffULL);
+    if (!json_object_get(r->run, "run_id") &&
+        json_object_set_new(r->run, "run_id", json_string(id)))
+        return hx_err(LG_E_NOMEM, "out of memory");
+    if (json_object_set_new(r->run, "duration_s", json_real(r->duration_s)))
+        return hx_err(LG_E_NOMEM, "out of memory");
+    return LG_OK;
 }
 
 lg_status hx_report_add(hx_report *r, json_t *c)

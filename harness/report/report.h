@@ -42,11 +42,16 @@ typedef struct {
     double duration_s;   /* wall time of the run */
     char interrupted[64]; /* "interrupted by SIGINT" when a signal stopped the
                              run (summary.interrupted_reason); "" when not */
+    json_t *history;     /* --history: the last runs' lines, this one last
+                            (report/history.h), drawn by index.html; or NULL */
 } hx_report;
 
 /* LG_OK, or LG_E_NOMEM. environment and run start as NULL. */
 lg_status hx_report_init(hx_report *r);
 void hx_report_free(hx_report *r);
+/* Adds run_id (unique: start time, pid and random bits) and duration_s
+ * to r->run, creating it when NULL; LG_OK or LG_E_NOMEM. */
+lg_status hx_report_stamp(hx_report *r);
 /* Appends a case object; takes the reference (also on failure). */
 lg_status hx_report_add(hx_report *r, json_t *c);
 /* Counts by status: passed, failed, ..., and interrupted (a new reference). */

@@ -63,6 +63,19 @@ static json_t *params_json(const hx_case *c, uint64_t k)
     return p;
 }
 
+/* The case's tags, for index.html's tag filter. */
+static json_t *tags_json(const hx_case *c)
+{
+    json_t *t = json_array();
+    for (size_t i = 0; t && i < c->ntags; i++) {
+        if (json_array_append_new(t, hx_json_str(c->tags[i]))) {
+            json_decref(t);
+            return NULL;
+        }
+    }
+    return t;
+}
+
 static json_t *invariants_na(void)
 {
     static const hx_verdict na[HX_INV_COUNT] = {HX_NA};
@@ -101,6 +114,7 @@ json_t *hx_result_make(const hx_case *c, const char *id, size_t index, const cha
     bad |= put(r, "index", json_integer((json_int_t)index));
     bad |= put(r, "source", json_sprintf("%s:%d", c->src ? c->src : "?", c->line));
     bad |= put(r, "params", params_json(c, k));
+    bad |= put(r, "tags", tags_json(c));
     bad |= put(r, "status", json_string(hx_status_name(st)));
     bad |= put(r, "reason", hx_json_str(reason));
     bad |= put(r, "backend", json_string(backend));
