@@ -1,7 +1,9 @@
 /* Checkpoints that carry code: TorchScript archives whose __setstate__
  * runs when libtorch loads them (tests/data/hostile/torchscript). Without
  * --trust-code they are refused before libtorch sees them, by every route
- * (inspect, load, another extension, the library, lg_torch_read_archive),
+ * (inspect, load, another extension, the library, lg_torch_read_archive);
+ * without the torch backend the native torchscript-data reader refuses
+ * them (an object with __setstate__, or a zip with two end records),
  * and their code never runs: the marker file they write keeps its zeros
  * and nothing reaches stdout. With --trust-code the code runs in a child
  * that cannot write files. The sandbox itself is tested without libtorch. */
@@ -78,6 +80,22 @@ static const char *why(const char *file)
     return "defines __setstate__";
 }
 
+/* What the native torchscript-data reader (any backend but torch) says:
+ * it runs no code, and refuses an object whose state is not a dict. */
+static const char *native_why(const char *file)
+{
+    if (strstr(file, "two_ends"))
+        return "does not end where the end records begin";
+    return "defines __setstate__, whose code loadgate never runs";
+}
+
+/* The message the route gives: libtorch's checks with the torch backend,
+ * the native reader's refusal otherwise. */
+static const char *why_for(const char *file, const char *backend)
+{
+    return strcmp(backend, "torch") ? native_why(file) : why(file);
+}
+
 static void inspect_refuses(const char *file, const char *backend)
 {
     char *out = NULL;
@@ -92,10 +110,10 @@ static void inspect_refuses(const char *file, const char *backend)
     ck_assert_msg(j, "%s: stdout is not JSON (%s): %s", file, e.text, out);
     ck_assert_str_eq(json_string_value(json_object_get(j, "status")), "LG_E_FORMAT");
     const char *msg = json_string_value(json_object_get(j, "message"));
-    if (strstr(lg_backends_built(), "torch"))
+    if (!strcmp(backend, "torch"))
         ck_assert_msg(strstr(msg, why(file)) && strstr(msg, "--trust-code"), "%s", msg);
-    else /* no libtorch: nothing could run the code */
-        ck_assert_msg(strstr(msg, "this build has no libtorch"), "%s", msg);
+    else /* the native reader: nothing could run the code */
+        ck_assert_msg(strstr(msg, native_why(file)), "%s", msg);
     ck_assert_ptr_null(strstr(out, RAN));
     json_decref(j);
     free(out);
@@ -103,8 +121,11 @@ static void inspect_refuses(const char *file, const char *backend)
 
 START_TEST(inspect_refuses_code)
 {
-    for (size_t i = 0; refused_files[i]; i++)
+    for (size_t i = 0; refused_files[i]; i++) {
         inspect_refuses(hostile(refused_files[i]), hx_default_backend());
+        if (strstr(lg_backends_built(), "torch"))
+            inspect_refuses(hostile(refused_files[i]), "torch");
+    }
 }
 END_TEST
 
@@ -135,9 +156,7 @@ START_TEST(load_refuses_code)
         marker_untouched();
         ck_assert_ptr_nonnull(out);
         ck_assert_msg(rc == 1, "exit %d: %s", rc, out);
-        ck_assert_msg(strstr(out, strstr(backend, "torch") ? why(refused_files[i])
-                                                            : "this build has no libtorch"),
-                      "%s", out);
+        ck_assert_msg(strstr(out, why_for(refused_files[i], backend)), "%s", out);
         ck_assert_ptr_null(strstr(out, RAN));
         free(out);
     }
@@ -150,18 +169,20 @@ START_TEST(library_refuses_code)
     const char *backend = strstr(lg_backends_built(), "torch") ? "torch" : "sim";
     ck_assert_int_eq(lg_backend_open(backend, &b), LG_OK);
     for (size_t i = 0; refused_files[i]; i++) {
-        for (int r = 0; r < 3; r++) {
-            static const char *const readers[] = {NULL, "torch-archive", "torchscript"};
+        for (int r = 0; r < 4; r++) {
+            static const char *const readers[] = {NULL, "torch-archive", "torchscript",
+                                                  "torchscript-data"};
             lg_open_options o = {.reader = readers[r], .backend = b};
             lg_checkpoint *c = NULL;
             enter_dir();
             lg_status st = lg_checkpoint_open(hostile(refused_files[i]), &o, &c);
             marker_untouched();
             ck_assert_int_eq(st, LG_E_FORMAT);
-            ck_assert_msg(strstr(lg_error_message(), strstr(backend, "torch")
-                                                         ? why(refused_files[i])
-                                                         : "this build has no libtorch"),
-                          "%s", lg_error_message());
+            const char *want = r == 3 ? native_why(refused_files[i])
+                               : strstr(backend, "torch") ? why(refused_files[i])
+                               : r == 0 ? native_why(refused_files[i])
+                                        : "this build has no libtorch";
+            ck_assert_msg(strstr(lg_error_message(), want), "%s", lg_error_message());
         }
     }
     ck_assert_uint_eq(lg_backend_live_tensors(b), 0);

@@ -919,8 +919,9 @@ START_TEST(no_libtorch_archive_named)
     const char *ot[] = {"a/data/0", "a/data.pkl", "a/code/__torch__.py", NULL};
     unsigned char buf[4096];
     size_t n = zip_head(buf, ot);
-    open_refused("a.ot", buf, n, "libtorch archive: needs the torch backend, and this build "
-                                 "has no libtorch");
+    /* a libtorch archive goes to the native torchscript-data reader here,
+     * which finds the head cut short */
+    open_refused("a.ot", buf, n, "zip: no end of central directory record");
 }
 END_TEST
 

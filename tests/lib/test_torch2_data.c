@@ -1,6 +1,7 @@
 /* The files PyTorch 2.x wrote (tests/data/torch2, by its generate.py)
  * against their manifest: every tensor's dtype, shape and sha256, read by
- * loadgate's native readers (no libtorch), and by the libtorch readers
+ * loadgate's native readers (no libtorch; TorchScript too, as
+ * pytorch-1.13's mlp_script.pt), and by the libtorch readers
  * where this build has libtorch (1.13 or 2.x: each must read what 2.x
  * wrote). */
 #ifndef _GNU_SOURCE
@@ -17,6 +18,7 @@
 #include <string.h>
 
 static json_t *g_manifest;
+static json_t *g_manifest113; /* tests/data/pytorch-1.13's, for its TorchScript file */
 
 static const char *data_path(const char *file)
 {
@@ -25,9 +27,19 @@ static const char *data_path(const char *file)
     return path;
 }
 
+static const char *data113_path(const char *file)
+{
+    static char path[4096];
+    snprintf(path, sizeof path, "%s/tests/data/pytorch-1.13/%s", tu_source_dir(), file);
+    return path;
+}
+
+/* A file of tests/data/pytorch-1.13 is named "pytorch-1.13/<file>" here. */
 static json_t *tensors_of(const char *file)
 {
-    json_t *t = json_object_get(json_object_get(json_object_get(g_manifest, "files"), file),
+    const char *f113 = !strncmp(file, "pytorch-1.13/", 13) ? file + 13 : NULL;
+    json_t *m = f113 ? g_manifest113 : g_manifest;
+    json_t *t = json_object_get(json_object_get(json_object_get(m, "files"), f113 ? f113 : file),
                                 "tensors");
     ck_assert_msg(json_is_object(t), "%s: not in manifest.json", file);
     return t;
@@ -103,15 +115,67 @@ START_TEST(native_reads_exactly)
 }
 END_TEST
 
-/* TorchScript is read by libtorch only; without the torch backend the
- * open says so, naming the file. */
-START_TEST(script_needs_torch)
+/* TorchScript without the torch backend: the native torchscript-data
+ * reader (data.pkl only, no code run), by magic bytes with no backend or
+ * the sim backend, and by name. Every tensor against the manifest; the
+ * names and order are the module tree's, which for these modules is
+ * torch::jit::load's named parameters then buffers. */
+static const struct {
+    const char *file, *reader;
+    int sim;
+} script_native[] = {
+    {"script.pt", NULL, 0},
+    {"script.pt", NULL, 1},
+    {"script.pt", "torchscript-data", 0},
+    {"pytorch-1.13/mlp_script.pt", NULL, 0},
+    {"pytorch-1.13/mlp_script.pt", "torchscript-data", 1},
+};
+
+START_TEST(script_reads_natively)
+{
+    const char *file = script_native[_i].file;
+    lg_backend *b = NULL;
+    if (script_native[_i].sim)
+        ck_assert_int_eq(lg_backend_open("sim", &b), LG_OK);
+    lg_open_options o = {.reader = script_native[_i].reader, .backend = b};
+    const char *path = strncmp(file, "pytorch-1.13/", 13) ? data_path(file)
+                                                          : data113_path(file + 13);
+    lg_checkpoint *c = NULL;
+    lg_status st = lg_checkpoint_open(path, &o, &c);
+    ck_assert_msg(st == LG_OK, "%s: %s", file, lg_error_message());
+    ck_assert_str_eq(lg_checkpoint_format(c), "torchscript-data");
+    assert_checkpoint(file, c);
+    lg_checkpoint_close(c);
+    lg_backend_close(b);
+}
+END_TEST
+
+/* The order of the module tree: the root's own attributes first, then
+ * each submodule's, as pickled. */
+START_TEST(script_native_order)
+{
+    static const char *const want[] = {"scale",       "fc.weight",         "fc.bias",
+                                       "norm.weight", "norm.bias",         "norm.running_mean",
+                                       "norm.running_var", "norm.num_batches_tracked"};
+    lg_checkpoint *c = NULL;
+    ck_assert_int_eq(open_file("script.pt", NULL, NULL, &c), LG_OK);
+    ck_assert_uint_eq(lg_checkpoint_count(c), 8);
+    for (size_t i = 0; i < 8; i++)
+        ck_assert_str_eq(lg_checkpoint_tensor(c, i)->name, want[i]);
+    lg_checkpoint_close(c);
+}
+END_TEST
+
+/* A torch.save file forced through torchscript-data: its root is a dict,
+ * not a module, and the error says so. */
+START_TEST(script_native_refuses_torch_save)
 {
     lg_checkpoint *c = NULL;
-    ck_assert_int_eq(open_file("script.pt", NULL, NULL, &c), LG_E_FORMAT);
-    ck_assert_msg(strstr(lg_error_message(), "script.pt") &&
-                      strstr(lg_error_message(), "needs the torch backend"),
+    ck_assert_int_eq(open_file("state_dict.pt", "torchscript-data", NULL, &c), LG_E_FORMAT);
+    ck_assert_msg(strstr(lg_error_message(), "state_dict.pt") &&
+                      strstr(lg_error_message(), "not a TorchScript module"),
                   "%s", lg_error_message());
+    ck_assert_ptr_null(c);
 }
 END_TEST
 
@@ -220,7 +284,10 @@ static Suite *torch2_suite(void)
     TCase *tc = tcase_create("native");
     tcase_add_test(tc, manifest_complete);
     tcase_add_loop_test(tc, native_reads_exactly, 0, sizeof native / sizeof native[0]);
-    tcase_add_test(tc, script_needs_torch);
+    tcase_add_loop_test(tc, script_reads_natively, 0,
+                        sizeof script_native / sizeof script_native[0]);
+    tcase_add_test(tc, script_native_order);
+    tcase_add_test(tc, script_native_refuses_torch_save);
     suite_add_tcase(s, tc);
 #ifdef LOADGATE_HAVE_TORCH
     TCase *tt = tcase_create("libtorch");
@@ -241,7 +308,14 @@ int main(void)
         fprintf(stderr, "%s: %s (line %d)\n", data_path("manifest.json"), e.text, e.line);
         return 1;
     }
+    g_manifest113 = json_load_file(data113_path("manifest.json"), 0, &e);
+    if (!g_manifest113) {
+        fprintf(stderr, "%s: %s (line %d)\n", data113_path("manifest.json"), e.text, e.line);
+        json_decref(g_manifest);
+        return 1;
+    }
     int failed = tu_run_suite(torch2_suite());
     json_decref(g_manifest);
+    json_decref(g_manifest113);
     return failed ? 1 : 0;
 }
