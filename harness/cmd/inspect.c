@@ -24,7 +24,9 @@ static const char inspect_usage[] =
     "  in a child process that cannot write files. Only for files you trust;\n"
     "  without it such files are refused (docs/limits.md).\n"
     "  The backend is sim unless --backend torch is given (as for load); the\n"
-    "  first line names it. .ot and TorchScript files need --backend torch.\n"
+    "  first line names it. .ot and TorchScript files are read natively\n"
+    "  (torchscript-data: data.pkl only, no code run), by libtorch with\n"
+    "  --backend torch.\n"
     "  Exit 0, or 1 if the file cannot be read.\n";
 
 static void print_error(int as_json, const char *file, lg_status st)
