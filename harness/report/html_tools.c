@@ -58,7 +58,7 @@ const char hx_html_tools_js[] =
     "  const t=svgEl('title',{});t.textContent=(h.started||'')+' '+(h.run_id||'')+': '+name+' '+\n"
     "  (name==='duration'?f(h).toFixed(2)+' s':f(h));c.append(t);svg.append(c);});});\n"
     " const left=svgEl('text',{x:2,y:P/2+4,'font-size':11,fill:'#57606a'});left.textContent=String(maxN);\n"
-    " const right=svgEl('text',{x:W-P+4,y:P/2+4,'font-size':11,fill:'#0969da'});right.textContent=maxD.toFixed(1)+' s';\n"
+    " const right=svgEl('text',{x:W-P+4,y:P/2+4,'font-size':11,fill:'#0969da'});right.textContent=maxD.toFixed(2)+' s';\n"
     " svg.append(left,right);\n"
     " document.getElementById('suites').before(el('section',{id:'history'},el('h2',{text:'History: the last '+n+' runs'}),\n"
     " el('p',{cls:'env',text:'passed (green) and failed, crashed, timed out or passed unexpectedly (red), cases, 0 to '+maxN+\n"
