@@ -112,30 +112,35 @@ static size_t candidates(char (*c)[LG_MODULE_PATH_MAX])
 }
 
 /* The libtorch version in the stamp of the file at path: 1 found, 0 not
- * a module, -1 not readable (errno). */
+ * a module, -1 not readable (errno). Read in chunks until the stamp's
+ * terminating NUL is in: .rodata comes before the debug sections, so a
+ * module is rarely read past its first megabyte. */
 static int stamp_read(const char *path, char *version, size_t n)
 {
     static const char key[] = LGT_STAMP_PREFIX;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return -1;
-    char *buf = malloc(STAMP_CHUNK + STAMP_MAX);
+    char *buf = malloc(STAMP_MAX + STAMP_CHUNK);
     size_t have = 0;
     int found = 0;
     ssize_t r = 0;
     while (buf && !found && (r = read(fd, buf + have, STAMP_CHUNK)) > 0) {
         have += (size_t)r;
-        buf[have] = 0;
-        const char *s = memmem(buf, have, key, sizeof key - 1);
-        if (s && memchr(s, 0, have - (size_t)(s - buf) + 1) &&
-            (size_t)(s - buf) + STAMP_MAX <= have + 1) {
+        char *s = memmem(buf, have, key, sizeof key - 1);
+        size_t left = s ? have - (size_t)(s - buf) : 0;
+        if (s && memchr(s, 0, left)) {
             const char *v = strstr(s, " libtorch=");
             snprintf(version, n, "%.*s", v ? (int)strcspn(v + 10, " ") : 0, v ? v + 10 : "");
             found = 1;
-        } else if (have > STAMP_MAX) {
-            /* keep the tail: a stamp may straddle two reads */
-            memmove(buf, buf + have - STAMP_MAX, STAMP_MAX);
-            have = STAMP_MAX;
+        } else if (s && left < STAMP_MAX) {
+            memmove(buf, s, left); /* the stamp's start: its end comes next */
+            have = left;
+        } else {
+            /* not here, or too long to be one: keep what could start one */
+            size_t keep = have < sizeof key ? have : sizeof key - 1;
+            memmove(buf, buf + have - keep, keep);
+            have = keep;
         }
     }
     int err = errno;

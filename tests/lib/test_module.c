@@ -175,6 +175,40 @@ START_TEST(test_module_broken)
 }
 END_TEST
 
+/* The stamp is read from the file, not by loading it: here one that
+ * straddles the first megabyte's end, in a file that is no ELF object. */
+static int stamp_work(void *ctx)
+{
+    lg_torch_module m[2];
+    setenv("LOADGATE_TORCH_MODULE", (const char *)ctx, 1);
+    if (lg_torch_modules(m, 2) != 1 || !m[0].found || !m[0].chosen || m[0].loaded)
+        return 1;
+    if (strcmp(m[0].libtorch, "9.8.7") || strcmp(lg_libtorch_version(), "9.8.7") ||
+        strcmp(lg_backends_built(), "sim,torch"))
+        return 2;
+    if (lg_torch_module_loaded() || no_torch_mapped("after reading a stamp"))
+        return 3;
+    return lg_torch_module_load() == LG_E_BACKEND ? 0 : 4;
+}
+
+START_TEST(test_module_stamp_read_not_loaded)
+{
+    static const char stamp[] = "loadgate-torch-module: loadgate=0.2.0 abi=1 libtorch=9.8.7";
+    size_t pad = (1u << 20) - 20, n = pad + sizeof stamp + 100;
+    char *buf = calloc(1, n);
+    ck_assert_ptr_nonnull(buf);
+    memset(buf, 'x', pad);
+    memcpy(buf + pad, stamp, sizeof stamp); /* with its NUL */
+    const char *dir = tu_tmpdir();
+    const char *path = tu_path(dir, "libloadgate-torch.so");
+    ck_assert_int_eq(tu_write(path, buf, n), 0);
+    free(buf);
+    int rc = in_child(stamp_work, (void *)path);
+    ck_assert_msg(rc == 0, "child failed at step %d", rc);
+    tu_rmtree(dir);
+}
+END_TEST
+
 /* A library that is not a torch module: its missing entry point named. */
 static int foreign_work(void *ctx)
 {
@@ -271,6 +305,7 @@ int main(void)
 #ifdef LOADGATE_HAVE_TORCH
     tcase_add_test(tc, test_module_broken);
     tcase_add_test(tc, test_module_foreign);
+    tcase_add_test(tc, test_module_stamp_read_not_loaded);
     tcase_add_test(tc, test_module_present);
 #endif
     tcase_add_test(tc, test_shared_library_needs);
