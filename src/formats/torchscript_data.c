@@ -160,6 +160,38 @@ static lg_status resolve_storages(lg_checkpoint *c, ts_priv *p)
     return st;
 }
 
+static int name_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* tch writes a dotted name into an .ot with '|' for '.' (an archive key
+ * cannot hold a '.'), and libtorch's readers turn it back: so do these
+ * names. Two names that become one are an error. */
+static lg_status undo_pipes(lg_checkpoint *c)
+{
+    int any = 0;
+    for (size_t i = 0; i < c->ntensors; i++)
+        for (char *q = (char *)c->tensors[i].name; *q; q++)
+            if (*q == '|')
+                *q = '.', any = 1;
+    if (!any || c->ntensors < 2)
+        return LG_OK;
+    const char **v = lg__malloc(c->ntensors * sizeof *v);
+    if (!v)
+        return lg__err(LG_E_NOMEM, "%s: out of memory", c->path);
+    for (size_t i = 0; i < c->ntensors; i++)
+        v[i] = c->tensors[i].name;
+    qsort(v, c->ntensors, sizeof *v, name_cmp);
+    lg_status st = LG_OK;
+    for (size_t i = 1; st == LG_OK && i < c->ntensors; i++)
+        if (!strcmp(v[i - 1], v[i]))
+            st = lg__err(LG_E_FORMAT, "%s: two tensors are named \"%s\" once '|' is read as "
+                         "'.'", c->path, v[i]);
+    free(v);
+    return st;
+}
+
 static lg_status read_all(lg_checkpoint *c, ts_priv *p, lg__pickle *pk)
 {
     unsigned char *pkl = NULL;
@@ -173,6 +205,8 @@ static lg_status read_all(lg_checkpoint *c, ts_priv *p, lg__pickle *pk)
         st = unpickle(c, p, pk, &root, &pkl);
     if (st == LG_OK)
         st = ts_collect(c, p, root, lg__pickle_count(pk));
+    if (st == LG_OK)
+        st = undo_pipes(c);
     free(pkl); /* the pickle's strings die here: storage keys are not used after open */
     if (st == LG_OK)
         st = resolve_storages(c, p);
