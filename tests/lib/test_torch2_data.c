@@ -117,9 +117,9 @@ END_TEST
 
 /* TorchScript without the torch backend: the native torchscript-data
  * reader (data.pkl only, no code run), by magic bytes with no backend or
- * the sim backend, and by name. Every tensor against the manifest; the
- * names and order are the module tree's, which for these modules is
- * torch::jit::load's named parameters then buffers. */
+ * the sim backend, and by name. Every tensor against the manifest, by
+ * name: the order is the module tree's (script_native_order), not
+ * torch::jit::load's parameters-then-buffers. */
 static const struct {
     const char *file, *reader;
     int sim;
@@ -151,7 +151,8 @@ START_TEST(script_reads_natively)
 END_TEST
 
 /* The order of the module tree: the root's own attributes first, then
- * each submodule's, as pickled. */
+ * each submodule's, as pickled. (libtorch's torchscript reader puts
+ * scale, a buffer, after the parameters.) */
 START_TEST(script_native_order)
 {
     static const char *const want[] = {"scale",       "fc.weight",         "fc.bias",
