@@ -3,6 +3,8 @@
  * "fired": N} on stdout (docs/runner.md, Isolation). */
 #include "cmd/args.h"
 #include "cmd/cmd.h"
+#include "report/result.h"
+#include "run/child.h"
 #include "run/cache.h"
 #include "run/runner.h"
 #include "run/sched.h"
@@ -15,19 +17,21 @@
 
 static const char run_one_usage[] =
     "usage: harness __run-one FILE.yaml CASE-ID [--backend B] [--seed N] [--cache DIR]\n"
-    "                         [--paranoid]\n"
+    "                         [--paranoid] [--ack]\n"
     "                         [--sweep K]\n"
     "  Runs one case in this process and prints {\"result\": CASE, \"fired\": N} on\n"
     "  stdout (the child of `harness run --isolation spawn`). A sweep case's id\n"
-    "  may carry its k, or --sweep gives it.\n";
+    "  may carry its k, or --sweep gives it. --ack: write \"+\" first, once\n"
+    "  start-up is done (the torch module loaded for a torch case): the\n"
+    "  parent's timeout for the case starts there.\n";
 
 typedef struct {
     const char *file, *id, *backend, *cache;
     uint64_t seed, k;
-    int paranoid;
+    int paranoid, ack;
 } run_one_args;
 
-enum { O_BACKEND = 1, O_CACHE, O_SEED, O_SWEEP, O_PARANOID };
+enum { O_BACKEND = 1, O_CACHE, O_SEED, O_SWEEP, O_PARANOID, O_ACK };
 
 /* -1 when parsed, else the exit code (0 --help, 2 usage). */
 static int run_one_parse(int argc, char **argv, run_one_args *a)
@@ -37,6 +41,7 @@ static int run_one_parse(int argc, char **argv, run_one_args *a)
                                   {"seed", 0, 1, O_SEED},
                                   {"sweep", 0, 1, O_SWEEP},
                                   {"paranoid", 0, 0, O_PARANOID},
+                                  {"ack", 0, 0, O_ACK},
                                   {NULL, 0, 0, 0}};
     hx_args p;
     int id;
@@ -48,6 +53,8 @@ static int run_one_parse(int argc, char **argv, run_one_args *a)
             a->cache = p.value;
         else if (id == O_PARANOID)
             a->paranoid = 1;
+        else if (id == O_ACK)
+            a->ack = 1;
         else if (hx_args_u64(p.value, id == O_SEED ? &a->seed : &a->k))
             return hx_args_error(&p, "bad value for --%s", id == O_SEED ? "seed" : "sweep");
     }
@@ -93,6 +100,15 @@ static int run_one(const run_one_args *a, const char *dir)
     }
     hx_run_opts o = {a->backend, a->seed, dir, hx_case_sweeps(c) ? (k ? k : 1) : 0,
                      a->paranoid};
+    /* start-up done (the torch module loaded for a torch case): the
+     * parent's clock for this case starts at the "+" (docs/runner.md) */
+    lg_backend *b = NULL;
+    if (!strcmp(hx_case_backend(c, a->backend), "torch") && lg_backend_open("torch", &b) == LG_OK)
+        lg_backend_close(b);
+    lg_error_clear();
+    fflush(stdout);
+    if (a->ack && hx_child_ack(1) != LG_OK)
+        goto out;
     json_t *res = hx_run_case(c, index, &o, &fired);
     if (!res)
         goto out;

@@ -217,6 +217,40 @@ static int exit_fd(pid_t pid)
 
 /* Forks with a result pipe (and a stderr pipe when capturing); the child
  * runs fn, or execs argv when fn is NULL. */
+/* The deadline from c->start: the start-up allowance while the child has
+ * not acknowledged, else its timeout. */
+static void arm(hx_child *c)
+{
+    c->ack_wait = c->startup > 0;
+    if (c->ack_wait)
+        c->deadline = c->start + c->startup;
+    else
+        c->deadline = c->timeout > 0 ? c->start + c->timeout : 0;
+}
+
+lg_status hx_child_ack(int out_fd)
+{
+    ssize_t n;
+    do
+        n = write(out_fd, "+", 1);
+    while (n < 0 && errno == EINTR);
+    return n == 1 ? LG_OK : hx_err(LG_E_IO, "cannot write the acknowledgement: %s",
+                                  strerror(errno));
+}
+
+const char *hx_child_result(const hx_child *c, size_t *len)
+{
+    size_t n = 0;
+    const char *out = hx_child_output(c, &n);
+    if (out && c->startup > 0 && out[0] == '+') {
+        out++;
+        n--;
+    }
+    if (len)
+        *len = n;
+    return n ? out : NULL;
+}
+
 static lg_status start(hx_child *c, const hx_child_opts *o, int (*fn)(void *, int), void *arg,
                        const char *const *argv)
 {
@@ -250,7 +284,8 @@ static lg_status start(hx_child *c, const hx_child_opts *o, int (*fn)(void *, in
     track(c->exit_fd);
     c->timeout = o->timeout;
     c->start = hx_now_s();
-    c->deadline = o->timeout > 0 ? c->start + o->timeout : 0;
+    c->startup = o->startup;
+    arm(c);
     return LG_OK;
 }
 
@@ -339,6 +374,10 @@ static void keep_output(hx_child *c, const char *buf, size_t n)
         }
         c->out = p;
         c->cap = cap;
+    }
+    if (c->ack_wait && n > 0) { /* "+": ready; the case's clock starts now */
+        c->ack_wait = 0;
+        c->deadline = c->timeout > 0 ? hx_now_s() + c->timeout : 0;
     }
     memcpy(c->out + c->len, buf, n);
     c->len += n;
@@ -505,7 +544,7 @@ void hx_child_next(hx_child *c, double timeout)
     c->san_sig[0] = 0;
     c->timeout = timeout;
     c->start = hx_now_s();
-    c->deadline = timeout > 0 ? c->start + timeout : 0;
+    arm(c);
 }
 
 /* ---------------------------------------------------------- status */

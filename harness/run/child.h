@@ -36,6 +36,12 @@ typedef struct {
                        files would only complain) */
     int input;      /* 1: the child's stdin is a pipe the parent writes
                        with hx_child_send (a worker's requests) */
+    /* > 0: the child says it is ready, with "+" first on its result pipe
+     * (hx_child_ack), once its start-up is done (exec, loading libtorch);
+     * the timeout counts from then, so that a machine under load does
+     * not turn start-up into a timeout. Until then it has `startup`
+     * seconds. 0: the timeout counts from the start. */
+    double startup;
 } hx_child_opts;
 
 /* One child. Public so that a caller can keep many in an array; read it
@@ -51,11 +57,20 @@ typedef struct {
     int err_cut;
     char san_sig[16]; /* a deadly signal a sanitizer caught ("SIGSEGV") */
     double timeout, start, deadline;
+    double startup; /* hx_child_opts.startup */
+    int ack_wait;   /* waiting for the child's "+" */
     int killed;  /* by the timeout */
     int oom;     /* its output could not be kept: it was killed */
     int reaped;
     int wstatus; /* waitpid's, once reaped */
 } hx_child;
+
+/* The child's side of hx_child_opts.startup: writes "+" on out_fd.
+ * LG_OK, or LG_E_IO. */
+lg_status hx_child_ack(int out_fd);
+/* What came on c's result pipe after the "+" of a child that acknowledges
+ * (as hx_child_output otherwise). */
+const char *hx_child_result(const hx_child *c, size_t *len);
 
 /* Forks a child that runs fn(arg, out_fd) and exits with its return
  * value; what fn writes on out_fd comes back as hx_child_output. LG_OK,

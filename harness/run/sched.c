@@ -172,11 +172,31 @@ static json_t *worker_case(void *ctx, size_t i, uint64_t k, uint64_t *fired)
 }
 
 /* In a forked child: runs the case and hands its result back. */
+/* Start-up work outside the case's timeout: the torch module loaded, for
+ * a case on the torch backend (docs/runner.md, Timeouts). */
+static void preload(const hx_sched *S, const hx_case *c)
+{
+    lg_backend *b = NULL;
+    if (!strcmp(hx_case_backend(c, S->o.run.backend), "torch") &&
+        lg_backend_open("torch", &b) == LG_OK)
+        lg_backend_close(b);
+    lg_error_clear();
+}
+
+static void worker_prepare(void *ctx, size_t i)
+{
+    const hx_sched *S = ctx;
+    preload(S, S->jobs[i].c);
+}
+
 static int case_child(void *arg, int out_fd)
 {
     const case_child_arg *a = arg;
     hx_run_opts o = opts_for(a->S, a->s->k);
     uint64_t fired = 0;
+    preload(a->S, a->s->j->c);
+    if (hx_child_ack(out_fd) != LG_OK)
+        return 1;
     json_t *res = hx_run_case(a->s->j->c, a->s->j->index, &o, &fired);
     return res && hx_result_emit(out_fd, res, fired) == LG_OK ? 0 : 1;
 }
@@ -187,6 +207,7 @@ static void spawn_argv(const hx_sched *S, const slot *s, char *seed, char *k, co
     int n = 0;
     argv[n++] = hx_self_exe();
     argv[n++] = "__run-one";
+    argv[n++] = "--ack";
     argv[n++] = s->j->suite->path;
     argv[n++] = s->j->c->id;
     if (S->o.run.backend) {
@@ -209,7 +230,8 @@ static void spawn_argv(const hx_sched *S, const slot *s, char *seed, char *k, co
 /* Starts the run of s->j in a child. LG_OK, or a message in hx_errmsg(). */
 static lg_status start_child(hx_sched *S, slot *s)
 {
-    hx_child_opts co = {.timeout = case_timeout(S, s->j->c), .capture = 1};
+    hx_child_opts co = {.timeout = case_timeout(S, s->j->c), .capture = 1,
+                        .startup = HX_STARTUP_S};
     if (s->j->iso != HX_ISO_SPAWN) {
         case_child_arg a = {S, s};
         return hx_child_fork(&s->child, &co, case_child, &a);
@@ -230,6 +252,7 @@ static lg_status start_on_worker(hx_sched *S, slot *s)
     hx_worker *w = &S->workers[i];
     lg_status st = LG_E_IO;
     for (int tries = 0; tries < 2 && st != LG_OK; tries++) {
+        hx_worker_set_prepare(worker_prepare);
         if (!w->up && (st = hx_worker_start(w, worker_case, S)) != LG_OK)
             break;
         S->watch[S->nslots + i] = &w->child;
@@ -329,7 +352,7 @@ static void finish(hx_sched *S, slot *s)
     json_t *res = NULL;
     uint64_t fired = 0;
     size_t len = 0;
-    const char *out = hx_child_output(&s->child, &len);
+    const char *out = hx_child_result(&s->child, &len);
     S->oom |= s->child.oom;
     if (hx_child_failed(&s->child) || hx_result_parse(out, len, &res, &fired, NULL, 0))
         res = failed_run(S, s->j, s->k, &s->child);

@@ -158,6 +158,10 @@ typedef struct {
     void *ctx;
 } loop_arg;
 
+static hx_worker_prepare_fn prepare;
+
+void hx_worker_set_prepare(hx_worker_prepare_fn fn) { prepare = fn; }
+
 /* Each case starts from a clean state: the fault registry is cleared and
  * the error messages too; the case opens its own backend (exec.c), so the
  * sim devices and their counters are new. */
@@ -170,6 +174,8 @@ static int worker_loop(void *arg, int out_fd)
     uint64_t k, fired;
     int r;
     while ((r = read_request(req, sizeof req, &have, &job, &k)) > 0) {
+        if (prepare)
+            prepare(a->ctx, job);
         if (write_all(out_fd, "+", 1))
             return 1;
         lg_fault_clear();
@@ -192,7 +198,7 @@ static int worker_loop(void *arg, int out_fd)
 
 lg_status hx_worker_start(hx_worker *w, hx_worker_fn fn, void *ctx)
 {
-    hx_child_opts o = {.timeout = 0, .capture = 1, .input = 1};
+    hx_child_opts o = {.timeout = 0, .capture = 1, .input = 1, .startup = HX_STARTUP_S};
     loop_arg a = {fn, ctx}; /* copied into the child by fork */
     memset(w, 0, sizeof *w);
     lg_status st = hx_child_fork(&w->child, &o, worker_loop, &a);

@@ -56,6 +56,14 @@ typedef enum {
 /* Forks a worker that answers requests with fn(ctx, ...). LG_OK, or
  * LG_E_IO with the reason in hx_errmsg(). */
 lg_status hx_worker_start(hx_worker *w, hx_worker_fn fn, void *ctx);
+/* Optional, in the worker, before it takes request `job` (before its "+",
+ * so outside the case's timeout): start-up work the case needs, such as
+ * loading libtorch. Set before hx_worker_start. */
+typedef void (*hx_worker_prepare_fn)(void *ctx, size_t job);
+void hx_worker_set_prepare(hx_worker_prepare_fn fn);
+/* The seconds a worker, a forked or a spawned case may take to say it is
+ * ready (hx_child_opts.startup) before its case's timeout starts. */
+#define HX_STARTUP_S 120.0
 /* Sends request (job, k) to an idle worker that is up; the case's
  * deadline is timeout seconds away (0: none). LG_OK, or LG_E_IO when the
  * worker is gone (hx_worker_stop it and start another). */
