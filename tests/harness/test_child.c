@@ -51,6 +51,56 @@ static int chatters(void *arg, int fd)
     return 0;
 }
 
+/* A slow start-up (0.6 s), then "+" and a quick case. */
+static int slow_start(void *arg, int fd)
+{
+    (void)arg;
+    usleep(600000);
+    if (hx_child_ack(fd) != LG_OK || write(fd, "done", 4) != 4)
+        return 1;
+    return 0;
+}
+
+/* Start-up never ends: no "+". */
+static int never_ready(void *arg, int fd)
+{
+    (void)arg;
+    (void)fd;
+    for (;;)
+        pause();
+    return 0;
+}
+
+/* The timeout counts from the child's "+", not from its start; a child
+ * that never says it is ready is killed at the start-up allowance. */
+START_TEST(clock_starts_at_ack)
+{
+    hx_child c;
+    hx_child_opts o = {.timeout = 0.3, .capture = 1, .startup = 30};
+    size_t len = 0;
+    ck_assert_int_eq(hx_child_fork(&c, &o, slow_start, NULL), LG_OK);
+    hx_child_wait(&c);
+    ck_assert_int_eq(c.killed, 0);
+    ck_assert_int_eq(hx_child_exit_code(&c), 0);
+    ck_assert_str_eq(hx_child_result(&c, &len), "done");
+    ck_assert_uint_eq(len, 4);
+    hx_child_free(&c);
+    /* without start-up allowance the same child is a timeout */
+    hx_child_opts plain = {.timeout = 0.3, .capture = 1};
+    ck_assert_int_eq(hx_child_fork(&c, &plain, slow_start, NULL), LG_OK);
+    hx_child_wait(&c);
+    ck_assert_int_eq(c.killed, 1);
+    hx_child_free(&c);
+    hx_child_opts short_startup = {.timeout = 30, .capture = 1, .startup = 0.3};
+    double t0 = hx_now_s();
+    ck_assert_int_eq(hx_child_fork(&c, &short_startup, never_ready, NULL), LG_OK);
+    hx_child_wait(&c);
+    ck_assert_int_eq(c.killed, 1);
+    ck_assert(hx_now_s() - t0 < 20);
+    hx_child_free(&c);
+}
+END_TEST
+
 START_TEST(output_and_exit_code)
 {
     hx_child c;
@@ -178,6 +228,7 @@ int main(void)
     tcase_add_test(t, stderr_tail);
     tcase_add_test(t, spawned);
     tcase_add_test(t, several_at_once);
+    tcase_add_test(t, clock_starts_at_ack);
     suite_add_tcase(s, t);
     return tu_run_suite(s) ? 1 : 0;
 }
