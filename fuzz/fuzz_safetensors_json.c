@@ -83,12 +83,12 @@ static json_int_t boundary(json_int_t was, uint64_t data_size)
     switch (rnd(4)) {
     case 0:
         return b[rnd(sizeof b / sizeof b[0])];
-    case 1:
-        return was + (json_int_t)rnd(17) - 8;
+    case 1: /* unsigned: wraps instead of overflowing */
+        return (json_int_t)((uint64_t)was + rnd(17) - 8);
     case 2:
-        return (json_int_t)data_size + (json_int_t)rnd(9) - 4;
+        return (json_int_t)(data_size + rnd(9) - 4);
     default:
-        return was * 2;
+        return (json_int_t)((uint64_t)was * 2);
     }
 }
 
