@@ -57,6 +57,20 @@ ts_storage *ts_storage_find(ts_priv *p, const char *key, size_t klen);
  * and fills c->tensors and p->t. Marks the storages used. nvalues: the
  * values unpickled, which bounds the walk. */
 lg_status ts_collect(lg_checkpoint *c, ts_priv *p, const lg__pv *root, size_t nvalues);
+/* The longest archive folder name (a file name's stem is at most 255). */
+#define PREFIX_MAX 400u
+
+/* Zip records of both libtorch archive layouts (torch_zip.c): <prefix>/rel
+ * or NULL; a record's bytes (in place when stored, else inflated into
+ * *owned), its CRC-32 checked as c->crc says; the folder every record lies
+ * in (the first entry's, as PyTorch's reader takes it; `writer` names who
+ * puts every record in one, for the message); the byteorder record
+ * (absent or "little", or "big": p->big_endian). */
+const lg__zip_entry *ts_record(ts_priv *p, const char *rel);
+lg_status ts_record_bytes(lg_checkpoint *c, ts_priv *p, const lg__zip_entry *e,
+                          const unsigned char **bytes, unsigned char **owned);
+lg_status ts_find_prefix(lg_checkpoint *c, ts_priv *p, const char *writer);
+lg_status ts_read_byteorder(lg_checkpoint *c, ts_priv *p);
 lg_status ts_read(lg_checkpoint *c, size_t i, void *dst);
 const void *ts_bytes(lg_checkpoint *c, size_t i);
 void ts_close(lg_checkpoint *c);

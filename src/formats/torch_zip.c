@@ -27,8 +27,6 @@
 
 /* The most a small record (byteorder, version, ...) may hold. */
 #define SMALL_RECORD_MAX 64u
-/* The longest archive folder name (a file name's stem is at most 255). */
-#define PREFIX_MAX 400u
 
 /* ------------------------------------------------------------- sniffing */
 
@@ -74,10 +72,8 @@ static lg_status crc_mismatch(lg_checkpoint *c, const lg__zip_entry *e, uint32_t
                    e->crc, got);
 }
 
-/* A record's bytes: in place when stored, else inflated into *owned. The
- * CRC-32 is checked as the crc option says. */
-static lg_status record_bytes(lg_checkpoint *c, ts_priv *p, const lg__zip_entry *e,
-                              const unsigned char **bytes, unsigned char **owned)
+lg_status ts_record_bytes(lg_checkpoint *c, ts_priv *p, const lg__zip_entry *e,
+                          const unsigned char **bytes, unsigned char **owned)
 {
     uint32_t got;
     *owned = NULL;
@@ -96,8 +92,7 @@ static lg_status record_bytes(lg_checkpoint *c, ts_priv *p, const lg__zip_entry 
     return st;
 }
 
-/* <prefix>/<rel>, or NULL. */
-static const lg__zip_entry *record(lg_checkpoint *c, ts_priv *p, const char *rel)
+const lg__zip_entry *ts_record(ts_priv *p, const char *rel)
 {
     char name[PREFIX_MAX + 64];
     int n = snprintf(name, sizeof name, "%.*s/%s", (int)p->plen, p->prefix, rel);
@@ -111,7 +106,7 @@ static const lg__zip_entry *record(lg_checkpoint *c, ts_priv *p, const char *rel
 static lg_status small_record(lg_checkpoint *c, ts_priv *p, const char *rel, char *out,
                               int *present)
 {
-    const lg__zip_entry *e = record(c, p, rel);
+    const lg__zip_entry *e = ts_record(p, rel);
     const unsigned char *b;
     unsigned char *owned;
     *present = e != NULL;
@@ -121,7 +116,7 @@ static lg_status small_record(lg_checkpoint *c, ts_priv *p, const char *rel, cha
     if (e->usize >= SMALL_RECORD_MAX)
         return lg__err(LG_E_FORMAT, "%s: record \"%.*s\" holds %" PRIu64 " bytes; at most %u "
                        "expected", c->path, (int)e->nlen, e->name, e->usize, SMALL_RECORD_MAX - 1);
-    lg_status st = record_bytes(c, p, e, &b, &owned);
+    lg_status st = ts_record_bytes(c, p, e, &b, &owned);
     if (st != LG_OK)
         return st;
     size_t n = (size_t)e->usize;
@@ -156,7 +151,7 @@ static lg_status not_decimal(lg_checkpoint *c, ts_priv *p, const char *rel, cons
                    (int)p->plen, p->prefix, rel, text);
 }
 
-static lg_status read_byteorder(lg_checkpoint *c, ts_priv *p)
+lg_status ts_read_byteorder(lg_checkpoint *c, ts_priv *p)
 {
     char text[SMALL_RECORD_MAX];
     int present;
@@ -199,17 +194,15 @@ static lg_status read_versions(lg_checkpoint *c, ts_priv *p, uint64_t *align)
     return LG_OK;
 }
 
-/* The folder every record lies in: the first entry's, as PyTorch's reader
- * takes it. */
-static lg_status find_prefix(lg_checkpoint *c, ts_priv *p)
+lg_status ts_find_prefix(lg_checkpoint *c, ts_priv *p, const char *writer)
 {
     if (p->zip.n == 0)
         return lg__err(LG_E_FORMAT, "%s: the zip archive holds no records", c->path);
     const lg__zip_entry *e = &p->zip.e[0];
     const char *slash = memchr(e->name, '/', e->nlen);
     if (!slash || slash == e->name)
-        return lg__err(LG_E_FORMAT, "%s: record \"%.*s\" is not in a folder (torch.save puts "
-                       "every record in one)", c->path, (int)e->nlen, e->name);
+        return lg__err(LG_E_FORMAT, "%s: record \"%.*s\" is not in a folder (%s puts every "
+                       "record in one)", c->path, (int)e->nlen, e->name, writer);
     p->prefix = e->name;
     p->plen = (size_t)(slash - e->name);
     if (p->plen > PREFIX_MAX)
@@ -333,7 +326,7 @@ static lg_status resolve_storages(lg_checkpoint *c, ts_priv *p, uint64_t align)
         if ((st = lg__zip_readable(&p->zip, s->rec)) != LG_OK)
             break;
         if (s->rec->method != 0) {
-            st = record_bytes(c, p, s->rec, &s->bytes, &s->buf);
+            st = ts_record_bytes(c, p, s->rec, &s->bytes, &s->buf);
             continue;
         }
         s->bytes = c->map + s->rec->data;
@@ -350,12 +343,12 @@ static lg_status unpickle_zip(lg_checkpoint *c, ts_priv *p, lg__pickle *pk, lg__
                               unsigned char **owned)
 {
     char rel[300];
-    const lg__zip_entry *e = record(c, p, "data.pkl");
+    const lg__zip_entry *e = ts_record(p, "data.pkl");
     const unsigned char *b;
     if (!e)
         return lg__err(LG_E_FORMAT, "%s: no record %.*s/data.pkl (not a torch.save checkpoint?)",
                        c->path, (int)p->plen, p->prefix);
-    lg_status st = record_bytes(c, p, e, &b, owned);
+    lg_status st = ts_record_bytes(c, p, e, &b, owned);
     if (st != LG_OK)
         return st;
     snprintf(rel, sizeof rel, "record \"%.*s\"", (int)e->nlen, e->name);
@@ -370,9 +363,9 @@ static lg_status zip_read_all(lg_checkpoint *c, ts_priv *p, lg__pickle *pk)
     lg__pv *root = NULL;
     lg_status st = lg__zip_open(&p->zip, c->path, c->map, c->size);
     if (st == LG_OK)
-        st = find_prefix(c, p);
+        st = ts_find_prefix(c, p, "torch.save");
     if (st == LG_OK)
-        st = read_byteorder(c, p);
+        st = ts_read_byteorder(c, p);
     if (st == LG_OK)
         st = read_versions(c, p, &align);
     if (st == LG_OK)

@@ -20,100 +20,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The longest archive folder name (a file name's stem is at most 255). */
-#define PREFIX_MAX 400u
-
 /* Never by magic bytes: checkpoint.c turns a torch-archive sniff into
  * this reader when libtorch will not read the file. */
 static int sd_sniff(const unsigned char *head, size_t n, uint64_t size) { return 0; }
-
-static lg_status crc_error(lg_checkpoint *c, const lg__zip_entry *e, uint32_t got)
-{
-    if (c->crc == LG__CRC_WARN)
-        return lg__finding(c, "record \"%.*s\": CRC-32 mismatch: the archive says 0x%08" PRIx32
-                           ", the bytes give 0x%08" PRIx32 " (crc: warn)", (int)e->nlen, e->name,
-                           e->crc, got);
-    return lg__err(LG_E_FORMAT, "%s: record \"%.*s\": CRC-32 mismatch: the archive says 0x%08"
-                   PRIx32 ", the bytes give 0x%08" PRIx32, c->path, (int)e->nlen, e->name,
-                   e->crc, got);
-}
-
-/* A record's bytes (in place when stored, else inflated into *owned), its
- * CRC-32 checked as the crc option says. */
-static lg_status record_bytes(lg_checkpoint *c, ts_priv *p, const lg__zip_entry *e,
-                              const unsigned char **bytes, unsigned char **owned)
-{
-    uint32_t got;
-    *owned = NULL;
-    lg_status st = lg__zip_readable(&p->zip, e);
-    if (st == LG_OK && e->method == 8)
-        st = lg__zip_inflate(&p->zip, e, owned);
-    if (st != LG_OK)
-        return st;
-    *bytes = *owned ? *owned : c->map + e->data;
-    if (c->crc != LG__CRC_OFF && !lg__zip_crc_ok(&p->zip, e, *owned, &got))
-        st = crc_error(c, e, got);
-    if (st != LG_OK) {
-        free(*owned);
-        *owned = NULL;
-    }
-    return st;
-}
-
-/* <prefix>/<rel>, or NULL. */
-static const lg__zip_entry *record(ts_priv *p, const char *rel)
-{
-    char name[PREFIX_MAX + 64];
-    int n = snprintf(name, sizeof name, "%.*s/%s", (int)p->plen, p->prefix, rel);
-    if (n < 0 || (size_t)n >= sizeof name)
-        return NULL;
-    return lg__zip_find(&p->zip, name, (size_t)n);
-}
-
-/* The folder of the first record, as libtorch's reader takes it. */
-static lg_status find_prefix(lg_checkpoint *c, ts_priv *p)
-{
-    if (p->zip.n == 0)
-        return lg__err(LG_E_FORMAT, "%s: the zip archive holds no records", c->path);
-    const lg__zip_entry *e = &p->zip.e[0];
-    const char *slash = memchr(e->name, '/', e->nlen);
-    if (!slash || slash == e->name)
-        return lg__err(LG_E_FORMAT, "%s: record \"%.*s\" is not in a folder (a TorchScript "
-                       "archive puts every record in one)", c->path, (int)e->nlen, e->name);
-    p->prefix = e->name;
-    p->plen = (size_t)(slash - e->name);
-    if (p->plen > PREFIX_MAX)
-        return lg__err(LG_E_FORMAT, "%s: the archive's folder name is %zu bytes long; at most %u "
-                       "are supported", c->path, p->plen, PREFIX_MAX);
-    return LG_OK;
-}
-
-/* byteorder: absent or "little", or "big" (the tensors are then swapped
- * as they are read). */
-static lg_status read_byteorder(lg_checkpoint *c, ts_priv *p)
-{
-    const lg__zip_entry *e = record(p, "byteorder");
-    const unsigned char *b;
-    unsigned char *owned;
-    if (!e)
-        return LG_OK;
-    if (e->usize > 16)
-        return lg__err(LG_E_FORMAT, "%s: record \"%.*s\" holds %" PRIu64 " bytes; little or big "
-                       "expected", c->path, (int)e->nlen, e->name, e->usize);
-    lg_status st = record_bytes(c, p, e, &b, &owned);
-    if (st != LG_OK)
-        return st;
-    size_t n = (size_t)e->usize;
-    if (n && b[n - 1] == '\n')
-        n--;
-    if (n == 3 && !memcmp(b, "big", 3))
-        p->big_endian = 1;
-    else if (!(n == 6 && !memcmp(b, "little", 6)))
-        st = lg__err(LG_E_FORMAT, "%s: record \"%.*s\" says \"%.*s\"; little or big expected",
-                     c->path, (int)e->nlen, e->name, (int)n, (const char *)b);
-    free(owned);
-    return st;
-}
 
 /* The root of data.pkl must be a module: a __torch__ object whose state
  * was set (a DICT naming its class). */
@@ -133,12 +42,12 @@ static lg_status unpickle(lg_checkpoint *c, ts_priv *p, lg__pickle *pk, lg__pv *
                           unsigned char **owned)
 {
     char rel[PREFIX_MAX + 64];
-    const lg__zip_entry *e = record(p, "data.pkl");
+    const lg__zip_entry *e = ts_record(p, "data.pkl");
     const unsigned char *b;
     if (!e)
         return lg__err(LG_E_FORMAT, "%s: no record %.*s/data.pkl (not a TorchScript archive?)",
                        c->path, (int)p->plen, p->prefix);
-    lg_status st = record_bytes(c, p, e, &b, owned);
+    lg_status st = ts_record_bytes(c, p, e, &b, owned);
     if (st != LG_OK)
         return st;
     snprintf(rel, sizeof rel, "record \"%.*s\"", (int)e->nlen, e->name);
@@ -155,7 +64,7 @@ static lg_status resolve_storages(lg_checkpoint *c, ts_priv *p)
     for (size_t i = 0; st == LG_OK && i < p->ns; i++) {
         ts_storage *s = &p->s[i];
         if (s->used)
-            st = record_bytes(c, p, s->rec, &s->bytes, &s->buf);
+            st = ts_record_bytes(c, p, s->rec, &s->bytes, &s->buf);
     }
     return st;
 }
@@ -198,9 +107,9 @@ static lg_status read_all(lg_checkpoint *c, ts_priv *p, lg__pickle *pk)
     lg__pv *root = NULL;
     lg_status st = lg__zip_open(&p->zip, c->path, c->map, c->size);
     if (st == LG_OK)
-        st = find_prefix(c, p);
+        st = ts_find_prefix(c, p, "a TorchScript archive");
     if (st == LG_OK)
-        st = read_byteorder(c, p);
+        st = ts_read_byteorder(c, p);
     if (st == LG_OK)
         st = unpickle(c, p, pk, &root, &pkl);
     if (st == LG_OK)
