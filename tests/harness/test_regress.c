@@ -163,6 +163,10 @@ START_TEST(test_seed_corpora)
 {
     replay_checkpoints(LG_SOURCE_DIR "/fuzz/corpus/safetensors");
     replay_checkpoints(LG_SOURCE_DIR "/fuzz/corpus/torch_zip");
+    replay_checkpoints(LG_SOURCE_DIR "/fuzz/corpus/torch_legacy");
+    replay_checkpoints(LG_SOURCE_DIR "/fuzz/corpus/safetensors_json");
+    replay_checkpoints(LG_SOURCE_DIR "/fuzz/corpus/zip");
+    replay_checkpoints(LG_SOURCE_DIR "/fuzz/corpus/pickle");
     replay_cases(LG_SOURCE_DIR "/fuzz/corpus/case");
 }
 END_TEST
