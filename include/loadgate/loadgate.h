@@ -117,6 +117,10 @@ LG_API uint64_t lg_backend_device_bytes(lg_backend *b, lg_device d);
  *   float64             ok | refuse      (mps default: refuse)
  *   available           yes | no         (default: yes)
  *   capacity            bytes, 0 = unlimited; suffixes KiB MiB GiB
+ *   alloc               ok | refuse      (refuse: every allocation fails
+ *                                         while the device claims to be there)
+ *   readback            ok | wrong       (wrong: copies to the host give other
+ *                                         bytes; the probe's `broken`)
  * LG_E_INVALID on a non-sim backend, an unknown key or a bad value. */
 LG_API lg_status lg_sim_profile_set(lg_backend *b, lg_device d, const char *key, const char *value);
 
