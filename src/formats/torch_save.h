@@ -71,6 +71,11 @@ lg_status ts_record_bytes(lg_checkpoint *c, ts_priv *p, const lg__zip_entry *e,
                           const unsigned char **bytes, unsigned char **owned);
 lg_status ts_find_prefix(lg_checkpoint *c, ts_priv *p, const char *writer);
 lg_status ts_read_byteorder(lg_checkpoint *c, ts_priv *p);
+/* <prefix>/data.pkl unpickled into *root (its bytes in *owned when
+ * inflated); `what` names the format for a missing record; defer: the
+ * pickle's deferred refusals (lg__pickle_opts). */
+lg_status ts_unpickle_data(lg_checkpoint *c, ts_priv *p, lg__pickle *pk, const char *what,
+                           int defer, lg__pv **root, unsigned char **owned);
 lg_status ts_read(lg_checkpoint *c, size_t i, void *dst);
 const void *ts_bytes(lg_checkpoint *c, size_t i);
 void ts_close(lg_checkpoint *c);

@@ -339,20 +339,20 @@ static lg_status resolve_storages(lg_checkpoint *c, ts_priv *p, uint64_t align)
     return st;
 }
 
-static lg_status unpickle_zip(lg_checkpoint *c, ts_priv *p, lg__pickle *pk, lg__pv **root,
-                              unsigned char **owned)
+lg_status ts_unpickle_data(lg_checkpoint *c, ts_priv *p, lg__pickle *pk, const char *what,
+                           int defer, lg__pv **root, unsigned char **owned)
 {
-    char rel[300];
+    char rel[PREFIX_MAX + 64];
     const lg__zip_entry *e = ts_record(p, "data.pkl");
     const unsigned char *b;
     if (!e)
-        return lg__err(LG_E_FORMAT, "%s: no record %.*s/data.pkl (not a torch.save checkpoint?)",
-                       c->path, (int)p->plen, p->prefix);
+        return lg__err(LG_E_FORMAT, "%s: no record %.*s/data.pkl (not %s?)", c->path,
+                       (int)p->plen, p->prefix, what);
     lg_status st = ts_record_bytes(c, p, e, &b, owned);
     if (st != LG_OK)
         return st;
     snprintf(rel, sizeof rel, "record \"%.*s\"", (int)e->nlen, e->name);
-    lg__pickle_opts o = {c->path, rel, ts_persistent, c, 0, c->key != NULL};
+    lg__pickle_opts o = {c->path, rel, ts_persistent, c, 0, defer};
     return lg__pickle_load(pk, b, (size_t)e->usize, &o, root, NULL);
 }
 
@@ -369,7 +369,7 @@ static lg_status zip_read_all(lg_checkpoint *c, ts_priv *p, lg__pickle *pk)
     if (st == LG_OK)
         st = read_versions(c, p, &align);
     if (st == LG_OK)
-        st = unpickle_zip(c, p, pk, &root, &pkl);
+        st = ts_unpickle_data(c, p, pk, "a torch.save checkpoint", c->key != NULL, &root, &pkl);
     if (st == LG_OK)
         st = ts_collect(c, p, root, lg__pickle_count(pk));
     free(pkl); /* the pickle's strings die here: storage keys are not used after open */

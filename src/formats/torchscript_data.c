@@ -41,18 +41,7 @@ static lg_status check_root(lg_checkpoint *c, const lg__pv *root)
 static lg_status unpickle(lg_checkpoint *c, ts_priv *p, lg__pickle *pk, lg__pv **root,
                           unsigned char **owned)
 {
-    char rel[PREFIX_MAX + 64];
-    const lg__zip_entry *e = ts_record(p, "data.pkl");
-    const unsigned char *b;
-    if (!e)
-        return lg__err(LG_E_FORMAT, "%s: no record %.*s/data.pkl (not a TorchScript archive?)",
-                       c->path, (int)p->plen, p->prefix);
-    lg_status st = ts_record_bytes(c, p, e, &b, owned);
-    if (st != LG_OK)
-        return st;
-    snprintf(rel, sizeof rel, "record \"%.*s\"", (int)e->nlen, e->name);
-    lg__pickle_opts o = {c->path, rel, ts_persistent, c, 0, 0};
-    st = lg__pickle_load(pk, b, (size_t)e->usize, &o, root, NULL);
+    lg_status st = ts_unpickle_data(c, p, pk, "a TorchScript archive", 0, root, owned);
     return st == LG_OK ? check_root(c, *root) : st;
 }
 
