@@ -295,6 +295,13 @@ LG_API void lg_store_set_trace(lg_store *s, lg_trace *t);
 LG_API lg_status lg_store_add(lg_store *s, const char *name, lg_dtype dtype, int ndim, const int64_t *shape);
 /* Overwrite a variable's bytes from host memory (n must equal its size). */
 LG_API lg_status lg_store_fill(lg_store *s, const char *name, const void *src, size_t n);
+/* Overwrite bytes [offset, offset + n) of a variable from host memory; the
+ * rest keep their values. LG_E_INVALID when the range is not inside the
+ * variable. On a backend that keeps its tensors in host memory (sim) only
+ * those bytes are touched; elsewhere the variable is read, patched and
+ * written whole. */
+LG_API lg_status lg_store_fill_range(lg_store *s, const char *name, uint64_t offset,
+                                     const void *src, size_t n);
 LG_API size_t lg_store_count(const lg_store *s);
 LG_API lg_device lg_store_device(const lg_store *s);
 /* Variable i's name, dtype and shape. */

@@ -29,6 +29,12 @@ typedef struct lg__backend_ops {
     lg_status (*device_of)(lg_backend *b, void *t, lg_device *out);
     size_t (*live)(lg_backend *b);
     uint64_t (*device_bytes)(lg_backend *b, lg_device d);
+    /* Optional: tensor t's bytes, writable in place in host memory, when
+     * the backend keeps them there (sim); NULL otherwise. A load to cpu
+     * reads the file straight into them (checkpoint.c). */
+    void *(*host_data)(lg_backend *b, void *t);
+    /* 1 if alloc() gives zeroed memory: lg_store_add writes no zeros. */
+    int alloc_zeroed;
 } lg__backend_ops;
 
 struct lg_backend {

@@ -227,6 +227,14 @@ static lg_status sim_device_of(lg_backend *b, void *t, lg_device *out)
 
 static size_t sim_live(lg_backend *b) { return st_of(b)->live; }
 
+/* Every sim tensor is a host buffer (calloc'ed: zeroed, and untouched
+ * until written). */
+static void *sim_host_data(lg_backend *b, void *t)
+{
+    sim_tensor *x = t;
+    return x && x->magic == SIM_MAGIC ? x->data : NULL;
+}
+
 static uint64_t sim_device_bytes(lg_backend *b, lg_device d)
 {
     return (unsigned)d.type < LG_DEVICE_TYPE_COUNT ? st_of(b)->dev[d.type].in_use : 0;
@@ -307,4 +315,6 @@ const lg__backend_ops lg__sim_ops = {
     .device_of = sim_device_of,
     .live = sim_live,
     .device_bytes = sim_device_bytes,
+    .host_data = sim_host_data,
+    .alloc_zeroed = 1,
 };

@@ -263,7 +263,10 @@ lg_status lg_checkpoint_read(lg_checkpoint *c, size_t i, void *dst, size_t n)
     if (n != c->tensors[i].nbytes)
         return lg__err(LG_E_INVALID, "%s: tensor \"%s\" has %llu bytes, not %zu", c->path,
                        c->tensors[i].name, (unsigned long long)c->tensors[i].nbytes, n);
-    return c->ops->read(c, i, dst);
+    lg_status st = c->ops->read(c, i, dst);
+    if (st == LG_OK)
+        lg__map_drop_tensor(c, i);
+    return st;
 }
 
 size_t lg_checkpoint_findings(const lg_checkpoint *c) { return c->nfindings; }
@@ -288,69 +291,6 @@ lg_status lg__finding(lg_checkpoint *c, const char *fmt, ...)
         return lg__err(LG_E_NOMEM, "%s: out of memory", c->path);
     c->nfindings++;
     return LG_OK;
-}
-
-lg_status lg__checkpoint_deserialize(lg_checkpoint *c, size_t i, lg__dev *x, lg_device d,
-                                     void **out)
-{
-    const lg_tensor_info *ti = &c->tensors[i];
-    if (c->ops->deserialize) {
-        lg_status st = c->ops->deserialize(c, i, x, d, out);
-        lg__trace_add(x->trace, LG_OP_DESERIALIZE, ti->name, lg_device_cpu(), d, ti->nbytes,
-                      st == LG_OK, NULL);
-        return st;
-    }
-    const void *src = c->ops->bytes ? c->ops->bytes(c, i) : NULL;
-    void *tmp = NULL;
-    if (!src && ti->nbytes) {
-        if (!(tmp = lg__malloc((size_t)ti->nbytes)))
-            return lg__err(LG_E_NOMEM, "%s: tensor \"%s\": out of memory reading %llu bytes",
-                           c->path, ti->name, (unsigned long long)ti->nbytes);
-        lg_status st = c->ops->read(c, i, tmp);
-        if (st != LG_OK) {
-            free(tmp);
-            return st;
-        }
-        src = tmp;
-    }
-    lg_status st = lg__dev_deserialize(x, ti->name, d, ti->dtype, ti->ndim, ti->shape, src,
-                                       ti->nbytes, out);
-    free(tmp);
-    return st;
-}
-
-lg_status lg__checkpoint_deserialize_as(lg_checkpoint *c, size_t i, lg__dev *x, lg_device d,
-                                        lg_dtype t, void **out)
-{
-    const lg_tensor_info *ti = &c->tensors[i];
-    if (t == ti->dtype)
-        return lg__checkpoint_deserialize(c, i, x, d, out);
-    uint64_t numel = 0, nb = 0;
-    if (!lg__numel(ti->ndim, ti->shape, &numel) || !lg__nbytes(t, ti->ndim, ti->shape, &nb) ||
-        nb > SIZE_MAX)
-        return lg__err(LG_E_FORMAT, "%s: tensor \"%s\": too large to cast to %s", c->path,
-                       ti->name, lg_dtype_name(t));
-    const void *src = c->ops->bytes ? c->ops->bytes(c, i) : NULL;
-    void *tmp = NULL, *cast = lg__malloc(nb ? (size_t)nb : 1);
-    lg_status st = LG_OK;
-    if (!cast)
-        return lg__err(LG_E_NOMEM, "%s: tensor \"%s\": out of memory casting %llu bytes",
-                       c->path, ti->name, (unsigned long long)nb);
-    if (!src && ti->nbytes) {
-        if (!(tmp = lg__malloc((size_t)ti->nbytes)))
-            st = lg__err(LG_E_NOMEM, "%s: tensor \"%s\": out of memory reading %llu bytes",
-                         c->path, ti->name, (unsigned long long)ti->nbytes);
-        else
-            st = c->ops->read(c, i, tmp);
-        src = tmp;
-    }
-    if (st == LG_OK) {
-        lg__cast(t, cast, ti->dtype, src, (size_t)numel);
-        st = lg__dev_deserialize(x, ti->name, d, t, ti->ndim, ti->shape, cast, nb, out);
-    }
-    free(tmp);
-    free(cast);
-    return st;
 }
 
 lg_status lg_checkpoint_try_device(lg_checkpoint *c, size_t i, lg_device d)

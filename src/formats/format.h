@@ -90,14 +90,24 @@ lg_status lg__archive_runs_no_code(const lg_checkpoint *c);
  * what libtorch reads. */
 lg_status lg__checkpoint_read(lg_checkpoint *c);
 
+/* deserialize.c: drops the map's pages under [p, p + n) from the process
+ * (madvise MADV_DONTNEED; nothing for a map that is a copy in memory), so
+ * that bytes read once do not stay in its RSS; they come back from the
+ * page cache if read again. _tensor: tensor i's bytes in place, if any. */
+void lg__map_drop(const lg_checkpoint *c, const void *p, uint64_t n);
+void lg__map_drop_tensor(lg_checkpoint *c, size_t i);
+
 /* A tensor of checkpoint c on device d, through the reader (trace:
- * deserialize). */
+ * alloc, deserialize). On cpu, into a backend's host memory (host_data)
+ * the reader copies the file's bytes once, straight into the new tensor;
+ * otherwise they go through the backend's write(). */
 lg_status lg__checkpoint_deserialize(lg_checkpoint *c, size_t i, lg__dev *x, lg_device d,
                                      void **out);
-/* The same, cast to dtype t on the host first (the dtype rule convert):
- * the file's bytes are read to host memory (the reader's read(), for the
- * libtorch readers too), cast, and written into a new tensor of dtype t on
- * d (trace: deserialize, with t's size). */
+/* The same, cast to dtype t on the host (the dtype rule convert): from
+ * the map straight into a host tensor, in runs; else the file's bytes (in
+ * place, or the reader's read(), for the libtorch readers too) are cast
+ * into a buffer and written into a new tensor of dtype t on d (trace:
+ * alloc, deserialize, with t's size). */
 lg_status lg__checkpoint_deserialize_as(lg_checkpoint *c, size_t i, lg__dev *x, lg_device d,
                                         lg_dtype t, void **out);
 #endif

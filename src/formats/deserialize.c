@@ -1,0 +1,197 @@
+/* A checkpoint's tensor into a new tensor of a backend, reading the file
+ * once (docs/performance.md, "One read of the file").
+ *
+ * On cpu, where the backend keeps a tensor's bytes in host memory
+ * (host_data: sim), the reader copies the file's bytes straight into them
+ * (a torch.save record's CRC-32 taken over the same pass, torch_zip.c),
+ * and a cast runs from the map into them in runs. Elsewhere the bytes go
+ * through the backend's write() from the map (or from a buffer when the
+ * reader has no bytes in place). Either way the map's pages under the
+ * tensor are then dropped from the process (madvise MADV_DONTNEED), so
+ * that a load holds at most one tensor's worth of the file in its RSS. */
+#include "formats/format.h"
+#include "core/cast.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+/* Elements cast per run: each run's source is dropped right after. */
+#define CAST_RUN ((size_t)1 << 20)
+
+static uintptr_t page_size(void)
+{
+    static uintptr_t pg;
+    if (!pg) {
+        long n = sysconf(_SC_PAGESIZE);
+        pg = n > 0 ? (uintptr_t)n : 4096;
+    }
+    return pg;
+}
+
+void lg__map_drop(const lg_checkpoint *c, const void *p, uint64_t n)
+{
+    const unsigned char *b = p;
+    if (!c->map || c->map_is_copy || !n || b < c->map || n > c->size ||
+        (uint64_t)(b - c->map) > c->size - n)
+        return;
+    uintptr_t pg = page_size();
+    uintptr_t lo = (uintptr_t)b & ~(pg - 1);
+    uintptr_t hi = ((uintptr_t)b + (uintptr_t)n + pg - 1) & ~(pg - 1);
+    /* a read-only private mapping of the file, never written: its pages
+     * come back from the page cache if they are read again */
+    madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
+
+void lg__map_drop_tensor(lg_checkpoint *c, size_t i)
+{
+    if (!c->ops->bytes || c->map_is_copy || i >= c->ntensors)
+        return;
+    const void *src = c->ops->bytes(c, i);
+    if (src)
+        lg__map_drop(c, src, c->tensors[i].nbytes);
+}
+
+/* Tensor i's bytes read to a buffer of their own (the reader keeps none
+ * in place); *out is freed by the caller. */
+static lg_status read_aside(lg_checkpoint *c, size_t i, void **out)
+{
+    const lg_tensor_info *ti = &c->tensors[i];
+    if (!(*out = lg__malloc(ti->nbytes ? (size_t)ti->nbytes : 1)))
+        return lg__err(LG_E_NOMEM, "%s: tensor \"%s\": out of memory reading %llu bytes",
+                       c->path, ti->name, (unsigned long long)ti->nbytes);
+    lg_status st = c->ops->read(c, i, *out);
+    if (st != LG_OK) {
+        free(*out);
+        *out = NULL;
+    }
+    return st;
+}
+
+/* Casts numel elements of tensor i (src: its bytes) into dst, dtype t, in
+ * runs; each run's source pages are dropped once cast. */
+static void cast_runs(lg_checkpoint *c, lg_dtype t, void *dst, lg_dtype from, const void *src,
+                      uint64_t numel)
+{
+    size_t es = lg_dtype_size(from), et = lg_dtype_size(t);
+    for (uint64_t at = 0; at < numel; at += CAST_RUN) {
+        size_t n = numel - at < CAST_RUN ? (size_t)(numel - at) : CAST_RUN;
+        const unsigned char *s = (const unsigned char *)src + at * es;
+        lg__cast(t, (unsigned char *)dst + at * et, from, s, n);
+        lg__map_drop(c, s, (uint64_t)n * es);
+    }
+}
+
+/* Tensor i into host memory dst, in dtype t: the reader's own copy (one
+ * pass) or a cast from its bytes in place. */
+static lg_status fill_host(lg_checkpoint *c, size_t i, lg_dtype t, void *dst)
+{
+    const lg_tensor_info *ti = &c->tensors[i];
+    uint64_t numel = 0;
+    if (t == ti->dtype) {
+        lg_status st = ti->nbytes ? c->ops->read(c, i, dst) : LG_OK;
+        if (st == LG_OK)
+            lg__map_drop_tensor(c, i);
+        return st;
+    }
+    lg__numel(ti->ndim, ti->shape, &numel);
+    const void *src = c->ops->bytes ? c->ops->bytes(c, i) : NULL;
+    if (src || !ti->nbytes) {
+        cast_runs(c, t, dst, ti->dtype, src, numel);
+        return LG_OK;
+    }
+    void *tmp;
+    lg_status st = read_aside(c, i, &tmp);
+    if (st == LG_OK)
+        lg__cast(t, dst, ti->dtype, tmp, (size_t)numel);
+    free(tmp);
+    return st;
+}
+
+/* Tensor i, in dtype t (nb bytes), through the backend's write() into
+ * dst: from the map where the reader has the bytes in place, else from a
+ * buffer; cast on the host first when t is not the file's dtype. */
+static lg_status write_via(lg_checkpoint *c, size_t i, lg_backend *b, void *dst, lg_dtype t,
+                           uint64_t nb)
+{
+    const lg_tensor_info *ti = &c->tensors[i];
+    const void *src = c->ops->bytes ? c->ops->bytes(c, i) : NULL;
+    void *tmp = NULL, *cast = NULL;
+    lg_status st = LG_OK;
+    if (!src && ti->nbytes && (st = read_aside(c, i, &tmp)) != LG_OK)
+        return st;
+    const void *from = tmp ? tmp : src;
+    if (t != ti->dtype) {
+        uint64_t numel = 0;
+        lg__numel(ti->ndim, ti->shape, &numel);
+        if (!(cast = lg__malloc(nb ? (size_t)nb : 1)))
+            st = lg__err(LG_E_NOMEM, "%s: tensor \"%s\": out of memory casting %llu bytes",
+                         c->path, ti->name, (unsigned long long)nb);
+        else
+            lg__cast(t, cast, ti->dtype, from, (size_t)numel);
+        from = cast;
+    }
+    if (st == LG_OK)
+        st = b->ops->write(b, dst, from, (size_t)nb);
+    if (src)
+        lg__map_drop(c, src, ti->nbytes);
+    free(tmp);
+    free(cast);
+    return st;
+}
+
+/* A new tensor on d of dtype t (nb bytes) holding tensor i (trace: alloc,
+ * deserialize). */
+static lg_status deserialize_to(lg_checkpoint *c, size_t i, lg__dev *x, lg_device d,
+                                lg_dtype t, uint64_t nb, void **out)
+{
+    const lg_tensor_info *ti = &c->tensors[i];
+    lg_backend *b = x->b;
+    void *dst = NULL, *host = NULL;
+    lg_status st = b->ops->check_deserialize(b, d);
+    if (st == LG_OK)
+        st = lg__dev_alloc(x, ti->name, d, t, ti->ndim, ti->shape, nb, &dst);
+    if (st == LG_OK) {
+        if (d.type == LG_DEV_CPU && b->ops->host_data)
+            host = b->ops->host_data(b, dst);
+        st = host ? fill_host(c, i, t, host) : write_via(c, i, b, dst, t, nb);
+        if (st != LG_OK) {
+            lg__dev_free(x, ti->name, d, nb, dst);
+            dst = NULL;
+        }
+    }
+    lg__trace_add(x->trace, LG_OP_DESERIALIZE, ti->name, lg_device_cpu(), d, nb, st == LG_OK,
+                  NULL);
+    if (st == LG_OK)
+        *out = dst;
+    return st;
+}
+
+lg_status lg__checkpoint_deserialize(lg_checkpoint *c, size_t i, lg__dev *x, lg_device d,
+                                     void **out)
+{
+    const lg_tensor_info *ti = &c->tensors[i];
+    if (c->ops->deserialize) {
+        lg_status st = c->ops->deserialize(c, i, x, d, out);
+        lg__trace_add(x->trace, LG_OP_DESERIALIZE, ti->name, lg_device_cpu(), d, ti->nbytes,
+                      st == LG_OK, NULL);
+        return st;
+    }
+    return deserialize_to(c, i, x, d, ti->dtype, ti->nbytes, out);
+}
+
+lg_status lg__checkpoint_deserialize_as(lg_checkpoint *c, size_t i, lg__dev *x, lg_device d,
+                                        lg_dtype t, void **out)
+{
+    const lg_tensor_info *ti = &c->tensors[i];
+    if (t == ti->dtype)
+        return lg__checkpoint_deserialize(c, i, x, d, out);
+    uint64_t numel = 0, nb = 0;
+    if (!lg__numel(ti->ndim, ti->shape, &numel) || !lg__nbytes(t, ti->ndim, ti->shape, &nb) ||
+        nb > SIZE_MAX)
+        return lg__err(LG_E_FORMAT, "%s: tensor \"%s\": too large to cast to %s", c->path,
+                       ti->name, lg_dtype_name(t));
+    return deserialize_to(c, i, x, d, t, nb, out);
+}
