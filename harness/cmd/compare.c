@@ -30,7 +30,8 @@ static const char compare_usage[] =
     "  -o, --out FILE write to FILE (its folder is created), not stdout\n"
     "\n"
     "exit codes: 0 no regression; 1 a case that did not fail in BASE fails\n"
-    "            in NEW, or the MPS workaround verdict went from removable\n"
+    "            (or has a setup error) in NEW, or the MPS workaround verdict\n"
+    "            went from removable\n"
     "            to needed; 2 bad usage, or a report that cannot be read\n";
 
 /* One side of the comparison: the report.json read, and its path. */
@@ -294,14 +295,17 @@ static json_t *case_entry(const json_t *b, const json_t *n)
     return e;
 }
 
-/* Which list a case present on both sides goes into; NULL: unchanged. */
+/* Which list a case present on both sides goes into; NULL: unchanged. A
+ * setup error is on the failing side here (pass -> error is broken,
+ * error -> pass fixed, fail -> error changed): the case no longer
+ * checks anything. */
 static const char *transition(const json_t *b, const json_t *n)
 {
     hx_status sb = hx_case_status(b), sn = hx_case_status(n);
     if (sb == sn)
         return NULL;
-    if (hx_status_fails_run(sb) != hx_status_fails_run(sn))
-        return hx_status_fails_run(sn) ? "broken" : "fixed";
+    if (hx_status_not_ok(sb) != hx_status_not_ok(sn))
+        return hx_status_not_ok(sn) ? "broken" : "fixed";
     return "changed";
 }
 

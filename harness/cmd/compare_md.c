@@ -217,8 +217,8 @@ static json_int_t summary_n(const json_t *side, const char *key)
 
 static void md_header(md_buf *b, const json_t *cmp)
 {
-    static const char *const keys[] = {"total",   "passed",  "failed",  "skipped",
-                                        "xfailed", "xpassed", "crashed", "timedout"};
+    static const char *const keys[] = {"total",   "passed",  "failed",  "skipped", "xfailed",
+                                        "xpassed", "crashed", "timedout", "errors"};
     json_t *regs = json_object_get(cmp, "regressions"), *x;
     md_buf t = {0};
     size_t i;
@@ -233,8 +233,8 @@ static void md_header(md_buf *b, const json_t *cmp)
                t.s ? t.s : "", str_or(hx_json_get_str(side, "loadgate"), "?"),
                str_or(hx_json_get_str(side, "libtorch"), "?"), commit ? commit : "unknown");
     }
-    md_put(b, "\n| run | total | passed | failed | skipped | xfailed | xpassed | crashed | timedout |\n"
-              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+    md_put(b, "\n| run | total | passed | failed | skipped | xfailed | xpassed | crashed | timedout "
+              "| errors |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
     for (i = 0; i < 2; i++) {
         const json_t *side = json_object_get(cmp, i ? "new" : "base");
         md_put(b, "| %s |", i ? "NEW" : "BASE");

@@ -23,7 +23,8 @@ static const char merge_usage[] =
     "--format also writes junit.xml, summary.md and index.html next to OUT.\n"
     "\n"
     "exit codes: 0 merged, every case passed; 1 merged, a case failed;\n"
-    "            2 bad usage or an unreadable report\n";
+    "            2 bad usage, an unreadable report, or merged with a case\n"
+    "              whose status is error (a setup error; 2 wins over 1)\n";
 
 typedef struct {
     json_t *c;
@@ -202,12 +203,15 @@ static lg_status merge_write(const hx_report *r, json_t *envs, const char *out, 
     return hx_report_write_all(r, dir, formats);
 }
 
-static int any_failing(const hx_report *r)
+/* 2 when a merged case had a setup error (it wins, as in harness run), 1
+ * when one fails, else 0. */
+static int merged_rc(const hx_report *r)
 {
-    size_t i;
-    json_t *c;
-    json_array_foreach(r->cases, i, c) if (hx_status_fails_run(hx_case_status(c))) return 1;
-    return 0;
+    size_t errors = hx_count_errors(r->cases);
+    if (errors)
+        fprintf(stderr, "harness merge: %zu case%s with a setup error (status error)\n", errors,
+                errors == 1 ? "" : "s");
+    return errors ? 2 : hx_count_failing(r->cases) ? 1 : 0;
 }
 
 static int merge_run(char **inputs, int n, const char *out, unsigned formats)
@@ -224,7 +228,7 @@ static int merge_run(char **inputs, int n, const char *out, unsigned formats)
         if (merge_write(&r, envs, out, formats) != LG_OK)
             fprintf(stderr, "harness merge: %s\n", hx_errmsg());
         else
-            rc = any_failing(&r) ? 1 : 0;
+            rc = merged_rc(&r);
     }
     json_decref(envs);
     hx_report_free(&r);

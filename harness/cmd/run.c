@@ -39,15 +39,15 @@ static const char run_usage[] =
     "                    for torch on cuda or mps: a fresh harness process)\n"
     "                    or none (in this process)\n"
     "  --timeout S       seconds per case, for every case (0: none)\n"
-    "  --fail-fast       start no new case after the first failure\n"
+    "  --fail-fast       start no new case after the first failure or error\n"
     "  --seed N          added to the seed of every prob fault and random flip\n"
     "                    (default 0: the seeds of the case file)\n"
-    "  --rerun-failed R  only the cases that failed, crashed, timed out or\n"
-    "                    passed unexpectedly in report R\n"
+    "  --rerun-failed R  only the cases that failed, crashed, timed out,\n"
+    "                    passed unexpectedly or had a setup error in report R\n"
     "  --backend B       run every case on backend B\n"
     "  --paranoid        atomic and values compare every byte, not digests\n"
-    "  --keep-failed DIR the input file of every run that did not pass is kept\n"
-    "                    in DIR, named by its id (the report names it)\n"
+    "  --keep-failed DIR the input file of every run that failed is kept in\n"
+    "                    DIR, named by its id (the report names it)\n"
     "  --history DIR     append a line for this run to DIR/history.jsonl;\n"
     "                    index.html charts the last 50 runs\n"
     "\n"
@@ -55,9 +55,13 @@ static const char run_usage[] =
     "run are skips (\"not run: interrupted by SIGINT\") and the reports are\n"
     "written, marked interrupted; a second signal ends it at once.\n"
     "\n"
+    "A case whose fixture is missing, does not open or cannot be generated\n"
+    "has status error (a setup error), counted apart from the failures.\n"
+    "\n"
     "exit codes: 0 every case passed (skips and expected failures allowed),\n"
     "            1 a case failed, crashed, timed out or passed unexpectedly,\n"
-    "            2 bad usage or a case file that does not validate,\n"
+    "            2 bad usage, a case file that does not validate, or a case\n"
+    "              with a setup error (2 wins over 1),\n"
     "            5 -k or --shard selects no case,\n"
     "            130, 143 interrupted by SIGINT, SIGTERM\n";
 
@@ -158,7 +162,8 @@ static int parse_args(int argc, char **argv, run_args *a, char **work)
 
 /* ------------------------------------------------------------ running */
 
-/* ids whose status in the report fails the run, with sweep k removed. */
+/* ids whose status in the report fails the run or is a setup error, with
+ * sweep k removed. */
 static int load_rerun(const char *path, json_t **ids)
 {
     hx_report r;
@@ -171,7 +176,7 @@ static int load_rerun(const char *path, json_t **ids)
     *ids = json_object();
     int bad = !*ids;
     json_array_foreach(r.cases, i, c) {
-        if (bad || !hx_status_fails_run(hx_case_status(c)))
+        if (bad || !hx_status_not_ok(hx_case_status(c)))
             continue;
         char *base = hx_base_id(hx_json_get_str(c, "id"));
         bad = !base || json_object_set_new(*ids, base, json_true());
@@ -199,7 +204,8 @@ static void print_progress(void *ctx, const hx_progress *p)
         return;
     l->last = t;
     double rate = p->elapsed_s > 0 ? (double)p->done / p->elapsed_s : 0;
-    fprintf(stderr, "\r[%zu/%zu] %zu failed, %.1f cases/s", p->done, p->total, p->failing, rate);
+    fprintf(stderr, "\r[%zu/%zu] %zu failed, %zu errors, %.1f cases/s", p->done, p->total,
+            p->failing, p->errors, rate);
     if (p->final)
         fputc('\n', stderr);
     fflush(stderr);
@@ -268,14 +274,14 @@ static long long count(const json_t *summary, const char *key)
     return (long long)json_integer_value(json_object_get(summary, key));
 }
 
-/* Each failing case on a line, as many as HX_FAIL_LINES_MAX. */
-static void print_failing(const json_t *cases)
+/* Each case pick() accepts on a line, as many as HX_FAIL_LINES_MAX. */
+static void print_cases(const json_t *cases, int (*pick)(hx_status))
 {
     size_t i;
     json_t *c;
     json_array_foreach(cases, i, c) {
         hx_status st = hx_case_status(c);
-        if (!hx_status_fails_run(st))
+        if (!pick(st))
             continue;
         const char *reason = hx_json_get_str(c, "reason");
         const char *kept = hx_json_get_str(c, "kept_file");
@@ -286,12 +292,11 @@ static void print_failing(const json_t *cases)
     }
 }
 
-/* Past HX_FAIL_LINES_MAX failing cases: a line per group (report/groups.h)
- * with its first example. */
-static void print_groups(const hx_fail_groups *G)
+/* Past HX_FAIL_LINES_MAX failing cases (or setup errors, what): a line
+ * per group (report/groups.h) with its first example. */
+static void print_groups(const hx_fail_groups *G, const char *what)
 {
-    printf("%zu failing cases in %zu groups (by status, error and message):\n", G->failing,
-           G->n);
+    printf("%zu %s in %zu groups (by status, error and message):\n", G->failing, what, G->n);
     for (size_t i = 0; i < G->n; i++) {
         const hx_fail_group *g = &G->g[i];
         const char *kept = hx_json_get_str(g->examples[0], "kept_file");
@@ -303,20 +308,37 @@ static void print_groups(const hx_fail_groups *G)
     }
 }
 
-static void print_summary(const hx_report *rep, const run_args *a, size_t not_run)
+static int is_error(hx_status s)
+{
+    return s == HX_ST_ERROR;
+}
+
+/* The failing cases, then the setup errors apart: each on a line, or past
+ * HX_FAIL_LINES_MAX of either, their groups. */
+static void print_not_ok(const json_t *cases)
 {
     hx_fail_groups G;
-    if (hx_fail_groups_make(rep->cases, &G) == LG_OK && G.failing > HX_FAIL_LINES_MAX)
-        print_groups(&G);
+    if (hx_fail_groups_make(cases, &G) == LG_OK && G.failing > HX_FAIL_LINES_MAX)
+        print_groups(&G, "failing cases");
     else
-        print_failing(rep->cases);
+        print_cases(cases, hx_status_fails_run);
     hx_fail_groups_free(&G);
+    if (hx_error_groups_make(cases, &G) == LG_OK && G.failing > HX_FAIL_LINES_MAX)
+        print_groups(&G, "setup errors");
+    else
+        print_cases(cases, is_error);
+    hx_fail_groups_free(&G);
+}
+
+static void print_summary(const hx_report *rep, const run_args *a, size_t not_run)
+{
+    print_not_ok(rep->cases);
     json_t *s = hx_report_summary(rep);
-    printf("%lld cases: %lld passed, %lld failed, %lld skipped, %lld xfailed, %lld xpassed, "
-           "%lld crashed, %lld timed out in %.2f s",
-           count(s, "total"), count(s, "passed"), count(s, "failed"), count(s, "skipped"),
-           count(s, "xfailed"), count(s, "xpassed"), count(s, "crashed"), count(s, "timedout"),
-           rep->duration_s);
+    printf("%lld cases: %lld passed, %lld failed, %lld errors, %lld skipped, %lld xfailed, "
+           "%lld xpassed, %lld crashed, %lld timed out in %.2f s",
+           count(s, "total"), count(s, "passed"), count(s, "failed"), count(s, "errors"),
+           count(s, "skipped"), count(s, "xfailed"), count(s, "xpassed"), count(s, "crashed"),
+           count(s, "timedout"), rep->duration_s);
     if (not_run && rep->interrupted[0])
         printf("; %s: %zu not run", rep->interrupted, not_run);
     else if (not_run)
@@ -377,7 +399,8 @@ static int report_and_exit_code(const hx_sched *S, lg_status ran, const run_args
         rc = 1;
     } else {
         print_summary(&rep, a, not_run);
-        rc = hx_sched_failing(S) || ran != LG_OK ? 1 : 0;
+        /* a setup error (2) wins over a failure (1): docs/cli.md */
+        rc = hx_sched_errors(S) ? 2 : hx_sched_failing(S) || ran != LG_OK ? 1 : 0;
         /* --rerun-failed of a report with no failure selects none: not an error */
         size_t n = hx_sched_selected(S) + (a->rerun && !a->s.pattern);
         rc = hx_cmd_selection_rc("run", n, a->s.pattern, rc);

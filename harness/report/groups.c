@@ -126,7 +126,13 @@ static int by_count(const void *a, const void *b)
     return x->first < y->first ? -1 : x->first > y->first;
 }
 
-lg_status hx_fail_groups_make(const json_t *cases, hx_fail_groups *out)
+static int is_error(hx_status s)
+{
+    return s == HX_ST_ERROR;
+}
+
+/* The cases whose status pick() accepts, grouped. */
+static lg_status groups_make(const json_t *cases, int (*pick)(hx_status), hx_fail_groups *out)
 {
     size_t i;
     json_t *c;
@@ -135,7 +141,7 @@ lg_status hx_fail_groups_make(const json_t *cases, hx_fail_groups *out)
     out->g = calloc(json_array_size(cases) + 1, sizeof *out->g);
     int bad = !index || !out->g;
     json_array_foreach(cases, i, c) {
-        if (!bad && hx_status_fails_run(hx_case_status(c)))
+        if (!bad && pick(hx_case_status(c)))
             bad = add_case(out, index, c, i);
     }
     json_decref(index);
@@ -145,6 +151,16 @@ lg_status hx_fail_groups_make(const json_t *cases, hx_fail_groups *out)
     }
     qsort(out->g, out->n, sizeof *out->g, by_count);
     return LG_OK;
+}
+
+lg_status hx_fail_groups_make(const json_t *cases, hx_fail_groups *out)
+{
+    return groups_make(cases, hx_status_fails_run, out);
+}
+
+lg_status hx_error_groups_make(const json_t *cases, hx_fail_groups *out)
+{
+    return groups_make(cases, is_error, out);
 }
 
 void hx_fail_groups_free(hx_fail_groups *G)

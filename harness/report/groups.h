@@ -36,6 +36,9 @@ typedef struct {
 /* The failing cases of cases (hx_status_fails_run), grouped. The groups
  * borrow the case objects. LG_OK, or LG_E_NOMEM. */
 lg_status hx_fail_groups_make(const json_t *cases, hx_fail_groups *out);
+/* The same for the setup errors (status error), which are grouped apart
+ * from the failures; out->failing then counts them. */
+lg_status hx_error_groups_make(const json_t *cases, hx_fail_groups *out);
 void hx_fail_groups_free(hx_fail_groups *g);
 /* The pattern of message s (malloc'd; NULL when out of memory): digits
  * runs -> N, 0x hex -> 0xH, words holding '/' -> PATH, '...' and "..." ->

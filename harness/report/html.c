@@ -29,7 +29,7 @@ static const char page_head[] =
     "<title>loadgate report</title>\n"
     "<style>\n"
     ":root{--pass:#2da44e;--fail:#cf222e;--skip:#afb8c1;--xfail:#d4a72c;--xpass:#8250df;"
-    "--crash:#57061a;--timeout:#e16f24;--line:#d0d7de;--muted:#57606a}\n"
+    "--crash:#57061a;--timeout:#e16f24;--error:#0550ae;--line:#d0d7de;--muted:#57606a}\n"
     "*{box-sizing:border-box}\n"
     "body{margin:0;font:14px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;color:#1f2328;"
     "background:#f6f8fa}\n"
@@ -54,7 +54,8 @@ static const char page_head[] =
     ".sq.sel{outline:2px solid #0969da;outline-offset:1px}\n"
     ".pass{background:var(--pass)}.fail{background:var(--fail)}.skip{background:var(--skip)}"
     ".xfail{background:var(--xfail)}.xpass{background:var(--xpass)}"
-    ".crash{background:var(--crash)}.timeout{background:var(--timeout)}\n"
+    ".crash{background:var(--crash)}.timeout{background:var(--timeout)}"
+    ".error{background:var(--error)}\n"
     ".dim{opacity:.18}\n"
     "aside{position:sticky;top:10px;align-self:start;max-height:calc(100vh - 20px);overflow:auto;"
     "background:#fff;border:1px solid var(--line);border-radius:6px;padding:12px 14px}\n"
@@ -83,9 +84,9 @@ static const char page_tail[] =
     "</script>\n<script>\n"
     "'use strict';\n"
     "const R=JSON.parse(document.getElementById('report-data').textContent);\n"
-    "const ORDER=['pass','fail','skip','xfail','xpass','crash','timeout'];\n"
+    "const ORDER=['pass','fail','skip','xfail','xpass','crash','timeout','error'];\n"
     "const KEYS={pass:'passed',fail:'failed',skip:'skipped',xfail:'xfailed',xpass:'xpassed',"
-    "crash:'crashed',timeout:'timedout'};\n"
+    "crash:'crashed',timeout:'timedout',error:'errors'};\n"
     "const BAD=new Set(['fail','xpass','crash','timeout']);\n"
     "function el(t,a,...kids){const e=document.createElement(t);"
     "for(const k in a||{}){if(k==='text')e.textContent=a[k];else if(k==='cls')e.className=a[k];"
@@ -145,23 +146,26 @@ static const char page_tail[] =
     "  tr.forEach(ev=>t.append(el('tr',{cls:ev.ok?'':'bad'},...[ev.seq,ev.op,ev.tensor,ev.from,ev.to,ev.bytes,ev.ok?'yes':'no',ev.detail||'']"
     ".map(v=>el('td',{text:String(v)})))));d.append(t);}}\n"
     "function drawHeader(){const s=R.summary||{},env=R.environment||{};const t=document.getElementById('top');\n"
-    " const bad=(s.failed||0)+(s.xpassed||0)+(s.crashed||0)+(s.timedout||0);\n"
-    " t.append(el('span',{cls:'verdict '+(bad?'fail':'pass'),text:bad?'FAILED':'PASSED'}));\n"
+    " const bad=(s.failed||0)+(s.xpassed||0)+(s.crashed||0)+(s.timedout||0),err=s.errors||0;\n"
+    " t.append(el('span',{cls:'verdict '+(err?'error':bad?'fail':'pass'),text:[err?'ERROR':'',bad?'FAILED':'']"
+    ".filter(Boolean).join(', ')||'PASSED'}));\n"
     " t.append(el('span',{cls:'env',text:'loadgate '+env.loadgate+' \\u00b7 libtorch '+env.libtorch+' \\u00b7 backends '+"
     "(env.backends||[]).join(', ')+' \\u00b7 commit '+(env.commit?env.commit.slice(0,12):'unknown')+' \\u00b7 '+"
     "(s.duration_s||0).toFixed(2)+' s'}));\n"
     " const cb=el('input',{type:'checkbox',id:'only'});cb.addEventListener('change',()=>squares.forEach(([b,c])=>"
-    "b.classList.toggle('dim',cb.checked&&!BAD.has(c.status))));\n"
-    " t.append(badges(R.cases||[]),el('label',{'for':'only'},cb,' highlight failures only'));\n"
+    "b.classList.toggle('dim',cb.checked&&!BAD.has(c.status)&&c.status!=='error')));\n"
+    " t.append(badges(R.cases||[]),el('label',{'for':'only'},cb,' highlight failures and errors only'));\n"
     " if(s.interrupted)t.append(el('div',{},el('span',{cls:'verdict timeout',text:'INTERRUPTED'}),"
     "el('span',{cls:'env',text:s.interrupted_reason+'; the cases not run are skips'})));}\n"
-    "function drawGroups(){const G=R.groups||[];if(!G.length)return;const t=el('table',{cls:'kv',id:'groups'});\n"
+    "function drawGroups(){groupTable(R.groups||[],'groups','Failures by error');"
+    "groupTable(R.error_groups||[],'error-groups','Setup errors by message');}\n"
+    "function groupTable(G,id,title){if(!G.length)return;const t=el('table',{cls:'kv',id:id});\n"
     " t.append(el('tr',{},...['cases','status and error','message pattern','examples'].map(h=>el('th',{text:h}))));\n"
     " G.forEach(g=>t.append(el('tr',{},el('td',{text:String(g.count)}),el('td',{text:g.code}),el('td',{},el('pre',"
     "{text:g.pattern})),el('td',{},...g.examples.map(id=>el('div',{},el('a',{href:'#',text:id,onclick:ev=>{"
     "ev.preventDefault();const q=squares.find(([b,c])=>c.id===id);if(q)show(q[1],q[0]);}})))))));\n"
     " const n=G.reduce((a,g)=>a+g.count,0);document.getElementById('suites').before(el('section',{},"
-    "el('h2',{text:'Failures by error ('+n+' cases in '+G.length+' groups)'}),t));}\n"
+    "el('h2',{text:title+' ('+n+' cases in '+G.length+' groups)'}),t));}\n"
     "function drawSuites(){const root=document.getElementById('suites');const by=new Map();\n"
     " (R.cases||[]).forEach(c=>{if(!by.has(c.suite))by.set(c.suite,new Map());const m=by.get(c.suite);"
     "if(!m.has(c.name))m.set(c.name,[]);m.get(c.name).push(c);});\n"
@@ -191,7 +195,8 @@ static const char page_tail[] =
 
 static const char page_end[] =
     "drawHeader();drawProbe();drawPolicies();drawGroups();drawHistory();drawSuites();drawFilters();\n"
-    "const first=squares.find(([b,c])=>BAD.has(c.status));if(first)show(first[1],first[0]);\n"
+    "const first=squares.find(([b,c])=>BAD.has(c.status))||squares.find(([b,c])=>c.status==='error');"
+    "if(first)show(first[1],first[0]);\n"
     "</script>\n</body>\n</html>\n";
 
 static size_t trace_events(const json_t *cases)
@@ -213,7 +218,7 @@ static json_t *page_cases(const json_t *cases)
         if (!out)
             return NULL;
         json_t *copy = json_copy(c);
-        if (copy && trim && !hx_status_fails_run(hx_case_status(c))) {
+        if (copy && trim && !hx_status_not_ok(hx_case_status(c))) {
             json_object_del(copy, "trace");
             json_object_set_new(copy, "trace_omitted", json_true());
         }
@@ -241,13 +246,14 @@ static void put_data(FILE *f, const char *text)
     }
 }
 
-/* The failure groups as the page draws them: count, code, pattern and
- * the ids of the examples. NULL when out of memory. */
-static json_t *page_groups(const json_t *cases)
+/* The failure groups (or, errors, the setup errors' groups) as the page
+ * draws them: count, code, pattern and the ids of the examples. NULL when
+ * out of memory. */
+static json_t *page_groups(const json_t *cases, int errors)
 {
     hx_fail_groups G;
     json_t *out = json_array();
-    if (!out || hx_fail_groups_make(cases, &G) != LG_OK) {
+    if (!out || (errors ? hx_error_groups_make : hx_fail_groups_make)(cases, &G) != LG_OK) {
         json_decref(out);
         return NULL;
     }
@@ -265,11 +271,11 @@ static json_t *page_groups(const json_t *cases)
 
 lg_status hx_report_write_html(const hx_report *r, const char *path)
 {
-    json_t *doc = json_pack("{s:O?, s:O?, s:o, s:o, s:o?, s:o, s:O?}", "environment",
+    json_t *doc = json_pack("{s:O?, s:O?, s:o, s:o, s:o?, s:o, s:o, s:O?}", "environment",
                             r->environment, "run", r->run, "summary", hx_report_summary(r),
                             "cases", page_cases(r->cases), "policies",
-                            hx_policy_table(r->cases), "groups", page_groups(r->cases),
-                            "history", r->history);
+                            hx_policy_table(r->cases), "groups", page_groups(r->cases, 0),
+                            "error_groups", page_groups(r->cases, 1), "history", r->history);
     char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
     FILE *f;
     json_decref(doc);

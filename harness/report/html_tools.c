@@ -46,7 +46,7 @@ const char hx_html_tools_js[] =
     "function svgEl(t,a){const e=document.createElementNS(SVGNS,t);for(const k in a)e.setAttribute(k,a[k]);return e;}\n"
     "function drawHistory(){const H=R.history||[];if(!H.length)return;\n"
     " const W=640,HT=150,P=34,n=H.length,x=i=>P+(n>1?i*(W-2*P)/(n-1):(W-2*P)/2);\n"
-    " const cnt=(h,k)=>(h.counts||{})[k]||0,bad=h=>cnt(h,'failed')+cnt(h,'xpassed')+cnt(h,'crashed')+cnt(h,'timedout');\n"
+    " const cnt=(h,k)=>(h.counts||{})[k]||0,bad=h=>cnt(h,'failed')+cnt(h,'xpassed')+cnt(h,'crashed')+cnt(h,'timedout')+cnt(h,'errors');\n"
     " const maxN=Math.max(1,...H.map(h=>Math.max(cnt(h,'passed'),bad(h)))),maxD=Math.max(1e-6,...H.map(h=>h.duration_s||0));\n"
     " const y=(v,m)=>HT-P/2-(v/m)*(HT-P);\n"
     " const svg=svgEl('svg',{id:'history-chart',width:W,height:HT,viewBox:'0 0 '+W+' '+HT,role:'img',\n"
@@ -63,5 +63,5 @@ const char hx_html_tools_js[] =
     " const right=svgEl('text',{x:W-P+4,y:P/2+4,'font-size':11,fill:'#0969da'});right.textContent=maxD.toFixed(2)+' s';\n"
     " svg.append(left,right);\n"
     " document.getElementById('suites').before(el('section',{id:'history'},el('h2',{text:'History: the last '+n+' runs'}),\n"
-    " el('p',{cls:'env',text:'passed (green) and failed, crashed, timed out or passed unexpectedly (red), cases, 0 to '+maxN+\n"
+    " el('p',{cls:'env',text:'passed (green) and failed, crashed, timed out, passed unexpectedly or not set up (red), cases, 0 to '+maxN+\n"
     " '; duration (blue), 0 to '+maxD.toFixed(2)+' s; the newest run on the right; hover a point for its run'}),svg));}\n";

@@ -50,7 +50,8 @@ static void xml_put(FILE *f, const char *s, int attr)
 static void junit_counts(FILE *f, const hx_counts *k, int skipped)
 {
     fprintf(f, " tests=\"%zu\" failures=\"%zu\" errors=\"%zu\"", k->total,
-            k->n[HX_ST_FAIL] + k->n[HX_ST_XPASS], k->n[HX_ST_CRASH] + k->n[HX_ST_TIMEOUT]);
+            k->n[HX_ST_FAIL] + k->n[HX_ST_XPASS],
+            k->n[HX_ST_CRASH] + k->n[HX_ST_TIMEOUT] + k->n[HX_ST_ERROR]);
     if (skipped)
         fprintf(f, " skipped=\"%zu\"", k->n[HX_ST_SKIP] + k->n[HX_ST_XFAIL]);
     fprintf(f, " time=\"%.3f\"", k->time);
@@ -137,7 +138,7 @@ static void junit_case(FILE *f, const json_t *c)
     }
     fputs(">\n      <", f);
     const char *tag = st == HX_ST_FAIL || st == HX_ST_XPASS ? "failure"
-                      : st == HX_ST_CRASH || st == HX_ST_TIMEOUT ? "error"
+                      : st == HX_ST_CRASH || st == HX_ST_TIMEOUT || st == HX_ST_ERROR ? "error"
                                                                  : "skipped";
     fprintf(f, "%s message=\"", tag);
     xml_put(f, reason, 1);

@@ -186,15 +186,17 @@ static void md_group(FILE *f, const hx_fail_group *g)
     fputc('\n', f);
 }
 
-/* The failing cases by error code and message pattern (report/groups.h):
- * a table, then each group with HX_GROUP_EXAMPLES examples. */
-static lg_status md_groups(FILE *f, const json_t *cases)
+/* The failing cases (or the setup errors) by error code and message
+ * pattern (report/groups.h): a table, then each group with
+ * HX_GROUP_EXAMPLES examples. */
+static lg_status md_groups(FILE *f, const json_t *cases, int errors)
 {
     hx_fail_groups G;
-    if (hx_fail_groups_make(cases, &G) != LG_OK)
+    if ((errors ? hx_error_groups_make : hx_fail_groups_make)(cases, &G) != LG_OK)
         return LG_E_NOMEM;
     if (G.n) {
-        fprintf(f, "## Failures by error (%zu cases in %zu groups)\n\n", G.failing, G.n);
+        fprintf(f, "## %s (%zu cases in %zu groups)\n\n",
+                errors ? "Setup errors by message" : "Failures by error", G.failing, G.n);
         fputs("| cases | status and error | message pattern |\n| ---: | --- | --- |\n", f);
         for (size_t i = 0; i < G.n; i++) {
             fprintf(f, "| %zu | %s | ", G.g[i].count, G.g[i].code);
@@ -209,16 +211,29 @@ static lg_status md_groups(FILE *f, const json_t *cases)
     return LG_OK;
 }
 
-static void md_failing(FILE *f, const json_t *cases)
+static int is_error(hx_status s)
 {
-    size_t i, nfail = 0;
+    return s == HX_ST_ERROR;
+}
+
+/* The failing cases, or (errors) the setup errors, one by one, past
+ * HX_FAIL_LINES_MAX a pointer to the groups. The setup errors' section
+ * is left out when there is none. */
+static void md_failing(FILE *f, const json_t *cases, int errors)
+{
+    size_t i, nfail = errors ? hx_count_errors(cases) : hx_count_failing(cases);
+    int (*pick)(hx_status) = errors ? is_error : hx_status_fails_run;
+    const char *title = errors ? "Setup errors" : "Failing cases";
     json_t *c;
-    json_array_foreach(cases, i, c) nfail += hx_status_fails_run(hx_case_status(c)) != 0;
     if (!nfail) {
-        fputs("## Failing cases\n\nNone.\n", f);
+        if (!errors)
+            fputs("## Failing cases\n\nNone.\n", f);
         return;
     }
-    fprintf(f, "## Failing cases (%zu)\n\n", nfail);
+    fprintf(f, "## %s (%zu)\n\n", title, nfail);
+    if (errors)
+        fputs("Cases that could not be set up (a fixture missing, not opening or not "
+              "generated): not failures, and counted apart.\n\n", f);
     if (nfail > HX_FAIL_LINES_MAX) {
         fprintf(f, "More than %d: see the groups above; every case is in report.json and "
                    "junit.xml.\n\n", HX_FAIL_LINES_MAX);
@@ -226,7 +241,7 @@ static void md_failing(FILE *f, const json_t *cases)
     }
     json_array_foreach(cases, i, c) {
         hx_status st = hx_case_status(c);
-        if (!hx_status_fails_run(st))
+        if (!pick(st))
             continue;
         const json_t *act = json_object_get(c, "actual");
         const char *msg = hx_json_get_str(act, "message");
@@ -260,10 +275,10 @@ static lg_status md_body(FILE *f, const hx_report *r, const char **suites, size_
     if (r->interrupted[0])
         fprintf(f, "**INTERRUPTED**: %s; the cases not run are skips with reason \"not run: "
                    "%s\".\n\n", r->interrupted, r->interrupted);
-    fprintf(f, "**%s**\n\n", all.n[HX_ST_FAIL] + all.n[HX_ST_XPASS] + all.n[HX_ST_CRASH] +
-                                         all.n[HX_ST_TIMEOUT]
-                                     ? "FAILED"
-                                     : "PASSED");
+    fprintf(f, "**%s**\n\n",
+            hx_run_verdict(all.n[HX_ST_FAIL] + all.n[HX_ST_XPASS] + all.n[HX_ST_CRASH] +
+                               all.n[HX_ST_TIMEOUT],
+                           all.n[HX_ST_ERROR]));
     md_header(f, 0);
     md_counts_row(f, NULL, &all);
     fputs("\n## Suites\n\n", f);
@@ -274,10 +289,13 @@ static lg_status md_body(FILE *f, const hx_report *r, const char **suites, size_
     }
     fputc('\n', f);
     md_probe(f, json_object_get(r->environment, "probe"));
-    lg_status st = md_groups(f, r->cases);
+    lg_status st = md_groups(f, r->cases, 0);
     if (st != LG_OK)
         return hx_err(st, "out of memory");
-    md_failing(f, r->cases);
+    md_failing(f, r->cases, 0);
+    if (md_groups(f, r->cases, 1) != LG_OK)
+        return hx_err(LG_E_NOMEM, "out of memory");
+    md_failing(f, r->cases, 1);
     st = hx_policy_table_md(f, r->cases);
     return st != LG_OK ? st : hx_reliability_md(f, r->cases);
 }

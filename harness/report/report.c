@@ -13,11 +13,11 @@
 #include <unistd.h>
 
 static const char *const status_names[HX_ST_COUNT] = {
-    "pass", "fail", "skip", "xfail", "xpass", "crash", "timeout",
+    "pass", "fail", "skip", "xfail", "xpass", "crash", "timeout", "error",
 };
 
 static const char *const summary_keys[HX_ST_COUNT] = {
-    "passed", "failed", "skipped", "xfailed", "xpassed", "crashed", "timedout",
+    "passed", "failed", "skipped", "xfailed", "xpassed", "crashed", "timedout", "errors",
 };
 
 const char *hx_status_name(hx_status s)
@@ -44,6 +44,32 @@ int hx_status_parse(const char *s, hx_status *out)
 int hx_status_fails_run(hx_status s)
 {
     return s == HX_ST_FAIL || s == HX_ST_XPASS || s == HX_ST_CRASH || s == HX_ST_TIMEOUT;
+}
+
+int hx_status_not_ok(hx_status s)
+{
+    return hx_status_fails_run(s) || s == HX_ST_ERROR;
+}
+
+size_t hx_count_failing(const json_t *cases)
+{
+    size_t i, n = 0;
+    json_t *c;
+    json_array_foreach(cases, i, c) n += hx_status_fails_run(hx_case_status(c)) != 0;
+    return n;
+}
+
+size_t hx_count_errors(const json_t *cases)
+{
+    size_t i, n = 0;
+    json_t *c;
+    json_array_foreach(cases, i, c) n += hx_case_status(c) == HX_ST_ERROR;
+    return n;
+}
+
+const char *hx_run_verdict(size_t failing, size_t errors)
+{
+    return errors && failing ? "ERROR, FAILED" : errors ? "ERROR" : failing ? "FAILED" : "PASSED";
 }
 
 hx_status hx_case_status(const json_t *c)

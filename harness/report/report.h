@@ -16,9 +16,12 @@
 
 #define HX_REPORT_SCHEMA "loadgate-report/1"
 
+/* HX_ST_ERROR, a setup error (the case's fixture is missing, does not
+ * open, or cannot be generated), came after the first seven: it is not a
+ * failure, and is counted apart from them (docs/report.md). */
 typedef enum {
     HX_ST_PASS, HX_ST_FAIL, HX_ST_SKIP, HX_ST_XFAIL, HX_ST_XPASS, HX_ST_CRASH,
-    HX_ST_TIMEOUT, HX_ST_COUNT
+    HX_ST_TIMEOUT, HX_ST_ERROR, HX_ST_COUNT
 } hx_status;
 
 const char *hx_status_name(hx_status s);              /* "pass" */
@@ -27,6 +30,15 @@ int hx_status_parse(const char *s, hx_status *out);   /* 0 on success */
 const char *hx_status_summary_key(hx_status s);
 /* fail, xpass, crash and timeout fail the run. */
 int hx_status_fails_run(hx_status s);
+/* Did the case not come out as it should: a failure (hx_status_fails_run)
+ * or a setup error? What --rerun-failed runs again and compare counts. */
+int hx_status_not_ok(hx_status s);
+/* The counts of failing cases and of setup errors of a report's cases. */
+size_t hx_count_failing(const json_t *cases);
+size_t hx_count_errors(const json_t *cases);
+/* "FAILED", "ERROR", "ERROR, FAILED" or "PASSED": the verdict of a run
+ * with that many failing cases and setup errors. */
+const char *hx_run_verdict(size_t failing, size_t errors);
 /* The status of a case object; HX_ST_FAIL when it has none or a bad one. */
 hx_status hx_case_status(const json_t *c);
 

@@ -12,12 +12,15 @@
 #include "util/error.h"
 #include "util/json.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static void appendf(char *buf, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -250,6 +253,46 @@ static hx_status run_load(case_run *r, json_t *res, uint64_t *fired, char *why, 
     return why[0] ? HX_ST_FAIL : HX_ST_PASS;
 }
 
+/* A fixture given by path must be a regular file that opens for reading
+ * (as `harness validate` checks); 0, or -1 with the reason in why.
+ * O_NONBLOCK: a FIFO named as a fixture must not hang the case. */
+static int fixture_opens(const hx_file *f, const char *path, char *why, size_t n)
+{
+    struct stat st;
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+        close(fd);
+        return 0;
+    }
+    const char *what = fd < 0 ? strerror(errno) : "not a regular file";
+    snprintf(why, n, "setup error: fixture '%s': %s: %s", f->name ? f->name : "inline", path,
+             what);
+    if (fd >= 0)
+        close(fd);
+    return -1;
+}
+
+/* The case's file: a skip when this build cannot make it, a setup error
+ * (HX_ST_ERROR) when it is missing, does not open or cannot be generated;
+ * -1 when it is ready in r->path. */
+static int prepare_file(case_run *r, char *why, size_t n)
+{
+    const hx_file *f = &r->c->file;
+    lg_status p = hx_fixture_prepare(f, r->o->cache_dir, r->path, sizeof r->path);
+    if (p == LG_E_BACKEND) {
+        snprintf(why, n, "%s", hx_errmsg());
+        return HX_ST_SKIP;
+    }
+    if (p != LG_OK) {
+        snprintf(why, n, "setup error: fixture '%s': %s", f->name ? f->name : "inline",
+                 hx_errmsg());
+        return HX_ST_ERROR;
+    }
+    if (f->kind == HX_FILE_PATH && fixture_opens(f, r->path, why, n))
+        return HX_ST_ERROR;
+    return -1;
+}
+
 static hx_status run_steps(case_run *r, json_t *res, uint64_t *fired, char *why, size_t n)
 {
     const hx_case *c = r->c;
@@ -279,11 +322,9 @@ static hx_status run_steps(case_run *r, json_t *res, uint64_t *fired, char *why,
         snprintf(why, n, "backend %s: %s: %s", bname, lg_status_name(bs), berr);
         return HX_ST_FAIL;
     }
-    lg_status p = hx_fixture_prepare(&c->file, r->o->cache_dir, r->path, sizeof r->path);
-    if (p != LG_OK) {
-        snprintf(why, n, "%s", hx_errmsg());
-        return p == LG_E_BACKEND ? HX_ST_SKIP : HX_ST_FAIL;
-    }
+    int file = prepare_file(r, why, n);
+    if (file >= 0)
+        return (hx_status)file;
     if (prepare_corrupt(r, why, n))
         return HX_ST_FAIL;
     return run_load(r, res, fired, why, n);

@@ -53,7 +53,7 @@ struct hx_sched {
     hx_worker *workers; /* one per slot, started when first needed */
     hx_child **watch;   /* the slots' children, then their workers, for hx_child_poll */
     int nslots, nactive;
-    size_t runs_done, runs_total, failing;
+    size_t runs_done, runs_total, failing, errors;
     int stop, oom;
     double t0;
 };
@@ -72,7 +72,8 @@ static void progress(const hx_sched *S, int final)
 {
     if (!S->o.progress)
         return;
-    hx_progress p = {S->runs_done, S->runs_total, S->failing, hx_now_s() - S->t0, final};
+    hx_progress p = {S->runs_done, S->runs_total, S->failing, hx_now_s() - S->t0, final,
+                     S->errors};
     S->o.progress(S->o.ctx, &p);
 }
 
@@ -133,10 +134,10 @@ static void record(hx_sched *S, job *j, uint64_t k, json_t *res, uint64_t fired)
         return;
     }
     S->runs_done++;
-    if (hx_status_fails_run(st)) {
-        S->failing++;
+    S->failing += hx_status_fails_run(st) != 0;
+    S->errors += st == HX_ST_ERROR;
+    if (hx_status_not_ok(st))
         S->stop |= S->o.fail_fast;
-    }
     if (more) {
         j->next_k = k + 1;
         S->runs_total++;
@@ -590,6 +591,8 @@ lg_status hx_sched_collect(const hx_sched *S, hx_report *rep, size_t *not_run)
 size_t hx_sched_selected(const hx_sched *S) { return S->njobs; }
 
 size_t hx_sched_failing(const hx_sched *S) { return S->failing; }
+
+size_t hx_sched_errors(const hx_sched *S) { return S->errors; }
 
 void hx_sched_free(hx_sched *S)
 {

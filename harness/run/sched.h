@@ -28,6 +28,7 @@ typedef struct {
     size_t done, total, failing; /* total grows as sweeps go on */
     double elapsed_s;
     int final; /* the last call, after every run */
+    size_t errors; /* setup errors (HX_ST_ERROR), apart from failing */
 } hx_progress;
 
 typedef struct {
@@ -36,12 +37,13 @@ typedef struct {
     int isolation;       /* HX_ISO_* */
     double timeout;      /* seconds per run when has_timeout (0: none) ... */
     int has_timeout;     /* ... else each case's own timeout */
-    int fail_fast;       /* start nothing new after a run fails */
+    int fail_fast;       /* start nothing new after a run fails or errs */
     const char *pattern; /* -k, or NULL */
     int shard_i, shard_n;
     const json_t *rerun; /* only the case ids that are keys of this object; NULL: all */
     const char *keep_dir; /* --keep-failed: the input of each run that fails is
-                             kept there (run/keep.h); NULL: none */
+                             kept there (run/keep.h); NULL: none. A setup
+                             error has no input to keep */
     void (*progress)(void *ctx, const hx_progress *p); /* after each run; NULL: none */
     void *ctx;
 } hx_sched_opts;
@@ -69,5 +71,6 @@ void hx_sched_interrupt(int sig);
 /* The signal that interrupted the run, or 0. */
 int hx_sched_interrupted(void);
 size_t hx_sched_failing(const hx_sched *s);  /* runs that fail the run */
+size_t hx_sched_errors(const hx_sched *s);   /* runs with a setup error */
 void hx_sched_free(hx_sched *s);
 #endif
