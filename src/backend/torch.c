@@ -5,6 +5,7 @@
  * and lg_torch_read_archive(), which exist in every build and answer "none"
  * / LG_E_BACKEND when the build has no libtorch or the module is missing. */
 #include "backend/backend.h"
+#include "backend/torch_shim.h"
 #include "formats/format.h"
 
 #include <errno.h>
@@ -187,6 +188,32 @@ lgt_pool *lg__torch_pool(lg_backend *b)
     return ((torch_priv *)b->priv)->pool;
 }
 
+void lg__torch_set_staging(lg_backend *b, uint64_t bytes)
+{
+    lgt_pool *p = lg__torch_pool(b);
+    if (p)
+        lgt_pool_set_staging(p, bytes);
+}
+
+lg_status lg__torch_wrap_host(lg_backend *b, lg_device d, lg_dtype t, int ndim,
+                              const int64_t *shape, const void *src, uint64_t nbytes,
+                              void (*release)(void *ctx), void *ctx, void **out)
+{
+    lgt_pool *p = lg__torch_pool(b);
+    size_t es = lg_dtype_size(t);
+    *out = NULL;
+    if (!p || d.type != LG_DEV_CPU || !es || (uintptr_t)src % es || nbytes > SIZE_MAX) {
+        release(ctx);
+        return LG_OK;
+    }
+    lgt_tensor *x = NULL;
+    lg_status st = lgt_from_host(p, t, ndim, shape, src, (size_t)nbytes, release, ctx, &x);
+    if (st != LG_OK)
+        return shim_err(st, "tensor over host memory");
+    *out = x;
+    return LG_OK;
+}
+
 const char *lg_libtorch_version(void) { return lg__torch_module_version(); }
 
 void lg_torch_set_threads(int n) { lgt_set_threads(n); }
@@ -319,6 +346,17 @@ lg_status lg_torch_read_archive(const char *path, const char *reader, lg_device 
 }
 
 #else /* no libtorch in this build */
+
+void lg__torch_set_staging(lg_backend *b, uint64_t bytes) { (void)b, (void)bytes; }
+
+lg_status lg__torch_wrap_host(lg_backend *b, lg_device d, lg_dtype t, int ndim,
+                              const int64_t *shape, const void *src, uint64_t nbytes,
+                              void (*release)(void *ctx), void *ctx, void **out)
+{
+    *out = NULL;
+    release(ctx);
+    return LG_OK;
+}
 
 const char *lg_libtorch_version(void) { return "none"; }
 

@@ -15,7 +15,7 @@
 #include "backend/torch_shim.h"
 
 /* Raise when the table changes shape: a module of another ABI is refused. */
-#define LGT_MODULE_ABI 1
+#define LGT_MODULE_ABI 2
 #define LGT_MODULE_ENTRY "lgt_module_v1"
 #define LGT_MODULE_FILE "libloadgate-torch.so"
 /* The stamp: a string in the module's read-only data, found by scanning the
@@ -35,6 +35,10 @@
     X(lg_status, lgt_empty,                                                                    \
       (lgt_pool *p, lg_device d, lg_dtype t, int ndim, const int64_t *shape, lgt_tensor **out), \
       (p, d, t, ndim, shape, out), LG_E_BACKEND)                                               \
+    X(lg_status, lgt_from_host,                                                                \
+      (lgt_pool *p, lg_dtype t, int ndim, const int64_t *shape, const void *data, size_t n,    \
+       void (*release)(void *ctx), void *ctx, lgt_tensor **out),                               \
+      (p, t, ndim, shape, data, n, release, ctx, out), LG_E_BACKEND)                           \
     X(lg_status, lgt_write, (lgt_tensor *t, const void *src, size_t n), (t, src, n),           \
       LG_E_BACKEND)                                                                            \
     X(lg_status, lgt_read, (lgt_tensor *t, void *dst, size_t n), (t, dst, n), LG_E_BACKEND)    \
@@ -66,6 +70,7 @@
 
 #define LGT_VOID_FUNCS(X)                                                                      \
     X(lgt_pool_release, (lgt_pool *p), (p))                                                    \
+    X(lgt_pool_set_staging, (lgt_pool *p, uint64_t bytes), (p, bytes))                         \
     X(lgt_free, (lgt_tensor *t), (t))                                                          \
     X(lgt_archive_free, (lgt_archive *a), (a))
 

@@ -4,10 +4,15 @@
 // exception, keeps libtorch's text in a thread-local and returns a status.
 // No exception ever crosses into C. See docs/boundary.md.
 #include "backend/torch_shim.h"
+#include "backend/torch_ring.h"
 
 #include <ATen/ATen.h>
 #include <ATen/Context.h>
 #include <ATen/Parallel.h>
+#include <c10/core/Event.h>
+#include <c10/core/Stream.h>
+#include <c10/core/StreamGuard.h>
+#include <c10/core/impl/VirtualGuardImpl.h>
 #include <c10/util/Exception.h>
 #include <caffe2/serialize/read_adapter_interface.h>
 #include <torch/csrc/jit/mobile/import_data.h>
@@ -31,6 +36,7 @@
 #include <stdexcept>
 #include <cerrno>
 #include <string>
+#include <thread>
 #include <vector>
 
 // torch::jit::_save_parameters is exported by libtorch 1.13 and 2.x alike,
@@ -249,6 +255,7 @@ struct lgt_pool {
     size_t live = 0;
     bool released = false;
     std::map<int, uint64_t> bytes;
+    std::atomic<uint64_t> staging{0}; /* the ring's budget; 0: none given */
 };
 
 struct lgt_tensor {
@@ -256,6 +263,7 @@ struct lgt_tensor {
     lgt_pool *pool;
     lg_device dev;
     uint64_t nbytes;
+    bool borrowed; /* t lies over host memory it does not own (lgt_from_host) */
 };
 
 struct lgt_archive {
@@ -271,11 +279,122 @@ lgt_tensor *adopt(lgt_pool *p, const at::Tensor &t)
 {
     lg_device d{LG_DEV_CPU, 0};
     from_device(t.device(), &d);
-    std::unique_ptr<lgt_tensor> h(new lgt_tensor{t, p, d, tensor_bytes(t)});
+    std::unique_ptr<lgt_tensor> h(new lgt_tensor{t, p, d, tensor_bytes(t), false});
     std::lock_guard<std::mutex> g(p->mu);
     p->bytes[device_key(d)] += h->nbytes; // may throw: then nothing was counted
     p->live++;
     return h.release();
+}
+
+// ------------------------------------------------------ the staging ring
+//
+// Host bytes go to a GPU through a ring of pinned buffers on a stream of
+// their own (torch_ring.h has the plan and the loop; docs/cuda-staging.md
+// the design). Only device-generic c10 calls are made (c10::Stream,
+// c10::Event, the device's guard implementation), so the file needs no
+// CUDA header and builds against a CPU-only libtorch, where no tensor is
+// ever on a GPU and the ring is never entered.
+
+struct Ring {
+    const unsigned char *src;
+    at::Tensor dst; // the device tensor's bytes, flat
+    std::vector<at::Tensor> bufs;
+    std::vector<c10::Event> events;
+    c10::Stream stream;
+};
+
+void wait_event(const c10::Event &e)
+{
+#if TORCH_VERSION_MAJOR >= 2
+    e.synchronize();
+#else
+    // 1.13's c10::Event has no synchronize
+    while (!e.query())
+        std::this_thread::yield();
+#endif
+}
+
+int ring_wait(void *ctx, size_t slot)
+{
+    wait_event(static_cast<Ring *>(ctx)->events[slot]);
+    return 0;
+}
+
+int ring_fill(void *ctx, size_t slot, uint64_t off, size_t len)
+{
+    Ring *r = static_cast<Ring *>(ctx);
+    std::memcpy(r->bufs[slot].data_ptr(), r->src + off, len);
+    return 0;
+}
+
+int ring_submit(void *ctx, size_t slot, uint64_t off, size_t len)
+{
+    Ring *r = static_cast<Ring *>(ctx);
+    c10::StreamGuard on(r->stream);
+    r->dst.narrow(0, (int64_t)off, (int64_t)len)
+        .copy_(r->bufs[slot].narrow(0, 0, (int64_t)len), /*non_blocking=*/true);
+    r->events[slot].record(r->stream);
+    return 0;
+}
+
+const lgt_ring_ops ring_ops = {ring_wait, ring_fill, ring_submit};
+
+// The n bytes at src into the contiguous tensor t on a GPU, through the
+// ring; returns once they are there. Throws as libtorch does.
+void ring_write(const at::Tensor &t, const void *src, size_t n, uint64_t budget)
+{
+    lgt_ring_plan p = lgt_ring_plan_for(n, budget);
+    c10::Device dev = t.device();
+    c10::impl::VirtualGuardImpl impl(dev.type());
+    Ring r{(const unsigned char *)src, t.view({-1}).view(at::kByte), {}, {},
+           impl.getStreamFromGlobalPool(dev)};
+    at::TensorOptions pinned = at::TensorOptions().dtype(at::kByte).pinned_memory(true);
+    for (size_t i = 0; i < p.nbuf; i++) {
+        r.bufs.push_back(at::empty({(int64_t)p.chunk}, pinned));
+        r.events.emplace_back(dev.type());
+    }
+    // t was allocated in the order of its device's current stream: the
+    // ring's stream starts after what is queued there.
+    c10::Event ready(dev.type());
+    ready.record(impl.getStream(dev));
+    ready.block(r.stream);
+    try {
+        lgt_ring_run(p, n, &ring_ops, &r);
+    } catch (...) {
+        try {
+            r.stream.synchronize(); // nothing may still write into t
+        } catch (...) {
+        }
+        throw;
+    }
+    r.stream.synchronize();
+}
+
+// Host bytes into t: a memcpy on the CPU, the ring to a GPU for
+// LGT_RING_MIN_BYTES and more, else one copy_.
+void write_host(lgt_tensor *t, const void *src, size_t n)
+{
+    if (t->t.is_cpu() && t->t.is_contiguous()) {
+        std::memcpy(t->t.data_ptr(), src, n);
+        return;
+    }
+    if (t->t.is_cuda() && t->t.is_contiguous() && lgt_ring_plan_for(n, t->pool->staging).nbuf) {
+        ring_write(t->t, src, n, t->pool->staging);
+        return;
+    }
+    at::Tensor host = at::from_blob(const_cast<void *>(src), t->t.sizes(),
+                                    at::TensorOptions().dtype(t->t.scalar_type()));
+    t->t.copy_(host);
+}
+
+// Before t is written: a tensor over borrowed host memory gets memory of
+// its own (the borrowed bytes are read-only, and stay as they are).
+void own(lgt_tensor *t)
+{
+    if (!t->borrowed)
+        return;
+    t->t = at::empty_like(t->t, at::MemoryFormat::Contiguous);
+    t->borrowed = false;
 }
 
 } // namespace
@@ -382,6 +501,8 @@ uint64_t lgt_pool_bytes(lgt_pool *p, lg_device d)
     return it == p->bytes.end() ? 0 : it->second;
 }
 
+void lgt_pool_set_staging(lgt_pool *p, uint64_t bytes) { p->staging = bytes; }
+
 // -------------------------------------------------------------- tensors
 
 lg_status lgt_empty(lgt_pool *p, lg_device d, lg_dtype t, int ndim, const int64_t *shape,
@@ -417,6 +538,60 @@ void lgt_free(lgt_tensor *t)
         delete p;
 }
 
+namespace {
+
+// One reference on borrowed host memory, let go exactly once: when the
+// last tensor over it goes, or when none could be made.
+struct Borrowed {
+    void (*release)(void *);
+    void *ctx;
+    ~Borrowed() { release(ctx); }
+};
+
+} // namespace
+
+lg_status lgt_from_host(lgt_pool *p, lg_dtype t, int ndim, const int64_t *shape,
+                        const void *data, size_t n, void (*release)(void *ctx), void *ctx,
+                        lgt_tensor **out)
+{
+    Borrowed *b = new (std::nothrow) Borrowed{release, ctx};
+    if (!b) {
+        release(ctx);
+        return set_error(LG_E_NOMEM, "out of memory (std::bad_alloc)");
+    }
+    std::shared_ptr<Borrowed> ref;
+    try {
+        ref.reset(b); // on failure b is deleted, which lets go
+    } catch (...) {
+        return set_error(LG_E_NOMEM, "out of memory (std::bad_alloc)");
+    }
+    at::ScalarType st;
+    if (!to_scalar(t, &st) || ndim < 0 || ndim > LG_MAX_DIMS || (ndim && !shape))
+        return set_error(LG_E_INVALID, "bad dtype or number of dimensions");
+    size_t es = c10::elementSize(st);
+    if ((uintptr_t)data % es)
+        return set_error(LG_E_INVALID, "host bytes at " + std::to_string((uintptr_t)data) +
+                                           " are not aligned to " + std::to_string(es));
+    PROTECT(LG_E_BACKEND, {
+        std::vector<int64_t> sz = dims(ndim, shape);
+        uint64_t numel = 1;
+        for (int64_t d : sz)
+            numel *= (uint64_t)d;
+        if (numel * es != n)
+            return set_error(LG_E_INVALID, std::to_string(n) + " host bytes for a tensor of " +
+                                               std::to_string(numel * es));
+        // from_blob's deleter holds the reference: the memory stays while
+        // the storage does, whoever frees the tensor last
+        at::Tensor x = at::from_blob(const_cast<void *>(data), sz, [ref](void *) {},
+                                     at::TensorOptions().dtype(st));
+        ref.reset();
+        lgt_tensor *h = adopt(p, x);
+        h->borrowed = true;
+        *out = h;
+        return LG_OK;
+    })
+}
+
 lg_status lgt_write(lgt_tensor *t, const void *src, size_t n)
 {
     if (n != t->nbytes)
@@ -427,13 +602,8 @@ lg_status lgt_write(lgt_tensor *t, const void *src, size_t n)
         return LG_OK;
     PROTECT(LG_E_DEVICE, {
         at::NoGradGuard no_grad;
-        if (t->t.is_cpu() && t->t.is_contiguous()) {
-            std::memcpy(t->t.data_ptr(), src, n);
-            return LG_OK;
-        }
-        at::Tensor host = at::from_blob(const_cast<void *>(src), t->t.sizes(),
-                                        at::TensorOptions().dtype(t->t.scalar_type()));
-        t->t.copy_(host);
+        own(t);
+        write_host(t, src, n);
         return LG_OK;
     })
 }
@@ -466,7 +636,13 @@ lg_status lgt_copy(lgt_tensor *dst, lgt_tensor *src)
                                          c10::str(dst->t.sizes()) + " (never broadcast)");
     PROTECT(LG_E_DEVICE, {
         at::NoGradGuard no_grad;
-        dst->t.copy_(src->t);
+        own(dst);
+        // a CPU tensor to a GPU goes through the ring
+        if (src->t.is_cpu() && dst->t.is_cuda() && src->t.is_contiguous() &&
+            !src->t.is_pinned() && dst->nbytes == src->nbytes)
+            write_host(dst, src->t.data_ptr(), (size_t)src->nbytes);
+        else
+            dst->t.copy_(src->t);
         return LG_OK;
     })
 }

@@ -47,15 +47,32 @@ lg_status lgt_pool_new(lgt_pool **out);
 void lgt_pool_release(lgt_pool *p);
 size_t lgt_pool_live(lgt_pool *p);
 uint64_t lgt_pool_bytes(lgt_pool *p, lg_device d);
+/* The staging budget of the pool's copies to a GPU (the ring of pinned
+ * buffers, torch_ring.h, holds at most about that many bytes); 0: none,
+ * the default ring. */
+void lgt_pool_set_staging(lgt_pool *p, uint64_t bytes);
 
 /* ------------------------------------------------------------- tensors */
 /* A new tensor on d (contents unspecified), counted in p. */
 lg_status lgt_empty(lgt_pool *p, lg_device d, lg_dtype t, int ndim, const int64_t *shape,
                     lgt_tensor **out);
 void lgt_free(lgt_tensor *t);
-lg_status lgt_write(lgt_tensor *t, const void *src, size_t n);  /* host -> t */
+/* A cpu tensor over the n host bytes at data (at::from_blob), no copy,
+ * counted in p. The caller hands over one reference on that memory:
+ * release(ctx) is called exactly once, when libtorch lets go of the last
+ * tensor over it, or before an error return (LG_E_INVALID: bad dtype or
+ * shape, n not the tensor's size, data not aligned to the dtype). The
+ * memory must stay readable and unchanged until then. A write into such a
+ * tensor (lgt_write, lgt_copy) first gives it memory of its own. */
+lg_status lgt_from_host(lgt_pool *p, lg_dtype t, int ndim, const int64_t *shape,
+                        const void *data, size_t n, void (*release)(void *ctx), void *ctx,
+                        lgt_tensor **out);
+/* host -> t; onto a GPU, 1 MiB and more go through the ring of pinned
+ * buffers on a stream of their own (docs/cuda-staging.md) */
+lg_status lgt_write(lgt_tensor *t, const void *src, size_t n);
 lg_status lgt_read(lgt_tensor *t, void *dst, size_t n);         /* t -> host */
-/* dst.copy_(src); the dtypes and shapes must be equal: never broadcasts. */
+/* dst.copy_(src); the dtypes and shapes must be equal: never broadcasts.
+ * A contiguous cpu src to a GPU goes as lgt_write does, through the ring. */
 lg_status lgt_copy(lgt_tensor *dst, lgt_tensor *src);
 /* Where the tensor itself says it is (t.device()). */
 lg_status lgt_device_of(lgt_tensor *t, lg_device *out);
@@ -96,6 +113,21 @@ lg_status lgt_archive_take(lgt_archive *a, size_t i, lgt_pool *p, lgt_tensor **o
 /* Implemented in torch.c, for the libtorch readers: the pool of a torch
  * backend, or NULL when b is not one. */
 lgt_pool *lg__torch_pool(lg_backend *b);
+
+/* Implemented in torch.c, in every build, for the core (no libtorch type
+ * in them). The staging budget of b's copies to a GPU (lgt_pool_set_staging);
+ * nothing when b is not a torch backend. */
+void lg__torch_set_staging(lg_backend *b, uint64_t bytes);
+/* A tensor on cpu over nbytes of host memory at src that a reference keeps
+ * (a checkpoint's mapping), instead of a copy. The caller hands over one
+ * reference: release(ctx) is called exactly once, when the last tensor
+ * over the memory is freed, or before this returns without a tensor.
+ * LG_OK with *out set; LG_OK with *out NULL when the bytes must be copied
+ * instead (b is not a torch backend, d is not cpu, src is not aligned to
+ * the dtype, no libtorch); else the error, message set. */
+lg_status lg__torch_wrap_host(lg_backend *b, lg_device d, lg_dtype t, int ndim,
+                              const int64_t *shape, const void *src, uint64_t nbytes,
+                              void (*release)(void *ctx), void *ctx, void **out);
 
 #ifdef __cplusplus
 }
