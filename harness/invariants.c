@@ -49,6 +49,9 @@ typedef struct {
     lg_device where;
     lg_status read;       /* reading it back: LG_OK or the library's status */
     unsigned char *bytes; /* paranoid "before" only */
+    int built;            /* "before" of a large mirror variable: not read
+                             back, its digest is what the mirror wrote
+                             (hx_mirror_digest), computed when atomic asks */
 } var_state;
 
 typedef struct {
@@ -87,12 +90,19 @@ static void state_free(state *s)
 }
 
 /* Variable i read back once: where it is and the digest of its bytes
- * (and a copy of them when keep). why: the state's message, for the first
- * variable that cannot be read. */
-static lg_status var_take(lg_store *st, size_t i, scratch *b, int keep, var_state *v,
-                          char *why, size_t nwhy)
+ * (and a copy of them when keep). built: the store was just built by
+ * hx_mirror_build, and a large variable is known without reading it back.
+ * why: the state's message, for the first variable that cannot be read. */
+static lg_status var_take(lg_store *st, size_t i, scratch *b, int keep, int built,
+                          var_state *v, char *why, size_t nwhy)
 {
     v->info = *lg_store_var(st, i);
+    if (built && !keep && hx_mirror_partial(v->info.nbytes)) {
+        v->built = 1;
+        v->where = lg_store_var_device(st, i);
+        v->read = LG_OK;
+        return LG_OK;
+    }
     unsigned char *buf = scratch_get(b, v->info.nbytes);
     if (!buf)
         return LG_E_NOMEM;
@@ -111,15 +121,16 @@ static lg_status var_take(lg_store *st, size_t i, scratch *b, int keep, var_stat
     return LG_OK;
 }
 
-/* Every variable of st, read back once. A variable that cannot be read is
- * recorded (read, why), not an error: the checks judge it. */
-static lg_status state_take(lg_store *st, scratch *b, int keep, state *s)
+/* Every variable of st, read back once (built: var_take). A variable that
+ * cannot be read is recorded (read, why), not an error: the checks judge
+ * it. */
+static lg_status state_take(lg_store *st, scratch *b, int keep, int built, state *s)
 {
     s->n = lg_store_count(st);
     if (!(s->v = calloc(s->n + 1, sizeof *s->v)))
         return LG_E_NOMEM;
     for (size_t i = 0; i < s->n; i++) {
-        lg_status r = var_take(st, i, b, keep, &s->v[i], s->why, sizeof s->why);
+        lg_status r = var_take(st, i, b, keep, built, &s->v[i], s->why, sizeof s->why);
         if (r != LG_OK)
             return r;
     }
@@ -252,9 +263,10 @@ static void check_atomic(hx_outcome *o, lg_store *st, const state *before, const
                     lg_dtype_name(w->dtype), lg_dtype_name(v->dtype));
             return;
         }
+        const var_state *was = &before->v[i];
+        uint64_t want = was->built ? hx_mirror_digest(&was->info, i) : was->digest;
         int same = after->v[i].read == LG_OK &&
-                   (before->v[i].bytes ? same_bytes(st, i, &before->v[i], b)
-                                       : after->v[i].digest == before->v[i].digest);
+                   (was->bytes ? same_bytes(st, i, was, b) : after->v[i].digest == want);
         if (!same) {
             verdict(o, HX_INV_ATOMIC, 0, "\"%s\" changed bytes after a failed load", v->name);
             return;
@@ -481,7 +493,7 @@ lg_status hx_check_load(const hx_load_req *q, hx_outcome *o)
         r = LG_OK;
         goto out;
     }
-    if ((r = state_take(st, &buf, q->paranoid, &before)) != LG_OK)
+    if ((r = state_take(st, &buf, q->paranoid, 1, &before)) != LG_OK)
         goto out;
     for (size_t i = 0; i < before.n; i++)
         if ((r = before.v[i].read) != LG_OK)
@@ -506,7 +518,7 @@ lg_status hx_check_load(const hx_load_req *q, hx_outcome *o)
                 "the store was on %s before the load and is on %s after",
                 lg_device_format(o->before, (char[LG_DEVICE_NAME_MAX]){0}),
                 lg_device_format(o->after, (char[LG_DEVICE_NAME_MAX]){0}));
-    if ((r = state_take(st, &buf, 0, &after)) != LG_OK)
+    if ((r = state_take(st, &buf, 0, 0, &after)) != LG_OK)
         goto out;
     check_consistent(o, st, &after);
     if (o->status != LG_OK)

@@ -4,16 +4,17 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 
 /* Byte j of variable i is (i * 131 + j * 7 + 1) & 0x3f: a period of 64
  * bytes, so the first 64 are computed and the rest copied from them in
- * doubling runs (the mirror of a large file is filled at memcpy speed). */
-void hx_fill_pattern(void *dst, size_t n, size_t i)
+ * doubling runs. dst receives bytes [at, at + n) of the pattern. */
+static void pattern_at(void *dst, size_t n, size_t i, uint64_t at)
 {
     unsigned char *p = dst;
     size_t head = n < 64 ? n : 64;
     for (size_t j = 0; j < head; j++)
-        p[j] = (unsigned char)((i * 131 + j * 7 + 1) & 0x3f);
+        p[j] = (unsigned char)((i * 131 + (size_t)(at + j) * 7 + 1) & 0x3f);
     for (size_t done = head; done < n;) {
         size_t run = done < n - done ? done : n - done;
         memcpy(p + done, p, run);
@@ -21,6 +22,40 @@ void hx_fill_pattern(void *dst, size_t n, size_t i)
     }
 }
 
+void hx_fill_pattern(void *dst, size_t n, size_t i) { pattern_at(dst, n, i, 0); }
+
+int hx_mirror_partial(uint64_t nbytes) { return nbytes > 2 * HX_MIRROR_EDGE; }
+
+/* The pattern as variable i of dtype dt holds it (bool: 0 or 1). */
+static void var_pattern(void *dst, size_t n, size_t i, uint64_t at, lg_dtype dt)
+{
+    pattern_at(dst, n, i, at);
+    if (dt == LG_BOOL)
+        for (size_t j = 0; j < n; j++)
+            ((unsigned char *)dst)[j] &= 1;
+}
+
+uint64_t hx_mirror_digest(const lg_tensor_info *v, size_t i)
+{
+    static const unsigned char zeros[64 << 10];
+    unsigned char edge[HX_MIRROR_EDGE];
+    XXH3_state_t *s = XXH3_createState();
+    if (!s)
+        return 0; /* matches no read-back of a variable this size but by chance */
+    XXH3_64bits_reset(s);
+    var_pattern(edge, HX_MIRROR_EDGE, i, 0, v->dtype);
+    XXH3_64bits_update(s, edge, HX_MIRROR_EDGE);
+    for (uint64_t left = v->nbytes - 2 * HX_MIRROR_EDGE; left;) {
+        size_t run = left < sizeof zeros ? (size_t)left : sizeof zeros;
+        XXH3_64bits_update(s, zeros, run);
+        left -= run;
+    }
+    var_pattern(edge, HX_MIRROR_EDGE, i, v->nbytes - HX_MIRROR_EDGE, v->dtype);
+    XXH3_64bits_update(s, edge, HX_MIRROR_EDGE);
+    uint64_t d = XXH3_64bits_digest(s);
+    XXH3_freeState(s);
+    return d;
+}
 
 static hx_var *find_edit(hx_var *v, size_t n, const char *name)
 {
@@ -38,6 +73,8 @@ static int dropped(const hx_store_spec *sp, const char *name)
     return 0;
 }
 
+/* Variable i: the pattern, whole up to 2 * HX_MIRROR_EDGE bytes; beyond,
+ * at both ends only, the rest left as lg_store_add's zeros. */
 static lg_status add_var(lg_store *st, size_t i, const char *name, lg_dtype dt, int ndim,
                          const int64_t *shape)
 {
@@ -45,16 +82,22 @@ static lg_status add_var(lg_store *st, size_t i, const char *name, lg_dtype dt, 
     if (r != LG_OK)
         return r;
     size_t k = lg_store_find(st, name);
-    const lg_tensor_info *v = lg_store_var(st, k);
-    unsigned char *buf = malloc(v->nbytes ? (size_t)v->nbytes : 1);
-    if (!buf)
-        return LG_E_NOMEM;
-    hx_fill_pattern(buf, (size_t)v->nbytes, i);
-    if (dt == LG_BOOL)
-        for (size_t j = 0; j < v->nbytes; j++)
-            buf[j] &= 1;
-    r = lg_store_fill(st, name, buf, (size_t)v->nbytes);
-    free(buf);
+    uint64_t nb = lg_store_var(st, k)->nbytes;
+    if (!hx_mirror_partial(nb)) {
+        unsigned char *buf = malloc(nb ? (size_t)nb : 1);
+        if (!buf)
+            return LG_E_NOMEM;
+        var_pattern(buf, (size_t)nb, i, 0, dt);
+        r = lg_store_fill(st, name, buf, (size_t)nb);
+        free(buf);
+        return r;
+    }
+    unsigned char edge[HX_MIRROR_EDGE];
+    var_pattern(edge, HX_MIRROR_EDGE, i, 0, dt);
+    r = lg_store_fill_range(st, name, 0, edge, HX_MIRROR_EDGE);
+    var_pattern(edge, HX_MIRROR_EDGE, i, nb - HX_MIRROR_EDGE, dt);
+    if (r == LG_OK)
+        r = lg_store_fill_range(st, name, nb - HX_MIRROR_EDGE, edge, HX_MIRROR_EDGE);
     return r;
 }
 

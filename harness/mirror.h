@@ -1,12 +1,14 @@
 /* The store a load goes into: a mirror of the file (one variable per
  * tensor, then a case's edits) or an explicit list of variables, each
- * filled with a known pattern, so that a load that writes nothing shows. */
+ * filled with a known pattern (at its ends only, when large), so that a
+ * load that writes nothing shows. */
 #ifndef HX_MIRROR_H
 #define HX_MIRROR_H
 
 #include "loadgate/loadgate.h"
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* A variable of an explicit store, or an edit of a mirror store. */
 typedef struct {
@@ -42,4 +44,15 @@ lg_status hx_mirror_build(lg_store *st, const hx_store_spec *spec, const char *f
                           const lg_open_options *opt, lg_checkpoint **kept);
 /* The known pattern a mirror store's variable i is filled with. */
 void hx_fill_pattern(void *dst, size_t n, size_t i);
+
+/* A variable of more than 2 * HX_MIRROR_EDGE bytes holds the pattern in
+ * its first and last HX_MIRROR_EDGE bytes only, and zeros between (left as
+ * lg_store_add made them: on sim, memory never touched), so that a large
+ * store costs neither time nor memory to build. Smaller ones hold it
+ * whole. */
+#define HX_MIRROR_EDGE 4096u
+int hx_mirror_partial(uint64_t nbytes);
+/* XXH3-64 of what variable i (v: dtype and size) holds once built, when
+ * hx_mirror_partial(v->nbytes): computed, not read back. */
+uint64_t hx_mirror_digest(const lg_tensor_info *v, size_t i);
 #endif

@@ -31,7 +31,7 @@ typedef struct lg__backend_ops {
     uint64_t (*device_bytes)(lg_backend *b, lg_device d);
     /* Optional: tensor t's bytes, writable in place in host memory, when
      * the backend keeps them there (sim); NULL otherwise. A load to cpu
-     * reads the file straight into them (checkpoint.c). */
+     * reads the file straight into them (formats/deserialize.c). */
     void *(*host_data)(lg_backend *b, void *t);
     /* 1 if alloc() gives zeroed memory: lg_store_add writes no zeros. */
     int alloc_zeroed;

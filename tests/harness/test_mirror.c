@@ -1,0 +1,194 @@
+/* A mirror store costs no memory where it is large (mirror.c): a variable
+ * of more than 2 * HX_MIRROR_EDGE bytes holds the pattern at its ends and
+ * zeros between, and hx_mirror_digest is the digest of exactly that; the
+ * library writes part of a variable (lg_store_fill_range), and a load to
+ * cpu keeps neither the file's pages nor the old store's zeros in the RSS
+ * (src/formats/deserialize.c, sim's alloc_zeroed). */
+#include "mirror.h"
+#include "testutil.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+static const char *dir;
+static lg_backend *sim;
+
+static void setup(void)
+{
+    dir = tu_tmpdir();
+    ck_assert_int_eq(lg_backend_open("sim", &sim), LG_OK);
+}
+
+static void teardown(void)
+{
+    lg_backend_close(sim);
+    tu_rmtree(dir);
+}
+
+static unsigned char *read_var(lg_store *st, size_t i)
+{
+    const lg_tensor_info *v = lg_store_var(st, i);
+    unsigned char *b = malloc((size_t)v->nbytes);
+    ck_assert_ptr_nonnull(b);
+    ck_assert_int_eq(lg_store_read(st, i, b, (size_t)v->nbytes, NULL), LG_OK);
+    return b;
+}
+
+START_TEST(test_fill_range)
+{
+    lg_store *st;
+    int64_t shape[1] = {25000};
+    unsigned char ab[16];
+    memset(ab, 0xab, sizeof ab);
+    ck_assert_int_eq(lg_store_new(sim, lg_device_cpu(), &st), LG_OK);
+    ck_assert_int_eq(lg_store_add(st, "w", LG_F32, 1, shape), LG_OK);
+    ck_assert_int_eq(lg_store_fill_range(st, "w", 1000, ab, sizeof ab), LG_OK);
+    ck_assert_int_eq(lg_store_fill_range(st, "w", 100000 - 16, ab, sizeof ab), LG_OK);
+    unsigned char *b = read_var(st, 0);
+    for (size_t j = 0; j < 100000; j++) {
+        int in = (j >= 1000 && j < 1016) || j >= 100000 - 16;
+        ck_assert_msg(b[j] == (in ? 0xab : 0), "byte %zu is 0x%02x", j, b[j]);
+    }
+    free(b);
+    ck_assert_int_eq(lg_store_fill_range(st, "w", 100000 - 15, ab, sizeof ab), LG_E_INVALID);
+    ck_assert_ptr_nonnull(strstr(lg_error_message(), "not inside"));
+    ck_assert_int_eq(lg_store_fill_range(st, "w", UINT64_MAX, ab, 1), LG_E_INVALID);
+    ck_assert_int_eq(lg_store_fill_range(st, "nope", 0, ab, 1), LG_E_NOTFOUND);
+    lg_store_free(st);
+}
+END_TEST
+
+/* A file of one small tensor (t0: 8 x 8 f32) and a large one (t1). */
+START_TEST(test_large_variable_ends_only)
+{
+    const char *f = tu_path(dir, "two.safetensors");
+    ck_assert_int_eq(tu_write_safetensors(f, 2, 64, 64), 0); /* 16 KiB each */
+    lg_store *st;
+    ck_assert_int_eq(lg_store_new(sim, lg_device_cpu(), &st), LG_OK);
+    lg_open_options oo = {NULL, sim, NULL, "off", 0};
+    ck_assert_int_eq(hx_mirror_build(st, NULL, f, &oo, NULL), LG_OK);
+    ck_assert_int_eq(lg_store_count(st), 2);
+    for (size_t i = 0; i < 2; i++) {
+        const lg_tensor_info *v = lg_store_var(st, i);
+        ck_assert(hx_mirror_partial(v->nbytes));
+        unsigned char *b = read_var(st, i), *want = malloc((size_t)v->nbytes);
+        hx_fill_pattern(want, (size_t)v->nbytes, i);
+        size_t n = (size_t)v->nbytes, e = HX_MIRROR_EDGE;
+        ck_assert_int_eq(memcmp(b, want, e), 0);
+        ck_assert_int_eq(memcmp(b + n - e, want + n - e, e), 0);
+        for (size_t j = e; j < n - e; j++)
+            ck_assert_msg(b[j] == 0, "variable %zu byte %zu is 0x%02x", i, j, b[j]);
+        ck_assert_uint_eq(XXH3_64bits(b, n), hx_mirror_digest(v, i));
+        /* one byte changed in the middle: the computed digest no longer
+         * matches what is read back (atomic would say so) */
+        unsigned char one = 1;
+        ck_assert_int_eq(lg_store_fill_range(st, v->name, n / 2, &one, 1), LG_OK);
+        free(b);
+        b = read_var(st, i);
+        ck_assert_uint_ne(XXH3_64bits(b, n), hx_mirror_digest(v, i));
+        free(b);
+        free(want);
+    }
+    lg_store_free(st);
+}
+END_TEST
+
+START_TEST(test_small_variable_whole)
+{
+    const char *f = tu_path(dir, "small.safetensors");
+    ck_assert_int_eq(tu_write_safetensors(f, 1, 32, 64), 0); /* 8 KiB: whole */
+    lg_store *st;
+    ck_assert_int_eq(lg_store_new(sim, lg_device_cpu(), &st), LG_OK);
+    lg_open_options oo = {NULL, sim, NULL, "off", 0};
+    ck_assert_int_eq(hx_mirror_build(st, NULL, f, &oo, NULL), LG_OK);
+    const lg_tensor_info *v = lg_store_var(st, 0);
+    ck_assert(!hx_mirror_partial(v->nbytes));
+    unsigned char *b = read_var(st, 0), *want = malloc((size_t)v->nbytes);
+    hx_fill_pattern(want, (size_t)v->nbytes, 0);
+    ck_assert_int_eq(memcmp(b, want, (size_t)v->nbytes), 0);
+    free(b);
+    free(want);
+    lg_store_free(st);
+}
+END_TEST
+
+/* kB of a "Name:" line of /proc/self/status. */
+static long status_kb(const char *name)
+{
+    char line[256];
+    long kb = -1;
+    FILE *f = fopen("/proc/self/status", "r");
+    ck_assert_ptr_nonnull(f);
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, name, strlen(name)))
+            kb = strtol(line + strlen(name), NULL, 10);
+    fclose(f);
+    ck_assert_int_ge(kb, 0);
+    return kb;
+}
+
+/* 32 MiB in 8 tensors to cpu: the old store's zeros are never touched, and
+ * the file's pages do not stay in the RSS once copied. */
+START_TEST(test_load_reads_file_once)
+{
+    const char *f = tu_path(dir, "big.safetensors");
+    ck_assert_int_eq(tu_write_safetensors(f, 8, 1024, 1024), 0);
+    lg_checkpoint *c;
+    lg_store *st;
+    ck_assert_int_eq(lg_checkpoint_open(f, NULL, &c), LG_OK);
+    ck_assert_int_eq(lg_store_new(sim, lg_device_cpu(), &st), LG_OK);
+    long anon0 = status_kb("RssAnon:");
+    for (size_t i = 0; i < lg_checkpoint_count(c); i++) {
+        const lg_tensor_info *t = lg_checkpoint_tensor(c, i);
+        ck_assert_int_eq(lg_store_add(st, t->name, t->dtype, t->ndim, t->shape), LG_OK);
+    }
+    lg_checkpoint_close(c);
+    ck_assert_msg(status_kb("RssAnon:") - anon0 < 4096, "the store's zeros took %ld kB",
+                  status_kb("RssAnon:") - anon0);
+    /* the peak from here: the new tensors (32 MiB) and at most a tensor's
+     * worth of the file (4 MiB), not the whole file's pages besides */
+    FILE *cr = fopen("/proc/self/clear_refs", "w");
+    ck_assert_ptr_nonnull(cr);
+    fputs("5", cr); /* resets VmHWM to the current RSS */
+    fclose(cr);
+    long rss0 = status_kb("VmRSS:");
+    lg_load_options o;
+    lg_load_options_init(&o);
+    ck_assert_int_eq(lg_store_load(st, f, &o, NULL), LG_OK);
+    long peak = status_kb("VmHWM:") - rss0;
+    ck_assert_msg(peak < 32768 + 12288, "the load's peak was %ld kB over the RSS before it", peak);
+    ck_assert_int_ge(peak, 32768 - 1024); /* the new tensors are counted: the check bites */
+    /* the values check's reads of an open checkpoint drop their pages too */
+    ck_assert_int_eq(lg_checkpoint_open(f, NULL, &c), LG_OK);
+    long file0 = status_kb("RssFile:");
+    unsigned char *buf = malloc((size_t)4 << 20);
+    for (size_t i = 0; i < lg_checkpoint_count(c); i++)
+        ck_assert_int_eq(lg_checkpoint_read(c, i, buf, (size_t)4 << 20), LG_OK);
+    long grew = status_kb("RssFile:") - file0;
+    ck_assert_msg(grew < 8192, "the file's pages stayed: RssFile grew by %ld kB", grew);
+    free(buf);
+    lg_checkpoint_close(c);
+    unsigned char *b = read_var(st, 3);
+    float x;
+    memcpy(&x, b + 4 * 5, sizeof x);
+    ck_assert(x == 3 * 1000 + 5);
+    free(b);
+    lg_store_free(st);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("mirror");
+    TCase *tc = tcase_create("mirror");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_fill_range);
+    tcase_add_test(tc, test_large_variable_ends_only);
+    tcase_add_test(tc, test_small_variable_whole);
+    tcase_add_test(tc, test_load_reads_file_once);
+    suite_add_tcase(s, tc);
+    return tu_run_suite(s);
+}
