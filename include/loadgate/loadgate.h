@@ -327,6 +327,16 @@ typedef struct {
     /* tch: the seed of the hash-like order in which variables are visited
      * (Rust's HashMap order is random per process; this one repeats). */
     uint64_t hash_seed;
+    /* Optional (NULL by default): called once for each tensor of the file
+     * the load reads, right after reading it, with that tensor's bytes as
+     * read: `tensor` is its index in the file (lg_checkpoint_tensor's
+     * order), bytes are n bytes, row-major little-endian, in the file's
+     * dtype (before any cast), valid during the call only. An observer
+     * sees what the load read without reading the file again (harness
+     * load's `values` digests them). Not called by the policy tch, by the
+     * libtorch readers, nor for a load that stops before the tensor. */
+    void (*on_read)(void *ctx, size_t tensor, const void *bytes, uint64_t n);
+    void *on_read_ctx;
 } lg_load_options;
 
 LG_API void lg_load_options_init(lg_load_options *o); /* via-cpu, convert, 0, auto */

@@ -292,6 +292,8 @@ lg_status lg_store_load(lg_store *s, const char *path, const lg_load_options *o,
     lg_status st = lg_checkpoint_open(path, &oo, &L.c);
     if (st != LG_OK)
         return st;
+    L.c->on_read = o->on_read;
+    L.c->on_read_ctx = o->on_read_ctx;
     void **t = lg__calloc(s->n, sizeof *t);
     L.idx = lg__calloc(s->n, sizeof *L.idx);
     L.dtype = lg__calloc(s->n, sizeof *L.dtype);

@@ -54,6 +54,13 @@ void lg__map_drop_tensor(lg_checkpoint *c, size_t i)
         lg__map_drop(c, src, c->tensors[i].nbytes);
 }
 
+/* The load's observer, if any, sees tensor i's bytes as read. */
+static void seen(lg_checkpoint *c, size_t i, const void *bytes)
+{
+    if (c->on_read && bytes)
+        c->on_read(c->on_read_ctx, i, bytes, c->tensors[i].nbytes);
+}
+
 /* Tensor i's bytes read to a buffer of their own (the reader keeps none
  * in place); *out is freed by the caller. */
 static lg_status read_aside(lg_checkpoint *c, size_t i, void **out)
@@ -92,20 +99,25 @@ static lg_status fill_host(lg_checkpoint *c, size_t i, lg_dtype t, void *dst)
     uint64_t numel = 0;
     if (t == ti->dtype) {
         lg_status st = ti->nbytes ? c->ops->read(c, i, dst) : LG_OK;
-        if (st == LG_OK)
+        if (st == LG_OK) {
+            seen(c, i, dst);
             lg__map_drop_tensor(c, i);
+        }
         return st;
     }
     lg__numel(ti->ndim, ti->shape, &numel);
     const void *src = c->ops->bytes ? c->ops->bytes(c, i) : NULL;
     if (src || !ti->nbytes) {
+        seen(c, i, src ? src : dst);
         cast_runs(c, t, dst, ti->dtype, src, numel);
         return LG_OK;
     }
     void *tmp;
     lg_status st = read_aside(c, i, &tmp);
-    if (st == LG_OK)
+    if (st == LG_OK) {
+        seen(c, i, tmp);
         lg__cast(t, dst, ti->dtype, tmp, (size_t)numel);
+    }
     free(tmp);
     return st;
 }
@@ -123,6 +135,7 @@ static lg_status write_via(lg_checkpoint *c, size_t i, lg_backend *b, void *dst,
     if (!src && ti->nbytes && (st = read_aside(c, i, &tmp)) != LG_OK)
         return st;
     const void *from = tmp ? tmp : src;
+    seen(c, i, from ? from : "");
     if (t != ti->dtype) {
         uint64_t numel = 0;
         lg__numel(ti->ndim, ti->shape, &numel);

@@ -50,6 +50,9 @@ struct lg_checkpoint {
     const char *key;          /* from the options, valid during open() only; NULL = all */
     lg__crc_mode crc;         /* from the options */
     int trust_code;           /* from the options: libtorch may run the file's code */
+    /* lg_load_options.on_read, set by the load; NULL otherwise */
+    void (*on_read)(void *ctx, size_t tensor, const void *bytes, uint64_t n);
+    void *on_read_ctx;
 };
 
 /* Frees c->tensors and their names (readers whose names are strdup'd). */

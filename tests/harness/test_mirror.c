@@ -180,6 +180,56 @@ START_TEST(test_load_reads_file_once)
 }
 END_TEST
 
+typedef struct {
+    size_t calls;
+    uint64_t digest[4];
+    int seen[4];
+} observed;
+
+static void observe(void *ctx, size_t k, const void *bytes, uint64_t n)
+{
+    observed *o = ctx;
+    o->calls++;
+    ck_assert_uint_lt(k, 4);
+    o->digest[k] = XXH3_64bits(bytes, (size_t)n);
+    o->seen[k] = 1;
+}
+
+/* on_read sees each tensor the load reads, once, as the file holds it
+ * (before the cast of the dtype rule convert), by its index in the file;
+ * a store of 3 of the file's 4 tensors reads 3. */
+START_TEST(test_on_read)
+{
+    const char *f = tu_path(dir, "four.safetensors");
+    ck_assert_int_eq(tu_write_safetensors(f, 4, 64, 64), 0);
+    lg_checkpoint *c;
+    ck_assert_int_eq(lg_checkpoint_open(f, NULL, &c), LG_OK);
+    lg_store *st;
+    ck_assert_int_eq(lg_store_new(sim, lg_device_cpu(), &st), LG_OK);
+    int64_t shape[2] = {64, 64};
+    ck_assert_int_eq(lg_store_add(st, "t3", LG_F32, 2, shape), LG_OK);
+    ck_assert_int_eq(lg_store_add(st, "t0", LG_F32, 2, shape), LG_OK);
+    ck_assert_int_eq(lg_store_add(st, "t2", LG_F64, 2, shape), LG_OK); /* cast */
+    observed o = {0};
+    lg_load_options opt;
+    lg_load_options_init(&opt);
+    opt.on_read = observe;
+    opt.on_read_ctx = &o;
+    ck_assert_int_eq(lg_store_load(st, f, &opt, NULL), LG_OK);
+    ck_assert_uint_eq(o.calls, 3);
+    ck_assert(!o.seen[1]);
+    unsigned char *b = malloc(64 * 64 * 4);
+    for (size_t k = 0; k < 4; k += 1 + (k == 0)) {
+        ck_assert_msg(o.seen[k], "tensor %zu not seen", k);
+        ck_assert_int_eq(lg_checkpoint_read(c, k, b, 64 * 64 * 4), LG_OK);
+        ck_assert_uint_eq(o.digest[k], XXH3_64bits(b, 64 * 64 * 4));
+    }
+    free(b);
+    lg_checkpoint_close(c);
+    lg_store_free(st);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("mirror");
@@ -189,6 +239,7 @@ int main(void)
     tcase_add_test(tc, test_large_variable_ends_only);
     tcase_add_test(tc, test_small_variable_whole);
     tcase_add_test(tc, test_load_reads_file_once);
+    tcase_add_test(tc, test_on_read);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }
