@@ -31,18 +31,43 @@ static uintptr_t page_size(void)
     return pg;
 }
 
-void lg__map_drop(const lg_checkpoint *c, const void *p, uint64_t n)
+/* Drops the whole pages inside the pending range, and forgets it. */
+static void drop_pending(lg_checkpoint *c)
+{
+    uintptr_t pg = page_size();
+    uintptr_t lo = ((uintptr_t)c->drop_lo + pg - 1) & ~(pg - 1);
+    uintptr_t hi = (uintptr_t)c->drop_hi & ~(pg - 1);
+    /* a read-only private mapping of the file, never written: its pages
+     * come back from the page cache if they are read again */
+    if (hi > lo)
+        madvise((void *)lo, hi - lo, MADV_DONTNEED);
+    c->drop_lo = c->drop_hi = NULL;
+}
+
+/* Ranges read one after another (a file's tensors in order) are joined,
+ * and dropped once they span DROP_MIN bytes: a page that the next tensor
+ * shares is not dropped and faulted in again, and small tensors cost no
+ * system call each. */
+#define DROP_MIN ((uintptr_t)1 << 20)
+
+void lg__map_drop(lg_checkpoint *c, const void *p, uint64_t n)
 {
     const unsigned char *b = p;
     if (!c->map || c->map_is_copy || !n || b < c->map || n > c->size ||
         (uint64_t)(b - c->map) > c->size - n)
         return;
-    uintptr_t pg = page_size();
-    uintptr_t lo = (uintptr_t)b & ~(pg - 1);
-    uintptr_t hi = ((uintptr_t)b + (uintptr_t)n + pg - 1) & ~(pg - 1);
-    /* a read-only private mapping of the file, never written: its pages
-     * come back from the page cache if they are read again */
-    madvise((void *)lo, hi - lo, MADV_DONTNEED);
+    const unsigned char *e = b + n;
+    if (c->drop_lo && (b > c->drop_hi || e < c->drop_lo))
+        drop_pending(c);
+    if (!c->drop_lo) {
+        c->drop_lo = b;
+        c->drop_hi = e;
+    } else {
+        c->drop_lo = b < c->drop_lo ? b : c->drop_lo;
+        c->drop_hi = e > c->drop_hi ? e : c->drop_hi;
+    }
+    if ((uintptr_t)(c->drop_hi - c->drop_lo) >= DROP_MIN)
+        drop_pending(c);
 }
 
 void lg__map_drop_tensor(lg_checkpoint *c, size_t i)

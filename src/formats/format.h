@@ -53,6 +53,8 @@ struct lg_checkpoint {
     /* lg_load_options.on_read, set by the load; NULL otherwise */
     void (*on_read)(void *ctx, size_t tensor, const void *bytes, uint64_t n);
     void *on_read_ctx;
+    /* deserialize.c: bytes read but not yet dropped from the map */
+    const unsigned char *drop_lo, *drop_hi;
 };
 
 /* Frees c->tensors and their names (readers whose names are strdup'd). */
@@ -96,8 +98,10 @@ lg_status lg__checkpoint_read(lg_checkpoint *c);
 /* deserialize.c: drops the map's pages under [p, p + n) from the process
  * (madvise MADV_DONTNEED; nothing for a map that is a copy in memory), so
  * that bytes read once do not stay in its RSS; they come back from the
- * page cache if read again. _tensor: tensor i's bytes in place, if any. */
-void lg__map_drop(const lg_checkpoint *c, const void *p, uint64_t n);
+ * page cache if read again. Ranges that follow each other are joined
+ * and dropped by the MiB, whole pages only. _tensor: tensor i's bytes in
+ * place, if any. */
+void lg__map_drop(lg_checkpoint *c, const void *p, uint64_t n);
 void lg__map_drop_tensor(lg_checkpoint *c, size_t i);
 
 /* A tensor of checkpoint c on device d, through the reader (trace:
