@@ -202,11 +202,14 @@ lg_status ts_persistent(void *ctx, const lg__pv *pid, lg__pv *out)
     lg_status st = register_storage(c, p, key, (uint64_t)numel->i, type, &s);
     if (st != LG_OK)
         return st;
-    int untyped = type->i == LG__G_UNTYPED_STORAGE;
+    /* A key seen again is the storage made at its first reference, with
+     * that reference's type, whatever type this one names: torch.load's
+     * rule (1.13 and 2.x: loaded_storages[key] is returned as it is), so
+     * a tensor over it takes the first type's dtype. */
     out->i = (int64_t)(s - p->s);
-    out->dtype = untyped ? LG_U8 : type->dtype;
-    out->elsize = untyped ? 1 : type->elsize;
-    out->tname = untyped ? "uint8" : type->tname;
+    out->dtype = s->dtype;
+    out->elsize = s->elsize;
+    out->tname = s->tname;
     out->off = 0;
     out->len = s->nbytes;
     return p->legacy ? legacy_view(c, s, a[5], out) : LG_OK;
@@ -543,9 +546,32 @@ static void free_found(walker *w)
     free(w->path);
 }
 
+/* The bytes that the tensors may claim in all: a view may repeat its
+ * storage (stride 0) or several views share one, and every tensor is
+ * materialised by a load, so the sum is bounded by what the file could
+ * hold: deflate's largest ratio times its size, plus 32 MiB for small
+ * files with legitimately expanded views. */
+#define TS_CLAIM_RATIO 1032u
+#define TS_CLAIM_SLACK (UINT64_C(32) << 20)
+
+static lg_status check_claimed(lg_checkpoint *c, uint64_t *total, const lg_tensor_info *ti)
+{
+    uint64_t limit = c->size > (UINT64_MAX - TS_CLAIM_SLACK) / TS_CLAIM_RATIO
+                         ? UINT64_MAX
+                         : c->size * TS_CLAIM_RATIO + TS_CLAIM_SLACK;
+    *total = ti->nbytes > UINT64_MAX - *total ? UINT64_MAX : *total + ti->nbytes;
+    if (*total <= limit)
+        return LG_OK;
+    return lg__err(LG_E_FORMAT, "%s: tensor \"%s\": the tensors up to it claim %" PRIu64 " bytes, "
+                   "more than a file of %" PRIu64 " bytes may claim (the limit: %u times its size "
+                   "+ 32 MiB, %" PRIu64 " bytes); views that repeat or expand a storage this much "
+                   "are refused", c->path, ti->name, *total, c->size, TS_CLAIM_RATIO, limit);
+}
+
 static lg_status publish(lg_checkpoint *c, ts_priv *p, walker *w)
 {
     size_t n = w->n;
+    uint64_t claimed = 0;
     c->tensors = lg__calloc(n ? n : 1, sizeof *c->tensors);
     p->t = lg__calloc(n ? n : 1, sizeof *p->t);
     if (!c->tensors || !p->t)
@@ -558,6 +584,8 @@ static lg_status publish(lg_checkpoint *c, ts_priv *p, walker *w)
         w->f[i].name = NULL;
         c->ntensors = i + 1;
         p->s[p->t[i].storage].used = 1;
+        if ((st = check_claimed(c, &claimed, &c->tensors[i])) != LG_OK)
+            return st;
     }
     return LG_OK;
 }
