@@ -86,8 +86,20 @@ typedef struct {
 #define LG__PICKLE_MAX_VALUES (1u << 24)
 #define LG__PICKLE_MAX_MARKS 4096u
 
-/* Every value of the pickles loaded into p lives until lg__pickle_free. */
 typedef struct lg__pickle lg__pickle;
+
+/* The values a pickle read from a file of file_size bytes may make, so
+ * that a deflated pickle cannot make memory grow out of proportion to the
+ * file (a value costs about 130 bytes): LG__PICKLE_BUDGET_BASE +
+ * file_size / 16, at most LG__PICKLE_MAX_VALUES. */
+#define LG__PICKLE_BUDGET_BASE 400000u
+uint64_t lg__pickle_budget(uint64_t file_size);
+/* The values the pickles loaded into p may make from now on, over all of
+ * them (lg__pickle_budget of the file's size); LG__PICKLE_MAX_VALUES until
+ * set. */
+void lg__pickle_set_budget(lg__pickle *p, uint64_t max_values);
+
+/* Every value of the pickles loaded into p lives until lg__pickle_free. */
 lg_status lg__pickle_new(lg__pickle **out);
 void lg__pickle_free(lg__pickle *p);
 /* For a TorchScript archive's data.pkl: the pickles loaded into p from now

@@ -22,6 +22,7 @@ typedef struct lg__pk_slab {
 struct lg__pickle {
     lg__pk_slab *slabs;
     size_t nvalues;
+    uint64_t max_values; /* 0: LG__PICKLE_MAX_VALUES (lg__pickle_set_budget) */
     int script_objects; /* lg__pickle_allow_script_objects */
 };
 

@@ -4,6 +4,7 @@
  * Nothing is ever called. */
 #include "formats/pickle_int.h"
 
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,6 +38,14 @@ void lg__pickle_allow_script_objects(lg__pickle *p) { p->script_objects = 1; }
 
 size_t lg__pickle_count(const lg__pickle *p) { return p->nvalues; }
 
+uint64_t lg__pickle_budget(uint64_t file_size)
+{
+    uint64_t b = LG__PICKLE_BUDGET_BASE + file_size / 16;
+    return b < LG__PICKLE_MAX_VALUES ? b : LG__PICKLE_MAX_VALUES;
+}
+
+void lg__pickle_set_budget(lg__pickle *p, uint64_t max_values) { p->max_values = max_values; }
+
 const char *lg__pv_kind_name(lg__pv_kind k)
 {
     static const char *const names[] = {
@@ -52,8 +61,11 @@ const char *lg__pv_kind_name(lg__pv_kind k)
 lg_status lg__pk_new_value(lg__um *u, lg__pv_kind kind, lg__pv **out)
 {
     lg__pickle *p = u->p;
-    if (p->nvalues >= LG__PICKLE_MAX_VALUES)
-        return lg__pk_bad(u, "more than %u values", LG__PICKLE_MAX_VALUES);
+    uint64_t max = p->max_values ? p->max_values : LG__PICKLE_MAX_VALUES;
+    if (p->nvalues >= max)
+        return lg__pk_bad(u, "more than %" PRIu64 " values, the limit for this file (%u + its "
+                          "size / 16, at most %u)", max, LG__PICKLE_BUDGET_BASE,
+                          LG__PICKLE_MAX_VALUES);
     if (!p->slabs || p->slabs->used == LG__PICKLE_SLAB_VALUES) {
         lg__pk_slab *s = lg__malloc(sizeof *s);
         if (!s)

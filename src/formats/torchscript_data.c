@@ -124,6 +124,7 @@ static lg_status sd_open(lg_checkpoint *c)
     st = lg__pickle_new(&pk);
     if (st == LG_OK) {
         lg__pickle_allow_script_objects(pk);
+        lg__pickle_set_budget(pk, lg__pickle_budget(c->size));
         st = read_all(c, p, pk);
     }
     lg__pickle_free(pk);
