@@ -55,14 +55,25 @@ static int matrix_axes(cf_ctx *c, yaml_node_t *n, axis *ax, int *nax)
 /* The cross product, the first key varying slowest (as GitHub Actions). */
 static int cross(cf_ctx *c, yaml_node_t *n, const axis *ax, int nax, cf_combos *cs)
 {
+    /* The count is computed (saturating) before anything is expanded, so
+     * that the message names it: 10^12 combinations cost no time. */
     size_t total = 1;
     for (int a = 0; a < nax; a++) {
         size_t len = list_len(ax[a].list);
-        if (total > CF_MAX_CASES / len) {
-            cf_report(c, n, "matrix: more than %d combinations", CF_MAX_CASES);
-            return -1;
-        }
-        total *= len;
+        if (total > SIZE_MAX / len)
+            total = SIZE_MAX;
+        else
+            total *= len;
+    }
+    int over = total > CF_MAX_CASES;
+    if (over && total == SIZE_MAX) {
+        cf_report(c, n, "matrix: more than %zu combinations; at most %d", total, CF_MAX_CASES);
+        return -1;
+    }
+    if (over) {
+        cf_report(c, n, "matrix: %zu combinations, more than the limit of %d", total,
+                  CF_MAX_CASES);
+        return -1;
     }
     for (size_t i = 0; i < total && !c->fatal; i++) {
         cf_combo x = {0};

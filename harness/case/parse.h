@@ -144,6 +144,11 @@ void cf_report(cf_ctx *c, const yaml_node_t *n, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void cf_report_mark(cf_ctx *c, yaml_mark_t m, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* source.c: the case file's bytes (a regular file only, never blocking;
+ * NUL-terminated, malloc'd), and the flow nesting check that runs before
+ * libyaml. Each reports its error and returns -1. */
+int cf_read_source(cf_ctx *c, char **out, size_t *n);
+int cf_check_flow_depth(cf_ctx *c, const char *b, size_t n);
 void cf_oom(cf_ctx *c);
 /* Room for one more item in the array *array (a T **) of n items, with
  * capacity *cap: grows it by doubling; 0, or -1 out of memory (noted). */

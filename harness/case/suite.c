@@ -160,18 +160,21 @@ static void ctx_free(cf_ctx *c)
 
 static int load(cf_ctx *c, hx_suite *s)
 {
-    FILE *f = fopen(c->path, "rb");
-    if (!f) {
-        cf_report_mark(c, (yaml_mark_t){0, 0, 0}, "cannot open: %s", strerror(errno));
+    char *text = NULL;
+    size_t n = 0;
+    if (cf_read_source(c, &text, &n))
+        return -1;
+    if (cf_check_flow_depth(c, text, n)) {
+        free(text);
         return -1;
     }
     yaml_parser_t p;
     if (!yaml_parser_initialize(&p)) {
-        fclose(f);
+        free(text);
         cf_oom(c);
         return -1;
     }
-    yaml_parser_set_input_file(&p, f);
+    yaml_parser_set_input_string(&p, (const unsigned char *)text, n);
     if (!yaml_parser_load(&p, &c->doc)) {
         syntax_error(c, &p);
     } else {
@@ -181,7 +184,7 @@ static int load(cf_ctx *c, hx_suite *s)
             parse_top(c, s);
     }
     yaml_parser_delete(&p);
-    fclose(f);
+    free(text);
     return c->nerrs || c->oom ? -1 : 0;
 }
 
