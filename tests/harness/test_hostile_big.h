@@ -1,0 +1,167 @@
+/* The hostile inputs too big to commit, written by test_hostile.c into its
+ * temp dir at test time (tests/data/hostile/README.md, class "big"):
+ *
+ *   big-st-header-over     a safetensors file whose header length says
+ *                          100,000,001 bytes, one more than the limit, and
+ *                          is that long ('{', then a sparse run of zeros)
+ *   big-st-header-99mb     a valid safetensors file whose header is
+ *                          99,999,992 bytes: one tensor and a metadata
+ *                          string that fills the rest
+ *   big-zip-100k-entries   a torch.save zip of 100,002 records (zip64 end
+ *                          records): data.pkl (an empty dict), 100,000
+ *                          empty records and version
+ *
+ * Included by test_hostile.c only. */
+#ifndef TEST_HOSTILE_BIG_H
+#define TEST_HOSTILE_BIG_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static uint32_t big_crc32(const unsigned char *p, size_t n)
+{
+    uint32_t c = 0xffffffffu;
+    for (size_t i = 0; i < n; i++) {
+        c ^= p[i];
+        for (int k = 0; k < 8; k++)
+            c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1u)));
+    }
+    return ~c;
+}
+
+static void put16(FILE *f, unsigned v)
+{
+    fputc((int)(v & 0xff), f);
+    fputc((int)((v >> 8) & 0xff), f);
+}
+
+static void put32(FILE *f, uint32_t v)
+{
+    put16(f, v & 0xffff);
+    put16(f, v >> 16);
+}
+
+static void put64(FILE *f, uint64_t v)
+{
+    put32(f, (uint32_t)v);
+    put32(f, (uint32_t)(v >> 32));
+}
+
+static int big_st_header_over(const char *path)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return -1;
+    put64(f, 100000001u);
+    fputc('{', f);
+    int rc = fclose(f);
+    return rc || truncate(path, 8 + 100000001) ? -1 : 0;
+}
+
+static int big_st_header_99mb(const char *path)
+{
+    const uint64_t n = 99999992u; /* a multiple of 8 */
+    const char *head = "{\"w\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]},"
+                       "\"__metadata__\":{\"pad\":\"";
+    const char *tail = "\"}}";
+    static char pad[1 << 16];
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return -1;
+    memset(pad, 'x', sizeof pad);
+    put64(f, n);
+    fputs(head, f);
+    uint64_t left = n - strlen(head) - strlen(tail);
+    while (left) {
+        size_t k = left < sizeof pad ? (size_t)left : sizeof pad;
+        fwrite(pad, 1, k, f);
+        left -= k;
+    }
+    fputs(tail, f);
+    static const float w[4] = {0, 1, 2, 3};
+    fwrite(w, sizeof w, 1, f);
+    return fclose(f) ? -1 : 0;
+}
+
+/* One local header (stored); returns its offset. */
+static uint64_t big_local(FILE *f, const char *name, const unsigned char *data, size_t n)
+{
+    uint64_t off = (uint64_t)ftell(f);
+    put32(f, 0x04034b50u);
+    put16(f, 20), put16(f, 0), put16(f, 0), put16(f, 0), put16(f, 0x21);
+    put32(f, big_crc32(data, n)), put32(f, (uint32_t)n), put32(f, (uint32_t)n);
+    put16(f, (unsigned)strlen(name)), put16(f, 0);
+    fwrite(name, 1, strlen(name), f);
+    fwrite(data, 1, n, f);
+    return off;
+}
+
+static void big_central(FILE *f, const char *name, const unsigned char *data, size_t n,
+                        uint64_t off)
+{
+    put32(f, 0x02014b50u);
+    put16(f, 20), put16(f, 20), put16(f, 0), put16(f, 0), put16(f, 0), put16(f, 0x21);
+    put32(f, big_crc32(data, n)), put32(f, (uint32_t)n), put32(f, (uint32_t)n);
+    put16(f, (unsigned)strlen(name)), put16(f, 0), put16(f, 0), put16(f, 0), put16(f, 0);
+    put32(f, 0), put32(f, (uint32_t)off);
+    fwrite(name, 1, strlen(name), f);
+}
+
+#define BIG_ENTRIES 100000
+
+static void big_name(char *buf, size_t cap, int i)
+{
+    if (i == 0)
+        snprintf(buf, cap, "archive/data.pkl");
+    else if (i == BIG_ENTRIES + 1)
+        snprintf(buf, cap, "archive/version");
+    else
+        snprintf(buf, cap, "archive/x%06d", i);
+}
+
+static int big_zip_100k(const char *path)
+{
+    static const unsigned char pkl[] = {0x80, 0x02, '}', 'q', 0x00, '.'};
+    static const unsigned char version[] = {'3', '\n'};
+    const int total = BIG_ENTRIES + 2;
+    FILE *f = fopen(path, "wb");
+    char name[64];
+    if (!f)
+        return -1;
+    uint32_t *offs = calloc((size_t)total, sizeof *offs);
+    for (int i = 0; i < total; i++) {
+        big_name(name, sizeof name, i);
+        const unsigned char *d = i == 0 ? pkl : i == total - 1 ? version : NULL;
+        size_t n = i == 0 ? sizeof pkl : i == total - 1 ? sizeof version : 0;
+        offs[i] = (uint32_t)big_local(f, name, d, n);
+    }
+    uint64_t cd = (uint64_t)ftell(f);
+    for (int i = 0; i < total; i++) {
+        big_name(name, sizeof name, i);
+        const unsigned char *d = i == 0 ? pkl : i == total - 1 ? version : NULL;
+        size_t n = i == 0 ? sizeof pkl : i == total - 1 ? sizeof version : 0;
+        big_central(f, name, d, n, offs[i]);
+    }
+    free(offs);
+    uint64_t z64 = (uint64_t)ftell(f);
+    put32(f, 0x06064b50u), put64(f, 44), put16(f, 45), put16(f, 45), put32(f, 0), put32(f, 0);
+    put64(f, (uint64_t)total), put64(f, (uint64_t)total), put64(f, z64 - cd), put64(f, cd);
+    put32(f, 0x07064b50u), put32(f, 0), put64(f, z64), put32(f, 1);
+    put32(f, 0x06054b50u), put16(f, 0), put16(f, 0), put16(f, 0xffff), put16(f, 0xffff);
+    put32(f, (uint32_t)(z64 - cd)), put32(f, (uint32_t)cd), put16(f, 0);
+    return fclose(f) ? -1 : 0;
+}
+
+static int hostile_big_write(const char *name, const char *path)
+{
+    if (!strcmp(name, "big-st-header-over.safetensors"))
+        return big_st_header_over(path);
+    if (!strcmp(name, "big-st-header-99mb.safetensors"))
+        return big_st_header_99mb(path);
+    if (!strcmp(name, "big-zip-100k-entries.pt"))
+        return big_zip_100k(path);
+    return -1;
+}
+#endif
