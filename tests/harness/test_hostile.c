@@ -20,7 +20,8 @@
  * scaled, not dropped: times x 4 (instrumented code runs 2 to 4 times
  * slower) and memory 2 x (4 x size + 64 MiB) + 256 MiB: ASan's redzones
  * about double a heap, and freed memory waits in its 256 MiB quarantine.
- * A leak or out-of-bounds read kills the child: a crash here.
+ * A leak or out-of-bounds read kills the child (a crash here), and any
+ * sanitizer report on the child's stderr fails the entry.
  *
  * An entry with a "known" reason is a bug in a file owned elsewhere: its
  * failure is printed, with the reason, and does not fail the test; when it
@@ -423,6 +424,8 @@ static void replay(const entry *e)
     else if (!exit_expected(e->col[C_EXIT], r.code))
         problem(&pr, "exit %d, expected %s", r.code, e->col[C_EXIT]);
     check_output(e, &r, &pr);
+    if (strstr(r.err, "runtime error:") || strstr(r.err, "Sanitizer"))
+        problem(&pr, "a sanitizer report on stderr"); /* UBSan's halt exits 1, no signal */
     if (!marker_untouched(dir))
         problem(&pr, "the marker file was written: code ran");
     check_limits(&r, size, &pr);

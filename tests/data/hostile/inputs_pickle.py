@@ -202,7 +202,17 @@ def opcodes(m):
     raw(m, "root-int", PROTO(2) + i(5) + STOP, "-", status="LG_OK", exit_code=0)
 
 
+def limits(m):
+    raw(m, "global-line-300", PROTO(2) + b"c" + b"m" * 300 + b"\nx\n" + STOP,
+        "no end of line within 256 bytes")
+    raw(m, "stack-global-name-300", PROTO(4) + s("torch") + s("n" * 300) + b"\x93" + STOP,
+        "more than 256 bytes")
+    m.add(D + "folder-name-401.pt", torch_zip(pickle(sdict([("w", tensor())])), {"0": f32(4)},
+                                              prefix="f" * 401), message="at most 400")
+
+
 def make(m):
+    limits(m)
     views(m)
     persistent_ids(m)
     structure(m)

@@ -18,6 +18,7 @@ import os
 import struct
 import sys
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from hostile_lib import *  # noqa: E402,F401,F403
 import hostile_lib as H  # noqa: E402
