@@ -14,7 +14,8 @@
 
 /* Limits that keep a hostile or mistaken file from hanging the harness. */
 #define CF_MAX_NODES 1000000   /* nodes of the document, aliases expanded */
-#define CF_MAX_VISITS 50000000 /* node visits while expanding every case */
+#define CF_MAX_VISITS 50000000 /* node visits while expanding every case, at most */
+#define CF_VISITS_BASE 2000000 /* ... and CF_VISITS_BASE + 8 per byte of the file */
 #define CF_MAX_DEPTH 64        /* nesting, aliases followed */
 #define CF_MAX_CASES 1000000   /* concrete cases of one suite */
 #define CF_MAX_ERRORS 100
@@ -99,6 +100,7 @@ typedef struct {
     size_t nerrs, errcap;
     int fatal, oom, full; /* full: errors past CF_MAX_ERRORS were dropped */
     size_t visits;
+    size_t max_visits;   /* this file's budget (source.c); 0: CF_MAX_VISITS */
     const char *suite;
     cf_fixture *fx;
     size_t nfx;

@@ -3,7 +3,7 @@
  * and flow collections nested deeper than CF_MAX_DEPTH are refused before
  * parsing, since libyaml's scanner takes time quadratic in flow nesting
  * ("[[[[...", 100,000 levels: minutes) before the tree's own depth check
- * could run. */
+ * could run. The file's size sets its budget of node visits. */
 #include "case/parse.h"
 
 #include <errno.h>
@@ -71,6 +71,12 @@ int cf_read_source(cf_ctx *c, char **out, size_t *n)
     }
     int rc = read_all(c, fd, (size_t)st.st_size, out, n);
     close(fd);
+    /* Expanding may visit nodes in proportion to the file: a second's
+     * work per MiB or so (about 100 ns a visit). */
+    if (rc == 0)
+        c->max_visits = *n > (CF_MAX_VISITS - CF_VISITS_BASE) / 8
+                            ? CF_MAX_VISITS
+                            : CF_VISITS_BASE + 8 * *n;
     return rc;
 }
 

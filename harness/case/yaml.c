@@ -127,11 +127,12 @@ void cf_errors_take(cf_ctx *c, hx_case_errors *out)
 
 yaml_node_t *cf_node(cf_ctx *c, int id)
 {
-    if (++c->visits == CF_MAX_VISITS + 1) {
+    size_t max = c->max_visits ? c->max_visits : CF_MAX_VISITS;
+    if (++c->visits == max + 1) {
         cf_report_mark(c, (yaml_mark_t){0, 0, 0},
-                    "expanding the cases visits more than %d nodes; aliases or the matrix "
-                    "make this file too large",
-                    CF_MAX_VISITS);
+                       "expanding the cases visits more than %zu nodes, the limit for this "
+                       "file (%d + 8 per byte, at most %d); aliases or the matrix make it "
+                       "too large", max, CF_VISITS_BASE, CF_MAX_VISITS);
         c->fatal = 1;
     }
     return yaml_document_get_node(&c->doc, id);

@@ -320,6 +320,10 @@ def cases(m):
       "flip")
     c("flip-count-2e6", head + "  - name: f\n    file: {generate: {shape: [2]}}\n"
       "    corrupt: [{flip: {random: 1, count: 2000000}}]\n", "count")
+    c("visits-30k-tags-x2000", "big: &big [" + ",".join("t%d" % k for k in range(30000))
+      + "]\nsuite: s\ncases:\n  - name: v\n    file: {generate: {shape: [2]}}\n"
+      "    tags: *big\n    matrix:\n      staging_budget: " + rng(2000) + "\n",
+      "the limit for this file")
     excl = "".join("      - {staging_budget: %d}\n" % k for k in range(1, 3000))
     c("exclude-3000", head + "  - name: e\n    file: {generate: {shape: [2]}}\n    matrix:\n"
       "      staging_budget: " + rng(3000) + "\n    exclude:\n" + excl, "-", exit_code=0)
