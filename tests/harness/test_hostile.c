@@ -25,7 +25,10 @@
  *
  * An entry with a "known" reason is a bug in a file owned elsewhere: its
  * failure is printed, with the reason, and does not fail the test; when it
- * passes the test fails, so that the mark is removed. */
+ * passes the test fails, so that the mark is removed. A sanitizer report
+ * listed in known_reports (below) is printed the same way.
+ *
+ * HOSTILE_ONLY=TEXT replays only the entries whose line holds TEXT. */
 #include "testutil.h"
 
 #include <check.h>
@@ -103,6 +106,9 @@ static void load_manifest(void)
         line++;
         if (l[0] == '#')
             continue;
+        const char *only = getenv("HOSTILE_ONLY"); /* a substring of the input, to debug */
+        if (only && *only && !strstr(l, only))
+            continue;
         g_entries = realloc(g_entries, (size_t)(g_count + 1) * sizeof *g_entries);
         entry *e = &g_entries[g_count++];
         e->line = line;
@@ -164,7 +170,7 @@ static result run_harness(const char *dir, const char *args, const char *path, d
     double t0 = now();
     pid_t pid = fork();
     if (pid < 0) {
-        perror("test_hostile: fork");
+        fprintf(stderr, "test_hostile: fork: %s\n", strerror(errno));
         exit(1);
     }
     if (pid == 0) {
@@ -195,7 +201,7 @@ static result run_harness(const char *dir, const char *args, const char *path, d
         usleep(2000);
     }
     if (w != pid) {
-        perror("test_hostile: wait4");
+        fprintf(stderr, "test_hostile: wait4: %s\n", strerror(errno));
         exit(1);
     }
     r.wall = now() - t0;
@@ -389,6 +395,29 @@ static void check_limits(const result *r, double size, problems *pr)
                 (r->rss - g_base_rss) / MIB, MEM_LIMIT(size) / MIB);
 }
 
+/* Sanitizer reports from code owned elsewhere, known and reported there:
+ * an entry that fails with one of them (its stack names `where`) is a
+ * known failure, printed with the reason. Only ASan builds meet them. */
+static const struct {
+    const char *where, *why;
+} known_reports[] = {
+    {"hx_inspect_records",
+     "harness/cmd/inspect_meta.c: hx_inspect_records() strndup()s a record name that ends the "
+     "central directory buffer without a NUL after it; ASan with strict_string_checks=1 (as "
+     "ci/sanitize runs it) reports a heap-buffer-overflow for every zip given to inspect "
+     "--json. Copy the name with memcpy into nlen + 1 bytes"},
+};
+
+static const char *known_report(const result *r)
+{
+    if (!strstr(r->err, "Sanitizer"))
+        return NULL;
+    for (size_t i = 0; i < sizeof known_reports / sizeof known_reports[0]; i++)
+        if (strstr(r->err, known_reports[i].where))
+            return known_reports[i].why;
+    return NULL;
+}
+
 /* "1", or alternatives "1|2". */
 static int exit_expected(const char *want, int code)
 {
@@ -430,13 +459,15 @@ static void replay(const entry *e)
         problem(&pr, "the marker file was written: code ran");
     check_limits(&r, size, &pr);
     const int known = strcmp(e->col[C_KNOWN], "-") != 0;
+    const char *report = pr.len ? known_report(&r) : NULL;
     char where[1400];
     snprintf(where, sizeof where, "expect.tsv:%d: %s: harness %s", e->line, e->col[C_INPUT],
              e->col[C_ARGS]);
-    if (pr.len && known)
-        printf("KNOWN FAILURE %s: %s (known: %s)\n", where, pr.text, e->col[C_KNOWN]);
-    ck_assert_msg(!pr.len || known, "%s: %s\n  stdout: %.600s\n  stderr: %.600s", where, pr.text,
-                  r.out, r.err);
+    if (pr.len && (known || report))
+        printf("KNOWN FAILURE %s: %s (known: %s)\n", where, pr.text,
+               known ? e->col[C_KNOWN] : report);
+    ck_assert_msg(!pr.len || known || report, "%s: %s\n  stdout: %.600s\n  stderr: %.1500s",
+                  where, pr.text, r.out, r.err);
     ck_assert_msg(!known || pr.len, "%s: passes now; remove its known mark (%s) in make.py",
                   where, e->col[C_KNOWN]);
     free(r.out);
@@ -454,7 +485,11 @@ END_TEST
 /* The manifest covers every committed input, and every input is there. */
 START_TEST(manifest_complete)
 {
-    ck_assert_int_ge(g_count, 150);
+    const char *only = getenv("HOSTILE_ONLY");
+    if (only && *only)
+        printf("test_hostile: HOSTILE_ONLY=%s: only %d entries replayed\n", only, g_count);
+    else
+        ck_assert_int_ge(g_count, 150);
     for (int i = 0; i < g_count; i++) {
         const char *in = g_entries[i].col[C_INPUT];
         if (in[0] == '@' || in[0] == '/')

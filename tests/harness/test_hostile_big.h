@@ -94,7 +94,8 @@ static uint64_t big_local(FILE *f, const char *name, const unsigned char *data, 
     put32(f, big_crc32(data, n)), put32(f, (uint32_t)n), put32(f, (uint32_t)n);
     put16(f, (unsigned)strlen(name)), put16(f, 0);
     fwrite(name, 1, strlen(name), f);
-    fwrite(data, 1, n, f);
+    if (n)
+        fwrite(data, 1, n, f);
     return off;
 }
 

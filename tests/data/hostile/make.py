@@ -81,6 +81,14 @@ def main():
     inputs_pickle.make(m)
     inputs_code.make(m)
     inputs_other.make(m)
+    # Legal inputs loaded too, onto sim mps, every invariant checked.
+    for inp in ["pickle/overlapping-views.pt", "pickle/key-two-types.pt",
+                "pickle/string-long-name.pt", "pickle/zero-stride-broadcast.pt",
+                "zip/baseline.pt", "zip/deflated-records.pt", "zip/data-descriptors.pt",
+                "legacy/baseline.pt", "safetensors/many-tensors-500.safetensors",
+                "safetensors/name-4k.safetensors", "safetensors/zero-size.safetensors"]:
+        for policy in ["via-cpu", "staged"]:
+            m.expect(inp, "load {} --device mps --policy %s --json" % policy, 0, "LG_OK")
     for folder in CLASS_DIRS:  # files no longer written
         for name in sorted(os.listdir(os.path.join(HERE, folder))):
             rel = folder + "/" + name
