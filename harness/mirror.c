@@ -73,21 +73,21 @@ static int dropped(const hx_store_spec *sp, const char *name)
     return 0;
 }
 
-/* Variable i: the pattern, whole up to 2 * HX_MIRROR_EDGE bytes; beyond,
- * at both ends only, the rest left as lg_store_add's zeros. */
-static lg_status add_var(lg_store *st, size_t i, const char *name, lg_dtype dt, int ndim,
-                         const int64_t *shape)
+/* Variable i's pattern at both ends, zeros between. On a backend that
+ * writes a range in place (sim: its tensors are host memory) only the
+ * ends are written; another would read and write the whole variable for
+ * each range, so it is written once from a buffer whose middle is
+ * calloc's zeros, never touched. */
+static lg_status fill_ends(lg_store *st, const char *name, size_t i, lg_dtype dt, uint64_t nb,
+                           int in_place)
 {
-    lg_status r = lg_store_add(st, name, dt, ndim, shape);
-    if (r != LG_OK)
-        return r;
-    size_t k = lg_store_find(st, name);
-    uint64_t nb = lg_store_var(st, k)->nbytes;
-    if (!hx_mirror_partial(nb)) {
-        unsigned char *buf = malloc(nb ? (size_t)nb : 1);
+    lg_status r;
+    if (!in_place) {
+        unsigned char *buf = calloc(1, (size_t)nb);
         if (!buf)
             return LG_E_NOMEM;
-        var_pattern(buf, (size_t)nb, i, 0, dt);
+        var_pattern(buf, HX_MIRROR_EDGE, i, 0, dt);
+        var_pattern(buf + nb - HX_MIRROR_EDGE, HX_MIRROR_EDGE, i, nb - HX_MIRROR_EDGE, dt);
         r = lg_store_fill(st, name, buf, (size_t)nb);
         free(buf);
         return r;
@@ -101,6 +101,27 @@ static lg_status add_var(lg_store *st, size_t i, const char *name, lg_dtype dt, 
     return r;
 }
 
+/* Variable i: the pattern, whole up to 2 * HX_MIRROR_EDGE bytes; beyond,
+ * at both ends only, the rest zeros (fill_ends). */
+static lg_status add_var(lg_store *st, size_t i, const char *name, lg_dtype dt, int ndim,
+                         const int64_t *shape, int in_place)
+{
+    lg_status r = lg_store_add(st, name, dt, ndim, shape);
+    if (r != LG_OK)
+        return r;
+    size_t k = lg_store_find(st, name);
+    uint64_t nb = lg_store_var(st, k)->nbytes;
+    if (hx_mirror_partial(nb))
+        return fill_ends(st, name, i, dt, nb, in_place);
+    unsigned char *buf = malloc(nb ? (size_t)nb : 1);
+    if (!buf)
+        return LG_E_NOMEM;
+    var_pattern(buf, (size_t)nb, i, 0, dt);
+    r = lg_store_fill(st, name, buf, (size_t)nb);
+    free(buf);
+    return r;
+}
+
 /* Readers that hold nothing but the map after open (their tensors are
  * read from it on demand), so that keeping the checkpoint open costs no
  * memory. */
@@ -110,9 +131,18 @@ static int reads_from_map(const lg_checkpoint *c)
     return !strcmp(f, "safetensors") || !strcmp(f, "torch-zip") || !strcmp(f, "torch-legacy");
 }
 
+/* Does the store's backend write a range of a variable in place? The
+ * sim backend does (its tensors are host memory); the mirror is opened
+ * with the store's backend. */
+static int writes_in_place(const lg_open_options *opt)
+{
+    return opt && opt->backend && !strcmp(lg_backend_name(opt->backend), "sim");
+}
+
 static lg_status build_mirror(lg_store *st, const hx_store_spec *sp, const char *from,
                               const lg_open_options *opt, lg_checkpoint **kept)
 {
+    int in_place = writes_in_place(opt);
     lg_checkpoint *c;
     lg_status r = lg_checkpoint_open(from, opt, &c);
     if (r != LG_OK)
@@ -133,10 +163,11 @@ static lg_status build_mirror(lg_store *st, const hx_store_spec *sp, const char 
         if (sp && ((e = find_edit(sp->retype, sp->nretype, t->name)) ||
                    (e = find_edit(sp->retype, sp->nretype, "*"))))
             dt = e->dtype;
-        r = add_var(st, k++, t->name, dt, ndim, shape);
+        r = add_var(st, k++, t->name, dt, ndim, shape, in_place);
     }
     for (size_t i = 0; sp && i < sp->nadd && r == LG_OK; i++)
-        r = add_var(st, k++, sp->add[i].name, sp->add[i].dtype, sp->add[i].ndim, sp->add[i].shape);
+        r = add_var(st, k++, sp->add[i].name, sp->add[i].dtype, sp->add[i].ndim, sp->add[i].shape,
+                    in_place);
     if (r == LG_OK && kept && reads_from_map(c))
         *kept = c;
     else
@@ -151,10 +182,11 @@ lg_status hx_mirror_build(lg_store *st, const hx_store_spec *spec, const char *f
         *kept = NULL;
     if (!spec || spec->mirror)
         return build_mirror(st, spec, from, opt, kept);
+    int in_place = writes_in_place(opt);
     lg_status r = LG_OK;
     for (size_t i = 0; i < spec->nvars && r == LG_OK; i++) {
         const hx_var *v = &spec->vars[i];
-        r = add_var(st, i, v->name, v->dtype, v->ndim, v->shape);
+        r = add_var(st, i, v->name, v->dtype, v->ndim, v->shape, in_place);
     }
     return r;
 }
