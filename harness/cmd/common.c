@@ -11,7 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 const char *hx_default_backend(void) { return "sim"; }
 
@@ -236,11 +238,22 @@ int hx_cmd_is_checkpoint(const char *path)
 {
     unsigned char b[9];
     struct stat st;
-    FILE *f = fopen(path, "rb");
-    if (!f)
+    /* O_NONBLOCK and a regular file only: a FIFO nobody writes must not
+     * hang the check (the caller then reports what the file is) */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
         return 0;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return 0;
+    }
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        close(fd);
+        return 0;
+    }
     size_t n = fread(b, 1, sizeof b, f);
-    int is = fstat(fileno(f), &st) == 0 && n >= 4 &&
+    int is = n >= 4 &&
              (!memcmp(b, "PK\x03\x04", 4) || b[0] == 0x80); /* zip, pickle */
     if (!is && n == 9 && b[8] == '{') { /* safetensors: u64 LE header size, '{' */
         uint64_t len = 0;

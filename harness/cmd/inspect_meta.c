@@ -118,7 +118,11 @@ json_t *hx_inspect_records(const char *path)
         size_t nlen = hx_rd16(e + HX_ZIP_CENTRAL_NLEN);
         if (hx_rd32(e) != HX_ZIP_SIG_CENTRAL || at + HX_ZIP_CENTRAL_SIZE + nlen > cd.size)
             break;
-        char *name = strndup((const char *)e + HX_ZIP_CENTRAL_SIZE, nlen);
+        char *name = malloc(nlen + 1); /* the name has no NUL of its own */
+        if (!name)
+            break;
+        memcpy(name, e + HX_ZIP_CENTRAL_SIZE, nlen);
+        name[nlen] = '\0';
         json_array_append_new(names, hx_json_str(name));
         free(name);
         at += HX_ZIP_CENTRAL_SIZE + nlen + hx_rd16(e + HX_ZIP_CENTRAL_XLEN) +

@@ -39,7 +39,8 @@ int hx_cmd_suite_load(const char *path, const char *fixture_dir, hx_suite *out)
 static int fixture_opens(const char *path, char *why, size_t n)
 {
     struct stat st;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO nobody writes must not hang validate */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return snprintf(why, n, "%s", strerror(errno)), -1;
     int ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);

@@ -23,10 +23,9 @@
  * A leak or out-of-bounds read kills the child (a crash here), and any
  * sanitizer report on the child's stderr fails the entry.
  *
- * An entry with a "known" reason is a bug in a file owned elsewhere: its
+ * An entry with a "known" reason is an open bug, named in expect.tsv: its
  * failure is printed, with the reason, and does not fail the test; when it
- * passes the test fails, so that the mark is removed. A sanitizer report
- * listed in known_reports (below) is printed the same way.
+ * passes the test fails, so that the mark is removed.
  *
  * HOSTILE_ONLY=TEXT replays only the entries whose line holds TEXT. */
 #include "testutil.h"
@@ -395,29 +394,6 @@ static void check_limits(const result *r, double size, problems *pr)
                 (r->rss - g_base_rss) / MIB, MEM_LIMIT(size) / MIB);
 }
 
-/* Sanitizer reports from code owned elsewhere, known and reported there:
- * an entry that fails with one of them (its stack names `where`) is a
- * known failure, printed with the reason. Only ASan builds meet them. */
-static const struct {
-    const char *where, *why;
-} known_reports[] = {
-    {"hx_inspect_records",
-     "harness/cmd/inspect_meta.c: hx_inspect_records() strndup()s a record name that ends the "
-     "central directory buffer without a NUL after it; ASan with strict_string_checks=1 (as "
-     "ci/sanitize runs it) reports a heap-buffer-overflow for every zip given to inspect "
-     "--json. Copy the name with memcpy into nlen + 1 bytes"},
-};
-
-static const char *known_report(const result *r)
-{
-    if (!strstr(r->err, "Sanitizer"))
-        return NULL;
-    for (size_t i = 0; i < sizeof known_reports / sizeof known_reports[0]; i++)
-        if (strstr(r->err, known_reports[i].where))
-            return known_reports[i].why;
-    return NULL;
-}
-
 /* "1", or alternatives "1|2". */
 static int exit_expected(const char *want, int code)
 {
@@ -459,14 +435,12 @@ static void replay(const entry *e)
         problem(&pr, "the marker file was written: code ran");
     check_limits(&r, size, &pr);
     const int known = strcmp(e->col[C_KNOWN], "-") != 0;
-    const char *report = pr.len ? known_report(&r) : NULL;
     char where[1400];
     snprintf(where, sizeof where, "expect.tsv:%d: %s: harness %s", e->line, e->col[C_INPUT],
              e->col[C_ARGS]);
-    if (pr.len && (known || report))
-        printf("KNOWN FAILURE %s: %s (known: %s)\n", where, pr.text,
-               known ? e->col[C_KNOWN] : report);
-    ck_assert_msg(!pr.len || known || report, "%s: %s\n  stdout: %.600s\n  stderr: %.1500s",
+    if (pr.len && known)
+        printf("KNOWN FAILURE %s: %s (known: %s)\n", where, pr.text, e->col[C_KNOWN]);
+    ck_assert_msg(!pr.len || known, "%s: %s\n  stdout: %.600s\n  stderr: %.1500s",
                   where, pr.text, r.out, r.err);
     ck_assert_msg(!known || pr.len, "%s: passes now; remove its known mark (%s) in make.py",
                   where, e->col[C_KNOWN]);
