@@ -208,6 +208,18 @@ lg_status ts_find_prefix(lg_checkpoint *c, ts_priv *p, const char *writer)
     if (p->plen > PREFIX_MAX)
         return lg__err(LG_E_FORMAT, "%s: the archive's folder name is %zu bytes long; at most %u "
                        "are supported", c->path, p->plen, PREFIX_MAX);
+    /* PyTorch's reader takes its folder from the first record and refuses
+     * an archive with a record outside it (inline_container.cc,
+     * getAllRecords, which torch.load calls): a record elsewhere would be
+     * one that loadgate could read and torch.load would not. */
+    for (size_t i = 1; i < p->zip.n; i++) {
+        const lg__zip_entry *o = &p->zip.e[i];
+        if (o->nlen <= p->plen || memcmp(o->name, p->prefix, p->plen) || o->name[p->plen] != '/')
+            return lg__err(LG_E_FORMAT, "%s: record \"%.*s\" is not in the archive's folder "
+                           "\"%.*s\" (%s puts every record in the folder of the first, and "
+                           "PyTorch's reader refuses any other)", c->path, (int)o->nlen, o->name,
+                           (int)p->plen, p->prefix, writer);
+    }
     return LG_OK;
 }
 
@@ -392,6 +404,8 @@ static lg_status ts_open(lg_checkpoint *c, int legacy,
         return st;
     c->priv = p;
     st = lg__pickle_new(&pk);
+    if (st == LG_OK) /* values in proportion to the file (docs/limits.md) */
+        lg__pickle_set_budget(pk, lg__pickle_budget(c->size));
     if (st == LG_OK)
         st = read_all(c, p, pk);
     lg__pickle_free(pk);

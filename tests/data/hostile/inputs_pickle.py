@@ -137,11 +137,7 @@ def structure(m):
     one(m, "size-tuple-dag", tensor(size=size, stride=tup((1,))), message="size")
     # 2,000,000 values from a 2 KiB deflated pickle: memory out of proportion.
     raw(m, "values-2m-deflated", PROTO(2) + EMPTY_LIST + MARK + EMPTY_TUPLE * 2000000 + b"e"
-        + STOP, "the limit for this file",
-        known="src/formats/torch_zip.c: the pools of ts_unpickle_data() and the legacy reader "
-        "keep the default budget (2^24 values, ~2 GiB); after lg__pickle_new() they should call "
-        "lg__pickle_set_budget(pk, lg__pickle_budget(c->size)), so that a few KiB of deflated "
-        "pickle cannot take hundreds of MiB")
+        + STOP, "the limit for this file")
     # The same in a TorchScript archive's data.pkl (torchscript-data sets the budget).
     bomb = PROTO(2) + EMPTY_LIST + MARK + EMPTY_TUPLE * 2000000 + b"e" + STOP
     m.add(D + "values-2m-torchscript.pt", torch_zip(bomb, {}, extra=[
