@@ -15,10 +15,10 @@
 #include "formats/torch_save.h"
 
 #include <inttypes.h>
+#include <libdeflate.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #if defined(__BYTE_ORDER__) && defined(__ORDER_LITTLE_ENDIAN__) && \
     __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -244,7 +244,7 @@ static int crc_threads(uint64_t bytes)
 enum { CRC_CHECKED = 0, CRC_PENDING, CRC_WRONG };
 
 /* Copies and CRCs in runs this long, so that each run is still in the
- * cache when zlib reads it back. */
+ * cache when libdeflate_crc32 reads it back. */
 #define COPY_RUN ((size_t)256 << 10)
 
 /* A record whose CRC-32 gave got: per the crc option, LG_OK (a finding
@@ -294,13 +294,13 @@ static int covers_record(const ts_priv *p, const lg_tensor_info *ti, const ts_te
 static lg_status copy_with_crc(lg_checkpoint *c, ts_storage *s, unsigned char *dst)
 {
     uint64_t n = s->rec->usize;
-    uLong crc = crc32_z(0L, Z_NULL, 0);
+    uint32_t crc = 0; /* libdeflate_crc32 continues from a CRC; 0 starts */
     for (uint64_t at = 0; at < n; at += COPY_RUN) {
         size_t len = n - at < COPY_RUN ? (size_t)(n - at) : COPY_RUN;
         memcpy(dst + at, s->bytes + at, len);
-        crc = crc32_z(crc, dst + at, len);
+        crc = libdeflate_crc32(crc, dst + at, len);
     }
-    return crc_result(c, s, (uint32_t)crc);
+    return crc_result(c, s, crc);
 }
 
 static lg_status zip_read(lg_checkpoint *c, size_t i, void *dst)

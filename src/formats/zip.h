@@ -59,7 +59,8 @@ int lg__zip_crc_ok(const lg__zip *z, const lg__zip_entry *e, const unsigned char
                    uint32_t *computed);
 /* The CRC-32 of n stored entries into out[i], over chunks of 16 MiB on up
  * to `threads` threads (the caller's included; 1 = no thread is started).
- * Only zlib runs in the threads; nothing is reported from them. */
+ * Only libdeflate's CRC-32 runs in the threads; nothing is reported from
+ * them. */
 lg_status lg__zip_crc_stored(const lg__zip *z, const lg__zip_entry *const *e, size_t n,
                              int threads, uint32_t *out);
 /* A deflated entry inflated into a new buffer of e->usize bytes (the
