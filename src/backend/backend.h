@@ -35,12 +35,22 @@ typedef struct lg__backend_ops {
     void *(*host_data)(lg_backend *b, void *t);
     /* 1 if alloc() gives zeroed memory: lg_store_add writes no zeros. */
     int alloc_zeroed;
+    /* Optional, for a backend whose allocations are zeroed on some devices
+     * only (torch: cpu): 1 if alloc() on d gives zeroed memory. */
+    int (*alloc_zeroed_on)(lg_backend *b, lg_device d);
 } lg__backend_ops;
 
 struct lg_backend {
     const lg__backend_ops *ops;
     void *priv;
 };
+
+/* 1 if b's alloc() on d gives zeroed memory (alloc_zeroed, or
+ * alloc_zeroed_on for d). */
+static inline int lg__alloc_zeroed(lg_backend *b, lg_device d)
+{
+    return b->ops->alloc_zeroed || (b->ops->alloc_zeroed_on && b->ops->alloc_zeroed_on(b, d));
+}
 
 extern const lg__backend_ops lg__sim_ops;
 #ifdef LOADGATE_HAVE_TORCH

@@ -151,6 +151,15 @@ static lg_status t_device_of(lg_backend *b, void *t, lg_device *out)
     return st == LG_OK ? LG_OK : shim_err(st, "device of a tensor");
 }
 
+/* A cpu tensor's bytes, when it owns them: a load to cpu reads the file
+ * straight into them (formats/deserialize.c); NULL for one over a
+ * checkpoint's read-only mapping (lg__torch_wrap_host). */
+static void *t_host_data(lg_backend *b, void *t) { return lgt_host_data(t); }
+
+/* lgt_empty zeroes cpu tensors only (calloc); cuda and mps tensors come
+ * from at::empty, unzeroed. */
+static int t_alloc_zeroed_on(lg_backend *b, lg_device d) { return d.type == LG_DEV_CPU; }
+
 static size_t t_live(lg_backend *b)
 {
     torch_priv *p = b->priv;
@@ -179,6 +188,8 @@ const lg__backend_ops lg__torch_ops = {
     .device_of = t_device_of,
     .live = t_live,
     .device_bytes = t_device_bytes,
+    .host_data = t_host_data,
+    .alloc_zeroed_on = t_alloc_zeroed_on,
 };
 
 lgt_pool *lg__torch_pool(lg_backend *b)

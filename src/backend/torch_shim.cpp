@@ -26,6 +26,8 @@
 
 #include <atomic>
 #include <cstdio>
+#include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -505,6 +507,43 @@ void lgt_pool_set_staging(lgt_pool *p, uint64_t bytes) { p->staging = bytes; }
 
 // -------------------------------------------------------------- tensors
 
+namespace {
+
+// calloc'ed memory, freed exactly once: by the last storage over it, or
+// here when no tensor could be made (the deleter's copies hold the one
+// reference, as lgt_from_host's Borrowed does).
+struct Zeroed {
+    void *mem;
+    ~Zeroed() { std::free(mem); }
+};
+
+// A zeroed cpu tensor whose pages nothing touches until it is written:
+// calloc takes a large block as fresh pages from mmap and skips clearing
+// them, where at::zeros writes every page and at::empty leaves the store
+// to write zeros (both a pass over the memory, and RSS for all of it).
+at::Tensor zeroed_cpu(const std::vector<int64_t> &sz, at::ScalarType st)
+{
+    uint64_t n = c10::elementSize(st);
+    for (int64_t d : sz) {
+        if (d < 0 || (d && n > SIZE_MAX / (uint64_t)d))
+            throw std::invalid_argument("bad shape for a cpu tensor");
+        n *= (uint64_t)d;
+    }
+    void *mem = std::calloc(1, n ? (size_t)n : 1);
+    if (!mem) // as libtorch's own allocator says it (classify: LG_E_NOMEM)
+        throw std::runtime_error("DefaultCPUAllocator: can't allocate memory: you tried to "
+                                 "allocate " + std::to_string(n) + " bytes.");
+    Zeroed *z = new (std::nothrow) Zeroed{mem};
+    if (!z) {
+        std::free(mem);
+        throw std::bad_alloc();
+    }
+    std::shared_ptr<Zeroed> ref(z); // on failure z is deleted, which frees mem
+    return at::from_blob(mem, sz, [ref](void *) {}, at::TensorOptions().dtype(st));
+}
+
+} // namespace
+
 lg_status lgt_empty(lgt_pool *p, lg_device d, lg_dtype t, int ndim, const int64_t *shape,
                     lgt_tensor **out)
 {
@@ -515,7 +554,8 @@ lg_status lgt_empty(lgt_pool *p, lg_device d, lg_dtype t, int ndim, const int64_
         return lgt_device_error(d);
     PROTECT(LG_E_DEVICE, {
         at::TensorOptions o = at::TensorOptions().dtype(st).device(to_device(d));
-        at::Tensor x = at::empty(dims(ndim, shape), o);
+        at::Tensor x = d.type == LG_DEV_CPU ? zeroed_cpu(dims(ndim, shape), st)
+                                            : at::empty(dims(ndim, shape), o);
         *out = adopt(p, x);
         return LG_OK;
     })
@@ -655,6 +695,19 @@ lg_status lgt_device_of(lgt_tensor *t, lg_device *out)
                              "tensor is on an unexpected device " + t->t.device().str());
         return LG_OK;
     })
+}
+
+void *lgt_host_data(lgt_tensor *t)
+{
+    if (!t || t->borrowed || t->nbytes == 0)
+        return nullptr;
+    try {
+        if (!t->t.is_cpu() || !t->t.is_contiguous() || (uint64_t)t->t.nbytes() != t->nbytes)
+            return nullptr;
+        return t->t.data_ptr();
+    } catch (...) {
+        return nullptr; // a tensor libtorch cannot describe is written by copy
+    }
 }
 
 // ------------------------------------------------------------- archives

@@ -53,7 +53,9 @@ uint64_t lgt_pool_bytes(lgt_pool *p, lg_device d);
 void lgt_pool_set_staging(lgt_pool *p, uint64_t bytes);
 
 /* ------------------------------------------------------------- tensors */
-/* A new tensor on d (contents unspecified), counted in p. */
+/* A new tensor on d, counted in p. On cpu its memory is zeroed and its
+ * pages untouched until written (calloc: a large one is fresh pages);
+ * elsewhere its contents are unspecified. */
 lg_status lgt_empty(lgt_pool *p, lg_device d, lg_dtype t, int ndim, const int64_t *shape,
                     lgt_tensor **out);
 void lgt_free(lgt_tensor *t);
@@ -76,6 +78,12 @@ lg_status lgt_read(lgt_tensor *t, void *dst, size_t n);         /* t -> host */
 lg_status lgt_copy(lgt_tensor *dst, lgt_tensor *src);
 /* Where the tensor itself says it is (t.device()). */
 lg_status lgt_device_of(lgt_tensor *t, lg_device *out);
+/* t's bytes, writable in place in host memory: the data of a contiguous
+ * cpu tensor that owns its memory. NULL for a tensor on another device,
+ * one that is not contiguous, one of no bytes, and one over borrowed host
+ * memory (lgt_from_host: a read-only mapping, until a write gives it memory
+ * of its own). */
+void *lgt_host_data(lgt_tensor *t);
 
 /* ------------------------------------------------------------ archives */
 /* Writes named tensors as an OutputArchive, as tch's Tensor::save_multi

@@ -90,7 +90,7 @@ lg_status lg_store_add(lg_store *s, const char *name, lg_dtype dtype, int ndim,
     lg__dev x = {s->b, s->trace};
     lg_status st = lg__dev_alloc(&x, name, s->device, dtype, ndim, shape, nbytes, &v->t);
     void *zeros = NULL;
-    if (st == LG_OK && nbytes && !s->b->ops->alloc_zeroed) {
+    if (st == LG_OK && nbytes && !lg__alloc_zeroed(s->b, s->device)) {
         zeros = calloc(1, (size_t)nbytes);
         st = zeros ? s->b->ops->write(s->b, v->t, zeros, (size_t)nbytes)
                    : lg__err(LG_E_NOMEM, "out of memory adding variable \"%s\"", name);
