@@ -46,13 +46,9 @@ static void teardown(void)
 
 static char *slurp(const char *path)
 {
-    size_t n;
-    char *s = tu_read(path, &n);
+    char *s = tu_read_text(path);
     ck_assert_msg(s != NULL, "cannot read %s", path);
-    char *z = realloc(s, n + 1);
-    ck_assert_ptr_nonnull(z);
-    z[n] = '\0';
-    return z;
+    return s;
 }
 
 /* Runs `harness ARGS...` (NULL-terminated) in cwd (dir when NULL), with

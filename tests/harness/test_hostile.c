@@ -132,13 +132,8 @@ static void load_manifest(void)
 
 static char *slurp(const char *path)
 {
-    size_t n = 0;
-    char *b = tu_read(path, &n);
-    if (!b)
-        return strdup("");
-    b = realloc(b, n + 1);
-    b[n] = '\0';
-    return b;
+    char *b = tu_read_text(path);
+    return b ? b : strdup("");
 }
 
 /* argv from the entry's args, {} replaced by path; at most 31 words. */

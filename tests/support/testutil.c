@@ -84,6 +84,12 @@ void *tu_read(const char *path, size_t *n)
     return buf;
 }
 
+char *tu_read_text(const char *path)
+{
+    size_t n;
+    return tu_read(path, &n);
+}
+
 void tu_sha256(const void *data, size_t n, char *hex)
 {
     unsigned char md[32];

@@ -12,8 +12,10 @@ void tu_rmtree(const char *dir);
 const char *tu_path(const char *dir, const char *name);
 /* Writes n bytes; returns 0 on success. */
 int tu_write(const char *path, const void *data, size_t n);
-/* Reads a whole file (malloc'd, *n set); NULL on error. */
+/* Reads a whole file (malloc'd, *n set, a NUL after its bytes); NULL on error. */
 void *tu_read(const char *path, size_t *n);
+/* A whole file as a string (malloc'd, NUL-terminated); NULL on error. */
+char *tu_read_text(const char *path);
 /* sha256 of the bytes as 64 hex digits into hex (65 bytes). */
 void tu_sha256(const void *data, size_t n, char *hex);
 /* Open file descriptors of this process. */
