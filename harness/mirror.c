@@ -132,17 +132,22 @@ static int reads_from_map(const lg_checkpoint *c)
 }
 
 /* Does the store's backend write a range of a variable in place? The
- * sim backend does (its tensors are host memory); the mirror is opened
- * with the store's backend. */
-static int writes_in_place(const lg_open_options *opt)
+ * sim backend does (its tensors are host memory), and so does the torch
+ * backend on cpu (its cpu tensors own host memory); the mirror is opened
+ * with the store's backend. Elsewhere lg_store_fill_range reads and
+ * writes the variable whole, so a large one is written once instead. */
+static int writes_in_place(const lg_open_options *opt, const lg_store *st)
 {
-    return opt && opt->backend && !strcmp(lg_backend_name(opt->backend), "sim");
+    if (!opt || !opt->backend)
+        return 0;
+    const char *b = lg_backend_name(opt->backend);
+    return !strcmp(b, "sim") || (!strcmp(b, "torch") && lg_store_device(st).type == LG_DEV_CPU);
 }
 
 static lg_status build_mirror(lg_store *st, const hx_store_spec *sp, const char *from,
                               const lg_open_options *opt, lg_checkpoint **kept)
 {
-    int in_place = writes_in_place(opt);
+    int in_place = writes_in_place(opt, st);
     lg_checkpoint *c;
     lg_status r = lg_checkpoint_open(from, opt, &c);
     if (r != LG_OK)
@@ -182,7 +187,7 @@ lg_status hx_mirror_build(lg_store *st, const hx_store_spec *spec, const char *f
         *kept = NULL;
     if (!spec || spec->mirror)
         return build_mirror(st, spec, from, opt, kept);
-    int in_place = writes_in_place(opt);
+    int in_place = writes_in_place(opt, st);
     lg_status r = LG_OK;
     for (size_t i = 0; i < spec->nvars && r == LG_OK; i++) {
         const hx_var *v = &spec->vars[i];
