@@ -1,6 +1,7 @@
 /* The fault registry: named points in the code that can be made to fail on
- * a schedule (SQLite-style fault loops). The only process-wide mutable
- * state of the library; guarded by a mutex. */
+ * a schedule (SQLite-style fault loops). Process-wide mutable state,
+ * guarded by a mutex; the library's only other such state is the SIGBUS
+ * guard's registry of maps (mapguard.c). */
 #include "internal.h"
 
 #include <pthread.h>

@@ -36,6 +36,14 @@ ssize_t lg__read(int fd, void *buf, size_t n);
 lg_status lg__read_full(int fd, void *buf, size_t n, const char *path);
 void *lg__mmap(size_t len, int fd);
 
+/* mapguard.c: the SIGBUS guard over mapped files. add registers a map
+ * (returns its slot, or -1 when the guard is off or full: read the file
+ * instead); hit is 1 once a read past the file's end was absorbed there
+ * (the page reads as zeros); remove forgets the slot before munmap. */
+int lg__map_guard_add(const void *base, size_t len);
+int lg__map_guard_hit(int slot);
+void lg__map_guard_remove(int slot);
+
 /* trace.c */
 void lg__trace_add(lg_trace *t, lg_op op, const char *tensor, lg_device from,
                    lg_device to, uint64_t bytes, int ok, const char *detail);

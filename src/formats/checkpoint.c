@@ -125,12 +125,32 @@ static lg_status map_file(lg_checkpoint *c)
     int e = errno;
     if (m == MAP_FAILED && e == ENODEV) /* a file system that cannot map: read it */
         return read_file(c, fd);
+    if (m != MAP_FAILED && (c->map_guard = lg__map_guard_add(m, (size_t)c->size)) < 0) {
+        /* no SIGBUS guard (turned off, or every slot taken): a mapped file
+         * cut short by another process would kill us; read it instead */
+        munmap(m, (size_t)c->size);
+        return read_file(c, fd);
+    }
     close(fd);
     if (m == MAP_FAILED)
         return lg__err(e == ENOMEM ? LG_E_NOMEM : LG_E_IO, "%s: cannot map %llu bytes: %s",
                        c->path, (unsigned long long)c->size, strerror(e));
     c->map = m;
     return LG_OK;
+}
+
+lg_status lg__map_check(const lg_checkpoint *c)
+{
+    if (!lg__map_guard_hit(c->map_guard))
+        return LG_OK;
+    struct stat sb;
+    if (stat(c->path, &sb) == 0 && (uint64_t)sb.st_size != c->size)
+        return lg__err(LG_E_IO, "%s: the file changed while it was read: it was %llu bytes "
+                       "and is now %llu (cut short by another process?)", c->path,
+                       (unsigned long long)c->size, (unsigned long long)sb.st_size);
+    return lg__err(LG_E_IO, "%s: the file changed while it was read: its %llu bytes could not "
+                   "all be read through the map (cut short by another process?)", c->path,
+                   (unsigned long long)c->size);
 }
 
 lg_status lg__checkpoint_read(lg_checkpoint *c)
@@ -186,6 +206,7 @@ lg_status lg_checkpoint_open(const char *path, const lg_open_options *opt, lg_ch
     if (!c)
         return lg__err(LG_E_NOMEM, "%s: out of memory", path);
     c->fd = -1;
+    c->map_guard = -1;
     c->backend = opt ? opt->backend : NULL;
     c->key = opt && opt->key && *opt->key ? opt->key : NULL;
     c->crc = crc;
@@ -217,10 +238,14 @@ lg_status lg_checkpoint_open(const char *path, const lg_open_options *opt, lg_ch
         c->ops = NULL; /* open() cleans up after itself on failure */
         goto fail;
     }
+    if ((st = lg__map_check(c)) != LG_OK) /* parsed over zeros */
+        goto fail;
     lg__index_build(&c->index, tensor_name, c, c->ntensors);
     *out = c;
     return LG_OK;
 fail:
+    if (lg__map_check(c) != LG_OK) /* a parse over zeros fails for that reason */
+        st = LG_E_IO;
     lg_checkpoint_close(c);
     return st;
 }
@@ -233,8 +258,10 @@ void lg_checkpoint_close(lg_checkpoint *c)
         c->ops->close(c);
     if (c->map && c->map_is_copy)
         free((void *)c->map);
-    else if (c->map)
+    else if (c->map) {
+        lg__map_guard_remove(c->map_guard);
         munmap((void *)c->map, (size_t)c->size);
+    }
     for (size_t i = 0; i < c->nfindings; i++)
         free(c->findings[i]);
     free(c->findings);
@@ -264,6 +291,9 @@ lg_status lg_checkpoint_read(lg_checkpoint *c, size_t i, void *dst, size_t n)
         return lg__err(LG_E_INVALID, "%s: tensor \"%s\" has %llu bytes, not %zu", c->path,
                        c->tensors[i].name, (unsigned long long)c->tensors[i].nbytes, n);
     lg_status st = c->ops->read(c, i, dst);
+    lg_status m = lg__map_check(c); /* a read over zeros fails for that reason */
+    if (m != LG_OK)
+        return m;
     if (st == LG_OK)
         lg__map_drop_tensor(c, i);
     return st;
@@ -315,6 +345,8 @@ lg_status lg_checkpoint_try_device(lg_checkpoint *c, size_t i, lg_device d)
         st = c->backend->ops->read(c->backend, t, a, (size_t)ti->nbytes);
     if (st == LG_OK)
         st = c->ops->read(c, i, b);
+    if (lg__map_check(c) != LG_OK)
+        st = LG_E_IO;
     if (st == LG_OK && memcmp(a, b, (size_t)ti->nbytes) != 0)
         st = lg__err(LG_E_BACKEND, "%s: tensor \"%s\": bytes on the device differ from the file",
                      c->path, ti->name);

@@ -195,6 +195,8 @@ static lg_status deserialize_to(lg_checkpoint *c, size_t i, lg__dev *x, lg_devic
         if (d.type == LG_DEV_CPU && b->ops->host_data)
             host = b->ops->host_data(b, dst);
         st = host ? fill_host(c, i, t, host) : write_via(c, i, b, dst, t, nb);
+        if (lg__map_check(c) != LG_OK) /* the file was cut short under the read */
+            st = LG_E_IO;
         if (st != LG_OK) {
             lg__dev_free(x, ti->name, d, nb, dst);
             dst = NULL;
@@ -213,6 +215,12 @@ lg_status lg__checkpoint_deserialize(lg_checkpoint *c, size_t i, lg__dev *x, lg_
     const lg_tensor_info *ti = &c->tensors[i];
     if (c->ops->deserialize) {
         lg_status st = c->ops->deserialize(c, i, x, d, out);
+        if (lg__map_check(c) != LG_OK) { /* libtorch read the file cut short */
+            if (st == LG_OK)
+                x->b->ops->free(x->b, *out);
+            *out = NULL;
+            st = LG_E_IO;
+        }
         lg__trace_add(x->trace, LG_OP_DESERIALIZE, ti->name, lg_device_cpu(), d, ti->nbytes,
                       st == LG_OK, NULL);
         return st;

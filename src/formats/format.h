@@ -40,6 +40,7 @@ struct lg_checkpoint {
     const unsigned char *map; /* the whole file, read-only */
     int map_is_copy;          /* map was read into memory (the file system
                                  cannot map it): free, not munmap */
+    int map_guard;            /* slot in the SIGBUS guard (mapguard.c), or -1 */
     uint64_t size;
     lg_tensor_info *tensors;  /* names owned by the reader (priv) or strdup'd */
     size_t ntensors;
@@ -59,6 +60,11 @@ struct lg_checkpoint {
 
 /* Frees c->tensors and their names (readers whose names are strdup'd). */
 void lg__checkpoint_free_tensors(lg_checkpoint *c);
+
+/* LG_OK, or LG_E_IO when the file was cut short while mapped (a read
+ * past its new end was absorbed by the SIGBUS guard): whatever was read
+ * from the map since may be zeros, and must not be used. */
+lg_status lg__map_check(const lg_checkpoint *c);
 
 /* Adds a finding (a warning that does not stop the load). */
 lg_status lg__finding(lg_checkpoint *c, const char *fmt, ...) LG_PRINTF(2, 3);

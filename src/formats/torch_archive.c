@@ -376,6 +376,13 @@ static lg_status privatize(lg_checkpoint *c)
         return lg__err(LG_E_NOMEM, "%s: out of memory copying %llu bytes", c->path,
                        (unsigned long long)c->size);
     memcpy(buf, c->map, (size_t)c->size);
+    lg_status st = lg__map_check(c); /* cut short under the copy */
+    if (st != LG_OK) {
+        free(buf);
+        return st;
+    }
+    lg__map_guard_remove(c->map_guard);
+    c->map_guard = -1;
     munmap((void *)c->map, (size_t)c->size);
     c->map = buf;
     c->map_is_copy = 1;
