@@ -81,6 +81,12 @@ static void cut_after_first(void *ctx, size_t tensor, const void *bytes, uint64_
 
 static void load_cut_short(lg_device d)
 {
+    /* another checkpoint open meanwhile: the guard finds the map hit
+     * among several */
+    const char *other = tu_path(dir, "other.safetensors");
+    ck_assert_int_eq(tu_write_safetensors(other, 1, 4, 4), 0);
+    lg_checkpoint *keep;
+    ck_assert_int_eq(lg_checkpoint_open(other, NULL, &keep), LG_OK);
     const char *f = four_tensors();
     lg_store *s;
     ck_assert_int_eq(lg_store_new(sim, d, &s), LG_OK);
@@ -117,6 +123,7 @@ static void load_cut_short(lg_device d)
     free(before);
     free(after);
     lg_store_free(s);
+    lg_checkpoint_close(keep);
 }
 
 START_TEST(test_load_cut_short_cpu) { load_cut_short(lg_device_cpu()); }
@@ -220,23 +227,21 @@ static void fault_outside_the_guard(const char *d)
     _exit(0);
 }
 
+/* exit, not _exit: the process's own exit handlers run (a coverage
+ * build writes its counts there) */
 static void users_handler(int sig, siginfo_t *si, void *uc)
 {
     (void)si;
     (void)uc;
-    _exit(sig == SIGBUS ? 42 : 43);
+    exit(sig == SIGBUS ? 42 : 43);
 }
+
+static void users_plain_handler(int sig) { exit(sig == SIGBUS ? 44 : 45); }
 
 /* The handler installed before the guard gets the SIGBUS that is not the
  * guard's, and not the one the guard absorbs. */
-static void with_users_handler(const char *d)
+static void cut_then_outside(const char *d)
 {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_sigaction = users_handler;
-    sa.sa_flags = SA_SIGINFO;
-    sigemptyset(&sa.sa_mask);
-    NEED(sigaction(SIGBUS, &sa, NULL) == 0);
     const char *f = tu_path(d, "cut.safetensors");
     child_write_four(f);
     lg_checkpoint *c;
@@ -247,6 +252,24 @@ static void with_users_handler(const char *d)
     free(b);
     lg_checkpoint_close(c);
     fault_outside_the_guard(d);
+}
+
+static void with_users_handler(const char *d)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = users_handler;
+    sa.sa_flags = SA_SIGINFO;
+    sigemptyset(&sa.sa_mask);
+    NEED(sigaction(SIGBUS, &sa, NULL) == 0);
+    cut_then_outside(d);
+}
+
+/* The same with a handler of one argument (no SA_SIGINFO). */
+static void with_users_plain_handler(const char *d)
+{
+    NEED(signal(SIGBUS, users_plain_handler) != SIG_ERR);
+    cut_then_outside(d);
 }
 
 /* Turned off: the file is read at open, so a cut afterwards changes
@@ -275,6 +298,7 @@ static const struct {
 } children[] = {
     {"outside", fault_outside_the_guard},
     {"users-handler", with_users_handler},
+    {"users-plain-handler", with_users_plain_handler},
     {"guard-off", guard_off},
 };
 
@@ -303,6 +327,13 @@ START_TEST(test_users_handler_kept)
 {
     int status = child_status("users-handler");
     ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 42, "status 0x%x", status);
+}
+END_TEST
+
+START_TEST(test_users_plain_handler_kept)
+{
+    int status = child_status("users-plain-handler");
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 44, "status 0x%x", status);
 }
 END_TEST
 
@@ -335,6 +366,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_open_cut_short);
     tcase_add_test(tc, test_other_sigbus_kills);
     tcase_add_test(tc, test_users_handler_kept);
+    tcase_add_test(tc, test_users_plain_handler_kept);
     tcase_add_test(tc, test_guard_off);
     suite_add_tcase(s, tc);
     return tu_run_suite(s) ? 1 : 0;
