@@ -1,6 +1,7 @@
 /* A hash index of names (name_index.h): open addressing, linear probing,
  * FNV-1a. */
 #include "core/name_index.h"
+#include "core/internal.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -57,7 +58,7 @@ static int grow(lg__name_index *x, lg__name_at at, const void *ctx)
     size_t n = x->nslot ? 2 * x->nslot : 64;
     lg__name_slot *old = x->slot;
     size_t nold = x->nslot;
-    if (n > SIZE_MAX / sizeof *old || !(x->slot = calloc(n, sizeof *old))) {
+    if (n > SIZE_MAX / sizeof *old || !(x->slot = lg__calloc(n, sizeof *old))) {
         x->slot = old;
         return 0;
     }

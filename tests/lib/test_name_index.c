@@ -89,6 +89,30 @@ START_TEST(test_index_falls_back_to_a_scan)
 }
 END_TEST
 
+/* The table cannot grow (the mem.alloc fault point, at its first and at a
+ * later growth): the index gives up its table and every find scans, still
+ * right. */
+START_TEST(test_index_out_of_memory_scans)
+{
+    table t = make_table(300);
+    for (uint64_t k = 1; k <= 3; k++) {
+        lg__name_index x = {0};
+        lg_fault_schedule f = {.when = LG_FAULT_NTH, .k = k};
+        ck_assert_int_eq(lg_fault_set("mem.alloc", &f), LG_OK);
+        lg__index_build(&x, at, &t, 300);
+        ck_assert_uint_eq(lg_fault_fired("mem.alloc"), 1);
+        lg_fault_clear();
+        ck_assert(x.broken);
+        ck_assert_ptr_null(x.slot);
+        for (size_t i = 0; i < 300; i += 7)
+            ck_assert_uint_eq(lg__index_find(&x, t.name[i], at, &t, 300), i);
+        ck_assert_uint_eq(lg__index_find(&x, "nope", at, &t, 300), (size_t)-1);
+        lg__index_free(&x);
+    }
+    free(t.name);
+}
+END_TEST
+
 /* The store: every name found after many adds, duplicates refused. */
 START_TEST(test_store_find_many)
 {
@@ -140,6 +164,7 @@ int main(void)
     tcase_add_test(tc, test_index_finds_every_name);
     tcase_add_test(tc, test_index_first_of_duplicates);
     tcase_add_test(tc, test_index_falls_back_to_a_scan);
+    tcase_add_test(tc, test_index_out_of_memory_scans);
     tcase_add_test(tc, test_store_find_many);
     tcase_add_test(tc, test_checkpoint_find);
     suite_add_tcase(s, tc);
