@@ -128,6 +128,9 @@ static lg_status push(lg__um *u, lg__pv *v)
 {
     if (u->sp == u->scap) {
         size_t cap = u->scap ? u->scap * 2 : 64;
+        lg_status st = lg__pk_charge(u, (uint64_t)(cap - u->scap) * sizeof *u->stack);
+        if (st != LG_OK)
+            return st;
         lg__pv **s = lg__realloc(u->stack, cap * sizeof *s);
         if (!s)
             return lg__pk_nomem(u);
@@ -174,6 +177,9 @@ static lg_status mark(lg__um *u)
         return lg__pk_bad(u, "more than %u nested MARKs", LG__PICKLE_MAX_MARKS);
     if (u->nmarks == u->mcap) {
         size_t cap = u->mcap ? u->mcap * 2 : 16;
+        lg_status st = lg__pk_charge(u, (uint64_t)(cap - u->mcap) * sizeof *u->marks);
+        if (st != LG_OK)
+            return st;
         size_t *m = lg__realloc(u->marks, cap * sizeof *m);
         if (!m)
             return lg__pk_nomem(u);
@@ -523,6 +529,9 @@ static lg_status memo_put(lg__um *u, uint64_t idx)
                           u->p->nvalues);
     if (idx >= u->mlen) {
         size_t len = (size_t)idx + 1 > 2 * u->mlen ? (size_t)idx + 1 : 2 * u->mlen;
+        st = lg__pk_charge(u, (uint64_t)(len - u->mlen) * sizeof *u->memo);
+        if (st != LG_OK)
+            return st;
         lg__pv **m = lg__realloc(u->memo, len * sizeof *m);
         if (!m)
             return lg__pk_nomem(u);

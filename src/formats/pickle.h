@@ -88,16 +88,19 @@ typedef struct {
 
 typedef struct lg__pickle lg__pickle;
 
-/* The values a pickle read from a file of file_size bytes may make, so
- * that a deflated pickle cannot make memory grow out of proportion to the
- * file (a value costs about 130 bytes): LG__PICKLE_BUDGET_BASE +
- * file_size / 16, at most LG__PICKLE_MAX_VALUES. */
-#define LG__PICKLE_BUDGET_BASE 400000u
+/* The memory the unpickler may take for a file of file_size bytes, so
+ * that no pickle (deflated or not) can make memory grow out of proportion
+ * to the file: its values, container items, stack, marks and memo, as
+ * allocated. LG__PICKLE_BUDGET_BASE + 3 x file_size, at most
+ * LG__PICKLE_MAX_BYTES: with the file's own pages, within the 4 x its size
+ * + 64 MiB that docs/limits.md allows any input. */
+#define LG__PICKLE_BUDGET_BASE (48u << 20)
+#define LG__PICKLE_MAX_BYTES ((uint64_t)4 << 30)
 uint64_t lg__pickle_budget(uint64_t file_size);
-/* The values the pickles loaded into p may make from now on, over all of
- * them (lg__pickle_budget of the file's size); LG__PICKLE_MAX_VALUES until
+/* The bytes the pickles loaded into p may take from now on, over all of
+ * them (lg__pickle_budget of the file's size); LG__PICKLE_MAX_BYTES until
  * set. */
-void lg__pickle_set_budget(lg__pickle *p, uint64_t max_values);
+void lg__pickle_set_budget(lg__pickle *p, uint64_t max_bytes);
 
 /* Every value of the pickles loaded into p lives until lg__pickle_free. */
 lg_status lg__pickle_new(lg__pickle **out);

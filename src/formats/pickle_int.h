@@ -22,7 +22,8 @@ typedef struct lg__pk_slab {
 struct lg__pickle {
     lg__pk_slab *slabs;
     size_t nvalues;
-    uint64_t max_values; /* 0: LG__PICKLE_MAX_VALUES (lg__pickle_set_budget) */
+    uint64_t bytes;     /* taken so far, as lg__pk_charge counts */
+    uint64_t max_bytes; /* 0: LG__PICKLE_MAX_BYTES (lg__pickle_set_budget) */
     int script_objects; /* lg__pickle_allow_script_objects */
 };
 
@@ -49,6 +50,9 @@ lg_status lg__pk_bad(const lg__um *u, const char *fmt, ...) LG_PRINTF(2, 3);
 lg_status lg__pk_nomem(const lg__um *u);
 
 /* pickle_value.c */
+/* Counts n more bytes against the pickle's budget before they are
+ * allocated; LG_E_FORMAT naming the limit past it. */
+lg_status lg__pk_charge(lg__um *u, uint64_t n);
 lg_status lg__pk_new_value(lg__um *u, lg__pv_kind kind, lg__pv **out);
 lg_status lg__pk_add_items(lg__um *u, lg__pv *c, lg__pv *const *items, size_t n);
 /* A new container holding n items. */

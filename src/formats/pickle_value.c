@@ -40,11 +40,25 @@ size_t lg__pickle_count(const lg__pickle *p) { return p->nvalues; }
 
 uint64_t lg__pickle_budget(uint64_t file_size)
 {
-    uint64_t b = LG__PICKLE_BUDGET_BASE + file_size / 16;
-    return b < LG__PICKLE_MAX_VALUES ? b : LG__PICKLE_MAX_VALUES;
+    if (file_size > (LG__PICKLE_MAX_BYTES - LG__PICKLE_BUDGET_BASE) / 3)
+        return LG__PICKLE_MAX_BYTES;
+    return LG__PICKLE_BUDGET_BASE + 3 * file_size;
 }
 
-void lg__pickle_set_budget(lg__pickle *p, uint64_t max_values) { p->max_values = max_values; }
+void lg__pickle_set_budget(lg__pickle *p, uint64_t max_bytes) { p->max_bytes = max_bytes; }
+
+lg_status lg__pk_charge(lg__um *u, uint64_t n)
+{
+    lg__pickle *p = u->p;
+    uint64_t max = p->max_bytes ? p->max_bytes : LG__PICKLE_MAX_BYTES;
+    if (n > max - p->bytes)
+        return lg__pk_bad(u, "the unpickled objects would take more than %" PRIu64 " bytes, "
+                          "the limit for this file (%u MiB + 3 times its size, at most %"
+                          PRIu64 " GiB)", max, LG__PICKLE_BUDGET_BASE >> 20,
+                          LG__PICKLE_MAX_BYTES >> 30);
+    p->bytes += n;
+    return LG_OK;
+}
 
 const char *lg__pv_kind_name(lg__pv_kind k)
 {
@@ -61,12 +75,12 @@ const char *lg__pv_kind_name(lg__pv_kind k)
 lg_status lg__pk_new_value(lg__um *u, lg__pv_kind kind, lg__pv **out)
 {
     lg__pickle *p = u->p;
-    uint64_t max = p->max_values ? p->max_values : LG__PICKLE_MAX_VALUES;
-    if (p->nvalues >= max)
-        return lg__pk_bad(u, "more than %" PRIu64 " values, the limit for this file (%u + its "
-                          "size / 16, at most %u)", max, LG__PICKLE_BUDGET_BASE,
-                          LG__PICKLE_MAX_VALUES);
+    if (p->nvalues >= LG__PICKLE_MAX_VALUES)
+        return lg__pk_bad(u, "more than %u values", LG__PICKLE_MAX_VALUES);
     if (!p->slabs || p->slabs->used == LG__PICKLE_SLAB_VALUES) {
+        lg_status st = lg__pk_charge(u, sizeof(lg__pk_slab));
+        if (st != LG_OK)
+            return st;
         lg__pk_slab *s = lg__malloc(sizeof *s);
         if (!s)
             return lg__pk_nomem(u);
@@ -87,6 +101,9 @@ static lg_status add_item(lg__um *u, lg__pv *c, lg__pv *item)
 {
     if (c->count == c->cap) {
         size_t cap = c->cap ? c->cap * 2 : 4;
+        lg_status st = lg__pk_charge(u, (uint64_t)(cap - c->cap) * sizeof *c->items);
+        if (st != LG_OK)
+            return st;
         lg__pv **items = lg__realloc(c->items, cap * sizeof *items);
         if (!items)
             return lg__pk_nomem(u);

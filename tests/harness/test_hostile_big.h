@@ -10,6 +10,11 @@
  *   big-zip-100k-entries   a torch.save zip of 100,002 records (zip64 end
  *                          records): data.pkl (an empty dict), 100,000
  *                          empty records and version
+ *   big-pickle-lists-16mib a torch.save zip whose data.pkl (16 MiB, stored)
+ *                          makes a list of 16 million empty lists: one
+ *                          byte of the file per value
+ *   big-pickle-dups-16mib  the same with one list DUP'd 16 million times:
+ *                          a stack and an item array of 8 bytes per byte
  *
  * Included by test_hostile.c only. */
 #ifndef TEST_HOSTILE_BIG_H
@@ -17,6 +22,7 @@
 
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -155,8 +161,43 @@ static int big_zip_100k(const char *path)
     return fclose(f) ? -1 : 0;
 }
 
+#define BIG_PICKLE_OPS ((size_t)16 << 20)
+
+/* A torch.save zip (stored) of data.pkl: PROTO 2, EMPTY_LIST, MARK, first
+ * (EMPTY_LIST), then `each` BIG_PICKLE_OPS times, APPENDS, STOP. */
+static int big_pickle(const char *path, unsigned char first, unsigned char each)
+{
+    size_t n = BIG_PICKLE_OPS + 7;
+    unsigned char *pkl = malloc(n);
+    FILE *f = pkl ? fopen(path, "wb") : NULL;
+    if (!f) {
+        free(pkl);
+        return -1;
+    }
+    memcpy(pkl, "\x80\x02]( ", 5);
+    pkl[4] = first;
+    memset(pkl + 5, each, BIG_PICKLE_OPS);
+    pkl[n - 2] = 'e';
+    pkl[n - 1] = '.';
+    static const unsigned char version[] = {'3', '\n'};
+    uint64_t o1 = big_local(f, "archive/data.pkl", pkl, n);
+    uint64_t o2 = big_local(f, "archive/version", version, sizeof version);
+    uint64_t cd = (uint64_t)ftell(f);
+    big_central(f, "archive/data.pkl", pkl, n, o1);
+    big_central(f, "archive/version", version, sizeof version, o2);
+    uint64_t end = (uint64_t)ftell(f);
+    put32(f, 0x06054b50u), put16(f, 0), put16(f, 0), put16(f, 2), put16(f, 2);
+    put32(f, (uint32_t)(end - cd)), put32(f, (uint32_t)cd), put16(f, 0);
+    free(pkl);
+    return fclose(f) ? -1 : 0;
+}
+
 static int hostile_big_write(const char *name, const char *path)
 {
+    if (!strcmp(name, "big-pickle-lists-16mib.pt"))
+        return big_pickle(path, ']', ']');
+    if (!strcmp(name, "big-pickle-dups-16mib.pt"))
+        return big_pickle(path, ']', '2');
     if (!strcmp(name, "big-st-header-over.safetensors"))
         return big_st_header_over(path);
     if (!strcmp(name, "big-st-header-99mb.safetensors"))

@@ -377,6 +377,8 @@ def specials(m):
     m.expect("@big-st-header-99mb.safetensors", "load {} --device mps --json", 0, "LG_OK", "-")
     m.expect("@big-zip-100k-entries.pt", "inspect {} --json", 0, "LG_OK", "-")
     m.expect("@big-zip-100k-entries.pt", "load {} --device mps --json", 0, "LG_OK", "-")
+    for big in ["@big-pickle-lists-16mib.pt", "@big-pickle-dups-16mib.pt"]:
+        m.expect(big, "inspect {} --json", 1, "LG_E_FORMAT", "the limit for this file")
 
 
 def make(m):
