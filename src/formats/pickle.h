@@ -83,7 +83,6 @@ typedef struct {
 } lg__pickle_opts;
 
 /* Bounds (each an LG_E_FORMAT when exceeded). */
-#define LG__PICKLE_MAX_VALUES (1u << 24)
 #define LG__PICKLE_MAX_MARKS 4096u
 
 typedef struct lg__pickle lg__pickle;

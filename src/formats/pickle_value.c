@@ -75,8 +75,6 @@ const char *lg__pv_kind_name(lg__pv_kind k)
 lg_status lg__pk_new_value(lg__um *u, lg__pv_kind kind, lg__pv **out)
 {
     lg__pickle *p = u->p;
-    if (p->nvalues >= LG__PICKLE_MAX_VALUES)
-        return lg__pk_bad(u, "more than %u values", LG__PICKLE_MAX_VALUES);
     if (!p->slabs || p->slabs->used == LG__PICKLE_SLAB_VALUES) {
         lg_status st = lg__pk_charge(u, sizeof(lg__pk_slab));
         if (st != LG_OK)

@@ -181,6 +181,47 @@ START_TEST(marks_bounded)
 }
 END_TEST
 
+/* The memory budget: lg__pickle_budget's arithmetic, and a pickle that
+ * takes more than its budget (by its values; by the stack and a list's
+ * items) refused with the limit named; a budget spans every pickle loaded
+ * into the same pool. */
+START_TEST(memory_budget)
+{
+    ck_assert_uint_eq(lg__pickle_budget(0), LG__PICKLE_BUDGET_BASE);
+    ck_assert_uint_eq(lg__pickle_budget(1000), LG__PICKLE_BUDGET_BASE + 3000);
+    ck_assert_uint_eq(lg__pickle_budget(UINT64_MAX / 2), LG__PICKLE_MAX_BYTES);
+    size_t n = 2 + 1 + 1 + 200000 + 2;
+    char *p = malloc(n);
+    ck_assert_ptr_nonnull(p);
+    static const char ops[] = {']', '2'};
+    for (int k = 0; k < 2; k++) { /* 200,000 lists; one list DUP'd 200,000 times */
+        memcpy(p, "\x80\x02](", 4);
+        memset(p + 4, ops[k], n - 6);
+        p[4] = ']';
+        memcpy(p + n - 2, "e.", 2);
+        lg__pickle_free(g_pk);
+        ck_assert_int_eq(lg__pickle_new(&g_pk), LG_OK);
+        lg__pickle_set_budget(g_pk, 1 << 20);
+        refused(p, n, "would take more than 1048576 bytes, the limit for this file");
+        lg__pickle_free(g_pk);
+        ck_assert_int_eq(lg__pickle_new(&g_pk), LG_OK);
+        lg__pickle_set_budget(g_pk, 64 << 20);
+        lg__pv *root = ok(p, n);
+        ck_assert_uint_eq(root->count, 200000);
+    }
+    /* over two pickles into one pool: the second runs out */
+    lg__pickle_free(g_pk);
+    ck_assert_int_eq(lg__pickle_new(&g_pk), LG_OK);
+    lg__pickle_set_budget(g_pk, 200 << 10);
+    size_t m = 2 + 1 + 1 + 1000 + 2;
+    memcpy(p + m - 2, "e.", 2);
+    memset(p + 4, ']', m - 6);
+    ck_assert_uint_eq(ok(p, m)->count, 1000);
+    refused(p, m, "the limit for this file");
+    free(p);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ memo */
 
 START_TEST(memo)
@@ -539,6 +580,7 @@ static Suite *pickle_suite(void)
     tcase_add_test(t, containers);
     tcase_add_test(t, container_misuse);
     tcase_add_test(t, marks_bounded);
+    tcase_add_test(t, memory_budget);
     tcase_add_test(t, memo);
     tcase_add_test(t, protocols);
     tcase_add_test(t, two_pickles_back_to_back);
