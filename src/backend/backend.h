@@ -78,9 +78,4 @@ lg_status lg__dev_copy(lg__dev *x, const char *name, void *dst, lg_device to, vo
 lg_status lg__dev_move(lg__dev *x, const char *point, const char *name, void *src,
                        lg_device from, lg_device to, lg_dtype t, int ndim,
                        const int64_t *shape, uint64_t nbytes, void **out);
-/* A tensor on d deserialized from host bytes (trace: deserialize; the
- * backend may refuse d). */
-lg_status lg__dev_deserialize(lg__dev *x, const char *name, lg_device d, lg_dtype t,
-                              int ndim, const int64_t *shape, const void *src,
-                              uint64_t nbytes, void **out);
 #endif

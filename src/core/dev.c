@@ -148,25 +148,3 @@ lg_status lg__dev_move(lg__dev *x, const char *point, const char *name, void *sr
         *out = dst;
     return st;
 }
-
-lg_status lg__dev_deserialize(lg__dev *x, const char *name, lg_device d, lg_dtype t, int ndim,
-                              const int64_t *shape, const void *src, uint64_t nbytes,
-                              void **out)
-{
-    void *dst = NULL;
-    lg_status st = x->b->ops->check_deserialize(x->b, d);
-    if (st == LG_OK)
-        st = lg__dev_alloc(x, name, d, t, ndim, shape, nbytes, &dst);
-    if (st == LG_OK) {
-        st = x->b->ops->write(x->b, dst, src, (size_t)nbytes);
-        if (st != LG_OK) {
-            lg__dev_free(x, name, d, nbytes, dst);
-            dst = NULL;
-        }
-    }
-    lg__trace_add(x->trace, LG_OP_DESERIALIZE, name, lg_device_cpu(), d, nbytes, st == LG_OK,
-                  NULL);
-    if (st == LG_OK)
-        *out = dst;
-    return st;
-}

@@ -19,7 +19,8 @@ typedef struct lg__reader_ops {
     /* Tensor i's bytes, row-major little-endian, into dst (nbytes). */
     lg_status (*read)(lg_checkpoint *c, size_t i, void *dst);
     /* Optional: a tensor on device d straight from the file (libtorch
-     * readers). NULL means: read to host and lg__dev_deserialize. */
+     * readers). NULL means: read to host, then into a new tensor on d
+     * (deserialize.c). */
     lg_status (*deserialize)(lg_checkpoint *c, size_t i, lg__dev *x, lg_device d, void **out);
     /* Optional: a pointer to tensor i's bytes in the map, when they are
      * stored row-major little-endian and contiguous; NULL otherwise. */
