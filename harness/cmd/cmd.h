@@ -48,6 +48,7 @@ int hx_cmd_no_device(const char *cmd, struct lg_backend *b, lg_device d);
 /* error | warn | off */
 int hx_crc_mode_valid(const char *s);
 /* sha256 of n bytes as hex into hex (65 bytes or more). */
+/* sha256 of n bytes as 64 hex digits into hex (65 bytes). */
 void hx_sha256_hex(const void *p, size_t n, char *hex);
 /* A JSON array of the dims (jansson json_t *, as void * to keep jansson
  * out of this header). */

@@ -7,7 +7,7 @@
 #include "loadgate/loadgate.h"
 
 #include <jansson.h>
-#include <openssl/evp.h>
+#include <nettle/sha2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,11 +52,15 @@ int hx_crc_mode_valid(const char *s)
 
 void hx_sha256_hex(const void *p, size_t n, char *hex)
 {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    hex[0] = '\0';
-    EVP_Digest(p, n, md, &len, EVP_sha256(), NULL);
-    for (unsigned i = 0; i < len; i++)
+    /* nettle: no allocation and no state of its own, so a digest works
+     * even when memory has run out (OpenSSL 3 sets itself up on first use,
+     * and crashes when that runs out of memory: test_oom) */
+    unsigned char md[SHA256_DIGEST_SIZE];
+    struct sha256_ctx ctx;
+    sha256_init(&ctx);
+    sha256_update(&ctx, n, p);
+    sha256_digest(&ctx, sizeof md, md);
+    for (unsigned i = 0; i < sizeof md; i++)
         snprintf(hex + 2 * i, 3, "%02x", md[i]);
 }
 

@@ -6,7 +6,6 @@
 #include "util/json.h"
 
 #include <jansson.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,7 +79,7 @@ static int inspect_run(const char *file, const char *backend, const lg_open_opti
     for (size_t i = 0; i < lg_checkpoint_count(c) && st == LG_OK; i++) {
         const lg_tensor_info *t = lg_checkpoint_tensor(c, i);
         unsigned char *buf = malloc(t->nbytes ? (size_t)t->nbytes : 1);
-        char hex[2 * EVP_MAX_MD_SIZE + 1] = "";
+        char hex[65] = "";
         st = buf ? lg_checkpoint_read(c, i, buf, (size_t)t->nbytes) : LG_E_NOMEM;
         if (st == LG_OK)
             hx_sha256_hex(buf, (size_t)t->nbytes, hex);
