@@ -51,7 +51,7 @@ static lg_status side_load(const char *arg, cmp_side *s)
         n--;
     if ((size_t)snprintf(s->path, sizeof s->path, "%.*s%s", (int)n, arg,
                          dir ? "/report.json" : "") >= sizeof s->path)
-        return hx_err(LG_E_INVALID, "%s: path too long", arg);
+        return hx_err(LG_E_INVALID, "path too long (%zu bytes): %.64s...", strlen(arg), arg);
     if (hx_report_load(s->path, &s->r) != LG_OK)
         return LG_E_IO;
     s->loaded = 1;
@@ -198,10 +198,16 @@ static json_t *probe_row(json_t *b, json_t *n)
     return e;
 }
 
+/* Equal members of two objects; absent from both is equal too. */
+static int same_member(json_t *b, json_t *n, const char *key)
+{
+    json_t *x = json_object_get(b, key), *y = json_object_get(n, key);
+    return x == y || json_equal(x, y);
+}
+
 static int same_probe(json_t *b, json_t *n)
 {
-    return b && n && json_equal(json_object_get(b, "result"), json_object_get(n, "result")) &&
-           json_equal(json_object_get(b, "message"), json_object_get(n, "message"));
+    return b && n && same_member(b, n, "result") && same_member(b, n, "message");
 }
 
 /* The rows whose result or message differs, BASE's order first. */
