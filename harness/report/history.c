@@ -83,7 +83,7 @@ lg_status hx_history_append(hx_report *r, const char *dir)
     char path[4200];
     long bad_line;
     if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, HX_HISTORY_FILE) >= sizeof path)
-        return hx_err(LG_E_IO, "%s: path too long", dir);
+        return hx_err(LG_E_IO, "path too long (%zu bytes): %.64s...", strlen(dir), dir);
     lg_status st = hx_mkdirs(dir);
     json_t *line = st == LG_OK ? hx_history_line(r) : NULL;
     if (st != LG_OK)

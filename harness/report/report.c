@@ -263,7 +263,7 @@ lg_status hx_report_clean(const char *dir)
     char path[4200];
     for (size_t i = 0; i < sizeof outs / sizeof outs[0]; i++) {
         if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, outs[i].file) >= sizeof path)
-            return hx_err(LG_E_IO, "%s: path too long", dir);
+            return hx_err(LG_E_IO, "path too long (%zu bytes): %.64s...", strlen(dir), dir);
         if (unlink(path) && errno != ENOENT)
             return hx_err(LG_E_IO, "cannot remove the earlier report %s: %s", path,
                           strerror(errno));
@@ -281,7 +281,7 @@ lg_status hx_report_write_all(const hx_report *r, const char *dir, unsigned form
         if (!(formats & outs[i].bit))
             continue;
         if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, outs[i].file) >= sizeof path)
-            return hx_err(LG_E_IO, "%s: path too long", dir);
+            return hx_err(LG_E_IO, "path too long (%zu bytes): %.64s...", strlen(dir), dir);
         lg_status st = outs[i].write(r, path);
         if (st != LG_OK && rc == LG_OK) { /* the others are still written */
             rc = st;
