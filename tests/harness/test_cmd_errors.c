@@ -527,6 +527,140 @@ START_TEST(test_merge_merged_and_errors)
 }
 END_TEST
 
+
+/* ---------------------------------------------------------------- run */
+
+static const char run_suite[] =
+    "suite: e\n"
+    "defaults: {backend: sim, device: cpu, policy: via-cpu}\n"
+    "fixtures:\n"
+    "  small: {generate: {format: safetensors, tensors: 2, shape: [4, 4], dtype: f32, seed: 1}}\n"
+    "cases:\n"
+    "  - name: ok\n"
+    "    file: small\n";
+
+static const char *write_suite(const char *text)
+{
+    return write_text("e.yaml", text);
+}
+
+/* Each bad option value: exit 2, the option named, nothing run. */
+START_TEST(test_run_bad_options)
+{
+    const char *y = write_suite(run_suite);
+    static const char *const bad[][3] = {
+        {"--jobs", "0", "--jobs"},         {"--timeout", "-1", "--timeout"},
+        {"--timeout", "1s", "--timeout"},  {"--seed", "x", "--seed"},
+        {"--backend", "tf", "--backend"},  {"--keep-failed", "", "--keep-failed"},
+        {"--history", "", "--history"},    {"--isolation", "thread", "--isolation"},
+        {"--format", "pdf", "--format"},   {"--shard", "3/2", "--shard"},
+    };
+    char o[4200];
+    snprintf(o, sizeof o, "%s", tu_path(dir, "out"));
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char *argv[] = {"run", (char *)bad[i][0], (char *)bad[i][1], "-o", o, (char *)y, NULL};
+        EXPECT_ERR(hx_cmd_run, 2, bad[i][2]);
+    }
+    {
+        char *argv[] = {"run", "-o", o, NULL};
+        EXPECT_ERR(hx_cmd_run, 2, "no case file given");
+    }
+    ck_assert_int_eq(access(o, F_OK), -1);
+}
+END_TEST
+
+/* -o a regular file: the earlier reports cannot be removed, exit 2. -o
+ * a link to a folder that does not exist: the reports cannot be
+ * written, exit 1, the folder named. --history under a regular file:
+ * said, and the reports still written. */
+START_TEST(test_run_unwritable)
+{
+    const char *y = write_suite(run_suite);
+    char plain[4200], link[4200], o[4200], h[4300];
+    snprintf(plain, sizeof plain, "%s", tu_path(dir, "plain"));
+    ck_assert_int_eq(tu_write(plain, "x", 1), 0);
+    {
+        char *argv[] = {"run", "--isolation", "none", "-o", plain, (char *)y, NULL};
+        EXPECT_ERR(hx_cmd_run, 2, "cannot remove the earlier report", "plain/report.json");
+    }
+    snprintf(link, sizeof link, "%s", tu_path(dir, "link"));
+    ck_assert_int_eq(symlink(tu_path(dir, "nowhere/deep"), link), 0);
+    {
+        char *argv[] = {"run", "--isolation", "none", "-o", link, (char *)y, NULL};
+        EXPECT_ERR(hx_cmd_run, 1, "the reports could not all be written to", "link/report.json");
+    }
+    snprintf(o, sizeof o, "%s", tu_path(dir, "out"));
+    snprintf(h, sizeof h, "%s/h", plain);
+    {
+        char *argv[] = {"run", "--isolation", "none", "--history", h, "-o", o, (char *)y, NULL};
+        EXPECT_ERR(hx_cmd_run, 0, "--history: ", "plain/h");
+    }
+    ck_assert_int_eq(access(tu_path(dir, "out/report.json"), F_OK), 0);
+    /* a folder path too long for the reports */
+    char *huge = malloc(4300);
+    ck_assert_ptr_nonnull(huge);
+    memset(huge, 'o', 4299);
+    huge[4299] = 0;
+    {
+        char *argv[] = {"run", "--isolation", "none", "-o", huge, (char *)y, NULL};
+        EXPECT_ERR(hx_cmd_run, 2, "path too long (4299 bytes)");
+    }
+    free(huge);
+}
+END_TEST
+
+/* --paranoid and --seed on a run that passes; a run whose failing cases
+ * and setup errors are past the lines printed: their groups. */
+START_TEST(test_run_paranoid_and_groups)
+{
+    const char *y = write_suite(run_suite);
+    char o[4200];
+    snprintf(o, sizeof o, "%s", tu_path(dir, "out"));
+    {
+        char *argv[] = {"run", "--isolation", "none", "--paranoid", "--seed", "7", "-o", o,
+                        (char *)y, NULL};
+        EXPECT_ERR(hx_cmd_run, 0, NULL);
+    }
+    json_t *j = json_load_file(tu_path(dir, "out/report.json"), 0, NULL);
+    ck_assert_ptr_nonnull(j);
+    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(j, "run"), "seed")), 7);
+    json_decref(j);
+    static const char many[] =
+        "suite: many\n"
+        "fixtures:\n"
+        "  gone: {path: nope.safetensors}\n"
+        "  small: {generate: {format: safetensors, tensors: 2, shape: [4, 4], dtype: f32, seed: 1}}\n"
+        "cases:\n"
+        "  - name: missing\n"
+        "    backend: sim\n"
+        "    file: gone\n"
+        "    matrix: {device: [cpu, mps], policy: [via-cpu, staged, direct], crc: [error, warn, off]}\n"
+        "  - name: missing2\n"
+        "    backend: sim\n"
+        "    file: gone\n"
+        "    matrix: {device: [cpu, mps], policy: [via-cpu, staged, direct], crc: [error, warn, off]}\n"
+        "  - name: wrong\n"
+        "    backend: sim\n"
+        "    file: small\n"
+        "    expect: {error: LG_E_FORMAT}\n"
+        "    matrix: {device: [cpu, mps], policy: [via-cpu, staged, direct], crc: [error, warn, off]}\n"
+        "  - name: wrong2\n"
+        "    backend: sim\n"
+        "    file: small\n"
+        "    expect: {error: LG_E_FORMAT}\n"
+        "    matrix: {device: [cpu, mps], policy: [via-cpu, staged, direct], crc: [error, warn, off]}\n";
+    const char *m = write_text("many.yaml", many);
+    char *argv[] = {"run", "--isolation", "none", "-o", o, (char *)m, NULL};
+    char *out, *err;
+    int rc = run_cmd(hx_cmd_run, argv, &out, &err);
+    ck_assert_msg(rc == 2, "exit %d: %s", rc, err);
+    ck_assert_msg(strstr(out, "36 failing cases in "), "out: %s\nerr: %.3000s", out, err);
+    ck_assert_msg(strstr(out, "36 setup errors in "), "%s", out);
+    free(out);
+    free(err);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("cmd_errors");
@@ -545,6 +679,9 @@ int main(void)
     tcase_add_test(tc, test_merge_unwritable);
     tcase_add_test(tc, test_merge_relative_out);
     tcase_add_test(tc, test_merge_merged_and_errors);
+    tcase_add_test(tc, test_run_bad_options);
+    tcase_add_test(tc, test_run_unwritable);
+    tcase_add_test(tc, test_run_paranoid_and_groups);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }
