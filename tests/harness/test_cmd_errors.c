@@ -6,6 +6,7 @@
  * not an object, repeated ids, a report with no commit). */
 #include "cmd/cmd.h"
 #include "cmd/compare.h"
+#include "loadgate/loadgate.h"
 #include "testutil.h"
 
 #include <check.h>
@@ -15,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static const char *dir;
@@ -661,6 +663,229 @@ START_TEST(test_run_paranoid_and_groups)
 }
 END_TEST
 
+
+/* ------------------------------------------- load, fixtures, run-one */
+
+/* Each bad usage: exit 2 and the problem named. */
+START_TEST(test_small_commands_usage)
+{
+    const char *st = tu_path(dir, "w.safetensors");
+    char w[4200];
+    snprintf(w, sizeof w, "%s", st);
+    ck_assert_int_eq(tu_write_safetensors(w, 2, 4, 4), 0);
+    {
+        char *argv[] = {"load", "--device", "cpu", NULL};
+        EXPECT_ERR(hx_cmd_load, 2, "expected exactly one CHECKPOINT");
+    }
+    {
+        char *argv[] = {"load", "--device", "cpu", "--seed", "-3", w, NULL};
+        EXPECT_ERR(hx_cmd_load, 2, "--seed");
+    }
+    {
+        char *argv[] = {"load", "--device", "cpu", "--crc", "maybe", w, NULL};
+        EXPECT_ERR(hx_cmd_load, 2, "--crc", "maybe");
+    }
+    {
+        char *argv[] = {"fixtures", NULL};
+        EXPECT_ERR(hx_cmd_fixtures, 2, "expected exactly one DIR");
+    }
+    {
+        char *argv[] = {"__run-one", "--seed", "x", "f.yaml", "id", NULL};
+        EXPECT_ERR(hx_cmd_run_one, 2, "bad value for --seed");
+    }
+    {
+        char *argv[] = {"__run-one", "--sweep", "-1", "f.yaml", "id", NULL};
+        EXPECT_ERR(hx_cmd_run_one, 2, "bad value for --sweep");
+    }
+    {
+        char *argv[] = {"__run-one", "--help", NULL};
+        EXPECT_ERR(hx_cmd_run_one, 0, NULL);
+    }
+    {
+        char *argv[] = {"list", NULL};
+        EXPECT_ERR(hx_cmd_list, 2, "no case file given");
+    }
+}
+END_TEST
+
+/* load with --crc, --seed and --trust-code (confined), in text and JSON. */
+START_TEST(test_load_options)
+{
+    char w[4200];
+    snprintf(w, sizeof w, "%s", tu_path(dir, "w.safetensors"));
+    ck_assert_int_eq(tu_write_safetensors(w, 2, 4, 4), 0);
+    char *argv[] = {"load", "--device", "cpu", "--backend", "sim", "--crc", "warn", "--seed",
+                    "9", "--trust-code", "--json", w, NULL};
+    char *out, *err;
+    int rc = run_cmd(hx_cmd_load, argv, &out, &err);
+    ck_assert_msg(rc == 0, "exit %d: %s", rc, err);
+    json_t *j = json_loads(out, 0, NULL);
+    ck_assert_msg(j != NULL, "%s", out);
+    ck_assert_int_eq(json_array_size(json_object_get(j, "variables")), 2);
+    json_decref(j);
+    free(out);
+    free(err);
+    char *argv2[] = {"inspect", "--trust-code", "--backend", "sim", w, NULL};
+    rc = run_cmd(hx_cmd_inspect, argv2, &out, &err);
+    ck_assert_msg(rc == 0, "exit %d: %s", rc, err);
+    ck_assert_msg(strstr(out, "t0"), "%s", out);
+    free(out);
+    free(err);
+}
+END_TEST
+
+/* fixtures into a folder under a regular file: exit 1, named; into a
+ * folder where a fixture's name is taken by a folder: that one named,
+ * exit 1. */
+START_TEST(test_fixtures_unwritable)
+{
+    char d[4200];
+    ck_assert_int_eq(tu_write(tu_path(dir, "plain"), "x", 1), 0);
+    snprintf(d, sizeof d, "%s/f", tu_path(dir, "plain"));
+    {
+        char *argv[] = {"fixtures", d, NULL};
+        EXPECT_ERR(hx_cmd_fixtures, 1, "plain/f");
+    }
+    snprintf(d, sizeof d, "%s", tu_path(dir, "one"));
+    char *argv[] = {"fixtures", d, NULL};
+    char *out, *err;
+    ck_assert_int_eq(run_cmd(hx_cmd_fixtures, argv, &out, &err), 0);
+    char first[4200];
+    snprintf(first, sizeof first, "%.*s", (int)strcspn(out, "\n"), out);
+    const char *base = strrchr(first, '/');
+    ck_assert_ptr_nonnull(base);
+    free(out);
+    free(err);
+    snprintf(d, sizeof d, "%s", tu_path(dir, "two"));
+    ck_assert_int_eq(mkdir(d, 0755), 0);
+    char taken[4300];
+    snprintf(taken, sizeof taken, "%s%s", d, base);
+    ck_assert_int_eq(mkdir(taken, 0755), 0);
+    EXPECT_ERR(hx_cmd_fixtures, 1, taken);
+}
+END_TEST
+
+/* fixtures --suite: a suite that cannot be read (exit 1); a fixture by
+ * path left alone; a torch-archive fixture left out (said) where the
+ * build has no torch backend, else generated. */
+START_TEST(test_fixtures_suite_errors)
+{
+    char d[4200], y[4200];
+    snprintf(d, sizeof d, "%s", tu_path(dir, "fx"));
+    snprintf(y, sizeof y, "%s", tu_path(dir, "none.yaml"));
+    {
+        char *argv[] = {"fixtures", "--suite", y, d, NULL};
+        EXPECT_ERR(hx_cmd_fixtures, 1, "none.yaml");
+    }
+    static const char suite[] =
+        "suite: fx\n"
+        "fixtures:\n"
+        "  here: {path: here.safetensors}\n"
+        "  small: {generate: {format: safetensors, tensors: 2, shape: [4, 4], dtype: f32, seed: 1}}\n"
+        "  ot: {generate: {format: torch-archive, tensors: 2, shape: [4, 4], dtype: f32, seed: 1}}\n"
+        "cases:\n"
+        "  - {name: a, backend: sim, device: cpu, file: here}\n"
+        "  - {name: b, backend: sim, device: cpu, file: small}\n"
+        "  - {name: c, backend: sim, device: cpu, file: small}\n"
+        "  - {name: d, backend: torch, device: cpu, file: ot}\n";
+    snprintf(y, sizeof y, "%s", write_text("fx.yaml", suite));
+    char *argv[] = {"fixtures", "--suite", y, d, NULL};
+    char *out, *err;
+    ck_assert_int_eq(run_cmd(hx_cmd_fixtures, argv, &out, &err), 0);
+    ck_assert_msg(!strstr(out, "here.safetensors"), "%s", out);
+    char *nl = strchr(out, '\n');
+    ck_assert_msg(nl && strstr(out, ".safetensors") < nl, "%s", out);
+    if (strstr(lg_backends_built(), "torch")) {
+        ck_assert_msg(strstr(nl, ".ot\n"), "%s", out);
+    } else {
+        ck_assert_msg(!strstr(nl + 1, "safetensors"), "the fixture of b and c twice: %s", out);
+        ck_assert_msg(strstr(err, "fixture ot: fixture format torch-archive needs the torch "
+                                  "backend"), "%s", err);
+    }
+    free(out);
+    free(err);
+}
+END_TEST
+
+/* __run-one: a case file that cannot be read (exit 2); a case run with
+ * --backend, --paranoid, --cache and --ack: "+" first, then the result. */
+START_TEST(test_run_one_paths)
+{
+    char y[4200], cache[4200];
+    snprintf(y, sizeof y, "%s", tu_path(dir, "none.yaml"));
+    {
+        char *argv[] = {"__run-one", y, "e/ok", NULL};
+        EXPECT_ERR(hx_cmd_run_one, 2, "none.yaml");
+    }
+    snprintf(y, sizeof y, "%s", write_suite(run_suite));
+    snprintf(cache, sizeof cache, "%s", tu_path(dir, "cache"));
+    ck_assert_int_eq(mkdir(cache, 0755), 0);
+    char *argv[] = {"__run-one", "--backend", "sim", "--paranoid", "--ack", "--cache", cache, y,
+                    "e/ok", NULL};
+    char *out, *err;
+    int rc = run_cmd(hx_cmd_run_one, argv, &out, &err);
+    ck_assert_msg(rc == 0, "exit %d: %s", rc, err);
+    ck_assert_msg(out[0] == '+' && strstr(out, "\"pass\""), "%s", out);
+    free(out);
+    free(err);
+}
+END_TEST
+
+/* ----------------------------------------------------- the program */
+
+/* Runs the harness program with args; its stdout and stderr in dir. */
+static int run_program(char *const *args)
+{
+    char prog[4096], o[4200], e[4200];
+    snprintf(prog, sizeof prog, "%s/harness", LG_BINARY_DIR);
+    snprintf(o, sizeof o, "%s", tu_path(dir, "p.out"));
+    snprintf(e, sizeof e, "%s", tu_path(dir, "p.err"));
+    char *argv[8] = {prog};
+    for (int i = 0; args[i] && i < 6; i++)
+        argv[i + 1] = args[i];
+    fflush(NULL);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        int fo = open(o, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        int fe = open(e, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        dup2(fo, 1);
+        dup2(fe, 2);
+        execv(prog, argv);
+        _exit(127);
+    }
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFEXITED(status));
+    return WEXITSTATUS(status);
+}
+
+START_TEST(test_program_usage)
+{
+    char *none[] = {NULL};
+    ck_assert_int_eq(run_program(none), 2);
+    char *s = tu_read_text(tu_path(dir, "p.err"));
+    ck_assert_ptr_nonnull(s);
+    ck_assert_msg(strstr(s, "usage"), "%s", s);
+    free(s);
+    const char *helps[] = {"--help", "-h", "help"};
+    for (int i = 0; i < 3; i++) {
+        char *args[] = {(char *)helps[i], NULL};
+        ck_assert_int_eq(run_program(args), 0);
+        s = tu_read_text(tu_path(dir, "p.out"));
+        ck_assert_ptr_nonnull(s);
+        ck_assert_msg(strstr(s, "usage") && strstr(s, "compare"), "%s: %s", helps[i], s);
+        free(s);
+    }
+    char *bad[] = {"frobnicate", NULL};
+    ck_assert_int_eq(run_program(bad), 2);
+    s = tu_read_text(tu_path(dir, "p.err"));
+    ck_assert_ptr_nonnull(s);
+    ck_assert_msg(strstr(s, "unknown command 'frobnicate'"), "%s", s);
+    free(s);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("cmd_errors");
@@ -682,6 +907,12 @@ int main(void)
     tcase_add_test(tc, test_run_bad_options);
     tcase_add_test(tc, test_run_unwritable);
     tcase_add_test(tc, test_run_paranoid_and_groups);
+    tcase_add_test(tc, test_small_commands_usage);
+    tcase_add_test(tc, test_load_options);
+    tcase_add_test(tc, test_fixtures_unwritable);
+    tcase_add_test(tc, test_fixtures_suite_errors);
+    tcase_add_test(tc, test_run_one_paths);
+    tcase_add_test(tc, test_program_usage);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }
