@@ -57,6 +57,16 @@ static int version(void)
     return 0;
 }
 
+/* A command whose output could not all be written (a full disk) does not
+ * exit 0: whoever reads it would take a cut output for a whole one. */
+static int stdout_checked(int rc)
+{
+    if (fflush(stdout) == 0 && !ferror(stdout))
+        return rc;
+    fputs("harness: stdout: write error\n", stderr);
+    return rc ? rc : 2;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -73,10 +83,10 @@ int main(int argc, char **argv)
         return 0;
     }
     if (!strcmp(argv[1], "--version"))
-        return version();
+        return stdout_checked(version());
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (!strcmp(argv[1], cmds[i].name))
-            return cmds[i].fn(argc - 1, argv + 1);
+            return stdout_checked(cmds[i].fn(argc - 1, argv + 1));
     fprintf(stderr, "harness: unknown command '%s'\n\n%s", argv[1], usage);
     return 2;
 }

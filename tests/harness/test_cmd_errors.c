@@ -12,6 +12,7 @@
 #include <check.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <pty.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -860,6 +861,32 @@ static int run_program(char *const *args)
     return WEXITSTATUS(status);
 }
 
+/* The same with stdout on /dev/full. */
+static int run_program_full(char *const *args)
+{
+    char prog[4096], e[4200];
+    snprintf(prog, sizeof prog, "%s/harness", LG_BINARY_DIR);
+    snprintf(e, sizeof e, "%s", tu_path(dir, "p.err"));
+    char *argv[8] = {prog};
+    for (int i = 0; args[i] && i < 6; i++)
+        argv[i + 1] = args[i];
+    fflush(NULL);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        int fo = open("/dev/full", O_WRONLY);
+        int fe = open(e, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        dup2(fo, 1);
+        dup2(fe, 2);
+        execv(prog, argv);
+        _exit(127);
+    }
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFEXITED(status));
+    return WEXITSTATUS(status);
+}
+
 START_TEST(test_program_usage)
 {
     char *none[] = {NULL};
@@ -883,6 +910,136 @@ START_TEST(test_program_usage)
     ck_assert_ptr_nonnull(s);
     ck_assert_msg(strstr(s, "unknown command 'frobnicate'"), "%s", s);
     free(s);
+}
+END_TEST
+
+
+/* The program on a full device: every command that would exit 0 exits 2
+ * and says why; --version prints its modules. */
+START_TEST(test_program_stdout_full)
+{
+    char w[4200], prog[4096];
+    snprintf(w, sizeof w, "%s", tu_path(dir, "w.safetensors"));
+    ck_assert_int_eq(tu_write_safetensors(w, 2, 4, 4), 0);
+    char *ok[] = {"--version", NULL};
+    ck_assert_int_eq(run_program(ok), 0);
+    char *s = tu_read_text(tu_path(dir, "p.out"));
+    ck_assert_ptr_nonnull(s);
+    ck_assert_msg(strstr(s, "torch module"), "%s", s);
+    free(s);
+    snprintf(prog, sizeof prog, "%s/harness", LG_BINARY_DIR);
+    static const char *const cmds[][6] = {
+        {"--version"},
+        {"inspect", "--json", NULL},
+        {"load", "--backend", "sim", "--device", "cpu", NULL},
+        {"probe", "--backend", "sim", "--json"},
+    };
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        char *args[8] = {0};
+        int k = 0;
+        for (; k < 6 && cmds[i][k]; k++)
+            args[k] = (char *)cmds[i][k];
+        if (i == 1 || i == 2)
+            args[k] = w;
+        int rc = run_program_full(args);
+        s = tu_read_text(tu_path(dir, "p.err"));
+        ck_assert_ptr_nonnull(s);
+        ck_assert_msg(rc == 2 && strstr(s, "harness: stdout: write error"), "%s: exit %d: %s",
+                      cmds[i][0], rc, s);
+        free(s);
+    }
+}
+END_TEST
+
+/* list, __run-one and probe on a full stdout, in-process: each says so. */
+START_TEST(test_stdout_full_in_process)
+{
+    const char *y = write_suite(run_suite);
+    char yy[4200];
+    snprintf(yy, sizeof yy, "%s", y);
+    char *err;
+    char *l[] = {"list", yy, NULL};
+    ck_assert_int_eq(run_full(hx_cmd_list, l, &err), 2);
+    free(err);
+    char *r1[] = {"__run-one", "--ack", yy, "e/ok", NULL};
+    ck_assert_int_ne(run_full(hx_cmd_run_one, r1, &err), 0);
+    free(err);
+    char *r2[] = {"__run-one", yy, "e/ok", NULL};
+    ck_assert_int_eq(run_full(hx_cmd_run_one, r2, &err), 2);
+    ck_assert_msg(strstr(err, "harness __run-one: "), "%s", err);
+    free(err);
+}
+END_TEST
+
+/* No folder for the run's cache ($TMPDIR a regular file): exit 2, said. */
+START_TEST(test_no_temp_folder)
+{
+    const char *y = write_suite(run_suite);
+    char yy[4200], o[4200], plain[4200];
+    snprintf(yy, sizeof yy, "%s", y);
+    snprintf(o, sizeof o, "%s", tu_path(dir, "out"));
+    snprintf(plain, sizeof plain, "%s", tu_path(dir, "plain"));
+    ck_assert_int_eq(tu_write(plain, "x", 1), 0);
+    char *saved = getenv("TMPDIR") ? strdup(getenv("TMPDIR")) : NULL;
+    setenv("TMPDIR", plain, 1);
+    char *out, *err;
+    char *r[] = {"run", "--isolation", "none", "-o", o, yy, NULL};
+    int rc = run_cmd(hx_cmd_run, r, &out, &err);
+    char *r1[] = {"__run-one", yy, "e/ok", NULL};
+    char *out1, *err1;
+    int rc1 = run_cmd(hx_cmd_run_one, r1, &out1, &err1);
+    if (saved)
+        setenv("TMPDIR", saved, 1);
+    else
+        unsetenv("TMPDIR");
+    free(saved);
+    ck_assert_msg(rc == 2 && strstr(err, "cannot create a folder in") && strstr(err, "plain"),
+                  "run: exit %d: %s", rc, err);
+    ck_assert_msg(rc1 == 2 && strstr(err1, "cannot create a folder in"), "__run-one: exit %d: %s",
+                  rc1, err1);
+    free(out), free(err), free(out1), free(err1);
+}
+END_TEST
+
+/* --shard selecting no case, without -k: exit 5, said. */
+START_TEST(test_shard_selects_none)
+{
+    const char *y = write_suite(run_suite);
+    char yy[4200], o[4200];
+    snprintf(yy, sizeof yy, "%s", y);
+    snprintf(o, sizeof o, "%s", tu_path(dir, "out"));
+    char *argv[] = {"run", "--isolation", "none", "--shard", "2/2", "-o", o, yy, NULL};
+    EXPECT_ERR(hx_cmd_run, 5, "harness run: no case selected\n");
+}
+END_TEST
+
+/* The progress line, on a terminal only. */
+START_TEST(test_run_progress_on_tty)
+{
+    const char *y = write_suite(run_suite);
+    char yy[4200], o[4200];
+    snprintf(yy, sizeof yy, "%s", y);
+    snprintf(o, sizeof o, "%s", tu_path(dir, "out"));
+    int m, t;
+    ck_assert_int_eq(openpty(&m, &t, NULL, NULL, NULL), 0);
+    fflush(stderr);
+    int saved = dup(2);
+    dup2(t, 2);
+    char *argv[] = {"run", "--isolation", "none", "-o", o, yy, NULL};
+    char *out;
+    int rc = tu_run_cmd(hx_cmd_run, argv, dir, &out);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    close(t);
+    char buf[4096];
+    ssize_t n = read(m, buf, sizeof buf - 1);
+    close(m);
+    ck_assert_int_gt(n, 0);
+    buf[n] = 0;
+    ck_assert_int_eq(rc, 0);
+    ck_assert_msg(strstr(buf, "[1/1] 0 failed, 0 errors"), "%s", buf);
+    free(out);
 }
 END_TEST
 
@@ -913,6 +1070,11 @@ int main(void)
     tcase_add_test(tc, test_fixtures_suite_errors);
     tcase_add_test(tc, test_run_one_paths);
     tcase_add_test(tc, test_program_usage);
+    tcase_add_test(tc, test_program_stdout_full);
+    tcase_add_test(tc, test_stdout_full_in_process);
+    tcase_add_test(tc, test_no_temp_folder);
+    tcase_add_test(tc, test_shard_selects_none);
+    tcase_add_test(tc, test_run_progress_on_tty);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }
