@@ -216,17 +216,22 @@ END_TEST
 /* ---------------------------------------------------------- escaping */
 
 /* The cases of a report whose text needs escaping everywhere. */
+static char cut_msg[300]; /* 199 bytes, then a two-byte character across the 200-byte cut */
+
 static void hostile_report(hx_report *r)
 {
+    memset(cut_msg, 'm', 199);
+    snprintf(cut_msg + 199, sizeof cut_msg - 199, "\xc3\xa9 and more");
     ck_assert_int_eq(hx_report_init(r), LG_OK);
     r->environment = json_pack(
         "{s:{s:s}, s:{s:s, s:s, s:{s:s, s:s, s:i, s:{s:{s:s, s:[s, i]}}},"
-        " s:[{s:s, s:s, s:s}, {s:s, s:s, s:s, s:s}]}}",
+        " s:[{s:s, s:s, s:s}, {s:s, s:s, s:s, s:s}, {s:s, s:s, s:s, s:s}]}}",
         "host", "name", "host\nname\t\"1\"", "probe", "libtorch", "2.5.1", "backend", "torch",
         "verdict", "mps_workaround", "needed", "reason", "```\nfenced\n```", "gate", 3,
         "per_reader", "input-archive", "mps_workaround", "needed", "extensions", ".pt", 7, "probes",
         "reader", "input-archive", "device", "cpu", "result", "works", "reader", "input-archive",
-        "device", "mps", "result", "rejected", "message", "no | way\nat all");
+        "device", "mps", "result", "rejected", "message", "no | way\nat all", "reader", "r2",
+        "device", "cuda", "result", "rejected", "message", cut_msg);
     r->run = json_pack("{s:s}", "started", "2026-01-01T00:00:00Z\r");
     snprintf(r->interrupted, sizeof r->interrupted, "interrupted by <SIGINT>");
     ck_assert_int_eq(
@@ -257,6 +262,11 @@ START_TEST(test_md_escapes)
     ck_assert_msg(strstr(md, "no \\| way at all"), "the probe message: %s", md);
     ck_assert_msg(strstr(md, "````\n```\nfenced\n```\n````"), "a fence around a fence: %s", md);
     ck_assert_msg(strstr(md, "Input kept as `/tmp/k`"), "%s", md);
+    char want[300];
+    snprintf(want, sizeof want, "%.199s\xe2\x80\xa6 |", cut_msg); /* cut before the \xc3 */
+    const char *row = "| r2 | cuda | rejected | ", *at = strstr(md, row);
+    ck_assert_msg(at, "%s", md);
+    ck_assert_msg(!strncmp(at + strlen(row), want, strlen(want)), "%.300s", at);
     free(md);
     hx_report_free(&r);
 }
@@ -350,6 +360,31 @@ START_TEST(test_fs_errors)
 }
 END_TEST
 
+
+/* Each writer onto a full device (its file a link to /dev/full): the
+ * error, named by the file. */
+START_TEST(test_writers_on_full_device)
+{
+    hx_report r;
+    two_case_report(&r);
+    ck_assert_int_eq(hx_report_stamp(&r), LG_OK);
+    static const char *const names[] = {"r.json", "r.xml", "r.md", "r.html"};
+    lg_status (*const writers[])(const hx_report *, const char *) = {
+        hx_report_write_json, hx_report_write_junit, hx_report_write_md, hx_report_write_html};
+    for (int i = 0; i < 4; i++) {
+        const char *p = path_of(names[i]);
+        ck_assert_int_eq(symlink("/dev/full", p), 0);
+        ck_assert_int_eq(writers[i](&r, p), LG_E_IO);
+        assert_msg_has(names[i]);
+    }
+    ck_assert_int_eq(mkdir(path_of("h"), 0755), 0);
+    ck_assert_int_eq(symlink("/dev/full", path_of("h/" HX_HISTORY_FILE)), 0);
+    ck_assert_int_eq(hx_history_append(&r, path_of("h")), LG_E_IO);
+    assert_msg_has(HX_HISTORY_FILE ": write error");
+    hx_report_free(&r);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("report_errors");
@@ -367,6 +402,7 @@ int main(void)
     tcase_add_test(tc, test_html_trace_budget);
     tcase_add_test(tc, test_utf8_decode);
     tcase_add_test(tc, test_fs_errors);
+    tcase_add_test(tc, test_writers_on_full_device);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }
