@@ -2,6 +2,7 @@
  * asked of the library's public API and of the backend's own counters,
  * never of the loader's bookkeeping alone. */
 #include "invariants.h"
+#include "util/error.h"
 #include "util/fds.h"
 
 #include <stdarg.h>
@@ -546,6 +547,10 @@ lg_status hx_check_load(const hx_load_req *q, hx_outcome *o)
     lg_fault_disarm(); /* the checks below must not meet injected faults */
     snprintf(o->message, sizeof o->message, "%s", o->status == LG_OK ? "" : lg_error_message());
     lg_store_set_trace(st, NULL);
+    if (lg_trace_lost(o->trace)) { /* the checks below would read a short trace */
+        r = hx_err(LG_E_NOMEM, "out of memory recording the load's trace");
+        goto out;
+    }
     o->ran = 1;
     o->after = lg_store_device(st);
     o->policy_used = o->status == LG_OK ? o->stats.policy_used : q->opt.policy;

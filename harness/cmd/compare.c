@@ -405,7 +405,7 @@ static char *compare_text(const json_t *cmp, int as_json)
 {
     if (!as_json)
         return hx_compare_md(cmp, HX_COMPARE_MD_CAP);
-    char *s = json_dumps(cmp, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    char *s = hx_json_dumps(cmp, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     char *nl = s ? realloc(s, strlen(s) + 2) : NULL;
     if (!nl) {
         free(s);

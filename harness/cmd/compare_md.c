@@ -180,7 +180,8 @@ static void md_value(md_buf *b, const json_t *v)
         free(t.s);
         return;
     }
-    char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    char *s = hx_json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    b->oom |= !s;
     md_cell(b, s ? s : "?", CELL_MAX);
     free(s);
 }

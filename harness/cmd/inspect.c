@@ -33,8 +33,10 @@ static void print_error(int as_json, const char *file, lg_status st)
     if (as_json) {
         json_t *o = json_pack("{s:o, s:s, s:o}", "file", hx_json_str(file), "status",
                               lg_status_name(st), "message", hx_json_str(lg_error_message()));
-        json_dumpf(o, stdout, JSON_INDENT(2));
-        putchar('\n');
+        if (hx_json_dumpf(o, stdout, JSON_INDENT(2)) == 0)
+            putchar('\n');
+        else /* out of memory: the message goes to stderr */
+            fprintf(stderr, "%s: %s\n", lg_status_name(st), lg_error_message());
         json_decref(o);
     } else {
         fprintf(stderr, "%s: %s\n", lg_status_name(st), lg_error_message());
@@ -62,6 +64,7 @@ static int inspect_run(const char *file, const char *backend, const lg_open_opti
 {
     lg_backend *b = NULL;
     lg_checkpoint *c = NULL;
+    int oom = 0;
     lg_status st = lg_backend_open(backend, &b);
     lg_open_options oo = *opt;
     oo.backend = b;
@@ -104,8 +107,10 @@ static int inspect_run(const char *file, const char *backend, const lg_open_opti
                               tensors, "findings", f, "metadata",
                               hx_inspect_metadata(file, lg_checkpoint_format(c)), "records",
                               hx_inspect_records(file));
-        json_dumpf(o, stdout, JSON_INDENT(2));
-        putchar('\n');
+        if (hx_json_dumpf(o, stdout, JSON_INDENT(2)) == 0)
+            putchar('\n');
+        else
+            oom = 1;
         json_decref(o);
     } else {
         json_decref(tensors);
@@ -114,9 +119,11 @@ static int inspect_run(const char *file, const char *backend, const lg_open_opti
     }
     if (st != LG_OK)
         print_error(as_json, file, st);
+    if (oom)
+        fprintf(stderr, "harness inspect: %s: out of memory writing the JSON\n", file);
     lg_checkpoint_close(c);
     lg_backend_close(b);
-    return st == LG_OK ? 0 : 1;
+    return st == LG_OK && !oom ? 0 : 1;
 }
 
 typedef struct {

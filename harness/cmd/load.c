@@ -234,8 +234,12 @@ static int load_run(load_args *a)
         json_t *j = load_json(&o, q->path, a->backend, &q->opt, a->with_trace);
         json_object_set_new(j, "variables", a->vars ? a->vars : json_null());
         a->vars = NULL;
-        json_dumpf(j, stdout, JSON_INDENT(2));
-        putchar('\n');
+        if (hx_json_dumpf(j, stdout, JSON_INDENT(2)) == 0) {
+            putchar('\n');
+        } else {
+            fprintf(stderr, "harness load: %s: out of memory writing the JSON\n", q->path);
+            failed = 1;
+        }
         json_decref(j);
     } else {
         load_print(&o, a->backend, a->with_trace);

@@ -175,7 +175,7 @@ static lg_status merge_write_json(const hx_report *r, json_t *envs, const char *
     }
     lg_status st = hx_fopen_out(path, &f);
     if (st == LG_OK) {
-        bad = json_dumpf(ordered, f, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
+        bad = hx_json_dumpf(ordered, f, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
         fputc('\n', f);
         st = hx_fclose_checked(f, path);
         if (st == LG_OK && bad)

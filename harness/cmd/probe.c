@@ -154,7 +154,7 @@ static void print_table(const json_t *r)
 
 static int print_json(const json_t *r)
 {
-    char *s = json_dumps(r, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    char *s = hx_json_dumps(r, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     if (!s) {
         fputs("harness probe: out of memory\n", stderr);
         return -1;

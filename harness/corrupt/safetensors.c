@@ -7,6 +7,8 @@
 #include "util/error.h"
 
 #include <inttypes.h>
+#include "util/json.h"
+
 #include <jansson.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -181,7 +183,7 @@ static void put_s(st_buf *b, const char *s) { put(b, s, strlen(s)); }
 
 static void put_json(st_buf *b, const json_t *v)
 {
-    char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER);
+    char *s = hx_json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER);
     if (!s) {
         b->oom = 1;
         return;
@@ -193,7 +195,7 @@ static void put_json(st_buf *b, const json_t *v)
 static void put_entry(st_buf *b, const st_ent *t, int bad_utf8)
 {
     json_t *k = json_string(t->name);
-    char *s = k ? json_dumps(k, JSON_ENCODE_ANY) : NULL;
+    char *s = k ? hx_json_dumps(k, JSON_ENCODE_ANY) : NULL;
     json_decref(k);
     if (!s) {
         b->oom = 1;

@@ -33,7 +33,7 @@ json_t *hx_history_line(const hx_report *r)
 
 static lg_status append_line(const char *path, const json_t *line)
 {
-    char *text = json_dumps(line, JSON_COMPACT);
+    char *text = hx_json_dumps(line, JSON_COMPACT);
     if (!text)
         return hx_err(LG_E_NOMEM, "%s: out of memory", path);
     FILE *f = fopen(path, "a");

@@ -276,7 +276,7 @@ lg_status hx_report_write_html(const hx_report *r, const char *path)
                             "cases", page_cases(r->cases), "policies",
                             hx_policy_table(r->cases), "groups", page_groups(r->cases, 0),
                             "error_groups", page_groups(r->cases, 1), "history", r->history);
-    char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    char *text = doc ? hx_json_dumps(doc, JSON_COMPACT) : NULL;
     FILE *f;
     json_decref(doc);
     if (!text)

@@ -34,7 +34,7 @@ lg_status hx_report_write_json(const hx_report *r, const char *path)
         return hx_err(LG_E_NOMEM, "%s: out of memory", path);
     lg_status st = hx_fopen_out(path, &f);
     if (st == LG_OK) {
-        int bad = json_dumpf(doc, f, JSON_INDENT(1));
+        int bad = hx_json_dumpf(doc, f, JSON_INDENT(1));
         fputc('\n', f);
         st = hx_fclose_checked(f, path);
         if (st == LG_OK && bad)

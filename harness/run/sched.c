@@ -81,7 +81,7 @@ static void progress(const hx_sched *S, int final)
  * fork stays cheap however many results it holds. Takes res. */
 static int keep_result(job *j, json_t *res)
 {
-    char *text = json_dumps(res, JSON_COMPACT);
+    char *text = hx_json_dumps(res, JSON_COMPACT);
     json_decref(res);
     if (!text)
         return -1;

@@ -40,7 +40,7 @@ static lg_status emit_line(int fd, json_t *res, uint64_t fired, const char *reti
     json_t *w = json_pack("{s:o, s:I}", "result", res, "fired", (json_int_t)fired);
     if (w && retire)
         json_object_set_new(w, "retire", hx_json_str(retire));
-    char *text = w ? json_dumps(w, JSON_COMPACT) : NULL;
+    char *text = w ? hx_json_dumps(w, JSON_COMPACT) : NULL;
     size_t len = text ? strlen(text) : 0;
     lg_status st = LG_OK;
     if (text)
@@ -180,6 +180,7 @@ static int worker_loop(void *arg, int out_fd)
             return 1;
         lg_fault_clear();
         lg_error_clear();
+        hx_json_reset();
         fired = 0;
         json_t *res = a->fn(a->ctx, job, k, &fired);
         fflush(NULL); /* its output reaches the parent before its result */

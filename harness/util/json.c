@@ -1,8 +1,50 @@
 /* JSON text helpers (util/json.h). */
 #include "util/json.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+
+static atomic_int lost; /* a jansson allocation failed */
+
+static void *json_alloc(size_t n)
+{
+    void *p = malloc(n);
+    if (!p)
+        atomic_store(&lost, 1);
+    return p;
+}
+
+__attribute__((constructor)) static void json_alloc_install(void)
+{
+    json_set_alloc_funcs(json_alloc, free);
+}
+
+/* The text is checked after the dump too: an allocation that fails
+ * inside json_dumps can leave it with a text that lacks a piece. */
+char *hx_json_dumps(const json_t *j, size_t flags)
+{
+    char *s = atomic_load(&lost) ? NULL : json_dumps(j, flags);
+    if (s && atomic_load(&lost)) {
+        free(s);
+        s = NULL;
+    }
+    return s;
+}
+
+/* Through a text in memory, so that nothing is written when it is short. */
+int hx_json_dumpf(const json_t *j, FILE *f, size_t flags)
+{
+    char *s = hx_json_dumps(j, flags);
+    if (!s)
+        return -1;
+    size_t n = strlen(s);
+    int bad = fwrite(s, 1, n, f) != n;
+    free(s);
+    return bad ? -1 : 0;
+}
+
+void hx_json_reset(void) { atomic_store(&lost, 0); }
 
 int hx_utf8_decode(const unsigned char *p, unsigned long *cp)
 {

@@ -6,6 +6,7 @@
 #define HX_UTIL_JSON_H
 
 #include <jansson.h>
+#include <stdio.h>
 
 /* A copy of s that is valid UTF-8: each invalid byte becomes U+FFFD
  * (malloc'd; NULL when out of memory). */
@@ -19,4 +20,15 @@ int hx_utf8_decode(const unsigned char *p, unsigned long *cp);
 json_t *hx_json_str(const char *s);
 /* The string member key of object o, or NULL (also when o is not an object). */
 const char *hx_json_get_str(const json_t *o, const char *key);
+/* jansson allocates through the harness's own function (installed when
+ * the program starts), which marks a failed allocation: jansson's
+ * builders (json_array_append_new, json_object_set_new, ...) would
+ * otherwise drop a value without a word when memory runs out, and the
+ * document would be written short. These write a document only when no
+ * jansson allocation has failed in the process (since hx_json_reset):
+ * NULL or -1 otherwise, as when the dump itself fails. */
+char *hx_json_dumps(const json_t *j, size_t flags);
+int hx_json_dumpf(const json_t *j, FILE *f, size_t flags);
+/* Forgets a failed allocation: a worker's next case starts clean. */
+void hx_json_reset(void);
 #endif

@@ -187,6 +187,9 @@ LG_API void lg_trace_free(lg_trace *t);
 LG_API void lg_trace_clear(lg_trace *t);
 LG_API size_t lg_trace_count(const lg_trace *t);
 LG_API const lg_event *lg_trace_event(const lg_trace *t, size_t i);
+/* 1 when an event, or an event's tensor name, could not be recorded (out
+ * of memory): the trace is then incomplete and proves nothing. */
+LG_API int lg_trace_lost(const lg_trace *t);
 LG_API const char *lg_op_name(lg_op op);
 
 /* ---------------------------------------------------------------- faults */

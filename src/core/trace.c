@@ -59,6 +59,8 @@ void lg_trace_clear(lg_trace *t)
 
 size_t lg_trace_count(const lg_trace *t) { return t ? t->n : 0; }
 
+int lg_trace_lost(const lg_trace *t) { return t && t->overflow; }
+
 const lg_event *lg_trace_event(const lg_trace *t, size_t i)
 {
     return t && i < t->n ? &t->ev[i] : NULL;
