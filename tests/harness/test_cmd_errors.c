@@ -1016,7 +1016,14 @@ END_TEST
 /* The progress line, on a terminal only. */
 START_TEST(test_run_progress_on_tty)
 {
-    const char *y = write_suite(run_suite);
+    static const char three[] =
+        "suite: e\n"
+        "defaults: {backend: sim, policy: via-cpu}\n"
+        "fixtures:\n"
+        "  small: {generate: {format: safetensors, tensors: 2, shape: [4, 4], dtype: f32, seed: 1}}\n"
+        "cases:\n"
+        "  - {name: ok, file: small, matrix: {device: [cpu, mps, cuda]}}\n";
+    const char *y = write_suite(three);
     char yy[4200], o[4200];
     snprintf(yy, sizeof yy, "%s", y);
     snprintf(o, sizeof o, "%s", tu_path(dir, "out"));
@@ -1027,7 +1034,7 @@ START_TEST(test_run_progress_on_tty)
     dup2(t, 2);
     char *argv[] = {"run", "--isolation", "none", "-o", o, yy, NULL};
     char *out;
-    int rc = tu_run_cmd(hx_cmd_run, argv, dir, &out);
+    int rc = tu_run_cmd(hx_cmd_run, argv, dir, &out); /* lines 0.1 s apart at most, and the last */
     fflush(stderr);
     dup2(saved, 2);
     close(saved);
@@ -1038,8 +1045,98 @@ START_TEST(test_run_progress_on_tty)
     ck_assert_int_gt(n, 0);
     buf[n] = 0;
     ck_assert_int_eq(rc, 0);
-    ck_assert_msg(strstr(buf, "[1/1] 0 failed, 0 errors"), "%s", buf);
+    ck_assert_msg(strstr(buf, "[3/3] 0 failed, 0 errors"), "%s", buf);
     free(out);
+}
+END_TEST
+
+
+/* load: --reader auto taken; a device that is no device (no list of
+ * allowed values to give); the torch backend where the build has none. */
+START_TEST(test_load_values)
+{
+    char w[4200];
+    snprintf(w, sizeof w, "%s", tu_path(dir, "w.safetensors"));
+    ck_assert_int_eq(tu_write_safetensors(w, 2, 4, 4), 0);
+    {
+        char *argv[] = {"load", "--backend", "sim", "--device", "cpu", "--reader", "auto", w, NULL};
+        EXPECT_ERR(hx_cmd_load, 0, NULL);
+    }
+    {
+        char *argv[] = {"load", "--backend", "sim", "--device", "nowhere", w, NULL};
+        EXPECT_ERR(hx_cmd_load, 2, "--device: bad value 'nowhere'");
+    }
+    if (!strstr(lg_backends_built(), "torch")) {
+        char *argv[] = {"load", "--backend", "torch", "--device", "cpu", w, NULL};
+        EXPECT_ERR(hx_cmd_load, 1, "harness load: backend \"torch\": this build has no libtorch");
+    }
+}
+END_TEST
+
+/* --keep-failed: a failing case's line names the input kept. */
+START_TEST(test_run_keep_failed_line)
+{
+    static const char failing[] =
+        "suite: k\n"
+        "fixtures:\n"
+        "  small: {generate: {format: safetensors, tensors: 2, shape: [4, 4], dtype: f32, seed: 1}}\n"
+        "cases:\n"
+        "  - {name: wrong, backend: sim, device: cpu, file: small, expect: {error: LG_E_FORMAT}}\n";
+    const char *y = write_text("k.yaml", failing);
+    char yy[4200], o[4200], k[4200];
+    snprintf(yy, sizeof yy, "%s", y);
+    snprintf(o, sizeof o, "%s", tu_path(dir, "out"));
+    snprintf(k, sizeof k, "%s", tu_path(dir, "kept"));
+    char *argv[] = {"run", "--isolation", "none", "--keep-failed", k, "-o", o, yy, NULL};
+    char *out, *err;
+    int rc = run_cmd(hx_cmd_run, argv, &out, &err);
+    ck_assert_msg(rc == 1, "exit %d: %s", rc, err);
+    ck_assert_msg(strstr(out, "fail    k/wrong: ") && strstr(out, " (input kept as ") &&
+                      strstr(out, "/kept/"), "%s", out);
+    free(out);
+    free(err);
+}
+END_TEST
+
+/* A generated fixture that cannot be written (the run's scratch folder
+ * for it taken by a regular file): named, exit 1. */
+START_TEST(test_fixtures_generate_fails)
+{
+    static const char suite[] =
+        "suite: fx\n"
+        "fixtures:\n"
+        "  small: {generate: {format: safetensors, tensors: 2, shape: [4, 4], dtype: f32, seed: 1}}\n"
+        "cases:\n"
+        "  - {name: b, backend: sim, device: cpu, file: small}\n";
+    char d[4200], y[4200], tmp[4300];
+    snprintf(y, sizeof y, "%s", write_text("fx.yaml", suite));
+    snprintf(d, sizeof d, "%s", tu_path(dir, "fx"));
+    ck_assert_int_eq(mkdir(d, 0755), 0);
+    snprintf(tmp, sizeof tmp, "%s/.tmp-%ld", d, (long)getpid());
+    ck_assert_int_eq(tu_write(tmp, "x", 1), 0);
+    char *argv[] = {"fixtures", "--suite", y, d, NULL};
+    EXPECT_ERR(hx_cmd_fixtures, 1, "fx.yaml: fixture small: cannot generate the fixture");
+}
+END_TEST
+
+/* compare -o and merge -o onto a full device: a write error, exit 2. */
+START_TEST(test_outputs_on_full_device)
+{
+    const char *a = two_cases("a.json", "pass");
+    char aa[4200], o[4200];
+    snprintf(aa, sizeof aa, "%s", a);
+    snprintf(o, sizeof o, "%s", tu_path(dir, "full.md"));
+    ck_assert_int_eq(symlink("/dev/full", o), 0);
+    {
+        char *argv[] = {"compare", aa, aa, "-o", o, NULL};
+        EXPECT_ERR(hx_cmd_compare, 2, "full.md");
+    }
+    snprintf(o, sizeof o, "%s", tu_path(dir, "full.json"));
+    ck_assert_int_eq(symlink("/dev/full", o), 0);
+    {
+        char *argv[] = {"merge", "-o", o, aa, NULL};
+        EXPECT_ERR(hx_cmd_merge, 2, "full.json");
+    }
 }
 END_TEST
 
@@ -1075,6 +1172,10 @@ int main(void)
     tcase_add_test(tc, test_no_temp_folder);
     tcase_add_test(tc, test_shard_selects_none);
     tcase_add_test(tc, test_run_progress_on_tty);
+    tcase_add_test(tc, test_load_values);
+    tcase_add_test(tc, test_run_keep_failed_line);
+    tcase_add_test(tc, test_fixtures_generate_fails);
+    tcase_add_test(tc, test_outputs_on_full_device);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }
