@@ -613,7 +613,8 @@ START_TEST(test_run_unwritable)
 END_TEST
 
 /* --paranoid and --seed on a run that passes; a run whose failing cases
- * and setup errors are past the lines printed: their groups. */
+ * and setup errors are past the lines printed: their groups, with the
+ * input --keep-failed kept for a group's example. */
 START_TEST(test_run_paranoid_and_groups)
 {
     const char *y = write_suite(run_suite);
@@ -653,12 +654,16 @@ START_TEST(test_run_paranoid_and_groups)
         "    expect: {error: LG_E_FORMAT}\n"
         "    matrix: {device: [cpu, mps], policy: [via-cpu, staged, direct], crc: [error, warn, off]}\n";
     const char *m = write_text("many.yaml", many);
-    char *argv[] = {"run", "--isolation", "none", "-o", o, (char *)m, NULL};
+    char k[4200];
+    snprintf(k, sizeof k, "%s", tu_path(dir, "kept"));
+    char *argv[] = {"run", "--isolation", "none", "--keep-failed", k, "-o", o, (char *)m, NULL};
     char *out, *err;
     int rc = run_cmd(hx_cmd_run, argv, &out, &err);
     ck_assert_msg(rc == 2, "exit %d: %s", rc, err);
     ck_assert_msg(strstr(out, "36 failing cases in "), "out: %s\nerr: %.3000s", out, err);
     ck_assert_msg(strstr(out, "36 setup errors in "), "%s", out);
+    ck_assert_msg(strstr(out, "        e.g. many/wrong") && strstr(out, " (input kept as "), "%s",
+                  out);
     free(out);
     free(err);
 }
@@ -1140,6 +1145,44 @@ START_TEST(test_outputs_on_full_device)
 }
 END_TEST
 
+
+/* inspect --json of a torch.save zip with a comment after its end
+ * record: the records still found. */
+START_TEST(test_inspect_zip_comment)
+{
+    char src[4096], pt[4200];
+    snprintf(src, sizeof src, "%s/tests/data/pytorch-1.13/train_ckpt.pt", tu_source_dir());
+    size_t n;
+    unsigned char *b = tu_read(src, &n);
+    ck_assert_ptr_nonnull(b);
+    size_t at = n;
+    while (at-- > 0 && memcmp(b + at, "PK\x05\x06", 4))
+        ;
+    ck_assert_msg(at + 22 == n, "%s: no end record without a comment", src);
+    unsigned char *c = malloc(n + 5);
+    ck_assert_ptr_nonnull(c);
+    memcpy(c, b, n);
+    c[at + 20] = 5, c[at + 21] = 0;
+    memcpy(c + n, "hello", 5);
+    snprintf(pt, sizeof pt, "%s", tu_path(dir, "commented.pt"));
+    ck_assert_int_eq(tu_write(pt, c, n + 5), 0);
+    free(b);
+    free(c);
+    char *argv[] = {"inspect", "--json", "--backend", "sim", pt, NULL};
+    char *out, *err;
+    int rc = run_cmd(hx_cmd_inspect, argv, &out, &err);
+    ck_assert_msg(rc == 0, "exit %d: %s", rc, err);
+    json_t *j = json_loads(out, 0, NULL);
+    ck_assert_msg(j != NULL, "%s", out);
+    json_t *rec = json_object_get(j, "records");
+    ck_assert_msg(json_array_size(rec) > 0, "%s", out);
+    ck_assert_str_eq(json_string_value(json_array_get(rec, 0)), "train_ckpt/data.pkl");
+    json_decref(j);
+    free(out);
+    free(err);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("cmd_errors");
@@ -1176,6 +1219,7 @@ int main(void)
     tcase_add_test(tc, test_run_keep_failed_line);
     tcase_add_test(tc, test_fixtures_generate_fails);
     tcase_add_test(tc, test_outputs_on_full_device);
+    tcase_add_test(tc, test_inspect_zip_comment);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }
