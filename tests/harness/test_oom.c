@@ -272,6 +272,17 @@ START_TEST(test_oom_compare_merge)
 }
 END_TEST
 
+START_TEST(test_oom_probe_fixtures)
+{
+    const char *y = write_suite();
+    char *p[] = {"probe", "--backend", "sim", "--json", NULL};
+    sweep_as(hx_cmd_probe, p, 0); /* it names its own timings */
+    const char *d = tu_path(dir, "fx");
+    char *f[] = {"fixtures", "--suite", (char *)y, (char *)d, NULL};
+    sweep_as(hx_cmd_fixtures, f, 0); /* paths under a folder made anew */
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("oom");
@@ -282,6 +293,7 @@ int main(void)
     tcase_add_test(tc, test_oom_inspect_load);
     tcase_add_test(tc, test_oom_run_reports);
     tcase_add_test(tc, test_oom_compare_merge);
+    tcase_add_test(tc, test_oom_probe_fixtures);
     suite_add_tcase(s, tc);
     /* not tu_run_suite: every command here runs on sim, and a process
      * without the torch module forks faster */
