@@ -5,9 +5,11 @@
  * they must escape: pipes, line breaks and HTML in Markdown, the
  * characters XML forbids in junit.xml, a page whose traces are past
  * their budget. */
+#include "loadgate/loadgate.h"
 #include "report/history.h"
 #include "report/report.h"
 #include "util/error.h"
+#include "util/fds.h"
 #include "util/fs.h"
 #include "util/json.h"
 #include "testutil.h"
@@ -16,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -385,6 +388,38 @@ START_TEST(test_writers_on_full_device)
 }
 END_TEST
 
+
+/* Counting descriptors when /proc/self/fd cannot be listed (no
+ * descriptor left for it under a lowered limit): the probe's count, over
+ * at least HX_FDS_PROBE_MIN descriptors however low the limit. */
+START_TEST(test_fds_without_proc)
+{
+    int n = hx_open_fds();
+    ck_assert_int_gt(n, 0);
+    ck_assert_int_eq(hx_open_fds_probe(), n);
+    struct rlimit saved, low;
+    ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &saved), 0);
+    low = saved;
+    low.rlim_cur = (rlim_t)n; /* every descriptor below the limit is taken */
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+    int m = hx_open_fds();
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &saved), 0);
+    ck_assert_int_eq(m, n);
+}
+END_TEST
+
+/* A library error passed on: its message, as the library said it. */
+START_TEST(test_err_lib)
+{
+    lg_checkpoint *c = NULL;
+    lg_status st = lg_checkpoint_open(path_of("missing.safetensors"), NULL, &c);
+    ck_assert_int_ne(st, LG_OK);
+    ck_assert_int_eq(hx_err_lib(st), st);
+    ck_assert_str_eq(hx_errmsg(), lg_error_message());
+    assert_msg_has("missing.safetensors");
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("report_errors");
@@ -403,6 +438,8 @@ int main(void)
     tcase_add_test(tc, test_utf8_decode);
     tcase_add_test(tc, test_fs_errors);
     tcase_add_test(tc, test_writers_on_full_device);
+    tcase_add_test(tc, test_fds_without_proc);
+    tcase_add_test(tc, test_err_lib);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }
