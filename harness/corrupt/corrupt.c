@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static void offset_text(int64_t v, int half, char *buf, size_t n)
 {
@@ -111,7 +112,11 @@ lg_status hx_corrupt_read(const char *path, unsigned char **buf, size_t *len)
     if (!f)
         return hx_err(LG_E_IO, "%s: %s", path, strerror(errno));
     long end = -1;
-    if (fseek(f, 0, SEEK_END) == 0 && (end = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0) {
+    struct stat sb;
+    /* a folder opens, and seeks to an end far past what malloc gives */
+    if (fstat(fileno(f), &sb) == 0 && S_ISDIR(sb.st_mode))
+        errno = EISDIR;
+    else if (fseek(f, 0, SEEK_END) == 0 && (end = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0) {
         if (!(*buf = malloc((size_t)end + 1))) {
             fclose(f);
             return hx_err(LG_E_NOMEM, "%s: out of memory", path);
