@@ -1183,6 +1183,37 @@ START_TEST(test_inspect_zip_comment)
 }
 END_TEST
 
+
+/* inspect's text output lists the findings: a torch.save zip whose
+ * version record is renamed has none (the name is in the local header and
+ * in the central directory, same length, so nothing else moves). */
+START_TEST(test_inspect_finding_listed)
+{
+    char src[4096], pt[4200];
+    snprintf(src, sizeof src, "%s/tests/data/pytorch-1.13/train_ckpt.pt", tu_source_dir());
+    size_t n, renamed = 0;
+    unsigned char *b = tu_read(src, &n);
+    ck_assert_ptr_nonnull(b);
+    static const char name[] = "train_ckpt/version";
+    for (size_t i = 0; i + sizeof name - 1 <= n; i++)
+        if (!memcmp(b + i, name, sizeof name - 1)) {
+            b[i + sizeof name - 2] = 'X';
+            renamed++;
+        }
+    ck_assert_int_eq(renamed, 2);
+    snprintf(pt, sizeof pt, "%s", tu_path(dir, "noversion.pt"));
+    ck_assert_int_eq(tu_write(pt, b, n), 0);
+    free(b);
+    char *argv[] = {"inspect", "--backend", "sim", pt, NULL};
+    char *out, *err;
+    int rc = run_cmd(hx_cmd_inspect, argv, &out, &err);
+    ck_assert_msg(rc == 0, "exit %d: %s", rc, err);
+    ck_assert_msg(strstr(out, "  finding: no version record"), "%s", out);
+    free(out);
+    free(err);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("cmd_errors");
@@ -1220,6 +1251,7 @@ int main(void)
     tcase_add_test(tc, test_fixtures_generate_fails);
     tcase_add_test(tc, test_outputs_on_full_device);
     tcase_add_test(tc, test_inspect_zip_comment);
+    tcase_add_test(tc, test_inspect_finding_listed);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }
