@@ -1,0 +1,357 @@
+/* The runner's error paths: --keep-failed's copy of an input that cannot
+ * be read or written, a case whose corruption, expectation, fixture or
+ * backend cannot be met (hx_run_case in this process), children that die
+ * of a signal no table names or report a sanitizer's catch, and the
+ * --trust-code sandbox when the kernel refuses to confine the child (a
+ * seccomp filter of the test's own refusing capset, prctl or seccomp). */
+#include "case/case.h"
+#include "corrupt/corrupt.h"
+#include "run/child.h"
+#include "run/keep.h"
+#include "run/runner.h"
+#include "run/sandbox.h"
+#include "testutil.h"
+#include "util/error.h"
+
+#include <check.h>
+#include <errno.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifdef __linux__
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#endif
+
+static char dir[1024];
+
+static void setup(void) { snprintf(dir, sizeof dir, "%s", tu_tmpdir()); }
+static void teardown(void) { tu_rmtree(dir); }
+
+/* dir/name in a buffer of its own. */
+static const char *path_of(const char *name)
+{
+    static char ring[16][2048];
+    static int k;
+    char *p = ring[k++ % 16];
+    snprintf(p, sizeof ring[0], "%s/%s", dir, name);
+    return p;
+}
+
+static void has(const char *s, const char *sub)
+{
+    ck_assert_msg(s && strstr(s, sub), "want \"%s\" in: %s", sub, s ? s : "(null)");
+}
+#define HAS has
+
+/* ------------------------------------------------------------ --keep-failed */
+
+START_TEST(test_keep_input)
+{
+    char out[4096];
+    const char *src = path_of("in.st"), *kept = path_of("kept");
+    ck_assert_int_eq(tu_write_safetensors(src, 2, 2, 3), 0);
+    hx_case c;
+    memset(&c, 0, sizeof c);
+    c.file.kind = HX_FILE_PATH;
+    c.file.path = (char *)src;
+    hx_run_opts o = {.cache_dir = dir, .seed = 5};
+    /* no corruption: the file itself, byte for byte */
+    ck_assert_int_eq(hx_keep_input(&c, &o, kept, "s/a[x=1]", out, sizeof out), LG_OK);
+    size_t n0, n1;
+    unsigned char *a = tu_read(src, &n0), *b = tu_read(out, &n1);
+    ck_assert_ptr_nonnull(b);
+    ck_assert_uint_eq(n0, n1);
+    ck_assert_mem_eq(a, b, n0);
+    free(b);
+    HAS(out, "/kept/s_a_x=1_-");
+    /* random flips: the run's seed added, as the run did */
+    c.corrupt = (hx_corrupt){.kind = HX_CORRUPT_FLIP, .random = 1, .a = 4, .seed = 2};
+    hx_corrupt_label(&c.corrupt);
+    ck_assert_int_eq(hx_keep_input(&c, &o, kept, "s/flip", out, sizeof out), LG_OK);
+    hx_corrupt same = c.corrupt;
+    same.seed = 7;
+    const char *want = path_of("want.st");
+    ck_assert_int_eq(hx_corrupt_apply(&same, src, want), LG_OK);
+    unsigned char *w = tu_read(want, &n0);
+    b = tu_read(out, &n1);
+    ck_assert_uint_eq(n0, n1);
+    ck_assert_mem_eq(w, b, n0);
+    ck_assert_msg(memcmp(a, b, n0), "the kept input is not flipped");
+    free(a);
+    free(b);
+    free(w);
+    c.corrupt.kind = HX_CORRUPT_NONE;
+    /* the folder under a regular file */
+    const char *plain = path_of("plain");
+    ck_assert_int_eq(tu_write(plain, "x", 1), 0);
+    const char *under = path_of("plain/kept");
+    ck_assert_int_eq(hx_keep_input(&c, &o, under, "s/a", out, sizeof out), LG_E_IO);
+    ck_assert_msg(strstr(hx_errmsg(), "cannot create ") == hx_errmsg(), "%s", hx_errmsg());
+    HAS(hx_errmsg(), under);
+    /* a path that does not fit */
+    char small[16];
+    ck_assert_int_eq(hx_keep_input(&c, &o, kept, "s/a", small, sizeof small), LG_E_IO);
+    HAS(hx_errmsg(), ": path too long");
+    /* the input gone, a folder, or no file at all */
+    c.file.path = (char *)path_of("gone.st");
+    ck_assert_int_eq(hx_keep_input(&c, &o, kept, "s/gone", out, sizeof out), LG_E_IO);
+    HAS(hx_errmsg(), "gone.st: No such file or directory");
+    c.file.path = dir;
+    ck_assert_int_eq(hx_keep_input(&c, &o, kept, "s/dir", out, sizeof out), LG_E_IO);
+    HAS(hx_errmsg(), ": read error");
+    c.file.kind = HX_FILE_NONE;
+    ck_assert_int_eq(hx_keep_input(&c, &o, kept, "s/none", out, sizeof out), LG_E_INVALID);
+    ck_assert_str_eq(hx_errmsg(), "the case names no file");
+    /* the kept name taken by a folder */
+    c.file.kind = HX_FILE_PATH;
+    c.file.path = (char *)src;
+    char name[256];
+    hx_keep_name("s/taken", name, sizeof name);
+    char taken[4096];
+    snprintf(taken, sizeof taken, "%s/%s", kept, name);
+    ck_assert_int_eq(mkdir(taken, 0755), 0);
+    ck_assert_int_ne(hx_keep_input(&c, &o, kept, "s/taken", out, sizeof out), LG_OK);
+    HAS(hx_errmsg(), name);
+}
+END_TEST
+
+/* A name of bytes outside ASCII and past 150 bytes: cut, with its hash. */
+START_TEST(test_keep_name)
+{
+    char id[400], a[256], b[256];
+    memset(id, 'x', sizeof id - 1);
+    id[sizeof id - 1] = 0;
+    id[0] = (char)0xc3;
+    id[1] = (char)0xa9;
+    hx_keep_name(id, a, sizeof a);
+    ck_assert_uint_eq(strlen(a), 150 + 9);
+    ck_assert(a[0] == '_' && a[1] == '_' && a[2] == 'x' && a[150] == '-');
+    id[300] = 'y';
+    hx_keep_name(id, b, sizeof b);
+    ck_assert_mem_eq(a, b, 150);
+    ck_assert_str_ne(a, b);
+    hx_keep_name("abc", a, 3); /* a buffer too small for the name: cut */
+    ck_assert_uint_eq(strlen(a), 2);
+}
+END_TEST
+
+/* ------------------------------------------------------------ one case */
+
+static hx_suite suite;
+
+static json_t *run_one(const char *yaml, size_t i, const hx_run_opts *o)
+{
+    const char *p = path_of("s.yaml");
+    hx_case_errors e = {0};
+    uint64_t fired = 0;
+    ck_assert_int_eq(tu_write(p, yaml, strlen(yaml)), 0);
+    lg_status st = hx_suite_load(p, dir, &suite, &e);
+    ck_assert_msg(st == LG_OK, "%s", e.n ? e.line[0] : hx_errmsg());
+    hx_case_errors_free(&e);
+    ck_assert_uint_gt(suite.ncases, i);
+    json_t *res = hx_run_case(&suite.cases[i], i, o, &fired);
+    ck_assert_ptr_nonnull(res);
+    hx_suite_free(&suite);
+    return res;
+}
+
+static void expect_status(json_t *res, const char *status, const char *reason)
+{
+    const char *st = json_string_value(json_object_get(res, "status"));
+    const char *why = json_string_value(json_object_get(res, "reason"));
+    ck_assert_msg(st && !strcmp(st, status), "status %s, want %s: %s", st, status,
+                  why ? why : "");
+    HAS(why, reason);
+    json_decref(res);
+}
+
+#define FIXTURE "  f: {generate: {format: safetensors, tensors: 2, shape: [4, 4], seed: 1}}\n"
+
+START_TEST(test_case_cannot_be_met)
+{
+    hx_run_opts o = {.cache_dir = dir};
+    /* a corruption the file cannot take: fail, naming it */
+    expect_status(run_one("suite: s\nfixtures:\n" FIXTURE "cases:\n"
+                          "  - {name: a, file: f, corrupt: {truncate: 1000000}}\n", 0, &o),
+                  "fail", "corrupt truncate:1000000: length outside the file");
+    /* another error than the one expected */
+    expect_status(run_one("suite: s\nfixtures:\n" FIXTURE "cases:\n"
+                          "  - {name: a, file: f, corrupt: {truncate: 4},"
+                          " expect: {error: LG_E_NOTFOUND}}\n", 0, &o),
+                  "fail", "expected LG_E_NOTFOUND, got LG_E_FORMAT: ");
+    /* what this build cannot do is a skip */
+    if (!strstr(lg_backends_built(), "torch")) {
+        expect_status(run_one("suite: s\ncases:\n  - {name: a, file: {generate: {format: "
+                              "torch-archive}}}\n", 0, &o),
+                      "skip", "fixture format torch-archive needs the torch backend");
+        expect_status(run_one("suite: s\nfixtures:\n" FIXTURE "cases:\n"
+                              "  - {name: a, file: f, backend: torch}\n", 0, &o),
+                      "skip", "backend torch: not in this build");
+    }
+}
+END_TEST
+
+/* ------------------------------------------------------------ children */
+
+static int dies_of_40(void *arg, int out_fd)
+{
+    (void)arg;
+    (void)out_fd;
+    signal(SIGRTMIN + 6, SIG_DFL);
+    raise(SIGRTMIN + 6);
+    return 0;
+}
+
+static int sanitizer_says(void *arg, int out_fd)
+{
+    (void)out_fd;
+    fprintf(stderr, "==1==ERROR: %s on unknown address 0x0\n", (const char *)arg);
+    fflush(stderr);
+    return 1;
+}
+
+START_TEST(test_child_signals)
+{
+    hx_child c;
+    hx_child_opts o = {.timeout = 30, .capture = 1};
+    char why[256], sig[32];
+    int n = SIGRTMIN + 6;
+    ck_assert_int_eq(hx_child_fork(&c, &o, dies_of_40, NULL), LG_OK);
+    hx_child_wait(&c);
+    char want[32];
+    snprintf(want, sizeof want, "SIG%d", n);
+    ck_assert_str_eq(hx_child_signal(&c, sig, sizeof sig), want);
+    hx_child_describe(&c, why, sizeof why);
+    HAS(why, want);
+    /* no input pipe to send to */
+    ck_assert_int_eq(hx_child_send(&c, "x", 1), LG_E_IO);
+    ck_assert_str_eq(hx_errmsg(), "the child's input is closed");
+    hx_child_free(&c);
+    /* a deadly signal a sanitizer caught, and a line that names none */
+    ck_assert_int_eq(hx_child_fork(&c, &o, sanitizer_says, "AddressSanitizer: SEGV"), LG_OK);
+    hx_child_wait(&c);
+    ck_assert_int_eq(hx_child_exit_code(&c), 1);
+    ck_assert_str_eq(hx_child_signal(&c, sig, sizeof sig), "SIGSEGV");
+    hx_child_describe(&c, why, sizeof why);
+    ck_assert_str_eq(why, "SIGSEGV, caught by the sanitizer (exit status 1)");
+    hx_child_free(&c);
+    ck_assert_int_eq(hx_child_fork(&c, &o, sanitizer_says, "UndefinedBehaviorSanitizer: NOPE"),
+                     LG_OK);
+    hx_child_wait(&c);
+    ck_assert_ptr_null(hx_child_signal(&c, sig, sizeof sig));
+    hx_child_describe(&c, why, sizeof why);
+    ck_assert_str_eq(why, "the child exited with status 1 without a result");
+    hx_child_free(&c);
+}
+END_TEST
+
+/* ------------------------------------------------------------ the sandbox */
+
+static int killed_in_sandbox(void *arg)
+{
+    (void)arg;
+    raise(SIGKILL);
+    return 0;
+}
+
+static int exits_3(void *arg)
+{
+    (void)arg;
+    return 3;
+}
+
+#ifdef __linux__
+/* In a forked child of the test: a seccomp filter that answers errno
+ * `err` to system call nr when its first argument is arg0 (any first
+ * argument when arg0 is -1), then check(); the child's exit code. */
+static int with_refusal(int nr, long arg0, int err, int (*check)(void))
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        struct sock_filter f[] = {
+            BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+            BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)nr, 0, 3),
+            BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0])),
+            BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)arg0, 0, 1),
+            BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ((unsigned)err & SECCOMP_RET_DATA)),
+            BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        };
+        if (arg0 < 0) /* any argument: refuse at once */
+            f[3] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JA, 0, 0, 0);
+        struct sock_fprog prog = {sizeof f / sizeof f[0], f};
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog))
+            _exit(90);
+        exit(check()); /* exit: the coverage counts are written */
+    }
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status), "the child died: status %d", status);
+    return WEXITSTATUS(status);
+}
+
+/* hx_sandbox_enter with the filter itself refused: -1 and EPERM. */
+static int enter_refused(void) { return hx_sandbox_enter() == -1 && errno == EPERM ? 0 : 1; }
+
+/* hx_sandbox_call: the confined child says why it could not be confined. */
+static int call_refused(void)
+{
+    int code = 0;
+    lg_status st = hx_sandbox_call(exits_3, NULL, &code);
+    if (st != LG_E_IO || code != 1)
+        return 1;
+    if (!strstr(hx_errmsg(), "cannot confine the child (seccomp): Operation not permitted; "
+                             "not loading code-bearing files without it"))
+        return 2;
+    return 0;
+}
+
+/* capability bounding set refused with another errno than EINVAL/EPERM */
+static int enter_capbset_refused(void) { return hx_sandbox_enter() == -1 && errno == EIO ? 0 : 1; }
+#endif
+
+START_TEST(test_sandbox)
+{
+    int code = 0;
+    ck_assert_int_eq(hx_sandbox_call(killed_in_sandbox, NULL, &code), LG_E_IO);
+    ck_assert_int_eq(code, 1);
+    ck_assert_str_eq(hx_errmsg(), "the confined child: killed by SIGKILL (Killed)");
+    ck_assert_int_eq(hx_sandbox_call(exits_3, NULL, &code), LG_OK);
+    ck_assert_int_eq(code, 3);
+#ifdef __linux__
+    /* the filter refused (a container that forbids seccomp) */
+    ck_assert_int_eq(with_refusal(SYS_prctl, PR_SET_SECCOMP, EPERM, enter_refused), 0);
+    /* capabilities that cannot be dropped */
+    ck_assert_int_eq(with_refusal(SYS_capset, -1, EPERM, enter_refused), 0);
+    ck_assert_int_eq(with_refusal(SYS_prctl, PR_CAPBSET_DROP, EIO, enter_capbset_refused), 0);
+    /* and through hx_sandbox_call: told on the result pipe */
+    ck_assert_int_eq(with_refusal(SYS_capset, -1, EPERM, call_refused), 0);
+#endif
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("run_errors");
+    TCase *tc = tcase_create("run_errors");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_keep_input);
+    tcase_add_test(tc, test_keep_name);
+    tcase_add_test(tc, test_case_cannot_be_met);
+    tcase_add_test(tc, test_child_signals);
+    tcase_add_test(tc, test_sandbox);
+    suite_add_tcase(s, tc);
+    return tu_run_suite(s) ? EXIT_FAILURE : EXIT_SUCCESS;
+}
