@@ -10,6 +10,7 @@
 #include "run/keep.h"
 #include "run/runner.h"
 #include "run/sandbox.h"
+#include "run/sched.h"
 #include "testutil.h"
 #include "util/error.h"
 
@@ -201,6 +202,99 @@ START_TEST(test_case_cannot_be_met)
 }
 END_TEST
 
+/* ------------------------------------------------------------ the scheduler */
+
+static int nprogress, nfinal;
+
+static void on_progress(void *ctx, const hx_progress *p)
+{
+    (void)ctx;
+    nprogress++;
+    nfinal += p->final;
+    ck_assert_uint_le(p->done, p->total);
+}
+
+static const char sched_yaml[] =
+    "suite: sc\n"
+    "fixtures:\n" FIXTURE
+    "defaults: {backend: sim, device: mps, policy: staged, file: f}\n"
+    "cases:\n"
+    "  - {name: sweep, fault: {point: device.copy, sweep: transient},"
+    " expect: {outcome: error, error: LG_E_DEVICE}}\n"
+    "  - {name: wrong, expect: {error: LG_E_FORMAT}}\n";
+
+/* The cases of sched_yaml run with o; the report's cases. */
+static json_t *sched_run(hx_sched_opts *o)
+{
+    const char *p = path_of("sc.yaml");
+    hx_suite s;
+    hx_report rep;
+    hx_sched *S;
+    size_t not_run = 9;
+    ck_assert_int_eq(tu_write(p, sched_yaml, strlen(sched_yaml)), 0);
+    ck_assert_int_eq(hx_suite_load(p, dir, &s, NULL), LG_OK);
+    nprogress = nfinal = 0;
+    ck_assert_int_eq(hx_sched_new(o, &s, 1, &S), LG_OK);
+    ck_assert_int_eq(hx_sched_run(S), LG_OK);
+    ck_assert_int_eq(hx_report_init(&rep), LG_OK);
+    ck_assert_int_eq(hx_sched_collect(S, &rep, &not_run), LG_OK);
+    ck_assert_uint_eq(not_run, 0);
+    json_t *cases = json_incref(rep.cases);
+    hx_report_free(&rep);
+    hx_sched_free(S);
+    hx_suite_free(&s);
+    return cases;
+}
+
+static json_t *case_named(json_t *cases, const char *id)
+{
+    size_t i;
+    json_t *c;
+    json_array_foreach(cases, i, c)
+        if (!strcmp(json_string_value(json_object_get(c, "id")), id))
+            return c;
+    ck_abort_msg("no case %s", id);
+    return NULL;
+}
+
+/* Spawned runs get the --backend, --seed, --sweep and --paranoid of the
+ * run; an input that cannot be kept says why in the result; the progress
+ * callback hears of every run, the last call once. */
+START_TEST(test_sched_spawn)
+{
+    char exe[1024];
+    snprintf(exe, sizeof exe, "%s/harness", LG_BINARY_DIR);
+    ck_assert_msg(access(exe, X_OK) == 0, "%s is not built", exe);
+    setenv("LOADGATE_HARNESS", exe, 1);
+    const char *plain = path_of("plain");
+    ck_assert_int_eq(tu_write(plain, "x", 1), 0);
+    hx_sched_opts o = {.run = {.backend = "sim", .seed = 1, .cache_dir = dir, .paranoid = 1},
+                       .jobs = 1, .isolation = HX_ISO_SPAWN, .keep_dir = path_of("plain/kept"),
+                       .progress = on_progress};
+    json_t *cases = sched_run(&o);
+    ck_assert_uint_ge(json_array_size(cases), 3);
+    json_t *w = case_named(cases, "sc/wrong");
+    ck_assert_str_eq(json_string_value(json_object_get(w, "status")), "fail");
+    HAS(json_string_value(json_object_get(w, "kept_file_error")), "cannot create ");
+    json_t *k2 = case_named(cases, "sc/sweep[k=2]");
+    ck_assert_str_eq(json_string_value(json_object_get(k2, "status")), "pass");
+    ck_assert_int_eq(nprogress, (int)json_array_size(cases) + 1);
+    ck_assert_int_eq(nfinal, 1);
+    json_decref(cases);
+    /* a harness that is not there: every run a crash that says so */
+    setenv("LOADGATE_HARNESS", path_of("no-harness"), 1);
+    o.keep_dir = NULL;
+    cases = sched_run(&o);
+    w = case_named(cases, "sc/wrong");
+    ck_assert_str_eq(json_string_value(json_object_get(w, "status")), "crash");
+    HAS(json_string_value(json_object_get(w, "reason")), "exited with status 127");
+    HAS(json_string_value(json_object_get(w, "stderr")), "harness: cannot run ");
+    HAS(json_string_value(json_object_get(w, "stderr")), "no-harness: No such file or directory");
+    json_decref(cases);
+    unsetenv("LOADGATE_HARNESS");
+}
+END_TEST
+
 /* ------------------------------------------------------------ children */
 
 static int dies_of_40(void *arg, int out_fd)
@@ -341,8 +435,11 @@ START_TEST(test_sandbox)
 }
 END_TEST
 
-int main(void)
+int main(int argc, char **argv)
 {
+    /* spawned cases must run the harness, never this test program */
+    if (argc > 1 && !strcmp(argv[1], "__run-one"))
+        return 2;
     Suite *s = suite_create("run_errors");
     TCase *tc = tcase_create("run_errors");
     tcase_add_checked_fixture(tc, setup, teardown);
@@ -350,6 +447,7 @@ int main(void)
     tcase_add_test(tc, test_keep_input);
     tcase_add_test(tc, test_keep_name);
     tcase_add_test(tc, test_case_cannot_be_met);
+    tcase_add_test(tc, test_sched_spawn);
     tcase_add_test(tc, test_child_signals);
     tcase_add_test(tc, test_sandbox);
     suite_add_tcase(s, tc);
