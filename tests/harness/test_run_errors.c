@@ -6,16 +6,21 @@
  * seccomp filter of the test's own refusing capset, prctl or seccomp). */
 #include "case/case.h"
 #include "corrupt/corrupt.h"
+#include "probe/internal.h"
+#include "probe/probe.h"
+#include "run/cache.h"
 #include "run/child.h"
 #include "run/keep.h"
 #include "run/runner.h"
 #include "run/sandbox.h"
 #include "run/sched.h"
+#include "run/worker.h"
 #include "testutil.h"
 #include "util/error.h"
 
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
@@ -295,6 +300,143 @@ START_TEST(test_sched_spawn)
 }
 END_TEST
 
+/* ------------------------------------------------------------ probes, cache */
+
+START_TEST(test_probe_and_cache)
+{
+    char buf[4096], big[400];
+    /* a probe case on a file without tensors */
+    hx_run_opts o = {.cache_dir = dir};
+    json_t *res = run_one("suite: s\ncases:\n  - {name: p, probe: true, device: cpu,"
+                          " file: {generate: {tensors: 0}}, expect: {outcome: any}}\n", 0, &o);
+    const char *msg = json_string_value(json_object_get(json_object_get(res, "actual"), "message"));
+    HAS(msg, ": no tensor to try");
+    json_decref(res);
+    /* --sim settings too long, not a setting, or refused by the profile */
+    memset(big, 'v', sizeof big - 1);
+    big[sizeof big - 1] = 0;
+    snprintf(buf, sizeof buf, "mps.direct_deserialize=%s", big);
+    ck_assert_int_eq(hx_probe_sim_check(buf), LG_E_INVALID);
+    HAS(hx_errmsg(), "': too long");
+    lg_backend *b;
+    ck_assert_int_eq(lg_backend_open("sim", &b), LG_OK);
+    const char *bad[] = {"nonsense"}, *refused[] = {"mps.no_such_key=1"};
+    hx_probe_opts po = {.backend = "sim", .sim = bad, .nsim = 1};
+    ck_assert_int_eq(hx_probe_sim_apply(b, &po, 0), LG_E_INVALID);
+    HAS(hx_errmsg(), "--sim 'nonsense': expected [READER:]DEVICE.KEY=VALUE");
+    po.sim = refused;
+    ck_assert_int_eq(hx_probe_sim_apply(b, &po, 0), LG_E_INVALID);
+    HAS(hx_errmsg(), "--sim 'mps.no_such_key=1': ");
+    lg_backend_close(b);
+    /* the whole probe with a setting the profile refuses: a setup error */
+    json_t *p = hx_probe_run(&po);
+    ck_assert_ptr_nonnull(p);
+    char *text = json_dumps(p, JSON_COMPACT);
+    HAS(text, "setup: --sim 'mps.no_such_key=1'");
+    free(text);
+    json_decref(p);
+    /* a run's cache folder where none can be made */
+    const char *gone = path_of("gone");
+    setenv("TMPDIR", gone, 1);
+    ck_assert_int_eq(hx_cache_make(buf, sizeof buf), LG_E_IO);
+    ck_assert_str_eq(buf, "");
+    HAS(hx_errmsg(), "cannot create a folder in ");
+    HAS(hx_errmsg(), "gone: No such file or directory");
+    unsetenv("TMPDIR");
+    hx_cache_remove(NULL);
+    hx_cache_remove("");
+}
+END_TEST
+
+/* ------------------------------------------------------------ workers */
+
+static json_t *no_id(void *ctx, size_t job, uint64_t k, uint64_t *fired)
+{
+    (void)ctx, (void)job, (void)k, (void)fired;
+    return json_pack("{s:s}", "status", "pass");
+}
+
+static json_t *no_result(void *ctx, size_t job, uint64_t k, uint64_t *fired)
+{
+    (void)ctx, (void)job, (void)k, (void)fired;
+    return NULL;
+}
+
+static void dies_before_taking(void *ctx, size_t job)
+{
+    (void)ctx, (void)job;
+    _exit(5);
+}
+
+/* Polls w until something happens. */
+static hx_worker_event next_event(hx_worker *w, json_t **res)
+{
+    uint64_t fired;
+    hx_worker_event ev;
+    hx_child *c = &w->child;
+    for (int i = 0; i < 200; i++) {
+        hx_child_poll(&c, 1, 0.1);
+        if ((ev = hx_worker_take(w, res, &fired)) != HX_WORKER_WAITING)
+            return ev;
+    }
+    ck_abort_msg("the worker said nothing in 20 s");
+    return HX_WORKER_WAITING;
+}
+
+START_TEST(test_worker_breaks)
+{
+    hx_worker w;
+    json_t *res = NULL;
+    char sig[32], why[256];
+    /* a result that is not one: the worker is killed, its case a crash */
+    ck_assert_int_eq(hx_worker_start(&w, no_id, NULL), LG_OK);
+    ck_assert_int_eq(hx_worker_send(&w, 0, 0, 10), LG_OK);
+    ck_assert_int_eq(next_event(&w, &res), HX_WORKER_DIED);
+    ck_assert_str_eq(hx_child_signal(&w.child, sig, sizeof sig), "SIGKILL");
+    hx_worker_free(&w);
+    /* no result at all: it exits 1 during its case */
+    ck_assert_int_eq(hx_worker_start(&w, no_result, NULL), LG_OK);
+    ck_assert_int_eq(hx_worker_send(&w, 0, 0, 10), LG_OK);
+    ck_assert_int_eq(next_event(&w, &res), HX_WORKER_DIED);
+    hx_child_describe(&w.child, why, sizeof why);
+    ck_assert_str_eq(why, "the child exited with status 1 without a result");
+    hx_worker_free(&w);
+    /* dead before it took the request: lost, to be run elsewhere */
+    hx_worker_set_prepare(dies_before_taking);
+    ck_assert_int_eq(hx_worker_start(&w, no_id, NULL), LG_OK);
+    hx_worker_set_prepare(NULL);
+    ck_assert_int_eq(hx_worker_send(&w, 0, 0, 10), LG_OK);
+    ck_assert_int_eq(next_event(&w, &res), HX_WORKER_LOST);
+    ck_assert_int_eq(hx_child_exit_code(&w.child), 5);
+    hx_worker_free(&w);
+    /* a malformed request: the idle worker ends (exit 2) */
+    ck_assert_int_eq(hx_worker_start(&w, no_id, NULL), LG_OK);
+    ck_assert_int_eq(hx_child_send(&w.child, "1 2 3\n", 6), LG_OK);
+    ck_assert_int_eq(next_event(&w, &res), HX_WORKER_ENDED);
+    /* results that cannot be parsed or written */
+    uint64_t fired = 9;
+    char retire[8] = "x";
+    static const char *const bad[] = {"{\"result\":[]}", "{\"result\":{\"id\":\"a\"}}",
+                                      "{\"result\":{\"status\":\"pass\"}}", "not json"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        ck_assert_int_eq(hx_result_parse(bad[i], strlen(bad[i]), &res, &fired, retire, 8), -1);
+    ck_assert_int_eq(hx_result_parse(NULL, 0, &res, &fired, retire, 0), -1);
+    ck_assert_str_eq(retire, "");
+    const char ok[] = "{\"result\":{\"id\":\"a\",\"status\":\"pass\"},\"fired\":2,"
+                      "\"retire\":\"too many files\"}";
+    ck_assert_int_eq(hx_result_parse(ok, strlen(ok), &res, &fired, retire, 0), 0);
+    ck_assert_uint_eq(fired, 2);
+    json_decref(res);
+    int fd = open("/dev/full", O_WRONLY);
+    ck_assert_int_ge(fd, 0);
+    res = json_pack("{s:s,s:s}", "id", "a", "status", "pass");
+    ck_assert_int_eq(hx_result_emit(fd, res, 0), LG_E_IO);
+    ck_assert_str_eq(hx_errmsg(), "writing the result: No space left on device");
+    json_decref(res);
+    close(fd);
+}
+END_TEST
+
 /* ------------------------------------------------------------ children */
 
 static int dies_of_40(void *arg, int out_fd)
@@ -448,6 +590,8 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_keep_name);
     tcase_add_test(tc, test_case_cannot_be_met);
     tcase_add_test(tc, test_sched_spawn);
+    tcase_add_test(tc, test_probe_and_cache);
+    tcase_add_test(tc, test_worker_breaks);
     tcase_add_test(tc, test_child_signals);
     tcase_add_test(tc, test_sandbox);
     suite_add_tcase(s, tc);
