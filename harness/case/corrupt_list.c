@@ -11,9 +11,11 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static int corr_push(cf_ctx *c, cf_corrs *l, hx_corrupt x)
+/* One more corruption; past CF_MAX_CASES the load stops, reported at n. */
+static int corr_push(cf_ctx *c, yaml_node_t *n, cf_corrs *l, hx_corrupt x)
 {
     if (l->n == CF_MAX_CASES) {
+        cf_report(c, n, "corrupt: more than %d cases", CF_MAX_CASES);
         c->fatal = 1;
         return -1;
     }
@@ -52,9 +54,9 @@ static int file_size(cf_ctx *c, yaml_node_t *n, hx_file *f, uint64_t *size)
 }
 
 /* Stands for an enumeration that could not be made (see file_size). */
-static int placeholder(cf_ctx *c, cf_corrs *l, const char *label)
+static int placeholder(cf_ctx *c, yaml_node_t *n, cf_corrs *l, const char *label)
 {
-    if (c->scratch || corr_push(c, l, (hx_corrupt){.kind = HX_CORRUPT_NONE}))
+    if (c->scratch || corr_push(c, n, l, (hx_corrupt){.kind = HX_CORRUPT_NONE}))
         return c->scratch ? 0 : -1;
     snprintf(l->v[l->n - 1].label, sizeof l->v[0].label, "%s", label);
     return 0;
@@ -90,11 +92,11 @@ static int parse_truncate(cf_ctx *c, yaml_node_t *n, hx_file *f, cf_corrs *l, in
         *expanded = 1;
         int rc = file_size(c, n, f, &size);
         if (rc == 1)
-            return placeholder(c, l, "truncate:every");
+            return placeholder(c, n, l, "truncate:every");
         if (rc || enum_limit(c, n, size))
             return -1;
         for (x.a = 0; (uint64_t)x.a < size; x.a++)
-            if (corr_push(c, l, x))
+            if (corr_push(c, n, l, x))
                 return -1;
         return 0;
     }
@@ -108,7 +110,7 @@ static int parse_truncate(cf_ctx *c, yaml_node_t *n, hx_file *f, cf_corrs *l, in
     *expanded |= first != NULL;
     for (size_t i = 0; i < cnt && !c->fatal; i++)
         if (offset_of(c, cf_item_at(c, one, first, i), "truncate", &x.a, &x.a_half) == 0 &&
-            corr_push(c, l, x))
+            corr_push(c, n, l, x))
             return -1;
     return 0;
 }
@@ -130,12 +132,12 @@ static int flip_every(cf_ctx *c, yaml_node_t *n, yaml_node_t *flag, int bits, hx
     }
     int rc = file_size(c, n, f, &size);
     if (rc == 1)
-        return placeholder(c, l, bits ? "flip:every_bit" : "flip:every_byte");
+        return placeholder(c, n, l, bits ? "flip:every_bit" : "flip:every_byte");
     if (rc || enum_limit(c, n, bits ? size * 8 : size))
         return -1;
     for (x.a = 0; (uint64_t)x.a < size; x.a++)
         for (x.bit = bits ? 0 : -1; x.bit < (bits ? 8 : 0); x.bit++)
-            if (corr_push(c, l, x))
+            if (corr_push(c, n, l, x))
                 return -1;
     return 0;
 }
@@ -152,7 +154,7 @@ static int flip_random(cf_ctx *c, yaml_node_t **s, cf_corrs *l, int *expanded)
         return -1;
     *expanded |= count > 1;
     for (int64_t i = 0; i < count; i++, x.seed++)
-        if (corr_push(c, l, x))
+        if (corr_push(c, s[FL_RANDOM], l, x))
             return -1;
     return 0;
 }
@@ -168,7 +170,7 @@ static int flip_at(cf_ctx *c, yaml_node_t **s, cf_corrs *l)
     else if (s[FL_BIT] && cf_int_in(c, s[FL_BIT], "flip.bit (or all)", 0, 7, &bit))
         return -1;
     x.bit = (int)bit;
-    return corr_push(c, l, x);
+    return corr_push(c, s[FL_OFFSET], l, x);
 }
 
 static int flip_one(cf_ctx *c, yaml_node_t *n, hx_file *f, cf_corrs *l, int *expanded)
@@ -222,7 +224,7 @@ static int zero_pair(cf_ctx *c, yaml_node_t *n, cf_corrs *l)
     if (offset_of(c, cf_node(c, i[0]), "zero", &x.a, &x.a_half) ||
         offset_of(c, cf_node(c, i[1]), "zero", &x.b, &x.b_half))
         return -1;
-    return corr_push(c, l, x);
+    return corr_push(c, n, l, x);
 }
 
 /* zero: [a, b], or a list of such ranges (one case each). */
@@ -318,7 +320,7 @@ static int splice_one(cf_ctx *c, yaml_node_t *n, cf_corrs *l)
         return -1;
     if (splice_source(c, s[SP_FROM], &x))
         return -1;
-    if (corr_push(c, l, x)) {
+    if (corr_push(c, n, l, x)) {
         free(x.from);
         return -1;
     }
@@ -337,10 +339,10 @@ static int parse_splice(cf_ctx *c, yaml_node_t *n, cf_corrs *l, int *expanded)
     return 0;
 }
 
-static int st_push(cf_ctx *c, cf_corrs *l, hx_corrupt_kind kind, int m)
+static int st_push(cf_ctx *c, yaml_node_t *n, cf_corrs *l, hx_corrupt_kind kind, int m)
 {
     hx_corrupt x = {.kind = kind, .mutation = m};
-    return corr_push(c, l, x);
+    return corr_push(c, n, l, x);
 }
 
 /* safetensors: NAME, [NAME, …] (one case each), or all (every mutation the
@@ -356,7 +358,7 @@ static int parse_st(cf_ctx *c, yaml_node_t *n, cf_corrs *l, int *expanded, hx_co
     if (n->type == YAML_SCALAR_NODE && !strcmp(cf_sv(n), "all")) {
         *expanded = 1;
         for (int m = 0; tz ? zt[m].name != NULL : st[m].name != NULL; m++)
-            if ((tz ? zt[m].in_all : st[m].in_all) && st_push(c, l, kind, m))
+            if ((tz ? zt[m].in_all : st[m].in_all) && st_push(c, n, l, kind, m))
                 return -1;
         return 0;
     }
@@ -374,7 +376,7 @@ static int parse_st(cf_ctx *c, yaml_node_t *n, cf_corrs *l, int *expanded, hx_co
         if (s && m < 0)
             cf_report(c, e, "%s: unknown mutation '%s' (see docs/cases.md; all names "
                          "them)", key, s);
-        else if (s && st_push(c, l, kind, m))
+        else if (s && st_push(c, e, l, kind, m))
             return -1;
     }
     return 0;
