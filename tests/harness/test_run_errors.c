@@ -6,6 +6,7 @@
  * seccomp filter of the test's own refusing capset, prctl or seccomp). */
 #include "case/case.h"
 #include "corrupt/corrupt.h"
+#include "mirror.h"
 #include "probe/internal.h"
 #include "probe/probe.h"
 #include "run/cache.h"
@@ -348,6 +349,45 @@ START_TEST(test_probe_and_cache)
 }
 END_TEST
 
+/* ------------------------------------------------------------ the mirror */
+
+/* A mirror built without the backend in the options (written whole, not
+ * range by range in place) holds the same bytes as one built in place:
+ * the pattern at both ends of a large variable, zeros between. */
+START_TEST(test_mirror_not_in_place)
+{
+    const char *f = path_of("big.st");
+    ck_assert_int_eq(tu_write_safetensors(f, 2, 64, 64), 0); /* 16 KiB each */
+    ck_assert(hx_mirror_partial(64 * 64 * 4));
+    lg_backend *b;
+    lg_store *s[2];
+    ck_assert_int_eq(lg_backend_open("sim", &b), LG_OK);
+    lg_open_options opt = {.backend = b};
+    for (int k = 0; k < 2; k++) {
+        ck_assert_int_eq(lg_store_new(b, lg_device_cpu(), &s[k]), LG_OK);
+        ck_assert_int_eq(hx_mirror_build(s[k], NULL, f, k ? &opt : NULL, NULL), LG_OK);
+        ck_assert_uint_eq(lg_store_count(s[k]), 2);
+    }
+    size_t n = 64 * 64 * 4;
+    unsigned char *x = malloc(n), *y = malloc(n);
+    for (size_t i = 0; i < 2; i++) {
+        lg_device where;
+        ck_assert_int_eq(lg_store_read(s[0], i, x, n, &where), LG_OK);
+        ck_assert_int_eq(lg_store_read(s[1], i, y, n, &where), LG_OK);
+        ck_assert_mem_eq(x, y, n);
+        ck_assert_uint_eq(hx_mirror_digest(lg_store_var(s[0], i), i),
+                          hx_mirror_digest(lg_store_var(s[1], i), i));
+        unsigned char zero[64] = {0};
+        ck_assert_mem_eq(x + HX_MIRROR_EDGE, zero, sizeof zero);
+    }
+    free(x);
+    free(y);
+    lg_store_free(s[0]);
+    lg_store_free(s[1]);
+    lg_backend_close(b);
+}
+END_TEST
+
 /* ------------------------------------------------------------ workers */
 
 static json_t *no_id(void *ctx, size_t job, uint64_t k, uint64_t *fired)
@@ -591,6 +631,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_case_cannot_be_met);
     tcase_add_test(tc, test_sched_spawn);
     tcase_add_test(tc, test_probe_and_cache);
+    tcase_add_test(tc, test_mirror_not_in_place);
     tcase_add_test(tc, test_worker_breaks);
     tcase_add_test(tc, test_child_signals);
     tcase_add_test(tc, test_sandbox);
