@@ -63,8 +63,8 @@ static int t_has_device(lg_backend *b, lg_device d) { return lgt_has_device(d); 
 static unsigned char *direct_slot(torch_priv *p, lg_device d)
 {
     switch (d.type) {
-    case LG_DEV_CPU: return &p->direct_cpu;
-    case LG_DEV_MPS: return &p->direct_mps;
+    case LG_DEV_CPU: return d.index == 0 ? &p->direct_cpu : NULL; /* cpu:1 is not cpu */
+    case LG_DEV_MPS: return d.index == 0 ? &p->direct_mps : NULL;
     case LG_DEV_CUDA:
         return d.index >= 0 && d.index < TORCH_CUDA_CACHED ? &p->direct_cuda[d.index] : NULL;
     }
@@ -299,8 +299,9 @@ static lg_status hand_over(lgt_archive *a, size_t i, const char *path, lg_torch_
     lg_status st = lgt_archive_info(a, i, &t.name, &t.dtype, &t.ndim, shape);
     if (st == LG_OK)
         st = lgt_archive_device(a, i, &where);
-    if (st != LG_OK)
-        return lg__err(st, "%s: tensor %zu: %s", path, i, lgt_last_error());
+    if (st != LG_OK) /* a dtype, layout or shape loadgate cannot take */
+        return lg__err(st, "%s: tensor \"%s\": %s", path, t.name ? t.name : "?",
+                       lgt_last_error());
     if (!lg__nbytes(t.dtype, t.ndim, shape, &nbytes) || nbytes > SIZE_MAX)
         return lg__err(LG_E_FORMAT, "%s: tensor \"%s\": size overflows", path, t.name);
     void *buf = lg__malloc((size_t)nbytes);

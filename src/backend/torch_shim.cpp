@@ -946,6 +946,9 @@ lg_status lgt_archive_info(const lgt_archive *a, size_t i, const char **name, lg
         if (a->taken[i])
             return set_error(LG_E_INVALID, "tensor \"" + a->names[i] + "\" was handed over");
         const at::Tensor &x = a->tensors[i];
+        if (x.layout() != at::kStrided) // sparse or mkldnn: no bytes to read as they lie
+            return set_error(LG_E_FORMAT, "layout " + c10::str(x.layout()) +
+                                              ": only strided (dense) tensors are read");
         if (!from_scalar(x.scalar_type(), t))
             return set_error(LG_E_FORMAT, std::string("dtype ") + c10::toString(x.scalar_type()) +
                                               " has no loadgate name");
