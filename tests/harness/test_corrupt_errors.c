@@ -306,6 +306,30 @@ START_TEST(test_tz_archives)
     ck_assert_mem_ne(a + 14, b + 14, 4);
     free(a);
     free(b);
+    /* a central directory entry without its signature */
+    b = tu_read(full, &n1);
+    unsigned char *second = memmem((unsigned char *)memmem(b, n1, "PK\1\2", 4) + 4, n1 - 100,
+                                   "PK\1\2", 4);
+    ck_assert_ptr_nonnull(second);
+    second[3] = 9;
+    const char *nosig = path_of("nosig.pt");
+    ck_assert_int_eq(tu_write(nosig, b, n1), 0);
+    free(b);
+    ck_assert_int_eq(tz_apply("crc-mismatch", nosig, out), LG_E_INVALID);
+    ck_assert_msg(strstr(hx_errmsg(), "not a zip archive that can be edited"), "%s", hx_errmsg());
+    /* an entry whose name is not its local header's */
+    hx_zipw z;
+    memset(&z, 0, sizeof z);
+    hx_zip_opts plain = {0};
+    ck_assert_int_eq(hx_zipw_add(&z, "a/data.pkl", PKL, strlen(PKL), &plain), LG_OK);
+    hx_zip_entry e = {.name = "a/a-much-longer-name", .local = 0};
+    ck_assert_int_eq(hx_zipw_add_entry(&z, &e), LG_OK);
+    ck_assert_int_eq(hx_zipw_finish(&z, HX_ZIP_END_PLAIN), LG_OK);
+    const char *alias = path_of("alias.pt");
+    ck_assert_int_eq(tu_write(alias, z.mem, z.memlen), 0);
+    hx_zipw_free(&z);
+    ck_assert_int_eq(tz_apply("crc-mismatch", alias, out), LG_E_INVALID);
+    ck_assert_msg(strstr(hx_errmsg(), "not a zip archive that can be edited"), "%s", hx_errmsg());
     /* a deflated data/0 is not what the mutations edit */
     const char *packed = write_zip("packed.pt", PKL, "0123456789", "3\n", 1);
     ck_assert_int_eq(tz_apply("crc-mismatch", packed, out), LG_E_INVALID);
