@@ -522,6 +522,73 @@ START_TEST(test_inspect_finding_listed)
 }
 END_TEST
 
+/* Cases without a suite or an index are merged after the others, in
+ * input order; two setup errors are counted in the plural. */
+START_TEST(test_merge_order_and_plural)
+{
+    const char *a = write_report("a.json", NULL,
+                                 json_pack("[{s:s, s:s}, o]", "id", "loose", "status", "error",
+                                           mk_case("s/a", "error", "setup")));
+    char aa[4200], m[4200];
+    snprintf(aa, sizeof aa, "%s", a);
+    const char *b = write_report("b.json", NULL,
+                                 json_pack("[{s:s, s:s}]", "id", "loose2", "status", "pass"));
+    snprintf(m, sizeof m, "%s", tu_path(dir, "m.json"));
+    char *argv[] = {"merge", "-o", m, aa, (char *)b, NULL};
+    EXPECT_ERR(hx_cmd_merge, 2, "2 cases with a setup error");
+    json_t *j = json_load_file(m, 0, NULL);
+    ck_assert_ptr_nonnull(j);
+    json_t *cases = json_object_get(j, "cases");
+    ck_assert_int_eq(json_array_size(cases), 3);
+    const char *want[] = {"loose", "loose2", "s/a"}; /* suite "" first, as reports order suites */
+    for (int i = 0; i < 3; i++)
+        ck_assert_str_eq(json_string_value(json_object_get(json_array_get(cases, i), "id")),
+                         want[i]);
+    json_decref(j);
+}
+END_TEST
+
+/* Cells past their length, control characters, a message without a
+ * reason, verdict reasons that differ, and rows left out at a cap. */
+START_TEST(test_compare_md_cells)
+{
+    char big[400];
+    memset(big, 'b', sizeof big - 1);
+    big[sizeof big - 1] = 0;
+    json_t *rows = json_array();
+    for (int i = 0; i < 40; i++)
+        json_array_append_new(rows, json_pack("{s:s, s:s, s:s, s:s}", "id", "s/x", "base", "pass",
+                                              "new", "fail", "message", "boom"));
+    json_t *cmp = json_pack(
+        "{s:[], s:{s:s}, s:{s:s},"
+        " s:{s:[{s:s, s:s, s:s}], s:i},"
+        " s:{s:b, s:b, s:{s:s, s:s, s:s, s:s}, s:[], s:i, s:{s:[], s:i}},"
+        " s:{s:i, s:o, s:[], s:[], s:[], s:[]}}",
+        "regressions", "base", "path", "b", "new", "path", "n", "environment", "changed", "key",
+        "k\r\x01\tv", "base", big, "new", "x", "unchanged", 0, "probe", "base", 1, "new", 1,
+        "verdict", "base", "needed", "new", "removable", "base_reason", "old", "new_reason", "new",
+        "changed", "unchanged", 0, "other", "changed", "unchanged", 0, "cases", "unchanged", 0,
+        "broken", rows, "fixed", "changed", "new", "gone");
+    ck_assert_ptr_nonnull(cmp);
+    char *md = hx_compare_md(cmp, HX_COMPARE_MD_CAP);
+    ck_assert_ptr_nonnull(md);
+    ck_assert_msg(strstr(md, "| k  v |"), "the key's \\r and \\t as spaces, \\x01 dropped: %s", md);
+    char cut[320];
+    snprintf(cut, sizeof cut, "| %.300s\xe2\x80\xa6 |", big);
+    ck_assert_msg(strstr(md, cut), "the cell cut at 300 bytes: %s", md);
+    ck_assert_msg(strstr(md, "- BASE: old\n- NEW: new\n"), "%s", md);
+    ck_assert_msg(strstr(md, "| s/x | pass | fail | boom |"), "%s", md);
+    ck_assert_msg(strstr(md, "0 other values equal"), "%s", md);
+    free(md);
+    md = hx_compare_md(cmp, 3000);
+    ck_assert_ptr_nonnull(md);
+    ck_assert_msg(strstr(md, "**Cut:** this summary stops at 2 KiB;") && strstr(md, "broken: "),
+                  "%s", md);
+    free(md);
+    json_decref(cmp);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("cmd_errors");
@@ -543,6 +610,8 @@ int main(void)
     tcase_add_test(tc, test_outputs_on_full_device);
     tcase_add_test(tc, test_inspect_zip_comment);
     tcase_add_test(tc, test_inspect_finding_listed);
+    tcase_add_test(tc, test_merge_order_and_plural);
+    tcase_add_test(tc, test_compare_md_cells);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }

@@ -609,6 +609,70 @@ START_TEST(test_fixtures_generate_fails)
 }
 END_TEST
 
+/* A checkpoint given where a case file goes: refused with a hint, exit 2;
+ * a file that only looks like a safetensors header is read as YAML. */
+START_TEST(test_checkpoints_refused)
+{
+    static const struct {
+        const char *name, *bytes;
+        size_t n;
+    } files[] = {
+        {"z.yaml", "PK\x03\x04rest of a zip", 18},
+        {"p.yaml", "\x80\x02}q\x00.", 6},
+    };
+    char st[4200];
+    snprintf(st, sizeof st, "%s", tu_path(dir, "w.yaml"));
+    ck_assert_int_eq(tu_write_safetensors(st, 1, 2, 2), 0);
+    int (*const cmds[])(int, char **) = {hx_cmd_run, hx_cmd_list, hx_cmd_validate};
+    const char *names[] = {"run", "list", "validate"};
+    for (int c = 0; c < 3; c++) {
+        char *argv[] = {(char *)names[c], st, NULL};
+        EXPECT_ERR(cmds[c], 2, "this is a checkpoint, not a case file; try `harness inspect");
+    }
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        char p[4200];
+        snprintf(p, sizeof p, "%s", tu_path(dir, files[i].name));
+        ck_assert_int_eq(tu_write(p, files[i].bytes, files[i].n), 0);
+        char *argv[] = {"validate", p, NULL};
+        EXPECT_ERR(hx_cmd_validate, 2, "this is a checkpoint");
+    }
+    /* eight bytes of a length past the file's end, then '{' */
+    char fake[4200];
+    snprintf(fake, sizeof fake, "%s", tu_path(dir, "fake.yaml"));
+    ck_assert_int_eq(tu_write(fake, "\xff\xff\x00\x00\x00\x00\x00\x00{}", 10), 0);
+    char *argv[] = {"validate", fake, NULL};
+    char *out, *err;
+    ck_assert_int_eq(run_cmd(hx_cmd_validate, argv, &out, &err), 2);
+    ck_assert_msg(!strstr(err, "this is a checkpoint"), "%s", err);
+    free(out);
+    free(err);
+}
+END_TEST
+
+/* load on a device the backend lacks: exit 1, the devices it has named;
+ * each --crc mode taken. */
+START_TEST(test_load_device_and_crc)
+{
+    char w[4200];
+    snprintf(w, sizeof w, "%s", tu_path(dir, "w.safetensors"));
+    ck_assert_int_eq(tu_write_safetensors(w, 2, 4, 4), 0);
+    {
+        char *argv[] = {"load", "--backend", "sim", "--device", "cuda:7", w, NULL};
+        EXPECT_ERR(hx_cmd_load, 1, "harness load: no such device: cuda:7; the sim backend has ");
+    }
+    static const char *const modes[] = {"error", "warn", "off"};
+    for (int i = 0; i < 3; i++) {
+        char *argv[] = {"load", "--backend", "sim", "--device", "cpu", "--crc", (char *)modes[i],
+                        w, NULL};
+        EXPECT_ERR(hx_cmd_load, 0, NULL);
+    }
+    char y[4200];
+    snprintf(y, sizeof y, "%s", write_suite(run_suite));
+    char *argv[] = {"run", "--timeout", "", y, NULL};
+    EXPECT_ERR(hx_cmd_run, 2, "--timeout: bad value ''");
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("cmd_run_errors");
@@ -632,6 +696,8 @@ int main(void)
     tcase_add_test(tc, test_load_values);
     tcase_add_test(tc, test_run_keep_failed_line);
     tcase_add_test(tc, test_fixtures_generate_fails);
+    tcase_add_test(tc, test_checkpoints_refused);
+    tcase_add_test(tc, test_load_device_and_crc);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }
