@@ -28,16 +28,17 @@ int cf_file_copy(const hx_file *src, hx_file *dst)
     return 0;
 }
 
+/* v may be NULL with n set: a copy that failed (store_dup) */
 static void vars_free(hx_var *v, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; v && i < n; i++)
         free(v[i].name);
     free(v);
 }
 
 void cf_store_free(hx_store_spec *s)
 {
-    for (size_t i = 0; i < s->ndrop; i++)
+    for (size_t i = 0; s->drop && i < s->ndrop; i++)
         free(s->drop[i]);
     free(s->drop);
     vars_free(s->add, s->nadd);

@@ -100,7 +100,9 @@ static int parse_top(cf_ctx *c, hx_suite *s)
 static void syntax_error(cf_ctx *c, const yaml_parser_t *p)
 {
     const char *problem = p->problem ? p->problem : "unknown error";
-    if (p->error == YAML_MEMORY_ERROR) {
+    /* libyaml's loader fails some allocations (a tag's copy) without
+     * setting an error: that is out of memory too, not a syntax error */
+    if (p->error == YAML_MEMORY_ERROR || p->error == YAML_NO_ERROR) {
         cf_oom(c);
         return;
     }
