@@ -1,10 +1,10 @@
-/* The error paths of harness compare, merge and inspect, run in-process:
+/* The error paths of harness compare and merge, run in-process:
  * bad options, missing or malformed reports, output paths that cannot be
  * written (a regular file where a folder must be, a link to /dev/full:
  * the tests may run as root, so permission bits would not stop a write),
  * stdout on a full device, and the odd corners of well-formed input (a
- * probe that is not an object, repeated ids, a report with no commit, a
- * zip with a comment). The other commands: test_cmd_run_errors. */
+ * probe that is not an object, repeated ids, a report with no commit).
+ * The other commands: test_cmd_run_errors, test_cmd_program. */
 #include "cmd/cmd.h"
 #include "cmd/compare.h"
 #include "test_cmd_errors.h"
@@ -455,73 +455,6 @@ START_TEST(test_outputs_on_full_device)
 }
 END_TEST
 
-/* inspect --json of a torch.save zip with a comment after its end
- * record: the records still found. */
-START_TEST(test_inspect_zip_comment)
-{
-    char src[4096], pt[4200];
-    snprintf(src, sizeof src, "%s/tests/data/pytorch-1.13/train_ckpt.pt", tu_source_dir());
-    size_t n;
-    unsigned char *b = tu_read(src, &n);
-    ck_assert_ptr_nonnull(b);
-    size_t at = n;
-    while (at-- > 0 && memcmp(b + at, "PK\x05\x06", 4))
-        ;
-    ck_assert_msg(at + 22 == n, "%s: no end record without a comment", src);
-    unsigned char *c = malloc(n + 5);
-    ck_assert_ptr_nonnull(c);
-    memcpy(c, b, n);
-    c[at + 20] = 5, c[at + 21] = 0;
-    memcpy(c + n, "hello", 5);
-    snprintf(pt, sizeof pt, "%s", tu_path(dir, "commented.pt"));
-    ck_assert_int_eq(tu_write(pt, c, n + 5), 0);
-    free(b);
-    free(c);
-    char *argv[] = {"inspect", "--json", "--backend", "sim", pt, NULL};
-    char *out, *err;
-    int rc = run_cmd(hx_cmd_inspect, argv, &out, &err);
-    ck_assert_msg(rc == 0, "exit %d: %s", rc, err);
-    json_t *j = json_loads(out, 0, NULL);
-    ck_assert_msg(j != NULL, "%s", out);
-    json_t *rec = json_object_get(j, "records");
-    ck_assert_msg(json_array_size(rec) > 0, "%s", out);
-    ck_assert_str_eq(json_string_value(json_array_get(rec, 0)), "train_ckpt/data.pkl");
-    json_decref(j);
-    free(out);
-    free(err);
-}
-END_TEST
-
-/* inspect's text output lists the findings: a torch.save zip whose
- * version record is renamed has none (the name is in the local header and
- * in the central directory, same length, so nothing else moves). */
-START_TEST(test_inspect_finding_listed)
-{
-    char src[4096], pt[4200];
-    snprintf(src, sizeof src, "%s/tests/data/pytorch-1.13/train_ckpt.pt", tu_source_dir());
-    size_t n, renamed = 0;
-    unsigned char *b = tu_read(src, &n);
-    ck_assert_ptr_nonnull(b);
-    static const char name[] = "train_ckpt/version";
-    for (size_t i = 0; i + sizeof name - 1 <= n; i++)
-        if (!memcmp(b + i, name, sizeof name - 1)) {
-            b[i + sizeof name - 2] = 'X';
-            renamed++;
-        }
-    ck_assert_int_eq(renamed, 2);
-    snprintf(pt, sizeof pt, "%s", tu_path(dir, "noversion.pt"));
-    ck_assert_int_eq(tu_write(pt, b, n), 0);
-    free(b);
-    char *argv[] = {"inspect", "--backend", "sim", pt, NULL};
-    char *out, *err;
-    int rc = run_cmd(hx_cmd_inspect, argv, &out, &err);
-    ck_assert_msg(rc == 0, "exit %d: %s", rc, err);
-    ck_assert_msg(strstr(out, "  finding: no version record"), "%s", out);
-    free(out);
-    free(err);
-}
-END_TEST
-
 /* Cases without a suite or an index are merged after the others, in
  * input order; two setup errors are counted in the plural. */
 START_TEST(test_merge_order_and_plural)
@@ -608,8 +541,6 @@ int main(void)
     tcase_add_test(tc, test_merge_relative_out);
     tcase_add_test(tc, test_merge_merged_and_errors);
     tcase_add_test(tc, test_outputs_on_full_device);
-    tcase_add_test(tc, test_inspect_zip_comment);
-    tcase_add_test(tc, test_inspect_finding_listed);
     tcase_add_test(tc, test_merge_order_and_plural);
     tcase_add_test(tc, test_compare_md_cells);
     suite_add_tcase(s, tc);

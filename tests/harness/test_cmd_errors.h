@@ -1,6 +1,7 @@
 /* Helpers of test_cmd_errors and test_cmd_run_errors: running a harness
  * subcommand in-process with its stdout and stderr caught (or its stdout
- * on /dev/full). */
+ * on /dev/full). Inline, so that a file using some of them builds
+ * without warnings about the others. */
 #ifndef TEST_CMD_ERRORS_H
 #define TEST_CMD_ERRORS_H
 
@@ -19,7 +20,7 @@ static void setup(void) { dir = tu_tmpdir(); }
 static void teardown(void) { tu_rmtree(dir); }
 
 /* Runs a subcommand; stdout into *out, stderr into *err (both malloc'd). */
-static int run_cmd(int (*fn)(int, char **), char **argv, char **out, char **err)
+static inline int run_cmd(int (*fn)(int, char **), char **argv, char **out, char **err)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s", tu_path(dir, "stderr"));
@@ -42,7 +43,8 @@ static int run_cmd(int (*fn)(int, char **), char **argv, char **out, char **err)
 
 /* Runs a subcommand, asserts its exit code and that its stderr holds
  * each of the NULL-terminated strings in want. */
-static void expect_err(int (*fn)(int, char **), char **argv, int want_rc, const char *const *want)
+static inline void expect_err(int (*fn)(int, char **), char **argv, int want_rc,
+                              const char *const *want)
 {
     char *out, *err;
     int rc = run_cmd(fn, argv, &out, &err);
@@ -61,7 +63,7 @@ static void expect_err(int (*fn)(int, char **), char **argv, int want_rc, const 
     } while (0)
 
 /* Runs a subcommand with its stdout on /dev/full; stderr into *err. */
-static int run_full(int (*fn)(int, char **), char **argv, char **err)
+static inline int run_full(int (*fn)(int, char **), char **argv, char **err)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s", tu_path(dir, "stderr"));
@@ -93,7 +95,7 @@ static int run_full(int (*fn)(int, char **), char **argv, char **err)
 }
 
 /* Writes text into dir/name; its path (static, 4 slots). */
-static const char *write_text(const char *name, const char *text)
+static inline const char *write_text(const char *name, const char *text)
 {
     static char paths[4][4096];
     static int slot;

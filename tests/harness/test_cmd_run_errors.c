@@ -16,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 static const char run_suite[] =
@@ -31,59 +30,6 @@ static const char run_suite[] =
 static const char *write_suite(const char *text)
 {
     return write_text("e.yaml", text);
-}
-
-/* Runs the harness program with args; its stdout and stderr in dir. */
-static int run_program(char *const *args)
-{
-    char prog[4096], o[4200], e[4200];
-    snprintf(prog, sizeof prog, "%s/harness", LG_BINARY_DIR);
-    snprintf(o, sizeof o, "%s", tu_path(dir, "p.out"));
-    snprintf(e, sizeof e, "%s", tu_path(dir, "p.err"));
-    char *argv[8] = {prog};
-    for (int i = 0; args[i] && i < 6; i++)
-        argv[i + 1] = args[i];
-    fflush(NULL);
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        int fo = open(o, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        int fe = open(e, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        dup2(fo, 1);
-        dup2(fe, 2);
-        execv(prog, argv);
-        _exit(127);
-    }
-    int status;
-    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-    ck_assert(WIFEXITED(status));
-    return WEXITSTATUS(status);
-}
-
-/* The same with stdout on /dev/full. */
-static int run_program_full(char *const *args)
-{
-    char prog[4096], e[4200];
-    snprintf(prog, sizeof prog, "%s/harness", LG_BINARY_DIR);
-    snprintf(e, sizeof e, "%s", tu_path(dir, "p.err"));
-    char *argv[8] = {prog};
-    for (int i = 0; args[i] && i < 6; i++)
-        argv[i + 1] = args[i];
-    fflush(NULL);
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        int fo = open("/dev/full", O_WRONLY);
-        int fe = open(e, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        dup2(fo, 1);
-        dup2(fe, 2);
-        execv(prog, argv);
-        _exit(127);
-    }
-    int status;
-    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-    ck_assert(WIFEXITED(status));
-    return WEXITSTATUS(status);
 }
 
 /* ---------------------------------------------------------------- run */
@@ -375,69 +321,6 @@ START_TEST(test_run_one_paths)
 }
 END_TEST
 
-START_TEST(test_program_usage)
-{
-    char *none[] = {NULL};
-    ck_assert_int_eq(run_program(none), 2);
-    char *s = tu_read_text(tu_path(dir, "p.err"));
-    ck_assert_ptr_nonnull(s);
-    ck_assert_msg(strstr(s, "usage"), "%s", s);
-    free(s);
-    const char *helps[] = {"--help", "-h", "help"};
-    for (int i = 0; i < 3; i++) {
-        char *args[] = {(char *)helps[i], NULL};
-        ck_assert_int_eq(run_program(args), 0);
-        s = tu_read_text(tu_path(dir, "p.out"));
-        ck_assert_ptr_nonnull(s);
-        ck_assert_msg(strstr(s, "usage") && strstr(s, "compare"), "%s: %s", helps[i], s);
-        free(s);
-    }
-    char *bad[] = {"frobnicate", NULL};
-    ck_assert_int_eq(run_program(bad), 2);
-    s = tu_read_text(tu_path(dir, "p.err"));
-    ck_assert_ptr_nonnull(s);
-    ck_assert_msg(strstr(s, "unknown command 'frobnicate'"), "%s", s);
-    free(s);
-}
-END_TEST
-
-/* The program on a full device: every command that would exit 0 exits 2
- * and says why; --version prints its modules. */
-START_TEST(test_program_stdout_full)
-{
-    char w[4200], prog[4096];
-    snprintf(w, sizeof w, "%s", tu_path(dir, "w.safetensors"));
-    ck_assert_int_eq(tu_write_safetensors(w, 2, 4, 4), 0);
-    char *ok[] = {"--version", NULL};
-    ck_assert_int_eq(run_program(ok), 0);
-    char *s = tu_read_text(tu_path(dir, "p.out"));
-    ck_assert_ptr_nonnull(s);
-    ck_assert_msg(strstr(s, "torch module"), "%s", s);
-    free(s);
-    snprintf(prog, sizeof prog, "%s/harness", LG_BINARY_DIR);
-    static const char *const cmds[][6] = {
-        {"--version"},
-        {"inspect", "--json", NULL},
-        {"load", "--backend", "sim", "--device", "cpu", NULL},
-        {"probe", "--backend", "sim", "--json"},
-    };
-    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
-        char *args[8] = {0};
-        int k = 0;
-        for (; k < 6 && cmds[i][k]; k++)
-            args[k] = (char *)cmds[i][k];
-        if (i == 1 || i == 2)
-            args[k] = w;
-        int rc = run_program_full(args);
-        s = tu_read_text(tu_path(dir, "p.err"));
-        ck_assert_ptr_nonnull(s);
-        ck_assert_msg(rc == 2 && strstr(s, "harness: stdout: write error"), "%s: exit %d: %s",
-                      cmds[i][0], rc, s);
-        free(s);
-    }
-}
-END_TEST
-
 /* list, __run-one and probe on a full stdout, in-process: each says so. */
 START_TEST(test_stdout_full_in_process)
 {
@@ -609,46 +492,6 @@ START_TEST(test_fixtures_generate_fails)
 }
 END_TEST
 
-/* A checkpoint given where a case file goes: refused with a hint, exit 2;
- * a file that only looks like a safetensors header is read as YAML. */
-START_TEST(test_checkpoints_refused)
-{
-    static const struct {
-        const char *name, *bytes;
-        size_t n;
-    } files[] = {
-        {"z.yaml", "PK\x03\x04rest of a zip", 18},
-        {"p.yaml", "\x80\x02}q\x00.", 6},
-    };
-    char st[4200];
-    snprintf(st, sizeof st, "%s", tu_path(dir, "w.yaml"));
-    ck_assert_int_eq(tu_write_safetensors(st, 1, 2, 2), 0);
-    int (*const cmds[])(int, char **) = {hx_cmd_run, hx_cmd_list, hx_cmd_validate};
-    const char *names[] = {"run", "list", "validate"};
-    for (int c = 0; c < 3; c++) {
-        char *argv[] = {(char *)names[c], st, NULL};
-        EXPECT_ERR(cmds[c], 2, "this is a checkpoint, not a case file; try `harness inspect");
-    }
-    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-        char p[4200];
-        snprintf(p, sizeof p, "%s", tu_path(dir, files[i].name));
-        ck_assert_int_eq(tu_write(p, files[i].bytes, files[i].n), 0);
-        char *argv[] = {"validate", p, NULL};
-        EXPECT_ERR(hx_cmd_validate, 2, "this is a checkpoint");
-    }
-    /* eight bytes of a length past the file's end, then '{' */
-    char fake[4200];
-    snprintf(fake, sizeof fake, "%s", tu_path(dir, "fake.yaml"));
-    ck_assert_int_eq(tu_write(fake, "\xff\xff\x00\x00\x00\x00\x00\x00{}", 10), 0);
-    char *argv[] = {"validate", fake, NULL};
-    char *out, *err;
-    ck_assert_int_eq(run_cmd(hx_cmd_validate, argv, &out, &err), 2);
-    ck_assert_msg(!strstr(err, "this is a checkpoint"), "%s", err);
-    free(out);
-    free(err);
-}
-END_TEST
-
 /* load on a device the backend lacks: exit 1, the devices it has named;
  * each --crc mode taken. */
 START_TEST(test_load_device_and_crc)
@@ -687,8 +530,6 @@ int main(void)
     tcase_add_test(tc, test_fixtures_unwritable);
     tcase_add_test(tc, test_fixtures_suite_errors);
     tcase_add_test(tc, test_run_one_paths);
-    tcase_add_test(tc, test_program_usage);
-    tcase_add_test(tc, test_program_stdout_full);
     tcase_add_test(tc, test_stdout_full_in_process);
     tcase_add_test(tc, test_no_temp_folder);
     tcase_add_test(tc, test_shard_selects_none);
@@ -696,7 +537,6 @@ int main(void)
     tcase_add_test(tc, test_load_values);
     tcase_add_test(tc, test_run_keep_failed_line);
     tcase_add_test(tc, test_fixtures_generate_fails);
-    tcase_add_test(tc, test_checkpoints_refused);
     tcase_add_test(tc, test_load_device_and_crc);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
