@@ -46,8 +46,14 @@ lg_status hx_case_dir_list(const char *dir, hx_case_dir *out)
     while (st == LG_OK && (e = readdir(d))) {
         char *p;
         int r = is_case_file(dir, e->d_name, &p);
-        if (r < 0 || (r && out->n == cap && !(cap = cap ? 2 * cap : 16, out->path = realloc(
-                out->path, cap * sizeof *out->path))))
+        if (r > 0 && out->n == cap) { /* the list is kept whole if it cannot grow */
+            char **v = realloc(out->path, (cap ? 2 * cap : 16) * sizeof *v);
+            if (v)
+                out->path = v, cap = cap ? 2 * cap : 16;
+            else
+                r = -1;
+        }
+        if (r < 0)
             st = hx_err(LG_E_NOMEM, "%s: out of memory", dir);
         else if (r)
             out->path[out->n++] = p;

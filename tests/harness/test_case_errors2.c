@@ -12,6 +12,7 @@
 #include "util/error.h"
 
 #include <check.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +50,7 @@ static int fail_now(void)
     calls++;
     if (--countdown == 0) {
         fired = 1;
+        errno = ENOMEM; /* as glibc's own failure sets it */
         return 1;
     }
     return 0;
@@ -462,7 +464,10 @@ END_TEST
     "{splice: {from: {generate: {tensors: 2}}, range: [0, 1]}}, {flip: {random: 2}}]\n"      \
     "  - name: b\n    file: {path: data.bin}\n    store: [{name: w, dtype: f32, shape: [2]}]\n" \
     "    corrupt: {truncate: every}\n"                                                     \
-    "  - name: c\n    file: p\n    corrupt: {flip: {every_bit: true}}\n"
+    "  - name: c\n    file: p\n    corrupt: {flip: {every_bit: true}}\n"                      \
+    "  - name: d\n    <<: [*d]\n    file: small\n    include: [{timeout: 17}]\n"           \
+    "    matrix: {timeout: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16], "      \
+    "sim: [{mps: {alloc: refuse}}]}\n"
 
 #define BROKEN                                                                              \
     "suite: s\nfixtures:\n" SMALL "cases:\n  - name: a\n    file: small\n    device: gpu\n"   \
@@ -518,12 +523,71 @@ static void sweep(const char *yaml, lg_status want, size_t want_cases)
 }
 #endif
 
+#if OOM_RUNS
+/* A folder's listing and a case's copy, each allocation failing in turn:
+ * LG_E_NOMEM, and nothing left behind to free. */
+static void sweep_dir_and_copy(void)
+{
+    hx_case_dir d;
+    hx_suite s;
+    hx_case c;
+    lg_status st;
+    char name[64];
+    for (int i = 0; i < 20; i++) {
+        snprintf(name, sizeof name, "c%02d.yaml", i);
+        ck_assert_int_eq(tu_write(tu_path(dir, name), "x", 1), 0);
+    }
+    for (long long k = 1;; k++) {
+        countdown = k;
+        fired = 0;
+        st = hx_case_dir_list(dir, &d);
+        countdown = 0;
+        if (!fired)
+            break;
+        /* opendir's own allocation fails with ENOMEM */
+        ck_assert_msg((st == LG_E_NOMEM && strstr(hx_errmsg(), ": out of memory")) ||
+                          (st == LG_E_IO && strstr(hx_errmsg(), ": cannot read the folder: "
+                                                                "Cannot allocate memory")),
+                      "allocation %lld: %d %s", k, st, hx_errmsg());
+        ck_assert(d.n == 0 && d.path == NULL);
+    }
+    ck_assert_int_eq(st, LG_OK);
+    ck_assert_uint_eq(d.n, 21); /* and oom.yaml */
+    hx_case_dir_free(&d);
+    ck_assert_int_eq(load_path(tu_path(dir, "oom.yaml"), &s), LG_OK);
+    const hx_case *src = &s.cases[0];
+    ck_assert(src->nparams && src->nsim && src->nfaults && src->ntags && src->nrequires &&
+              src->store.ndrop && src->store.nadd && src->store.nreshape && src->store.nretype);
+    for (long long k = 1;; k++) {
+        countdown = k;
+        fired = 0;
+        st = hx_case_copy(&c, src);
+        countdown = 0;
+        if (!fired)
+            break;
+        ck_assert_int_eq(st, LG_E_NOMEM);
+        ck_assert_msg(strstr(hx_errmsg(), "out of memory copying case s/a["), "%s", hx_errmsg());
+        ck_assert_ptr_null(c.id);
+    }
+    ck_assert_int_eq(st, LG_OK);
+    ck_assert_str_eq(c.id, src->id);
+    hx_case_free(&c);
+    hx_suite_free(&s);
+}
+#endif
+
 START_TEST(test_oom_sweep)
 {
 #if OOM_RUNS
     ck_assert_int_eq(tu_write(tu_path(dir, "data.bin"), "abcd", 4), 0);
-    sweep(RICH, LG_OK, 0);
     sweep(BROKEN, LG_E_FORMAT, 0);
+    if (!hx_torch_built()) /* an enumeration over what this build cannot make */
+        sweep("suite: s\ncases:\n  - name: a\n    file: {generate: {format: torch-archive}}\n"
+              "    corrupt: [{truncate: every}, {splice: {from: {generate: {format: "
+              "torch-archive}}, range: [0, 1]}}]\n",
+              LG_OK, 2);
+    sweep(RICH, LG_OK, 0);
+    sweep_dir_and_copy();
 #else
     fprintf(stderr, "test_oom_sweep: skipped: a sanitizer's allocator cannot be made to fail\n");
 #endif
