@@ -1,7 +1,8 @@
 #!/usr/bin/python3
-"""Writes the inputs of tests/lib/test_torch_errors.c: files that the
-libtorch readers (--backend torch) must refuse with a clear error, or read
-in a way no other test file reaches.
+"""Writes the inputs of tests/lib/test_torch_file_errors.c (and
+test_torch_errors.c): files that the libtorch readers (--backend torch)
+must refuse with a clear error, or read in a way no other test file
+reaches.
 
 Run with Debian's python3-torch (1.13): /usr/bin/python3 generate.py
 
