@@ -16,6 +16,7 @@
 #include "testutil.h"
 
 #include <check.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -53,6 +54,7 @@ static int fail_now(void)
     calls++;
     if (--countdown == 0) {
         fired = 1;
+        errno = ENOMEM; /* as glibc's own allocator says it */
         return 1;
     }
     return 0;
