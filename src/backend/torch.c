@@ -319,6 +319,28 @@ static lg_status hand_over(lgt_archive *a, size_t i, const char *path, lg_torch_
     return st;
 }
 
+/* Before any tensor is handed over: the bytes they claim in all, bounded
+ * by the file's size as the checkpoint readers bound them. A tensor that
+ * cannot be described is left to hand_over, which names the problem. */
+static lg_status check_claims(lgt_archive *a, size_t n, const char *path, uint64_t size)
+{
+    uint64_t claimed = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *name = NULL;
+        lg_dtype dt;
+        int ndim;
+        int64_t shape[LG_MAX_DIMS];
+        uint64_t nbytes = 0;
+        if (lgt_archive_info(a, i, &name, &dt, &ndim, shape) != LG_OK ||
+            !lg__nbytes(dt, ndim, shape, &nbytes))
+            continue;
+        lg_status st = lg__torch_claimed(path, size, name, nbytes, &claimed);
+        if (st != LG_OK)
+            return st;
+    }
+    return LG_OK;
+}
+
 lg_status lg_torch_read_archive(const char *path, const char *reader, lg_device d,
                                 lg_torch_tensor_fn fn, void *ctx)
 {
@@ -350,6 +372,8 @@ lg_status lg_torch_read_archive(const char *path, const char *reader, lg_device 
                      lgt_last_error());
     int stop = 0;
     size_t n = a ? lgt_archive_count(a) : 0;
+    if (st == LG_OK)
+        st = check_claims(a, n, path, c.size);
     for (size_t i = 0; st == LG_OK && !stop && i < n; i++)
         st = hand_over(a, i, path, fn, ctx, &stop);
     lgt_archive_free(a);

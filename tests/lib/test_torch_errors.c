@@ -483,6 +483,12 @@ static int run_module_missing(void)
     tcase_add_test(tc, module_missing);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
+    if (srunner_fork_status(sr) == CK_NOFORK) { /* the setenv would outlive the test */
+        fprintf(stderr, "module_missing: skipped: it needs CK_FORK (it points "
+                        "LOADGATE_TORCH_MODULE nowhere)\n");
+        srunner_free(sr);
+        return 0;
+    }
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);

@@ -116,6 +116,21 @@ START_TEST(sparse_layout)
 }
 END_TEST
 
+/* One element expanded to 16 GiB, in a file of 2 KB: refused before any
+ * tensor is read or handed over, as the torch.save reader refuses it. */
+START_TEST(expanded_past_the_claim_limit)
+{
+    open_refused("expanded.pt", LG_E_FORMAT,
+                 "tensor \"big\": the tensors up to it claim 17179869192 bytes, more than a "
+                 "file of ");
+    assert_msg_has("views that repeat or expand a storage this much are refused");
+    seen s = {0};
+    ck_assert_int_eq(lg_torch_read_archive(data("expanded.pt"), "torchscript", cpu, note, &s),
+                     LG_E_FORMAT);
+    ck_assert_int_eq(s.n, 0); /* not even "w", listed first */
+}
+END_TEST
+
 /* The buffer for a tensor's bytes cannot be allocated. */
 START_TEST(read_out_of_memory)
 {
@@ -364,6 +379,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, complex_dtype);
     tcase_add_test(tc, bytes_overflow);
     tcase_add_test(tc, sparse_layout);
+    tcase_add_test(tc, expanded_past_the_claim_limit);
     tcase_add_test(tc, read_out_of_memory);
     tcase_add_test(tc, pickle_shapes);
     tcase_add_test(tc, code_check_refusals);

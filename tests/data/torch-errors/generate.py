@@ -10,6 +10,8 @@ TorchScript modules (torch.jit.save), one odd buffer each:
   complex.pt      a complex64 buffer "c" (no loadgate dtype) beside "w"
   overflow.pt     "big": an f32 [2^31, 2^31] expanded from one element
                   (its bytes overflow 64 bits; the file holds 4 of them)
+  expanded.pt     "big": an f32 [2^32] (16 GiB) expanded from one element,
+                  beside "w": more than a 2 KB file may claim
   sparse.pt       "s": a sparse COO tensor (not strided)
   transposed.pt   "t": arange(6).reshape(2, 3).t(), not contiguous
 torch.save pickles, for the torch-pickle reader:
@@ -80,6 +82,7 @@ def one_record_zip(path, name, method, stored, plain):
 def main():
     script("complex.pt", c=torch.zeros(2, dtype=torch.complex64), w=torch.ones(2))
     script("overflow.pt", big=torch.zeros(1, 1).expand(2**31, 2**31))
+    script("expanded.pt", w=torch.ones(2), big=torch.zeros(1).expand(2**32))
     script("sparse.pt", s=torch.eye(3).to_sparse())
     script("transposed.pt", t=torch.arange(6.0).reshape(2, 3).t())
     torch.save(torch.ones(2), "tensor.pt")
