@@ -205,11 +205,9 @@ START_TEST(code_check_refusals)
         ck_assert_int_eq(s.n, 0);
     }
     /* the record's name is cut at 256 bytes */
-    char cut[300];
-    snprintf(cut, sizeof cut, "\"arch/%.251s\" defines", "nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn"
-             "nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn"
-             "nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn"
-             "nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn");
+    char cut[300] = "\"arch/";
+    memset(cut + 6, 'n', 251);
+    strcpy(cut + 257, "\" defines");
     ck_assert_int_eq(lg_torch_read_archive(data("longname_setstate.pt"), "torch-pickle", cpu,
                                            note, NULL), LG_E_FORMAT);
     assert_msg_has(cut);
