@@ -47,21 +47,32 @@ typedef enum {
 } lg__global;
 
 typedef struct lg__pv lg__pv;
+/* A value: 96 bytes, as a torch.save pickle makes about 15 per tensor and
+ * the memory budget (lg__pickle_budget) counts them. */
 struct lg__pv {
-    lg__pv_kind kind;
-    int dtype;          /* GLOBAL storage type or dtype, STORAGE: an lg_dtype, or -1 when
+    uint8_t kind;       /* an lg__pv_kind */
+    int8_t dtype;       /* GLOBAL storage type or dtype, STORAGE: an lg_dtype, or -1 when
                            loadgate has no such dtype (elsize and tname still say what) */
-    int elsize;         /* GLOBAL storage type or dtype, STORAGE: bytes per element */
+    int16_t elsize;     /* GLOBAL storage type or dtype, STORAGE: bytes per element */
     const char *tname;  /* GLOBAL storage type or dtype, STORAGE: torch's dtype name */
     int64_t i;          /* BOOL, INT; GLOBAL: an lg__global; STORAGE: the reader's index;
                            TENSOR: the rebuild function (an lg__global) */
     double f;           /* FLOAT */
-    const char *s, *s2; /* STR, BYTES: the bytes (into the pickle); GLOBAL: module, name */
-    size_t n, n2;
+    const char *s;      /* STR, BYTES: the bytes (into the pickle); GLOBAL, DICT of a
+                           TorchScript object: the module */
+    size_t n;
+    union {
+        struct {
+            const char *s2; /* GLOBAL, DICT of a TorchScript object: the name */
+            size_t n2;
+        };
+        struct {
+            uint64_t off, len; /* STORAGE: the bytes of the storage this view covers */
+        };
+    };
     lg__pv **items;     /* TUPLE LIST SET; DICT: key, value, key, value, ...;
                            TENSOR: storage, offset, size, stride, dtype (or NULL) */
     size_t count, cap;
-    uint64_t off, len;  /* STORAGE: the bytes of the storage that this view covers */
     char *msg;          /* REFUSED: the full error message (owned) */
 };
 

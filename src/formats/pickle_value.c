@@ -10,6 +10,8 @@
 
 /* ------------------------------------------------------------ the pool */
 
+_Static_assert(sizeof(lg__pv) <= 96, "a value is counted against the memory budget");
+
 lg_status lg__pickle_new(lg__pickle **out)
 {
     lg__pickle *p = lg__calloc(1, sizeof *p);
@@ -126,7 +128,17 @@ lg_status lg__pk_new_container(lg__um *u, lg__pv_kind kind, lg__pv *const *items
                                lg__pv **out)
 {
     lg_status st = lg__pk_new_value(u, kind, out);
-    return st == LG_OK ? lg__pk_add_items(u, *out, items, n) : st;
+    if (st != LG_OK || !n)
+        return st;
+    /* room for its n items exactly: most containers never grow (a tuple, a
+     * tensor's parts) */
+    if ((st = lg__pk_charge(u, (uint64_t)n * sizeof *items)) != LG_OK)
+        return st;
+    if (!((*out)->items = lg__malloc(n * sizeof *items)))
+        return lg__pk_nomem(u);
+    memcpy((*out)->items, items, n * sizeof *items);
+    (*out)->count = (*out)->cap = n;
+    return LG_OK;
 }
 
 /* -------------------------------------------------------------- REDUCE */
