@@ -334,7 +334,7 @@ static lg_status check_claims(lgt_archive *a, size_t n, const char *path, uint64
         if (lgt_archive_info(a, i, &name, &dt, &ndim, shape) != LG_OK ||
             !lg__nbytes(dt, ndim, shape, &nbytes))
             continue;
-        lg_status st = lg__torch_claimed(path, size, name, nbytes, &claimed);
+        lg_status st = lg__claimed_add(path, size, name, nbytes, &claimed);
         if (st != LG_OK)
             return st;
     }

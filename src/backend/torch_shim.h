@@ -122,14 +122,6 @@ lg_status lgt_archive_take(lgt_archive *a, size_t i, lgt_pool *p, lgt_tensor **o
  * backend, or NULL when b is not one. */
 lgt_pool *lg__torch_pool(lg_backend *b);
 
-/* Implemented in torch_archive.c, for lg_torch_read_archive too: adds the
- * nbytes tensor `name` claims to *total, and refuses (LG_E_FORMAT, message
- * set) a total past what a file of `size` bytes may claim: 1,032 times its
- * size + 32 MiB, as the torch.save reader bounds it (docs/limits.md). A view
- * may expand one stored element to gigabytes, which a read materialises. */
-lg_status lg__torch_claimed(const char *path, uint64_t size, const char *name, uint64_t nbytes,
-                            uint64_t *total);
-
 /* Implemented in torch.c, in every build, for the core (no libtorch type
  * in them). The staging budget of b's copies to a GPU (lgt_pool_set_staging);
  * nothing when b is not a torch backend. */

@@ -4,6 +4,7 @@
 #include "core/cast.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -304,6 +305,24 @@ size_t lg_checkpoint_findings(const lg_checkpoint *c) { return c->nfindings; }
 const char *lg_checkpoint_finding(const lg_checkpoint *c, size_t i)
 {
     return i < c->nfindings ? c->findings[i] : NULL;
+}
+
+#define CLAIM_RATIO 1032u
+#define CLAIM_SLACK (UINT64_C(32) << 20)
+
+lg_status lg__claimed_add(const char *path, uint64_t size, const char *name, uint64_t nbytes,
+                          uint64_t *total)
+{
+    uint64_t limit = size > (UINT64_MAX - CLAIM_SLACK) / CLAIM_RATIO
+                         ? UINT64_MAX
+                         : size * CLAIM_RATIO + CLAIM_SLACK;
+    *total = nbytes > UINT64_MAX - *total ? UINT64_MAX : *total + nbytes;
+    if (*total <= limit)
+        return LG_OK;
+    return lg__err(LG_E_FORMAT, "%s: tensor \"%s\": the tensors up to it claim %" PRIu64 " bytes, "
+                   "more than a file of %" PRIu64 " bytes may claim (the limit: %u times its size "
+                   "+ 32 MiB, %" PRIu64 " bytes); views that repeat or expand a storage this much "
+                   "are refused", path, name, *total, size, CLAIM_RATIO, limit);
 }
 
 lg_status lg__finding(lg_checkpoint *c, const char *fmt, ...)

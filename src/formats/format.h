@@ -67,6 +67,17 @@ void lg__checkpoint_free_tensors(lg_checkpoint *c);
  * from the map since may be zeros, and must not be used. */
 lg_status lg__map_check(const lg_checkpoint *c);
 
+/* The bytes that the tensors of a file may claim in all: a view may
+ * repeat its storage (stride 0) or several views share one, and a load
+ * materialises every tensor, so the sum is bounded by what the file could
+ * hold: deflate's largest ratio (1,032) times its size, plus 32 MiB for
+ * small files with legitimately expanded views (docs/limits.md). Adds
+ * tensor `name`'s nbytes to *total, and refuses (LG_E_FORMAT, message set)
+ * a total past that. Every reader that lists tensors calls it: torch.save,
+ * the libtorch archives, lg_torch_read_archive. */
+lg_status lg__claimed_add(const char *path, uint64_t size, const char *name, uint64_t nbytes,
+                          uint64_t *total);
+
 /* Adds a finding (a warning that does not stop the load). */
 lg_status lg__finding(lg_checkpoint *c, const char *fmt, ...) LG_PRINTF(2, 3);
 

@@ -23,7 +23,6 @@
 #include "formats/format.h"
 #include "formats/zip.h"
 
-#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -343,24 +342,6 @@ static lg_status list_one(lg_checkpoint *c, lgt_archive *a, size_t i)
     return LG_OK;
 }
 
-#define TA_CLAIM_RATIO 1032u
-#define TA_CLAIM_SLACK (UINT64_C(32) << 20)
-
-lg_status lg__torch_claimed(const char *path, uint64_t size, const char *name, uint64_t nbytes,
-                            uint64_t *total)
-{
-    uint64_t limit = size > (UINT64_MAX - TA_CLAIM_SLACK) / TA_CLAIM_RATIO
-                         ? UINT64_MAX
-                         : size * TA_CLAIM_RATIO + TA_CLAIM_SLACK;
-    *total = nbytes > UINT64_MAX - *total ? UINT64_MAX : *total + nbytes;
-    if (*total <= limit)
-        return LG_OK;
-    return lg__err(LG_E_FORMAT, "%s: tensor \"%s\": the tensors up to it claim %" PRIu64 " bytes, "
-                   "more than a file of %" PRIu64 " bytes may claim (the limit: %u times its size "
-                   "+ 32 MiB, %" PRIu64 " bytes); views that repeat or expand a storage this much "
-                   "are refused", path, name, *total, size, TA_CLAIM_RATIO, limit);
-}
-
 static lg_status list_all(lg_checkpoint *c, lgt_archive *a)
 {
     size_t n = lgt_archive_count(a);
@@ -371,8 +352,8 @@ static lg_status list_all(lg_checkpoint *c, lgt_archive *a)
     for (size_t i = 0; i < n; i++) {
         lg_status st = list_one(c, a, i);
         if (st == LG_OK)
-            st = lg__torch_claimed(c->path, c->size, c->tensors[i].name, c->tensors[i].nbytes,
-                                   &claimed);
+            st = lg__claimed_add(c->path, c->size, c->tensors[i].name, c->tensors[i].nbytes,
+                                 &claimed);
         if (st != LG_OK)
             return st;
     }

@@ -546,28 +546,6 @@ static void free_found(walker *w)
     free(w->path);
 }
 
-/* The bytes that the tensors may claim in all: a view may repeat its
- * storage (stride 0) or several views share one, and every tensor is
- * materialised by a load, so the sum is bounded by what the file could
- * hold: deflate's largest ratio times its size, plus 32 MiB for small
- * files with legitimately expanded views. */
-#define TS_CLAIM_RATIO 1032u
-#define TS_CLAIM_SLACK (UINT64_C(32) << 20)
-
-static lg_status check_claimed(lg_checkpoint *c, uint64_t *total, const lg_tensor_info *ti)
-{
-    uint64_t limit = c->size > (UINT64_MAX - TS_CLAIM_SLACK) / TS_CLAIM_RATIO
-                         ? UINT64_MAX
-                         : c->size * TS_CLAIM_RATIO + TS_CLAIM_SLACK;
-    *total = ti->nbytes > UINT64_MAX - *total ? UINT64_MAX : *total + ti->nbytes;
-    if (*total <= limit)
-        return LG_OK;
-    return lg__err(LG_E_FORMAT, "%s: tensor \"%s\": the tensors up to it claim %" PRIu64 " bytes, "
-                   "more than a file of %" PRIu64 " bytes may claim (the limit: %u times its size "
-                   "+ 32 MiB, %" PRIu64 " bytes); views that repeat or expand a storage this much "
-                   "are refused", c->path, ti->name, *total, c->size, TS_CLAIM_RATIO, limit);
-}
-
 static lg_status publish(lg_checkpoint *c, ts_priv *p, walker *w)
 {
     size_t n = w->n;
@@ -584,7 +562,8 @@ static lg_status publish(lg_checkpoint *c, ts_priv *p, walker *w)
         w->f[i].name = NULL;
         c->ntensors = i + 1;
         p->s[p->t[i].storage].used = 1;
-        if ((st = check_claimed(c, &claimed, &c->tensors[i])) != LG_OK)
+        if ((st = lg__claimed_add(c->path, c->size, c->tensors[i].name, c->tensors[i].nbytes,
+                                   &claimed)) != LG_OK)
             return st;
     }
     return LG_OK;
