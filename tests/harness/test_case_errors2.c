@@ -19,47 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* The failing allocator, as in test_oom.c: this program's malloc, calloc
- * and realloc, in front of glibc's; not under a sanitizer. */
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define OOM_RUNS 0
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(memory_sanitizer)
-#define OOM_RUNS 0
-#endif
-#endif
-#if !defined(OOM_RUNS) && defined(__GLIBC__)
-#define OOM_RUNS 1
-#elif !defined(OOM_RUNS)
-#define OOM_RUNS 0
-#endif
-
-#if OOM_RUNS
-extern void *__libc_malloc(size_t n);
-extern void *__libc_calloc(size_t n, size_t m);
-extern void *__libc_realloc(void *p, size_t n);
-
-static long long countdown; /* > 0: the allocation that brings it to 0 fails */
-static long long calls;
-static int fired;
-
-static int fail_now(void)
-{
-    if (countdown <= 0)
-        return 0;
-    calls++;
-    if (--countdown == 0) {
-        fired = 1;
-        errno = ENOMEM; /* as glibc's own failure sets it */
-        return 1;
-    }
-    return 0;
-}
-
-void *malloc(size_t n) { return fail_now() ? NULL : __libc_malloc(n); }
-void *calloc(size_t n, size_t m) { return fail_now() ? NULL : __libc_calloc(n, m); }
-void *realloc(void *p, size_t n) { return fail_now() ? NULL : __libc_realloc(p, n); }
-#endif
+#include "failalloc.h"
 
 static const char *dir;
 static char fixtures[1024];
@@ -473,7 +433,7 @@ END_TEST
     "suite: s\nfixtures:\n" SMALL "cases:\n  - name: a\n    file: small\n    device: gpu\n"   \
     "    tags: [\"a b\"]\n  - name: b\n    file: nope\n  - name: a\n    file: small\n"
 
-#if OOM_RUNS
+#if FAILALLOC_RUNS
 /* Loads p with allocation n failing (0: none); the number made. */
 static long long load_failing(const char *p, long long n, lg_status *st, size_t *ncases,
                               char *first, size_t len)
@@ -523,7 +483,7 @@ static void sweep(const char *yaml, lg_status want, size_t want_cases)
 }
 #endif
 
-#if OOM_RUNS
+#if FAILALLOC_RUNS
 /* A folder's listing and a case's copy, each allocation failing in turn:
  * LG_E_NOMEM, and nothing left behind to free. */
 static void sweep_dir_and_copy(void)
@@ -578,7 +538,7 @@ static void sweep_dir_and_copy(void)
 
 START_TEST(test_oom_sweep)
 {
-#if OOM_RUNS
+#if FAILALLOC_RUNS
     ck_assert_int_eq(tu_write(tu_path(dir, "data.bin"), "abcd", 4), 0);
     sweep(BROKEN, LG_E_FORMAT, 0);
     if (!hx_torch_built()) /* an enumeration over what this build cannot make */

@@ -25,45 +25,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define OOM_RUNS 0
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(memory_sanitizer)
-#define OOM_RUNS 0
-#endif
-#endif
-#if !defined(OOM_RUNS) && defined(__GLIBC__)
-#define OOM_RUNS 1
-#elif !defined(OOM_RUNS)
-#define OOM_RUNS 0
-#endif
-
-#if OOM_RUNS
-extern void *__libc_malloc(size_t n);
-extern void *__libc_calloc(size_t n, size_t m);
-extern void *__libc_realloc(void *p, size_t n);
-
-static long long countdown; /* > 0: the allocation that reaches 0 fails */
-static long long calls;     /* allocations while armed */
-static int fired;
-
-static int fail_now(void)
-{
-    if (countdown <= 0)
-        return 0;
-    calls++;
-    if (--countdown == 0) {
-        fired = 1;
-        errno = ENOMEM; /* as glibc's own allocator says it */
-        return 1;
-    }
-    return 0;
-}
-
-void *malloc(size_t n) { return fail_now() ? NULL : __libc_malloc(n); }
-void *calloc(size_t n, size_t m) { return fail_now() ? NULL : __libc_calloc(n, m); }
-void *realloc(void *p, size_t n) { return fail_now() ? NULL : __libc_realloc(p, n); }
-#endif
+#include "failalloc.h"
 
 static const char *dir;
 
@@ -101,14 +63,14 @@ static int child(int (*fn)(int, char **), char **argv, long long n)
         dup2(out >= 0 ? out : null, 1);
         dup2(null, 2);
         alarm(60);
-#if OOM_RUNS
+#if FAILALLOC_RUNS
         countdown = n ? n : (1LL << 62);
         calls = 0;
         fired = 0;
 #endif
         int rc = fn(argc_of(argv), argv);
         fflush(NULL);
-#if OOM_RUNS
+#if FAILALLOC_RUNS
         if (!n) {
             FILE *f = fopen(tu_path(dir, "count"), "w");
             countdown = 0;
@@ -157,7 +119,7 @@ static int same_output(void)
 /* The sweep over one command. */
 static void sweep_as(int (*fn)(int, char **), char **argv, int stable)
 {
-    if (!OOM_RUNS) {
+    if (!FAILALLOC_RUNS) {
         fprintf(stderr, "test_oom: %s: skipped: the failing allocator needs glibc and no "
                         "sanitizer\n", argv[0]);
         return;
