@@ -22,7 +22,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "test_torch_errors.h"
+#include "torch_errors.h"
 
 #ifdef LOADGATE_HAVE_TORCH
 

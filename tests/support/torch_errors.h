@@ -2,8 +2,8 @@
  * folder, a message check, the files of tests/data/torch-errors, the torch
  * backend opened, and a two-tensor archive written. Included by those two
  * only. */
-#ifndef TEST_TORCH_ERRORS_H
-#define TEST_TORCH_ERRORS_H
+#ifndef TU_TORCH_ERRORS_H
+#define TU_TORCH_ERRORS_H
 
 static const char *g_dir;
 
