@@ -109,11 +109,15 @@ static const char *pickle_name(const ts_priv *p) { return p->legacy ? "pickle" :
 /* The zip record data/<key> of a new storage: it must hold its bytes. */
 static lg_status find_record(lg_checkpoint *c, ts_priv *p, ts_storage *s)
 {
+    char buf[256]; /* the usual name, "archive/data/123", without an allocation */
     size_t n = p->plen + 6 + s->klen;
-    char *name = lg__malloc(n + 1);
+    char *name = n < sizeof buf ? buf : lg__malloc(n + 1);
     if (!name)
         return lg__err(LG_E_NOMEM, "%s: out of memory", c->path);
-    snprintf(name, n + 1, "%.*s/data/%.*s", (int)p->plen, p->prefix, (int)s->klen, s->key);
+    memcpy(name, p->prefix, p->plen);
+    memcpy(name + p->plen, "/data/", 6);
+    memcpy(name + p->plen + 6, s->key, s->klen);
+    name[n] = '\0';
     s->rec = lg__zip_find(&p->zip, name, n);
     lg_status st = LG_OK;
     if (!s->rec)
@@ -123,7 +127,8 @@ static lg_status find_record(lg_checkpoint *c, ts_priv *p, ts_storage *s)
         st = lg__err(LG_E_FORMAT, "%s: record \"%s\" holds %" PRIu64 " bytes, but storage \"%.*s\" "
                      "is %" PRIu64 " elements of %s (%" PRIu64 " bytes)", c->path, name,
                      s->rec->usize, (int)s->klen, s->key, s->numel, s->tname, s->nbytes);
-    free(name);
+    if (name != buf)
+        free(name);
     return st;
 }
 
