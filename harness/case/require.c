@@ -200,3 +200,87 @@ int hx_case_skips_early(const hx_case *c, const char *backend, char *why, size_t
     snprintf(why, n, "backend torch: not in this build");
     return 1;
 }
+
+/* ------------------------------------------------------------ the memo */
+
+/* Did requirement text give the skip reason why ("requires TEXT: ...")? */
+static int gave(const char *why, const char *text)
+{
+    size_t k = strlen(text);
+    return !strncmp(why, "requires ", 9) && !strncmp(why + 9, text, k) && why[9 + k] == ':';
+}
+
+static const char *const *memo_find(const hx_require_memo *m, const char *text, int *found)
+{
+    for (size_t i = 0; i < m->n; i++)
+        if (!strcmp(m->e[i].text, text)) {
+            *found = 1;
+            return (const char *const *)&m->e[i].why;
+        }
+    *found = 0;
+    return NULL;
+}
+
+static void memo_put(hx_require_memo *m, const char *text, const char *why)
+{
+    int found;
+    memo_find(m, text, &found);
+    if (found || m->n == HX_REQUIRE_MEMO_MAX)
+        return;
+    char *t = strdup(text), *w = why ? strdup(why) : NULL;
+    if (!t || (why && !w)) { /* out of memory: nothing learnt */
+        free(t);
+        free(w);
+        return;
+    }
+    m->e[m->n].text = t;
+    m->e[m->n++].why = w;
+}
+
+void hx_require_memo_learn(hx_require_memo *m, const hx_case *c, const char *why)
+{
+    size_t upto = c->nrequires; /* the entries that were met */
+    if (why) {
+        for (upto = 0; upto < c->nrequires && !gave(why, c->requires[upto]); upto++)
+            ;
+        if (upto == c->nrequires)
+            return; /* a skip of another kind */
+    }
+    for (size_t i = 0; i <= upto && i < c->nrequires; i++) {
+        hx_require q;
+        if (hx_require_parse(c->requires[i], &q) == LG_OK && hx_require_needs_backend(&q))
+            memo_put(m, c->requires[i], i < upto ? NULL : why);
+    }
+}
+
+int hx_require_memo_skips(const hx_require_memo *m, const hx_case *c, char *why, size_t n)
+{
+    for (size_t i = 0; i < c->nrequires; i++) {
+        hx_require q;
+        if (hx_require_parse(c->requires[i], &q) != LG_OK)
+            return 0;
+        if (!hx_require_needs_backend(&q)) {
+            if (hx_require_eval(&q, c->requires[i], NULL, why, n))
+                return 1;
+            continue;
+        }
+        int found;
+        const char *const *w = memo_find(m, c->requires[i], &found);
+        if (!found)
+            return 0;
+        if (*w) {
+            snprintf(why, n, "%s", *w);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+void hx_require_memo_free(hx_require_memo *m)
+{
+    for (size_t i = 0; i < m->n; i++) {
+        free(m->e[i].text);
+        free(m->e[i].why);
+    }
+    m->n = 0;
+}

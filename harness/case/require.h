@@ -54,4 +54,27 @@ int hx_torch_built(void);
  * before any device requirement, or no torch in this build. 1 with the
  * reason in why, as running the case would give it; else 0. */
 int hx_case_skips_early(const hx_case *c, const char *backend, char *why, size_t n);
+
+/* What the cases of a run found of the torch backend's devices
+ * (docs/runner.md, "Skips"): each device requirement met, or unmet and
+ * why, as a child answered it. A case on torch that is then known to
+ * skip starts no process: a spawned one loads libtorch only to find, say,
+ * no cuda. Devices do not come and go during a run. Zeroed to start. */
+#define HX_REQUIRE_MEMO_MAX 64
+typedef struct {
+    size_t n;
+    struct {
+        char *text; /* the entry, as the case holds it */
+        char *why;  /* NULL: met */
+    } e[HX_REQUIRE_MEMO_MAX];
+} hx_require_memo;
+
+/* Learns from a result of c on torch: a skip with its reason why, or
+ * (why NULL) a run that went past its requirements. Nothing is learnt
+ * from a skip that no requirement of c gave. */
+void hx_require_memo_learn(hx_require_memo *m, const hx_case *c, const char *why);
+/* 1, with the reason in why, when c on torch is known to skip: its
+ * requirements, in order, met or known met up to one unmet; else 0. */
+int hx_require_memo_skips(const hx_require_memo *m, const hx_case *c, char *why, size_t n);
+void hx_require_memo_free(hx_require_memo *m);
 #endif

@@ -56,6 +56,7 @@ struct hx_sched {
     size_t runs_done, runs_total, failing, errors;
     int stop, oom;
     double t0;
+    hx_require_memo memo; /* torch's devices, as children found them */
 };
 
 /* The signal that interrupted the run (hx_sched_interrupt), or 0: set by
@@ -121,10 +122,22 @@ static void keep_input(const hx_sched *S, const job *j, uint64_t k, json_t *res)
         json_object_set_new(res, "kept_file_error", hx_json_str(hx_errmsg()));
 }
 
+/* What a run of a case on torch says of the devices it required. */
+static void learn(hx_sched *S, const job *j, json_t *res, hx_status st)
+{
+    if (!res || j->iso == HX_ISO_NONE || st == HX_ST_CRASH || st == HX_ST_TIMEOUT ||
+        strcmp(hx_case_backend(j->c, S->o.run.backend), "torch"))
+        return;
+    const char *why = hx_json_get_str(res, "reason");
+    if (st != HX_ST_SKIP || why)
+        hx_require_memo_learn(&S->memo, j->c, st == HX_ST_SKIP ? why : NULL);
+}
+
 static void record(hx_sched *S, job *j, uint64_t k, json_t *res, uint64_t fired)
 {
     int more = res && sweep_goes_on(j, k, res, fired);
     hx_status st = res ? hx_case_status(res) : HX_ST_FAIL;
+    learn(S, j, res, st);
     if (res && S->o.keep_dir && hx_status_fails_run(st))
         keep_input(S, j, k, res);
     j->state = more ? JOB_READY : JOB_DONE;
@@ -287,8 +300,10 @@ static void start_run(hx_sched *S, job *j)
         record(S, j, k, hx_run_case(j->c, j->index, &o, &fired), fired);
         return;
     }
+    const char *bname = hx_case_backend(j->c, o.backend);
     if (j->iso == HX_ISO_SPAWN &&
-        hx_case_skips_early(j->c, hx_case_backend(j->c, o.backend), why, sizeof why)) {
+        (hx_case_skips_early(j->c, bname, why, sizeof why) ||
+         (!strcmp(bname, "torch") && hx_require_memo_skips(&S->memo, j->c, why, sizeof why)))) {
         /* no need to start a process with libtorch to skip */
         record(S, j, k, hx_result_new(j->c, j->index, &o, HX_ST_SKIP, why), 0);
         return;
@@ -604,5 +619,6 @@ void hx_sched_free(hx_sched *S)
     free(S->slots);
     free(S->workers);
     free(S->watch);
+    hx_require_memo_free(&S->memo);
     free(S);
 }
