@@ -125,9 +125,9 @@ static void keep_input(const hx_sched *S, const job *j, uint64_t k, json_t *res)
 /* What a run of a case on torch says of the devices it required. */
 static void learn(hx_sched *S, const job *j, json_t *res, hx_status st)
 {
-    if (!res || j->iso == HX_ISO_NONE || st == HX_ST_CRASH || st == HX_ST_TIMEOUT ||
-        strcmp(hx_case_backend(j->c, S->o.run.backend), "torch"))
-        return;
+    if (!res || j->iso == HX_ISO_NONE || j->c->skip || st == HX_ST_CRASH ||
+        st == HX_ST_TIMEOUT || strcmp(hx_case_backend(j->c, S->o.run.backend), "torch"))
+        return; /* a case's own skip: text, whatever it says, is not a device's answer */
     const char *why = hx_json_get_str(res, "reason");
     if (st != HX_ST_SKIP || why)
         hx_require_memo_learn(&S->memo, j->c, st == HX_ST_SKIP ? why : NULL);
