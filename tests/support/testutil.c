@@ -183,9 +183,20 @@ int tu_run_cmd(int (*fn)(int, char **), char **argv, const char *dir, char **out
 }
 
 #ifdef LOADGATE_HAVE_TORCH
-/* Defined in a coverage build (libgcov) and under LeakSanitizer. */
-extern void __gcov_dump(void) __attribute__((weak));
-extern void __lsan_do_leak_check(void) __attribute__((weak));
+#ifdef __SANITIZE_ADDRESS__ /* -fsanitize=address: LeakSanitizer's check */
+#include <sanitizer/lsan_interface.h>
+#define CHECK_LEAKS() __lsan_do_leak_check()
+#else
+#define CHECK_LEAKS() ((void)0)
+#endif
+#ifdef LOADGATE_COVERAGE
+/* libgcov's dump, named without weak: a weak reference would not take it
+ * out of libgcov.a, and the forked tests' counts would be lost. */
+extern void __gcov_dump(void);
+#define DUMP_COVERAGE() __gcov_dump()
+#else
+#define DUMP_COVERAGE() ((void)0)
+#endif
 
 /* How a forked test leaves: what exit() does, less the handlers the parent
  * registered before the fork. Those are libtorch's static destructors
@@ -197,10 +208,8 @@ static void leave_now(int status, void *arg)
 {
     (void)arg;
     fflush(NULL);
-    if (__lsan_do_leak_check) /* the leak check exit() would have run */
-        __lsan_do_leak_check();
-    if (__gcov_dump) /* the counts a coverage build writes at exit */
-        __gcov_dump();
+    CHECK_LEAKS();   /* the leak check exit() would have run */
+    DUMP_COVERAGE(); /* the counts a coverage build writes at exit */
     _exit(status);
 }
 
