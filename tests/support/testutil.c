@@ -182,22 +182,16 @@ int tu_run_cmd(int (*fn)(int, char **), char **argv, const char *dir, char **out
     return rc;
 }
 
-#ifdef LOADGATE_HAVE_TORCH
+/* A coverage build leaves through exit(): every object's gcov counts, the
+ * torch module's among them, are written by that object's destructor. */
+#if defined(LOADGATE_HAVE_TORCH) && !defined(LOADGATE_COVERAGE)
+#define LEAVE_FAST 1
 #ifdef __SANITIZE_ADDRESS__ /* -fsanitize=address: LeakSanitizer's check */
 #include <sanitizer/lsan_interface.h>
 #define CHECK_LEAKS() __lsan_do_leak_check()
 #else
 #define CHECK_LEAKS() ((void)0)
 #endif
-#ifdef LOADGATE_COVERAGE
-/* libgcov's dump, named without weak: a weak reference would not take it
- * out of libgcov.a, and the forked tests' counts would be lost. */
-extern void __gcov_dump(void);
-#define DUMP_COVERAGE() __gcov_dump()
-#else
-#define DUMP_COVERAGE() ((void)0)
-#endif
-
 /* How a forked test leaves: what exit() does, less the handlers the parent
  * registered before the fork. Those are libtorch's static destructors
  * above all (c10's dispatcher unregistering every operator), about 0.3 s
@@ -208,8 +202,7 @@ static void leave_now(int status, void *arg)
 {
     (void)arg;
     fflush(NULL);
-    CHECK_LEAKS();   /* the leak check exit() would have run */
-    DUMP_COVERAGE(); /* the counts a coverage build writes at exit */
+    CHECK_LEAKS(); /* the leak check exit() would have run */
     _exit(status);
 }
 
@@ -226,7 +219,9 @@ int tu_run_suite(Suite *s)
      * unasked). */
     lg_torch_module_load();
     lg_error_clear();
+#ifdef LEAVE_FAST
     pthread_atfork(NULL, NULL, in_forked_child);
+#endif
 #endif
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
