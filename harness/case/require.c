@@ -210,22 +210,18 @@ static int gave(const char *why, const char *text)
     return !strncmp(why, "requires ", 9) && !strncmp(why + 9, text, k) && why[9 + k] == ':';
 }
 
-static const char *const *memo_find(const hx_require_memo *m, const char *text, int *found)
+/* The entry of text in m, or -1. */
+static long memo_find(const hx_require_memo *m, const char *text)
 {
     for (size_t i = 0; i < m->n; i++)
-        if (!strcmp(m->e[i].text, text)) {
-            *found = 1;
-            return (const char *const *)&m->e[i].why;
-        }
-    *found = 0;
-    return NULL;
+        if (!strcmp(m->e[i].text, text))
+            return (long)i;
+    return -1;
 }
 
 static void memo_put(hx_require_memo *m, const char *text, const char *why)
 {
-    int found;
-    memo_find(m, text, &found);
-    if (found || m->n == HX_REQUIRE_MEMO_MAX)
+    if (memo_find(m, text) >= 0 || m->n == HX_REQUIRE_MEMO_MAX)
         return;
     char *t = strdup(text), *w = why ? strdup(why) : NULL;
     if (!t || (why && !w)) { /* out of memory: nothing learnt */
@@ -264,12 +260,11 @@ int hx_require_memo_skips(const hx_require_memo *m, const hx_case *c, char *why,
                 return 1;
             continue;
         }
-        int found;
-        const char *const *w = memo_find(m, c->requires[i], &found);
-        if (!found)
-            return 0;
-        if (*w) {
-            snprintf(why, n, "%s", *w);
+        long k = memo_find(m, c->requires[i]);
+        if (k < 0)
+            return 0; /* not answered yet */
+        if (m->e[k].why) {
+            snprintf(why, n, "%s", m->e[k].why);
             return 1;
         }
     }
