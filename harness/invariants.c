@@ -104,10 +104,16 @@ static lg_status var_take(lg_store *st, size_t i, scratch *b, int keep, int buil
         v->read = LG_OK;
         return LG_OK;
     }
-    unsigned char *buf = scratch_get(b, v->info.nbytes);
-    if (!buf)
-        return LG_E_NOMEM;
-    v->read = lg_store_read(st, i, buf, (size_t)v->info.nbytes, &v->where);
+    /* in place when the bytes are in this process on cpu: no copy */
+    const unsigned char *buf = lg_store_peek(st, i, &v->where);
+    v->read = LG_OK;
+    if (!buf) {
+        unsigned char *into = scratch_get(b, v->info.nbytes);
+        if (!into)
+            return LG_E_NOMEM;
+        v->read = lg_store_read(st, i, into, (size_t)v->info.nbytes, &v->where);
+        buf = into;
+    }
     if (v->read != LG_OK) {
         if (!why[0])
             snprintf(why, nwhy, "%s", lg_error_message());
@@ -301,27 +307,59 @@ static lg_status expected_bytes(lg_checkpoint *c, size_t k, const lg_tensor_info
 
 /* The digests of the file's tensors as the load read them (the load's
  * on_read), by their index in the file: the file need not be read again
- * for values. seen[k]: tensor k was read. */
+ * for values. seen[k]: tensor k was read whole. A tensor comes in pieces,
+ * in order (lg_load_options.on_read), into one streaming XXH3 state: at
+ * is where the next piece of tensor cur must start, size its end. */
 typedef struct {
     size_t n;
     uint64_t *digest;
     unsigned char *seen;
+    const lg_checkpoint *file; /* the sizes of its tensors */
+    XXH3_state_t *xs;
+    size_t cur;
+    uint64_t at, size;
 } read_digests;
 
-static lg_status read_digests_new(read_digests *r, size_t n)
+static lg_status read_digests_new(read_digests *r, const lg_checkpoint *file)
 {
+    size_t n = lg_checkpoint_count(file);
     r->digest = calloc(n + 1, sizeof *r->digest);
     r->seen = calloc(n + 1, 1);
-    r->n = r->digest && r->seen ? n : 0;
+    r->xs = XXH3_createState();
+    r->file = file;
+    r->cur = (size_t)-1;
+    r->n = r->digest && r->seen && r->xs ? n : 0;
     return r->n == n ? LG_OK : LG_E_NOMEM;
 }
 
-static void on_read(void *ctx, size_t k, const void *bytes, uint64_t n)
+static void read_digests_free(read_digests *r)
+{
+    free(r->digest);
+    free(r->seen);
+    XXH3_freeState(r->xs);
+}
+
+static void on_read(void *ctx, size_t k, uint64_t offset, const void *bytes, uint64_t n)
 {
     read_digests *r = ctx;
-    if (k < r->n) {
-        r->digest[k] = digest(bytes, n);
+    if (k >= r->n)
+        return;
+    if (offset == 0) {
+        r->cur = k;
+        r->at = 0;
+        r->size = lg_checkpoint_tensor(r->file, k)->nbytes;
+        XXH3_64bits_reset(r->xs);
+    }
+    if (k != r->cur || offset != r->at || n > r->size - r->at) {
+        r->cur = (size_t)-1; /* out of order: values reads this one again */
+        return;
+    }
+    XXH3_64bits_update(r->xs, bytes, (size_t)n);
+    r->at += n;
+    if (r->at == r->size) {
+        r->digest[k] = XXH3_64bits_digest(r->xs);
         r->seen[k] = 1;
+        r->cur = (size_t)-1;
     }
 }
 
@@ -493,7 +531,7 @@ lg_status hx_check_load(const hx_load_req *q, hx_outcome *o)
     state before = {0}, after = {0};
     lg_checkpoint *file = NULL;
     scratch buf = {NULL, 0};
-    read_digests rd = {0, NULL, NULL};
+    read_digests rd = {0};
     counters cb;
     memset(o, 0, sizeof *o);
     o->before = o->after = q->device;
@@ -538,7 +576,7 @@ lg_status hx_check_load(const hx_load_req *q, hx_outcome *o)
     if (q->before_load)
         q->before_load(q->ctx);
     lg_load_options opt = q->opt;
-    if (file && !q->paranoid && read_digests_new(&rd, lg_checkpoint_count(file)) == LG_OK) {
+    if (file && !q->paranoid && read_digests_new(&rd, file) == LG_OK) {
         opt.on_read = on_read;
         opt.on_read_ctx = &rd;
     }
@@ -578,8 +616,7 @@ out:
     lg_checkpoint_close(file);
     state_free(&before);
     state_free(&after);
-    free(rd.digest);
-    free(rd.seen);
+    read_digests_free(&rd);
     free(buf.p);
     lg_store_free(st);
     return r;

@@ -313,6 +313,13 @@ LG_API size_t lg_store_find(const lg_store *s, const char *name);
 /* Copies variable i's bytes to dst, and says which device the backend
  * reports the tensor is on (not the store's bookkeeping). */
 LG_API lg_status lg_store_read(lg_store *s, size_t i, void *dst, size_t n, lg_device *where);
+/* Variable i's bytes where they are, to be read only, when they are in
+ * this process's memory on cpu (the backend keeps them there, and says
+ * that the tensor is on cpu, in *where as lg_store_read would); NULL
+ * otherwise, or for a variable of no bytes: read it with lg_store_read.
+ * Valid until the store is changed or freed. A check that digests the
+ * store reads it in place, without a copy. */
+LG_API const void *lg_store_peek(lg_store *s, size_t i, lg_device *where);
 /* Where variable i is: lg_store_device(s), except after a load under
  * policy tch that ended with LG_E_PANIC (a move that stopped part-way). */
 LG_API lg_device lg_store_var_device(const lg_store *s, size_t i);
@@ -330,15 +337,21 @@ typedef struct {
     /* tch: the seed of the hash-like order in which variables are visited
      * (Rust's HashMap order is random per process; this one repeats). */
     uint64_t hash_seed;
-    /* Optional (NULL by default): called once for each tensor of the file
-     * the load reads, right after reading it, with that tensor's bytes as
-     * read: `tensor` is its index in the file (lg_checkpoint_tensor's
-     * order), bytes are n bytes, row-major little-endian, in the file's
-     * dtype (before any cast), valid during the call only. An observer
-     * sees what the load read without reading the file again (harness
-     * load's `values` digests them). Not called by the policy tch, by the
+    /* Optional (NULL by default): shown each tensor of the file the load
+     * reads, right after reading it, with that tensor's bytes as read, in
+     * one or more pieces: `tensor` is its index in the file
+     * (lg_checkpoint_tensor's order); the pieces of a tensor come one
+     * after another, offsets from 0 up, before the next tensor's, and the
+     * last ends at the tensor's size; bytes are n bytes at `offset` of the
+     * tensor, row-major little-endian, in the file's dtype (before any
+     * cast), valid during the call only. A piece is shown as soon as it is
+     * copied, while it is still in the cache; a tensor whose read then
+     * fails (a zip record's CRC-32 that does not match) may have been
+     * shown whole, and the load's status says so. An observer sees what
+     * the load read without reading the file again (harness load's
+     * `values` digests them). Not called by the policy tch, by the
      * libtorch readers, nor for a load that stops before the tensor. */
-    void (*on_read)(void *ctx, size_t tensor, const void *bytes, uint64_t n);
+    void (*on_read)(void *ctx, size_t tensor, uint64_t offset, const void *bytes, uint64_t n);
     void *on_read_ctx;
 } lg_load_options;
 

@@ -131,6 +131,20 @@ lg_status lg_store_read(lg_store *s, size_t i, void *dst, size_t n, lg_device *w
     return st;
 }
 
+const void *lg_store_peek(lg_store *s, size_t i, lg_device *where)
+{
+    lg_device d;
+    if (i >= s->n || !s->v[i].info.nbytes || s->v[i].dev.type != LG_DEV_CPU ||
+        !s->b->ops->host_data)
+        return NULL;
+    const void *p = s->b->ops->host_data(s->b, s->v[i].t);
+    if (!p || s->b->ops->device_of(s->b, s->v[i].t, &d) != LG_OK || d.type != LG_DEV_CPU)
+        return NULL;
+    if (where)
+        *where = d;
+    return p;
+}
+
 /* ------------------------------------------------ moving the whole store */
 
 void lg__free_all(lg__dev *x, const lg_store *s, lg_device d, void **t)

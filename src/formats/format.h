@@ -53,8 +53,10 @@ struct lg_checkpoint {
     lg__crc_mode crc;         /* from the options */
     int trust_code;           /* from the options: libtorch may run the file's code */
     /* lg_load_options.on_read, set by the load; NULL otherwise */
-    void (*on_read)(void *ctx, size_t tensor, const void *bytes, uint64_t n);
+    void (*on_read)(void *ctx, size_t tensor, uint64_t offset, const void *bytes, uint64_t n);
     void *on_read_ctx;
+    size_t shown; /* deserialize.c: 1 + the tensor on_read was just shown
+                     in runs by lg__copy_observed; 0 for none */
     /* deserialize.c: bytes read but not yet dropped from the map */
     const unsigned char *drop_lo, *drop_hi;
 };
@@ -121,6 +123,14 @@ lg_status lg__checkpoint_read(lg_checkpoint *c);
  * place, if any. */
 void lg__map_drop(lg_checkpoint *c, const void *p, uint64_t n);
 void lg__map_drop_tensor(lg_checkpoint *c, size_t i);
+
+/* deserialize.c: copies n bytes of tensor i from src into dst in runs of
+ * 256 KiB, continuing the CRC-32 in *crc (libdeflate's, from 0) when crc
+ * is not NULL, and shows each run to the load's observer (on_read) as it
+ * lands, while it is still in the cache: a reader's copy of a whole
+ * tensor goes through here, and the tensor is not shown again after. */
+void lg__copy_observed(lg_checkpoint *c, size_t i, unsigned char *dst,
+                       const unsigned char *src, uint64_t n, uint32_t *crc);
 
 /* A tensor of checkpoint c on device d, through the reader (trace:
  * alloc, deserialize). On cpu, into a backend's host memory (host_data)

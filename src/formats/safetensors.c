@@ -547,7 +547,8 @@ static lg_status st_read(lg_checkpoint *c, size_t i, void *dst)
     if (i >= c->ntensors)
         return lg__err(LG_E_INVALID, "%s: no tensor %zu", c->path, i);
     if (c->tensors[i].nbytes)
-        memcpy(dst, c->map + p->data_start + p->ranges[i].begin, (size_t)c->tensors[i].nbytes);
+        lg__copy_observed(c, i, dst, c->map + p->data_start + p->ranges[i].begin,
+                          c->tensors[i].nbytes, NULL);
     return LG_OK;
 }
 

@@ -634,7 +634,9 @@ lg_status ts_read(lg_checkpoint *c, size_t i, void *dst)
     if (ti->nbytes == 0)
         return LG_OK;
     const unsigned char *src = p->s[t->storage].bytes + t->offset;
-    if (t->contiguous)
+    if (t->contiguous && !(p->big_endian && t->elsize > 1))
+        lg__copy_observed(c, i, dst, src, ti->nbytes, NULL);
+    else if (t->contiguous)
         memcpy(dst, src, (size_t)ti->nbytes);
     else if (ti->ndim == 0)
         memcpy(dst, src, (size_t)t->elsize);

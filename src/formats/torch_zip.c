@@ -243,10 +243,6 @@ static int crc_threads(uint64_t bytes)
  * deflated record was checked as it was inflated. ts_storage.crc_state: */
 enum { CRC_CHECKED = 0, CRC_PENDING, CRC_WRONG };
 
-/* Copies and CRCs in runs this long, so that each run is still in the
- * cache when libdeflate_crc32 reads it back. */
-#define COPY_RUN ((size_t)256 << 10)
-
 /* A record whose CRC-32 gave got: per the crc option, LG_OK (a finding
  * under warn; the bytes are usable) or the error, kept for every later
  * read. */
@@ -289,17 +285,12 @@ static int covers_record(const ts_priv *p, const lg_tensor_info *ti, const ts_te
            !(p->big_endian && t->elsize > 1);
 }
 
-/* Copies the record into dst in runs, taking the CRC-32 of each run as it
- * lands. */
-static lg_status copy_with_crc(lg_checkpoint *c, ts_storage *s, unsigned char *dst)
+/* Copies the record into tensor i's dst in runs, taking the CRC-32 of
+ * each run as it lands (lg__copy_observed). */
+static lg_status copy_with_crc(lg_checkpoint *c, size_t i, ts_storage *s, unsigned char *dst)
 {
-    uint64_t n = s->rec->usize;
     uint32_t crc = 0; /* libdeflate_crc32 continues from a CRC; 0 starts */
-    for (uint64_t at = 0; at < n; at += COPY_RUN) {
-        size_t len = n - at < COPY_RUN ? (size_t)(n - at) : COPY_RUN;
-        memcpy(dst + at, s->bytes + at, len);
-        crc = libdeflate_crc32(crc, dst + at, len);
-    }
+    lg__copy_observed(c, i, dst, s->bytes, s->rec->usize, &crc);
     return crc_result(c, s, crc);
 }
 
@@ -309,7 +300,7 @@ static lg_status zip_read(lg_checkpoint *c, size_t i, void *dst)
     const ts_tensor *t = &p->t[i];
     ts_storage *s = &p->s[t->storage];
     if (s->crc_state == CRC_PENDING && c->tensors[i].nbytes && covers_record(p, &c->tensors[i], t))
-        return copy_with_crc(c, s, dst);
+        return copy_with_crc(c, i, s, dst);
     lg_status st = crc_check(c, p, s);
     return st != LG_OK ? st : ts_read(c, i, dst);
 }

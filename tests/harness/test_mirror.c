@@ -4,6 +4,7 @@
  * library writes part of a variable (lg_store_fill_range), and a load to
  * cpu keeps neither the file's pages nor the old store's zeros in the RSS
  * (src/formats/deserialize.c, sim's alloc_zeroed). */
+#include "fixture/gen.h"
 #include "mirror.h"
 #include "testutil.h"
 
@@ -180,19 +181,39 @@ START_TEST(test_load_reads_file_once)
 }
 END_TEST
 
+/* What on_read showed of up to 4 tensors: each one's pieces, which must
+ * come in order, one tensor after another, into a streaming XXH3-64. */
 typedef struct {
     size_t calls;
+    const lg_checkpoint *file;
     uint64_t digest[4];
     int seen[4];
+    size_t pieces[4];
+    uint64_t at[4];
+    size_t cur;
+    XXH3_state_t *xs;
 } observed;
 
-static void observe(void *ctx, size_t k, const void *bytes, uint64_t n)
+static void observe(void *ctx, size_t k, uint64_t offset, const void *bytes, uint64_t n)
 {
     observed *o = ctx;
     o->calls++;
     ck_assert_uint_lt(k, 4);
-    o->digest[k] = XXH3_64bits(bytes, (size_t)n);
-    o->seen[k] = 1;
+    ck_assert_msg(!o->seen[k], "tensor %zu shown again after its last piece", k);
+    ck_assert_msg(offset == o->at[k], "tensor %zu: a piece at %llu, expected at %llu", k,
+                  (unsigned long long)offset, (unsigned long long)o->at[k]);
+    if (offset == 0) {
+        o->cur = k;
+        ck_assert_int_eq(XXH3_64bits_reset(o->xs), XXH_OK);
+    }
+    ck_assert_msg(o->cur == k, "tensor %zu shown between the pieces of tensor %zu", k, o->cur);
+    ck_assert_int_eq(XXH3_64bits_update(o->xs, bytes, (size_t)n), XXH_OK);
+    o->pieces[k]++;
+    o->at[k] += n;
+    if (o->at[k] == lg_checkpoint_tensor(o->file, k)->nbytes) {
+        o->digest[k] = XXH3_64bits_digest(o->xs);
+        o->seen[k] = 1;
+    }
 }
 
 /* on_read sees each tensor the load reads, once, as the file holds it
@@ -210,13 +231,14 @@ START_TEST(test_on_read)
     ck_assert_int_eq(lg_store_add(st, "t3", LG_F32, 2, shape), LG_OK);
     ck_assert_int_eq(lg_store_add(st, "t0", LG_F32, 2, shape), LG_OK);
     ck_assert_int_eq(lg_store_add(st, "t2", LG_F64, 2, shape), LG_OK); /* cast */
-    observed o = {0};
+    observed o = {.file = c, .xs = XXH3_createState()};
+    ck_assert_ptr_nonnull(o.xs);
     lg_load_options opt;
     lg_load_options_init(&opt);
     opt.on_read = observe;
     opt.on_read_ctx = &o;
     ck_assert_int_eq(lg_store_load(st, f, &opt, NULL), LG_OK);
-    ck_assert_uint_eq(o.calls, 3);
+    ck_assert_uint_eq(o.calls, 3); /* 16 KiB each: one piece */
     ck_assert(!o.seen[1]);
     unsigned char *b = malloc(64 * 64 * 4);
     for (size_t k = 0; k < 4; k += 1 + (k == 0)) {
@@ -225,7 +247,81 @@ START_TEST(test_on_read)
         ck_assert_uint_eq(o.digest[k], XXH3_64bits(b, 64 * 64 * 4));
     }
     free(b);
+    XXH3_freeState(o.xs);
     lg_checkpoint_close(c);
+    lg_store_free(st);
+}
+END_TEST
+
+/* A tensor larger than the copy's run (256 KiB) is shown in pieces, in
+ * order, as each lands, by both native readers (torch.save's with its
+ * CRC-32 taken over the same runs); the pieces make up its bytes. */
+static void on_read_pieces(const char *format, const char *name)
+{
+    hx_gen g;
+    hx_gen_init(&g);
+    snprintf(g.format, sizeof g.format, "%s", format);
+    g.tensors = 3;
+    g.ndim = 2;
+    g.shape[0] = g.shape[1] = 300; /* 360,000 bytes: two runs */
+    const char *f = tu_path(dir, name);
+    ck_assert_int_eq(hx_gen_write(&g, f), LG_OK);
+    lg_checkpoint *c;
+    ck_assert_int_eq(lg_checkpoint_open(f, NULL, &c), LG_OK);
+    ck_assert_uint_eq(lg_checkpoint_count(c), 3);
+    lg_store *st;
+    ck_assert_int_eq(lg_store_new(sim, lg_device_cpu(), &st), LG_OK);
+    for (size_t k = 0; k < 3; k++) {
+        const lg_tensor_info *t = lg_checkpoint_tensor(c, k);
+        ck_assert_int_eq(lg_store_add(st, t->name, t->dtype, t->ndim, t->shape), LG_OK);
+    }
+    observed o = {.file = c, .xs = XXH3_createState()};
+    ck_assert_ptr_nonnull(o.xs);
+    lg_load_options opt;
+    lg_load_options_init(&opt);
+    opt.on_read = observe;
+    opt.on_read_ctx = &o;
+    ck_assert_int_eq(lg_store_load(st, f, &opt, NULL), LG_OK);
+    unsigned char *b = malloc(300 * 300 * 4);
+    ck_assert_ptr_nonnull(b);
+    for (size_t k = 0; k < 3; k++) {
+        ck_assert_msg(o.seen[k], "%s: tensor %zu not shown whole", format, k);
+        ck_assert_uint_eq(o.pieces[k], 2);
+        ck_assert_int_eq(lg_checkpoint_read(c, k, b, 300 * 300 * 4), LG_OK);
+        ck_assert_uint_eq(o.digest[k], XXH3_64bits(b, 300 * 300 * 4));
+    }
+    free(b);
+    XXH3_freeState(o.xs);
+    lg_checkpoint_close(c);
+    lg_store_free(st);
+}
+
+START_TEST(test_on_read_pieces_safetensors) { on_read_pieces("safetensors", "p.safetensors"); }
+END_TEST
+
+START_TEST(test_on_read_pieces_torch_zip) { on_read_pieces("torch-zip", "p.pt"); }
+END_TEST
+
+/* lg_store_peek: a cpu variable's bytes in place, the same as a read;
+ * none for a variable on another device. */
+START_TEST(test_peek)
+{
+    int64_t shape[1] = {1000};
+    float v[1000];
+    for (int j = 0; j < 1000; j++)
+        v[j] = (float)j * 0.5f;
+    lg_device where = {LG_DEV_MPS, 0}, mps = {LG_DEV_MPS, 0};
+    lg_store *st;
+    ck_assert_int_eq(lg_store_new(sim, lg_device_cpu(), &st), LG_OK);
+    ck_assert_int_eq(lg_store_add(st, "w", LG_F32, 1, shape), LG_OK);
+    ck_assert_int_eq(lg_store_fill(st, "w", v, sizeof v), LG_OK);
+    const void *p = lg_store_peek(st, 0, &where);
+    ck_assert_ptr_nonnull(p);
+    ck_assert_int_eq(where.type, LG_DEV_CPU);
+    ck_assert_mem_eq(p, v, sizeof v);
+    ck_assert_ptr_null(lg_store_peek(st, 1, &where)); /* no such variable */
+    ck_assert_int_eq(lg_store_set_device(st, mps), LG_OK);
+    ck_assert_ptr_null(lg_store_peek(st, 0, &where));
     lg_store_free(st);
 }
 END_TEST
@@ -240,6 +336,9 @@ int main(void)
     tcase_add_test(tc, test_small_variable_whole);
     tcase_add_test(tc, test_load_reads_file_once);
     tcase_add_test(tc, test_on_read);
+    tcase_add_test(tc, test_on_read_pieces_safetensors);
+    tcase_add_test(tc, test_on_read_pieces_torch_zip);
+    tcase_add_test(tc, test_peek);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }
