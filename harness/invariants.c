@@ -602,11 +602,12 @@ lg_status hx_check_load(const hx_load_req *q, hx_outcome *o)
     if ((r = state_take(st, &buf, 0, 0, &after)) != LG_OK)
         goto out;
     check_consistent(o, st, &after);
-    if (o->status != LG_OK)
-        check_atomic(o, st, &before, &after, &buf);
-    else
+    if (o->status != LG_OK) {
+        check_atomic(o, st, &before, &after, &buf); /* file is closed below */
+    } else {
         check_values(o, st, q, &before, &after, &buf, file, &rd);
-    file = NULL; /* closed by check_values */
+        file = NULL; /* closed by check_values */
+    }
     check_no_leak(o, q->backend, st, &cb);
     count_moved(o);
     if (q->after_load)
