@@ -580,7 +580,10 @@ lg_status hx_check_load(const hx_load_req *q, hx_outcome *o)
         opt.on_read = on_read;
         opt.on_read_ctx = &rd;
     }
-    o->status = lg_store_load(st, q->path, &opt, &o->stats);
+    if (q->reuse_open && file && !strcmp(lg_checkpoint_format(file), "safetensors"))
+        o->status = lg_store_load_open(st, file, &opt, &o->stats);
+    else
+        o->status = lg_store_load(st, q->path, &opt, &o->stats);
     o->fault_fired = fired_total();
     lg_fault_disarm(); /* the checks below must not meet injected faults */
     snprintf(o->message, sizeof o->message, "%s", o->status == LG_OK ? "" : lg_error_message());

@@ -209,6 +209,7 @@ int hx_cmd_load(int argc, char **argv)
         return 1;
     }
     q.path = argv[a.next];
+    q.reuse_open = 1; /* no fault is armed here */
     load_args la = {&q, backend, as_json, with_trace, NULL};
     q.after_load = list_vars;
     q.ctx = &la;

@@ -230,6 +230,7 @@ static hx_status run_load(case_run *r, json_t *res, uint64_t *fired, char *why, 
     q.ctx = r;
     q.probe_only = c->probe;
     q.paranoid = r->o->paranoid;
+    q.reuse_open = c->nfaults == 0;
     lg_status s = hx_check_load(&q, &out);
     *fired = faults_report(r, res);
     lg_fault_clear();

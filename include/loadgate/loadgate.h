@@ -373,6 +373,16 @@ typedef struct {
  * policy tch, which does what tch-rs does (docs/policies.md). stats may
  * be NULL. */
 LG_API lg_status lg_store_load(lg_store *s, const char *path, const lg_load_options *o, lg_load_stats *stats);
+/* lg_store_load from a checkpoint that is already open, which it reads
+ * but does not close: a caller that opened the file to look at it does
+ * not pay for a second open (a parse of its header). c must have been
+ * opened with the store's backend (LG_E_INVALID otherwise). The reader,
+ * key, crc and trust_code of o are not used: c's own, from its open,
+ * are. Under policy tch the file is opened again by c's path, as tch-rs
+ * opens it. The fault points of an open (io.*, format.parse) are not
+ * reached: those of the reads are. */
+LG_API lg_status lg_store_load_open(lg_store *s, lg_checkpoint *c, const lg_load_options *o,
+                                    lg_load_stats *stats);
 
 /* --------------------------------------------------------- torch writers */
 /* Writes named tensors as a libtorch OutputArchive (.ot), as tch's

@@ -267,39 +267,41 @@ static lg_status load_via_cpu(load_ctx *L, void **t)
     return st;
 }
 
-lg_status lg_store_load(lg_store *s, const char *path, const lg_load_options *o,
-                        lg_load_stats *stats)
+/* The options and stats of a load checked and defaulted: LG_OK, or
+ * LG_E_INVALID naming what. */
+static lg_status load_args(const char *what, const lg_load_options **o, lg_load_options *def,
+                           lg_load_stats **stats, lg_load_stats *local)
 {
-    lg_load_options def;
-    lg_load_stats local;
-    if (!s || !path)
-        return lg__err(LG_E_INVALID, "lg_store_load: store and path are required");
-    if (!o) {
-        lg_load_options_init(&def);
-        o = &def;
+    if (!*o) {
+        lg_load_options_init(def);
+        *o = def;
     }
-    if (!stats)
-        stats = &local;
-    memset(stats, 0, sizeof *stats);
-    if ((unsigned)o->policy >= LG_POLICY_COUNT || (unsigned)o->dtype_rule >= LG_DTYPE_RULE_COUNT)
-        return lg__err(LG_E_INVALID, "%s: bad policy or dtype rule", path);
+    if (!*stats)
+        *stats = local;
+    memset(*stats, 0, sizeof **stats);
+    if ((unsigned)(*o)->policy >= LG_POLICY_COUNT ||
+        (unsigned)(*o)->dtype_rule >= LG_DTYPE_RULE_COUNT)
+        return lg__err(LG_E_INVALID, "%s: bad policy or dtype rule", what);
     lg_error_clear();
-    if (o->policy == LG_POLICY_TCH)
-        return lg__load_tch(s, path, o, stats);
+    return LG_OK;
+}
 
-    load_ctx L = {.s = s, .x = {s->b, s->trace}, .budget = o->staging_budget, .stats = stats};
-    lg_open_options oo = {o->reader, s->b, o->key, o->crc, o->trust_code};
-    lg_status st = lg_checkpoint_open(path, &oo, &L.c);
-    if (st != LG_OK)
-        return st;
-    L.c->on_read = o->on_read;
-    L.c->on_read_ctx = o->on_read_ctx;
+/* The load from the open checkpoint c, under every policy but tch. */
+static lg_status load_from(lg_store *s, lg_checkpoint *c, const lg_load_options *o,
+                           lg_load_stats *stats)
+{
+    load_ctx L = {.s = s, .x = {s->b, s->trace}, .budget = o->staging_budget, .stats = stats,
+                  .c = c};
+    lg_status st;
+    c->on_read = o->on_read;
+    c->on_read_ctx = o->on_read_ctx;
+    c->shown = 0;
     void **t = lg__calloc(s->n, sizeof *t);
     L.idx = lg__calloc(s->n, sizeof *L.idx);
     L.dtype = lg__calloc(s->n, sizeof *L.dtype);
     L.old_dtype = lg__calloc(s->n, sizeof *L.old_dtype);
     if (!t || !L.idx || !L.dtype || !L.old_dtype) {
-        st = lg__err(LG_E_NOMEM, "%s: out of memory", path);
+        st = lg__err(LG_E_NOMEM, "%s: out of memory", c->path);
         goto done;
     }
     if ((st = plan(&L, o->dtype_rule)) != LG_OK)
@@ -319,6 +321,46 @@ done:
     free(L.idx);
     free(L.dtype);
     free(L.old_dtype);
-    lg_checkpoint_close(L.c);
+    c->on_read = NULL; /* the observer was this load's */
+    c->on_read_ctx = NULL;
+    c->shown = 0;
     return st;
+}
+
+lg_status lg_store_load(lg_store *s, const char *path, const lg_load_options *o,
+                        lg_load_stats *stats)
+{
+    lg_load_options def;
+    lg_load_stats local;
+    lg_checkpoint *c;
+    if (!s || !path)
+        return lg__err(LG_E_INVALID, "lg_store_load: store and path are required");
+    lg_status st = load_args(path, &o, &def, &stats, &local);
+    if (st != LG_OK)
+        return st;
+    if (o->policy == LG_POLICY_TCH)
+        return lg__load_tch(s, path, o, stats);
+    lg_open_options oo = {o->reader, s->b, o->key, o->crc, o->trust_code};
+    if ((st = lg_checkpoint_open(path, &oo, &c)) != LG_OK)
+        return st;
+    st = load_from(s, c, o, stats);
+    lg_checkpoint_close(c);
+    return st;
+}
+
+lg_status lg_store_load_open(lg_store *s, lg_checkpoint *c, const lg_load_options *o,
+                             lg_load_stats *stats)
+{
+    lg_load_options def;
+    lg_load_stats local;
+    if (!s || !c)
+        return lg__err(LG_E_INVALID, "lg_store_load_open: store and checkpoint are required");
+    lg_status st = load_args(c->path, &o, &def, &stats, &local);
+    if (st != LG_OK)
+        return st;
+    if (o->policy == LG_POLICY_TCH)
+        return lg__load_tch(s, c->path, o, stats);
+    if (c->backend && c->backend != s->b)
+        return lg__err(LG_E_INVALID, "%s: opened for another backend than the store's", c->path);
+    return load_from(s, c, o, stats);
 }

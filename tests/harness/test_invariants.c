@@ -3,6 +3,7 @@
  * on successes and on failures, and the checks hold no copy of the store
  * unless asked. */
 #include "cmd/cmd.h"
+#include "fixture/gen.h"
 #include "invariants.h"
 #include "testutil.h"
 
@@ -192,6 +193,45 @@ START_TEST(test_file_closed_after_failure)
 }
 END_TEST
 
+/* reuse_open: a safetensors load reads through the mirror's open (its
+ * open's fault point is not reached again), with the same verdicts; a
+ * torch.save file is opened by the load, whose crc option the mirror's
+ * open does not have. */
+static void reuse_run(const char *path, int reuse, hx_outcome *o)
+{
+    lg_backend *b;
+    ck_assert_int_eq(lg_backend_open("sim", &b), LG_OK);
+    hx_load_req q = {.backend = b, .path = path, .reuse_open = reuse};
+    ck_assert_int_eq(lg_device_parse("mps", &q.device), LG_OK);
+    lg_load_options_init(&q.opt);
+    ck_assert_int_eq(hx_check_load(&q, o), LG_OK);
+    ck_assert_msg(o->status == LG_OK, "%s: %s", path, o->message);
+    for (int i = 0; i < HX_INV_COUNT; i++)
+        ck_assert_msg(o->inv[i] != HX_FAIL, "%s: %s failed: %s", path, hx_inv_name((hx_inv)i),
+                      o->why[i]);
+    lg_backend_close(b);
+}
+
+START_TEST(test_reuse_open)
+{
+    hx_outcome o;
+    reuse_run(eight, 1, &o);
+    ck_assert_uint_eq(lg_fault_hits("format.parse"), 0);
+    hx_outcome_free(&o);
+    reuse_run(eight, 0, &o);
+    ck_assert_uint_eq(lg_fault_hits("format.parse"), 1);
+    hx_outcome_free(&o);
+    hx_gen g;
+    hx_gen_init(&g);
+    snprintf(g.format, sizeof g.format, "torch-zip");
+    const char *pt = tu_path(dir, "four.pt");
+    ck_assert_int_eq(hx_gen_write(&g, pt), LG_OK);
+    reuse_run(pt, 1, &o);
+    ck_assert_uint_eq(lg_fault_hits("format.parse"), 1);
+    hx_outcome_free(&o);
+}
+END_TEST
+
 START_TEST(test_fill_pattern)
 {
     static const size_t lens[] = {0, 1, 63, 64, 65, 127, 128, 1000, 4097, 70000};
@@ -241,6 +281,7 @@ int main(void)
     tcase_add_loop_test(tc, test_digests_agree_with_bytes, 0,
                         (int)(sizeof scenarios / sizeof scenarios[0]));
     tcase_add_test(tc, test_values_reads_the_loaded_file);
+    tcase_add_test(tc, test_reuse_open);
     tcase_add_test(tc, test_file_closed_after_failure);
     tcase_add_test(tc, test_fill_pattern);
     tcase_add_test(tc, test_paranoid_option);

@@ -214,6 +214,66 @@ START_TEST(test_io_faults)
 }
 END_TEST
 
+/* lg_store_load_open loads through a checkpoint the caller opened, which
+ * stays open and usable, with no second open (format.parse is not
+ * reached), and the load's observer gone from it; a checkpoint opened for
+ * another backend, or none, is refused. */
+static size_t g_seen;
+static void count_seen(void *ctx, size_t k, uint64_t offset, const void *bytes, uint64_t n)
+{
+    (void)ctx, (void)k, (void)offset, (void)bytes, (void)n;
+    g_seen++;
+}
+
+START_TEST(test_load_open)
+{
+    const char *dir = tu_tmpdir();
+    const char *p = tu_path(dir, "two.safetensors");
+    ck_assert_int_eq(tu_write_safetensors(p, 2, 4, 4), 0);
+    lg_backend *sim, *other;
+    ck_assert_int_eq(lg_backend_open("sim", &sim), LG_OK);
+    ck_assert_int_eq(lg_backend_open("sim", &other), LG_OK);
+    lg_open_options oo = {NULL, sim, NULL, NULL, 0};
+    lg_checkpoint *c;
+    ck_assert_int_eq(lg_checkpoint_open(p, &oo, &c), LG_OK);
+    lg_store *st;
+    ck_assert_int_eq(lg_store_new(sim, lg_device_cpu(), &st), LG_OK);
+    int64_t shape[2] = {4, 4};
+    ck_assert_int_eq(lg_store_add(st, "t1", LG_F32, 2, shape), LG_OK);
+    lg_load_options o;
+    lg_load_options_init(&o);
+    o.on_read = count_seen;
+    lg_fault_clear();
+    g_seen = 0;
+    ck_assert_int_eq(lg_store_load_open(st, c, &o, NULL), LG_OK);
+    ck_assert_uint_eq(g_seen, 1);
+    ck_assert_uint_eq(lg_fault_hits("format.parse"), 0);
+    float v[16];
+    lg_device where;
+    ck_assert_int_eq(lg_store_read(st, 0, v, sizeof v, &where), LG_OK);
+    ck_assert(v[5] == 1005.0f);
+    /* still open, and the observer was the load's only */
+    ck_assert_int_eq(lg_checkpoint_read(c, 0, v, sizeof v), LG_OK);
+    ck_assert(v[5] == 5.0f);
+    ck_assert_uint_eq(g_seen, 1);
+    /* the same load by path opens the file */
+    ck_assert_int_eq(lg_store_load(st, p, NULL, NULL), LG_OK);
+    ck_assert_uint_eq(lg_fault_hits("format.parse"), 1);
+    lg_store *st2;
+    ck_assert_int_eq(lg_store_new(other, lg_device_cpu(), &st2), LG_OK);
+    ck_assert_int_eq(lg_store_add(st2, "t1", LG_F32, 2, shape), LG_OK);
+    ck_assert_int_eq(lg_store_load_open(st2, c, NULL, NULL), LG_E_INVALID);
+    ck_assert_ptr_nonnull(strstr(lg_error_message(), "another backend"));
+    ck_assert_int_eq(lg_store_load_open(st2, NULL, NULL, NULL), LG_E_INVALID);
+    lg_store_free(st2);
+    lg_store_free(st);
+    lg_checkpoint_close(c);
+    lg_backend_close(other);
+    lg_backend_close(sim);
+    tu_rmtree(dir);
+}
+END_TEST
+
 START_TEST(test_trace)
 {
     lg_trace *t;
@@ -248,6 +308,7 @@ int main(void)
     tcase_add_test(tc, test_error_prefix);
     tcase_add_test(tc, test_fault_schedules);
     tcase_add_test(tc, test_io_faults);
+    tcase_add_test(tc, test_load_open);
     tcase_add_test(tc, test_trace);
     suite_add_tcase(s, tc);
     int failed = tu_run_suite(s);
