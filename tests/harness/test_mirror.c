@@ -216,6 +216,32 @@ static void observe(void *ctx, size_t k, uint64_t offset, const void *bytes, uin
     }
 }
 
+/* Loads st from f (open as c too) with observe as on_read, into o. */
+static void load_observed(lg_store *st, const char *f, const lg_checkpoint *c, observed *o)
+{
+    memset(o, 0, sizeof *o);
+    o->file = c;
+    o->xs = XXH3_createState();
+    ck_assert_ptr_nonnull(o->xs);
+    lg_load_options opt;
+    lg_load_options_init(&opt);
+    opt.on_read = observe;
+    opt.on_read_ctx = o;
+    ck_assert_int_eq(lg_store_load(st, f, &opt, NULL), LG_OK);
+}
+
+/* Tensor k of c (n bytes) was shown whole, and its pieces make up its
+ * bytes. */
+static void assert_shown(lg_checkpoint *c, const observed *o, size_t k, size_t n)
+{
+    unsigned char *b = malloc(n);
+    ck_assert_ptr_nonnull(b);
+    ck_assert_msg(o->seen[k], "tensor %zu not shown whole", k);
+    ck_assert_int_eq(lg_checkpoint_read(c, k, b, n), LG_OK);
+    ck_assert_uint_eq(o->digest[k], XXH3_64bits(b, n));
+    free(b);
+}
+
 /* on_read sees each tensor the load reads, once, as the file holds it
  * (before the cast of the dtype rule convert), by its index in the file;
  * a store of 3 of the file's 4 tensors reads 3. */
@@ -231,22 +257,12 @@ START_TEST(test_on_read)
     ck_assert_int_eq(lg_store_add(st, "t3", LG_F32, 2, shape), LG_OK);
     ck_assert_int_eq(lg_store_add(st, "t0", LG_F32, 2, shape), LG_OK);
     ck_assert_int_eq(lg_store_add(st, "t2", LG_F64, 2, shape), LG_OK); /* cast */
-    observed o = {.file = c, .xs = XXH3_createState()};
-    ck_assert_ptr_nonnull(o.xs);
-    lg_load_options opt;
-    lg_load_options_init(&opt);
-    opt.on_read = observe;
-    opt.on_read_ctx = &o;
-    ck_assert_int_eq(lg_store_load(st, f, &opt, NULL), LG_OK);
+    observed o;
+    load_observed(st, f, c, &o);
     ck_assert_uint_eq(o.calls, 3); /* 16 KiB each: one piece */
     ck_assert(!o.seen[1]);
-    unsigned char *b = malloc(64 * 64 * 4);
-    for (size_t k = 0; k < 4; k += 1 + (k == 0)) {
-        ck_assert_msg(o.seen[k], "tensor %zu not seen", k);
-        ck_assert_int_eq(lg_checkpoint_read(c, k, b, 64 * 64 * 4), LG_OK);
-        ck_assert_uint_eq(o.digest[k], XXH3_64bits(b, 64 * 64 * 4));
-    }
-    free(b);
+    for (size_t k = 0; k < 4; k += 1 + (k == 0))
+        assert_shown(c, &o, k, 64 * 64 * 4);
     XXH3_freeState(o.xs);
     lg_checkpoint_close(c);
     lg_store_free(st);
@@ -275,22 +291,13 @@ static void on_read_pieces(const char *format, const char *name)
         const lg_tensor_info *t = lg_checkpoint_tensor(c, k);
         ck_assert_int_eq(lg_store_add(st, t->name, t->dtype, t->ndim, t->shape), LG_OK);
     }
-    observed o = {.file = c, .xs = XXH3_createState()};
-    ck_assert_ptr_nonnull(o.xs);
-    lg_load_options opt;
-    lg_load_options_init(&opt);
-    opt.on_read = observe;
-    opt.on_read_ctx = &o;
-    ck_assert_int_eq(lg_store_load(st, f, &opt, NULL), LG_OK);
-    unsigned char *b = malloc(300 * 300 * 4);
-    ck_assert_ptr_nonnull(b);
+    observed o;
+    load_observed(st, f, c, &o);
     for (size_t k = 0; k < 3; k++) {
-        ck_assert_msg(o.seen[k], "%s: tensor %zu not shown whole", format, k);
-        ck_assert_uint_eq(o.pieces[k], 2);
-        ck_assert_int_eq(lg_checkpoint_read(c, k, b, 300 * 300 * 4), LG_OK);
-        ck_assert_uint_eq(o.digest[k], XXH3_64bits(b, 300 * 300 * 4));
+        ck_assert_msg(o.pieces[k] == 2, "%s: tensor %zu shown in %zu pieces, not 2", format, k,
+                      o.pieces[k]);
+        assert_shown(c, &o, k, 300 * 300 * 4);
     }
-    free(b);
     XXH3_freeState(o.xs);
     lg_checkpoint_close(c);
     lg_store_free(st);
