@@ -314,8 +314,9 @@ LG_API size_t lg_store_find(const lg_store *s, const char *name);
  * reports the tensor is on (not the store's bookkeeping). */
 LG_API lg_status lg_store_read(lg_store *s, size_t i, void *dst, size_t n, lg_device *where);
 /* Variable i's bytes where they are, to be read only, when they are in
- * this process's memory on cpu (the backend keeps them there, and says
- * that the tensor is on cpu, in *where as lg_store_read would); NULL
+ * this process's memory on cpu and are what lg_store_read would copy
+ * (the backend keeps them there, and says that the tensor is on cpu, in
+ * *where as lg_store_read would; sim's readback=wrong gives NULL); NULL
  * otherwise, or for a variable of no bytes: read it with lg_store_read.
  * Valid until the store is changed or freed. A check that digests the
  * store reads it in place, without a copy. */

@@ -33,6 +33,10 @@ typedef struct lg__backend_ops {
      * the backend keeps them there (sim); NULL otherwise. A load to cpu
      * reads the file straight into them (formats/deserialize.c). */
     void *(*host_data)(lg_backend *b, void *t);
+    /* Optional: tensor t's bytes in place in host memory, to be read
+     * only, when they are what read() would copy out (lg_store_peek);
+     * NULL otherwise. */
+    const void *(*peek)(lg_backend *b, void *t);
     /* 1 if alloc() gives zeroed memory: lg_store_add writes no zeros. */
     int alloc_zeroed;
     /* Optional, for a backend whose allocations are zeroed on some devices

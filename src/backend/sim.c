@@ -235,6 +235,17 @@ static void *sim_host_data(lg_backend *b, void *t)
     return x && x->magic == SIM_MAGIC ? x->data : NULL;
 }
 
+/* In place, unless the profile of its device reads back other bytes
+ * (readback=wrong): then only a read() shows what the device gives. */
+static const void *sim_peek(lg_backend *b, void *t)
+{
+    sim_tensor *x = t;
+    if (!x || x->magic != SIM_MAGIC || (unsigned)x->device.type >= LG_DEVICE_TYPE_COUNT ||
+        st_of(b)->dev[x->device.type].readback_wrong)
+        return NULL;
+    return x->data;
+}
+
 static uint64_t sim_device_bytes(lg_backend *b, lg_device d)
 {
     return (unsigned)d.type < LG_DEVICE_TYPE_COUNT ? st_of(b)->dev[d.type].in_use : 0;
@@ -316,5 +327,6 @@ const lg__backend_ops lg__sim_ops = {
     .live = sim_live,
     .device_bytes = sim_device_bytes,
     .host_data = sim_host_data,
+    .peek = sim_peek,
     .alloc_zeroed = 1,
 };

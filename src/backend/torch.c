@@ -155,6 +155,8 @@ static lg_status t_device_of(lg_backend *b, void *t, lg_device *out)
  * straight into them (formats/deserialize.c); NULL for one over a
  * checkpoint's read-only mapping (lg__torch_wrap_host). */
 static void *t_host_data(lg_backend *b, void *t) { return lgt_host_data(t); }
+/* A contiguous cpu tensor's read() is a copy of these bytes. */
+static const void *t_peek(lg_backend *b, void *t) { return lgt_host_data(t); }
 
 /* lgt_empty zeroes cpu tensors only (calloc); cuda and mps tensors come
  * from at::empty, unzeroed. */
@@ -189,6 +191,7 @@ const lg__backend_ops lg__torch_ops = {
     .live = t_live,
     .device_bytes = t_device_bytes,
     .host_data = t_host_data,
+    .peek = t_peek,
     .alloc_zeroed_on = t_alloc_zeroed_on,
 };
 

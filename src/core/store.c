@@ -135,9 +135,9 @@ const void *lg_store_peek(lg_store *s, size_t i, lg_device *where)
 {
     lg_device d;
     if (i >= s->n || !s->v[i].info.nbytes || s->v[i].dev.type != LG_DEV_CPU ||
-        !s->b->ops->host_data)
+        !s->b->ops->peek)
         return NULL;
-    const void *p = s->b->ops->host_data(s->b, s->v[i].t);
+    const void *p = s->b->ops->peek(s->b, s->v[i].t);
     if (!p || s->b->ops->device_of(s->b, s->v[i].t, &d) != LG_OK || d.type != LG_DEV_CPU)
         return NULL;
     if (where)

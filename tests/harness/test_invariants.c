@@ -53,6 +53,8 @@ static const scenario scenarios[] = {
     /* the checks must still see wrong bytes: after a success (values) */
     {"cuda", NULL, LG_POLICY_VIA_CPU, 0, LG_DTYPE_CONVERT, 0, LG_OK, 1, HX_INV_VALUES},
     {"cuda", NULL, LG_POLICY_VIA_CPU, 0, LG_DTYPE_CONVERT, 1, LG_OK, 1, HX_INV_VALUES},
+    /* on cpu too, where the store is digested in place when it reads back right */
+    {"cpu", NULL, LG_POLICY_VIA_CPU, 0, LG_DTYPE_CONVERT, 0, LG_OK, 1, HX_INV_VALUES},
     /* and after a failure, bytes that differ from before the load (atomic) */
     {"cuda", "device.alloc", LG_POLICY_VIA_CPU, 3, LG_DTYPE_CONVERT, 0, LG_E_DEVICE, 2,
      HX_INV_ATOMIC},

@@ -327,6 +327,11 @@ START_TEST(test_peek)
     ck_assert_int_eq(where.type, LG_DEV_CPU);
     ck_assert_mem_eq(p, v, sizeof v);
     ck_assert_ptr_null(lg_store_peek(st, 1, &where)); /* no such variable */
+    /* a device that reads back other bytes is read, not peeked at */
+    ck_assert_int_eq(lg_sim_profile_set(sim, lg_device_cpu(), "readback", "wrong"), LG_OK);
+    ck_assert_ptr_null(lg_store_peek(st, 0, &where));
+    ck_assert_int_eq(lg_sim_profile_set(sim, lg_device_cpu(), "readback", "ok"), LG_OK);
+    ck_assert_ptr_nonnull(lg_store_peek(st, 0, &where));
     ck_assert_int_eq(lg_store_set_device(st, mps), LG_OK);
     ck_assert_ptr_null(lg_store_peek(st, 0, &where));
     lg_store_free(st);
