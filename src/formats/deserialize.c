@@ -117,7 +117,6 @@ void lg__copy_observed(lg_checkpoint *c, size_t i, unsigned char *dst,
 static lg_status read_aside(lg_checkpoint *c, size_t i, void **out)
 {
     const lg_tensor_info *ti = &c->tensors[i];
-    c->shown = 0;
     if (!(*out = lg__malloc(ti->nbytes ? (size_t)ti->nbytes : 1)))
         return lg__err(LG_E_NOMEM, "%s: tensor \"%s\": out of memory reading %llu bytes",
                        c->path, ti->name, (unsigned long long)ti->nbytes);
@@ -150,7 +149,6 @@ static lg_status fill_host(lg_checkpoint *c, size_t i, lg_dtype t, void *dst)
     const lg_tensor_info *ti = &c->tensors[i];
     uint64_t numel = 0;
     if (t == ti->dtype) {
-        c->shown = 0;
         lg_status st = ti->nbytes ? c->ops->read(c, i, dst) : LG_OK;
         if (st == LG_OK) {
             seen(c, i, dst);

@@ -157,8 +157,6 @@ START_TEST(test_values_reads_the_loaded_file)
 }
 END_TEST
 
-/* The mirror's pattern, filled by runs of its 64-byte period, is the
- * formula byte for byte at every length. */
 /* Lines of /proc/self/maps that map path. */
 static int maps_of(const char *path)
 {
@@ -234,6 +232,8 @@ START_TEST(test_reuse_open)
 }
 END_TEST
 
+/* The mirror's pattern, filled by runs of its 64-byte period, is the
+ * formula byte for byte at every length. */
 START_TEST(test_fill_pattern)
 {
     static const size_t lens[] = {0, 1, 63, 64, 65, 127, 128, 1000, 4097, 70000};
