@@ -45,7 +45,7 @@ json_t *hx_inspect_metadata(const char *path, const char *format)
     unsigned char *len = f ? read_at(f, 0, 8) : NULL;
     uint64_t n = len ? hx_rd64(len) : 0;
     unsigned char *hdr = n && n <= META_HEADER_MAX ? read_at(f, 8, (size_t)n) : NULL;
-    json_t *root = hdr ? json_loadb((const char *)hdr, (size_t)n, 0, NULL) : NULL;
+    json_t *root = hdr ? hx_json_loadb((const char *)hdr, (size_t)n, 0, NULL) : NULL;
     json_t *meta = json_object(), *m = json_object_get(root, "__metadata__");
     const char *k;
     json_t *v;

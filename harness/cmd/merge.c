@@ -107,7 +107,7 @@ out:
  * file is read again because hx_report keeps only "environment". */
 static int merge_environments(json_t *envs, const char *path, const hx_report *in)
 {
-    json_t *doc = json_load_file(path, 0, NULL);
+    json_t *doc = hx_json_load_file(path, 0, NULL);
     json_t *list = json_object_get(doc, "environments"), *e;
     size_t i;
     int bad = 0;

@@ -117,7 +117,7 @@ static lg_status st_parse(const unsigned char *buf, size_t len, st_doc *d)
     if (len < 8 || st_le64(buf) > len - 8)
         return hx_err(LG_E_INVALID, "the input is not a safetensors file (bad header length)");
     uint64_t n = st_le64(buf);
-    json_t *root = json_loadb((const char *)buf + 8, (size_t)n, JSON_REJECT_DUPLICATES, &je);
+    json_t *root = hx_json_loadb((const char *)buf + 8, (size_t)n, JSON_REJECT_DUPLICATES, &je);
     if (!json_is_object(root)) {
         json_decref(root);
         return hx_err(LG_E_INVALID, "the input is not a safetensors file (bad header)");

@@ -63,7 +63,7 @@ static lg_status read_last(const char *path, json_t *out, long *bad_line)
         no++;
         if (buf[strspn(buf, " \t\r\n")] == 0)
             continue;
-        json_t *o = json_loads(buf, 0, NULL);
+        json_t *o = hx_json_loadb(buf, strlen(buf), 0, NULL);
         if (!json_is_object(o)) {
             json_decref(o);
             *bad_line = *bad_line ? *bad_line : no;

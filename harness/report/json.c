@@ -60,7 +60,7 @@ static int cases_well_formed(const json_t *cases)
 static lg_status load_doc(const char *path, json_t **doc)
 {
     json_error_t je;
-    *doc = json_load_file(path, 0, &je);
+    *doc = hx_json_load_file(path, 0, &je);
     if (*doc)
         return LG_OK;
     if (je.line < 1) /* the file itself could not be read */

@@ -595,7 +595,7 @@ lg_status hx_sched_collect(const hx_sched *S, hx_report *rep, size_t *not_run)
         }
         json_array_foreach(S->jobs[i].results, k, res) {
             const char *text = json_string_value(res);
-            lg_status st = hx_report_add(rep, json_loadb(text, json_string_length(res), 0, NULL));
+            lg_status st = hx_report_add(rep, hx_json_loadb(text, json_string_length(res), 0, NULL));
             if (st != LG_OK)
                 return st;
         }

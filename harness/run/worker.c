@@ -62,7 +62,7 @@ lg_status hx_result_emit(int fd, json_t *res, uint64_t fired)
 int hx_result_parse(const char *text, size_t len, json_t **res, uint64_t *fired, char *retire,
                     size_t n)
 {
-    json_t *w = text ? json_loadb(text, len, 0, NULL) : NULL;
+    json_t *w = text ? hx_json_loadb(text, len, 0, NULL) : NULL;
     json_t *r = json_object_get(w, "result");
     if (n)
         retire[0] = 0;
