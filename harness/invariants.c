@@ -3,14 +3,15 @@
  * never of the loader's bookkeeping alone. */
 #include "invariants.h"
 #include "util/error.h"
+#include "util/digest.h"
 #include "util/fds.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <xxhash.h>
 
 static const char *const inv_names[HX_INV_COUNT] = {
     "via-cpu", "restored", "consistent", "atomic", "values", "no-leak",
@@ -40,7 +41,7 @@ int hx_needs_workaround(lg_backend *b, lg_device d)
 }
 
 /* The store's variables as the checks see them: dtype, shape, where the
- * backend says each is, and a digest of its bytes (XXH3-64). Under
+ * backend says each is, and a digest of its bytes (util/digest.h). Under
  * --paranoid the "before" state also keeps the bytes themselves. One
  * scratch buffer, as large as the largest variable, is all the memory the
  * checks hold beyond that. */
@@ -80,7 +81,7 @@ static void *scratch_get(scratch *b, uint64_t n)
     return b->p;
 }
 
-static uint64_t digest(const void *p, uint64_t n) { return XXH3_64bits(p, (size_t)n); }
+static uint64_t digest(const void *p, uint64_t n) { return hx_digest(p, n); }
 
 static void state_free(state *s)
 {
@@ -307,28 +308,38 @@ static lg_status expected_bytes(lg_checkpoint *c, size_t k, const lg_tensor_info
 
 /* The digests of the file's tensors as the load read them (the load's
  * on_read), by their index in the file: the file need not be read again
- * for values. seen[k]: tensor k was read whole. A tensor comes in pieces,
- * in order (lg_load_options.on_read), into one streaming XXH3 state: at
- * is where the next piece of tensor cur must start, size its end. */
+ * for values. A tensor's pieces (lg_load_options.on_read) may come from
+ * several threads at once, in any order, but all before the next
+ * tensor's: each piece's digest goes into `piece` (util/digest.h's
+ * scheme; as many as the largest tensor has), got[k] counts them, and the
+ * call that brings it to the tensor's count joins them. seen[k]: tensor
+ * k was read whole, once; a piece that does not fit, or a tensor shown
+ * again, leaves it 0, and values reads that one from the file. */
 typedef struct {
     size_t n;
     uint64_t *digest;
-    unsigned char *seen;
+    atomic_uchar *seen;
+    atomic_uint_fast64_t *got;
+    uint64_t *piece;
+    uint64_t npiece;
     const lg_checkpoint *file; /* the sizes of its tensors */
-    XXH3_state_t *xs;
-    size_t cur;
-    uint64_t at, size;
 } read_digests;
 
 static lg_status read_digests_new(read_digests *r, const lg_checkpoint *file)
 {
     size_t n = lg_checkpoint_count(file);
+    uint64_t most = 1;
+    for (size_t k = 0; k < n; k++) {
+        uint64_t m = hx_digest_pieces(lg_checkpoint_tensor(file, k)->nbytes);
+        most = m > most ? m : most;
+    }
     r->digest = calloc(n + 1, sizeof *r->digest);
-    r->seen = calloc(n + 1, 1);
-    r->xs = XXH3_createState();
+    r->seen = calloc(n + 1, sizeof *r->seen);
+    r->got = calloc(n + 1, sizeof *r->got);
+    r->piece = calloc((size_t)most, sizeof *r->piece);
+    r->npiece = most;
     r->file = file;
-    r->cur = (size_t)-1;
-    r->n = r->digest && r->seen && r->xs ? n : 0;
+    r->n = r->digest && r->seen && r->got && r->piece ? n : 0;
     return r->n == n ? LG_OK : LG_E_NOMEM;
 }
 
@@ -336,7 +347,8 @@ static void read_digests_free(read_digests *r)
 {
     free(r->digest);
     free(r->seen);
-    XXH3_freeState(r->xs);
+    free(r->got);
+    free(r->piece);
 }
 
 static void on_read(void *ctx, size_t k, uint64_t offset, const void *bytes, uint64_t n)
@@ -344,22 +356,30 @@ static void on_read(void *ctx, size_t k, uint64_t offset, const void *bytes, uin
     read_digests *r = ctx;
     if (k >= r->n)
         return;
-    if (offset == 0) {
-        r->cur = k;
-        r->at = 0;
-        r->size = lg_checkpoint_tensor(r->file, k)->nbytes;
-        XXH3_64bits_reset(r->xs);
-    }
-    if (k != r->cur || offset != r->at || n > r->size - r->at) {
-        r->cur = (size_t)-1; /* out of order: values reads this one again */
+    uint64_t size = lg_checkpoint_tensor(r->file, k)->nbytes, m = hx_digest_pieces(size);
+    uint64_t pieces = hx_digest_pieces(n);
+    if (offset % HX_DIGEST_PIECE || offset > size || n > size - offset || (n == 0 && size) ||
+        (n % HX_DIGEST_PIECE && offset + n != size) || m > r->npiece) {
+        atomic_store(&r->seen[k], 0); /* values reads this one again */
+        atomic_fetch_add(&r->got[k], m + 1);
         return;
     }
-    XXH3_64bits_update(r->xs, bytes, (size_t)n);
-    r->at += n;
-    if (r->at == r->size) {
-        r->digest[k] = XXH3_64bits_digest(r->xs);
-        r->seen[k] = 1;
-        r->cur = (size_t)-1;
+    if (size <= HX_DIGEST_PIECE) {
+        r->digest[k] = hx_digest_piece(bytes, (size_t)n);
+    } else {
+        const unsigned char *b = bytes;
+        for (uint64_t at = 0; at < n; at += HX_DIGEST_PIECE)
+            r->piece[(offset + at) / HX_DIGEST_PIECE] =
+                hx_digest_piece(b + at, (size_t)(n - at < HX_DIGEST_PIECE ? n - at
+                                                                          : HX_DIGEST_PIECE));
+    }
+    uint64_t before = atomic_fetch_add_explicit(&r->got[k], pieces, memory_order_acq_rel);
+    if (before + pieces == m) {
+        if (size > HX_DIGEST_PIECE)
+            r->digest[k] = hx_digest_join(r->piece, size);
+        atomic_store(&r->seen[k], 1);
+    } else if (before + pieces > m) {
+        atomic_store(&r->seen[k], 0);
     }
 }
 
@@ -372,7 +392,7 @@ static int holds_file_tensor(lg_store *st, size_t i, const var_state *v, lg_chec
                              size_t k, int paranoid, const read_digests *rd, scratch *b)
 {
     const lg_tensor_info *t = lg_checkpoint_tensor(c, k);
-    if (!paranoid && rd && k < rd->n && rd->seen[k] && t->dtype == v->info.dtype)
+    if (!paranoid && rd && k < rd->n && atomic_load(&rd->seen[k]) && t->dtype == v->info.dtype)
         return v->read == LG_OK && rd->digest[k] == v->digest;
     unsigned char *want = scratch_get(b, v->info.nbytes);
     if (!want || v->read != LG_OK || expected_bytes(c, k, t, &v->info, want) != LG_OK)

@@ -1,10 +1,10 @@
 /* The store a load goes into (mirror.h). */
 #include "mirror.h"
+#include "util/digest.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <xxhash.h>
 
 /* Byte j of variable i is (i * 131 + j * 7 + 1) & 0x3f: a period of 64
  * bytes, so the first 64 are computed and the rest copied from them in
@@ -35,25 +35,48 @@ static void var_pattern(void *dst, size_t n, size_t i, uint64_t at, lg_dtype dt)
             ((unsigned char *)dst)[j] &= 1;
 }
 
+/* Bytes [from, from + len) of what variable i holds once built, when
+ * hx_mirror_partial: its pattern over the edges, zeros between. */
+static void built_bytes(unsigned char *dst, size_t len, const lg_tensor_info *v, size_t i,
+                        uint64_t from)
+{
+    memset(dst, 0, len);
+    uint64_t edges[2] = {0, v->nbytes - HX_MIRROR_EDGE};
+    for (int e = 0; e < 2; e++) {
+        uint64_t a = edges[e] > from ? edges[e] : from;
+        uint64_t b = edges[e] + HX_MIRROR_EDGE < from + len ? edges[e] + HX_MIRROR_EDGE
+                                                              : from + len;
+        if (a < b)
+            var_pattern(dst + (a - from), (size_t)(b - a), i, a, v->dtype);
+    }
+}
+
 uint64_t hx_mirror_digest(const lg_tensor_info *v, size_t i)
 {
-    static const unsigned char zeros[64 << 10];
-    unsigned char edge[HX_MIRROR_EDGE];
-    XXH3_state_t *s = XXH3_createState();
-    if (!s)
-        return 0; /* matches no read-back of a variable this size but by chance */
-    XXH3_64bits_reset(s);
-    var_pattern(edge, HX_MIRROR_EDGE, i, 0, v->dtype);
-    XXH3_64bits_update(s, edge, HX_MIRROR_EDGE);
-    for (uint64_t left = v->nbytes - 2 * HX_MIRROR_EDGE; left;) {
-        size_t run = left < sizeof zeros ? (size_t)left : sizeof zeros;
-        XXH3_64bits_update(s, zeros, run);
-        left -= run;
+    /* digest.h's scheme: only the pieces that hold an edge are computed;
+     * every other is HX_DIGEST_PIECE zeros */
+    uint64_t n = v->nbytes, m = hx_digest_pieces(n);
+    unsigned char *buf = malloc((size_t)(n < HX_DIGEST_PIECE ? n : HX_DIGEST_PIECE));
+    uint64_t *piece = n > HX_DIGEST_PIECE ? malloc((size_t)m * sizeof *piece) : NULL;
+    uint64_t d = 0; /* out of memory: matches no read-back of this size but by chance */
+    if (buf && n <= HX_DIGEST_PIECE) {
+        built_bytes(buf, (size_t)n, v, i, 0);
+        d = hx_digest(buf, n);
+    } else if (buf && piece) {
+        memset(buf, 0, (size_t)HX_DIGEST_PIECE);
+        uint64_t zeros = hx_digest_piece(buf, (size_t)HX_DIGEST_PIECE);
+        for (uint64_t k = 0; k < m; k++) {
+            uint64_t at = k * HX_DIGEST_PIECE;
+            size_t len = (size_t)(n - at < HX_DIGEST_PIECE ? n - at : HX_DIGEST_PIECE);
+            int edge = at < HX_MIRROR_EDGE || at + len > n - HX_MIRROR_EDGE;
+            if (edge)
+                built_bytes(buf, len, v, i, at);
+            piece[k] = edge ? hx_digest_piece(buf, len) : zeros;
+        }
+        d = hx_digest_join(piece, n);
     }
-    var_pattern(edge, HX_MIRROR_EDGE, i, v->nbytes - HX_MIRROR_EDGE, v->dtype);
-    XXH3_64bits_update(s, edge, HX_MIRROR_EDGE);
-    uint64_t d = XXH3_64bits_digest(s);
-    XXH3_freeState(s);
+    free(buf);
+    free(piece);
     return d;
 }
 

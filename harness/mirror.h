@@ -52,7 +52,7 @@ void hx_fill_pattern(void *dst, size_t n, size_t i);
  * whole. */
 #define HX_MIRROR_EDGE 4096u
 int hx_mirror_partial(uint64_t nbytes);
-/* XXH3-64 of what variable i (v: dtype and size) holds once built, when
- * hx_mirror_partial(v->nbytes): computed, not read back. */
+/* The digest (util/digest.h) of what variable i (v: dtype and size) holds
+ * once built, when hx_mirror_partial(v->nbytes): computed, not read back. */
 uint64_t hx_mirror_digest(const lg_tensor_info *v, size_t i);
 #endif

@@ -327,6 +327,9 @@ LG_API lg_device lg_store_var_device(const lg_store *s, size_t i);
 /* Moves every variable (all-or-nothing). */
 LG_API lg_status lg_store_set_device(lg_store *s, lg_device d);
 
+/* The unit of lg_load_options.on_read's pieces: 256 KiB. */
+#define LG_READ_PIECE 262144u
+
 typedef struct {
     lg_policy policy;
     lg_dtype_rule dtype_rule;
@@ -341,19 +344,31 @@ typedef struct {
     /* Optional (NULL by default): shown each tensor of the file the load
      * reads, right after reading it, with that tensor's bytes as read, in
      * one or more pieces: `tensor` is its index in the file
-     * (lg_checkpoint_tensor's order); the pieces of a tensor come one
-     * after another, offsets from 0 up, before the next tensor's, and the
-     * last ends at the tensor's size; bytes are n bytes at `offset` of the
+     * (lg_checkpoint_tensor's order); bytes are n bytes at `offset` of the
      * tensor, row-major little-endian, in the file's dtype (before any
-     * cast), valid during the call only. A piece is shown as soon as it is
-     * copied, while it is still in the cache; a tensor whose read then
-     * fails (a zip record's CRC-32 that does not match) may have been
-     * shown whole, and the load's status says so. An observer sees what
-     * the load read without reading the file again (harness load's
+     * cast), valid during the call only. Each piece starts at a multiple
+     * of LG_READ_PIECE, and is a whole number of LG_READ_PIECE bytes
+     * unless it ends the tensor; the pieces cover the tensor once. A large
+     * tensor is copied by several threads (`threads`), and its pieces are
+     * then shown from those threads, at the same time and in no set order;
+     * every piece of a tensor has been shown, and those calls have
+     * returned, before any piece of the next tensor is. With threads = 1
+     * they come one after another, offsets from 0 up. A piece is shown as
+     * soon as it is copied, while it is still in the cache; a tensor whose
+     * read then fails (a zip record's CRC-32 that does not match) may have
+     * been shown whole, and the load's status says so. An observer sees
+     * what the load read without reading the file again (harness load's
      * `values` digests them). Not called by the policy tch, by the
      * libtorch readers, nor for a load that stops before the tensor. */
     void (*on_read)(void *ctx, size_t tensor, uint64_t offset, const void *bytes, uint64_t n);
     void *on_read_ctx;
+    /* Threads that copy a large tensor (from 2 MiB a thread) from the file
+     * into host memory, where most of the time goes in touching the new
+     * tensor's pages: 0 (the default) = LOADGATE_THREADS from the
+     * environment (1 to 8) if set, else one per online CPU, at most 4;
+     * 1 to 8 = that many. The load itself, and its changes to the store,
+     * stay on the calling thread. */
+    int threads;
 } lg_load_options;
 
 LG_API void lg_load_options_init(lg_load_options *o); /* via-cpu, convert, 0, auto */

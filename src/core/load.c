@@ -282,6 +282,9 @@ static lg_status load_args(const char *what, const lg_load_options **o, lg_load_
     if ((unsigned)(*o)->policy >= LG_POLICY_COUNT ||
         (unsigned)(*o)->dtype_rule >= LG_DTYPE_RULE_COUNT)
         return lg__err(LG_E_INVALID, "%s: bad policy or dtype rule", what);
+    if ((*o)->threads < 0 || (*o)->threads > 8)
+        return lg__err(LG_E_INVALID, "%s: threads is %d (0 for auto, or 1 to 8)", what,
+                       (*o)->threads);
     lg_error_clear();
     return LG_OK;
 }
@@ -295,6 +298,7 @@ static lg_status load_from(lg_store *s, lg_checkpoint *c, const lg_load_options 
     lg_status st;
     c->on_read = o->on_read;
     c->on_read_ctx = o->on_read_ctx;
+    c->threads = o->threads;
     c->shown = 0;
     void **t = lg__calloc(s->n, sizeof *t);
     L.idx = lg__calloc(s->n, sizeof *L.idx);
@@ -323,6 +327,7 @@ done:
     free(L.old_dtype);
     c->on_read = NULL; /* the observer was this load's */
     c->on_read_ctx = NULL;
+    c->threads = 0;
     c->shown = 0;
     return st;
 }

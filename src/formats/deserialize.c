@@ -8,16 +8,21 @@
  * through the backend's write() from the map (or from a buffer when the
  * reader has no bytes in place). Either way the map's pages under the
  * tensor are then dropped from the process (madvise MADV_DONTNEED), so
- * that a load holds at most one tensor's worth of the file in its RSS. */
+ * that a load holds at most one tensor's worth of the file in its RSS.
+ * A large copy runs on several threads (lg__copy_observed), since most of
+ * its time is the first touch of the new tensor's pages. */
 #include "formats/format.h"
 #include "core/cast.h"
 
 #include <libdeflate.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
+#include <zlib.h>
 
 /* Elements cast per run: each run's source is dropped right after. */
 #define CAST_RUN ((size_t)1 << 20)
@@ -94,19 +99,97 @@ static void seen(lg_checkpoint *c, size_t i, const void *bytes)
 
 /* Runs of a copy: each is still in the cache (L2 here) when the CRC-32
  * and the observer read it back. */
-#define COPY_RUN ((size_t)256 << 10)
+#define COPY_RUN ((size_t)LG_READ_PIECE)
+/* A copy is shared among threads when each gets at least this many runs
+ * (2 MiB): the first touch of the new tensor's pages, which is most of a
+ * copy into fresh memory, then runs on several CPUs at once. */
+#define COPY_THREAD_RUNS 8
+#define COPY_MAX_THREADS 8
+
+/* The threads a load copies with when its options say 0: LOADGATE_THREADS
+ * (1 to 8) if set, else one per online CPU, at most 4. Read once. */
+int lg__threads_auto(void)
+{
+    static atomic_int cached;
+    int n = atomic_load_explicit(&cached, memory_order_relaxed);
+    if (n)
+        return n;
+    const char *e = getenv("LOADGATE_THREADS");
+    long v = e && *e ? strtol(e, NULL, 10) : 0;
+    if (v < 1 || v > COPY_MAX_THREADS) {
+        v = sysconf(_SC_NPROCESSORS_ONLN);
+        v = v < 1 ? 1 : v > 4 ? 4 : v;
+    }
+    atomic_store_explicit(&cached, (int)v, memory_order_relaxed);
+    return (int)v;
+}
+
+/* One thread's share of a copy: bytes [from, to) of tensor i, in runs;
+ * its CRC-32 starts from crc. */
+typedef struct {
+    lg_checkpoint *c;
+    size_t i;
+    unsigned char *dst;
+    const unsigned char *src;
+    uint64_t from, to;
+    int want_crc;
+    uint32_t crc;
+} copy_part;
+
+static void copy_runs(copy_part *p)
+{
+    for (uint64_t at = p->from; at < p->to; at += COPY_RUN) {
+        size_t len = p->to - at < COPY_RUN ? (size_t)(p->to - at) : COPY_RUN;
+        memcpy(p->dst + at, p->src + at, len);
+        if (p->want_crc)
+            p->crc = libdeflate_crc32(p->crc, p->dst + at, len);
+        if (p->c->on_read)
+            p->c->on_read(p->c->on_read_ctx, p->i, at, p->dst + at, len);
+    }
+}
+
+static void *copy_thread(void *arg)
+{
+    copy_runs(arg);
+    return NULL;
+}
 
 void lg__copy_observed(lg_checkpoint *c, size_t i, unsigned char *dst,
                        const unsigned char *src, uint64_t n, uint32_t *crc)
 {
     c->shown = 0;
-    for (uint64_t at = 0; at < n; at += COPY_RUN) {
-        size_t len = n - at < COPY_RUN ? (size_t)(n - at) : COPY_RUN;
-        memcpy(dst + at, src + at, len);
-        if (crc)
-            *crc = libdeflate_crc32(*crc, dst + at, len);
-        if (c->on_read)
-            c->on_read(c->on_read_ctx, i, at, dst + at, len);
+    uint64_t runs = (n + COPY_RUN - 1) / COPY_RUN;
+    int want = c->threads > 0 ? c->threads : lg__threads_auto();
+    if (want > COPY_MAX_THREADS)
+        want = COPY_MAX_THREADS;
+    int t = runs / COPY_THREAD_RUNS < (uint64_t)want ? (int)(runs / COPY_THREAD_RUNS) : want;
+    if (t < 1)
+        t = 1;
+    copy_part part[COPY_MAX_THREADS];
+    pthread_t th[COPY_MAX_THREADS];
+    int started[COPY_MAX_THREADS] = {0};
+    uint64_t per = (runs + (uint64_t)t - 1) / (uint64_t)t * COPY_RUN;
+    for (int k = 0; k < t; k++) {
+        uint64_t from = (uint64_t)k * per, to = from + per;
+        part[k] = (copy_part){c, i, dst, src, from < n ? from : n, to < n ? to : n,
+                              crc != NULL, 0};
+    }
+    if (crc)
+        part[0].crc = *crc;
+    for (int k = 1; k < t; k++)
+        started[k] = pthread_create(&th[k], NULL, copy_thread, &part[k]) == 0;
+    copy_runs(&part[0]);
+    for (int k = 1; k < t; k++) {
+        if (started[k])
+            pthread_join(th[k], NULL);
+        else
+            copy_runs(&part[k]); /* no thread to be had: this one does it */
+    }
+    if (crc) {
+        uint32_t x = part[0].crc;
+        for (int k = 1; k < t; k++)
+            x = (uint32_t)crc32_combine(x, part[k].crc, (z_off_t)(part[k].to - part[k].from));
+        *crc = x;
     }
     if (c->on_read && n)
         c->shown = i + 1;

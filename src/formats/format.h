@@ -55,6 +55,7 @@ struct lg_checkpoint {
     /* lg_load_options.on_read, set by the load; NULL otherwise */
     void (*on_read)(void *ctx, size_t tensor, uint64_t offset, const void *bytes, uint64_t n);
     void *on_read_ctx;
+    int threads;  /* lg_load_options.threads, set by the load; 0 = auto */
     size_t shown; /* deserialize.c: 1 + the tensor on_read was just shown
                      in runs by lg__copy_observed; 0 for none */
     /* deserialize.c: bytes read but not yet dropped from the map */
@@ -125,12 +126,18 @@ void lg__map_drop(lg_checkpoint *c, const void *p, uint64_t n);
 void lg__map_drop_tensor(lg_checkpoint *c, size_t i);
 
 /* deserialize.c: copies n bytes of tensor i from src into dst in runs of
- * 256 KiB, continuing the CRC-32 in *crc (libdeflate's, from 0) when crc
- * is not NULL, and shows each run to the load's observer (on_read) as it
- * lands, while it is still in the cache: a reader's copy of a whole
- * tensor goes through here, and the tensor is not shown again after. */
+ * LG_READ_PIECE (256 KiB), continuing the CRC-32 in *crc (libdeflate's,
+ * from 0) when crc is not NULL, and shows each run to the load's observer
+ * (on_read) as it lands, while it is still in the cache: a reader's copy
+ * of a whole tensor goes through here, and the tensor is not shown again
+ * after. A large copy is shared among c->threads threads (0: auto), each
+ * taking a contiguous share of runs; their CRC-32s are joined with zlib's
+ * crc32_combine, and they are joined before this returns. */
 void lg__copy_observed(lg_checkpoint *c, size_t i, unsigned char *dst,
                        const unsigned char *src, uint64_t n, uint32_t *crc);
+/* The threads of a copy under threads = 0: LOADGATE_THREADS (1 to 8), else
+ * one per online CPU, at most 4. */
+int lg__threads_auto(void);
 
 /* A tensor of checkpoint c on device d, through the reader (trace:
  * alloc, deserialize). On cpu, into a backend's host memory (host_data)

@@ -14,6 +14,7 @@
 
 static const char *dir;
 static char eight[1024];
+static char large[1024]; /* 8 tensors of 4 MiB, made by the tests that use it */
 
 static void setup(void)
 {
@@ -82,15 +83,18 @@ static void arm(void *ctx)
         set_readback(r->b, r->sc->device);
 }
 
-static void run(const scenario *sc, int paranoid, hx_outcome *o)
+/* One scenario on path, its large copies on `threads` threads (0: auto). */
+static void run_on(const scenario *sc, int paranoid, const char *path, int threads,
+                   hx_outcome *o)
 {
     static hx_var all = {"*", LG_F64, 0, {0}};
     static hx_store_spec retyped = {.mirror = 1, .retype = &all, .nretype = 1};
     lg_backend *b;
     ck_assert_int_eq(lg_backend_open("sim", &b), LG_OK);
-    hx_load_req q = {.backend = b, .path = eight, .paranoid = paranoid};
+    hx_load_req q = {.backend = b, .path = path, .paranoid = paranoid};
     ck_assert_int_eq(lg_device_parse(sc->device, &q.device), LG_OK);
     lg_load_options_init(&q.opt);
+    q.opt.threads = threads;
     q.opt.policy = sc->policy;
     q.opt.dtype_rule = sc->rule;
     q.store = sc->retype_f64 ? &retyped : NULL;
@@ -104,12 +108,18 @@ static void run(const scenario *sc, int paranoid, hx_outcome *o)
     lg_backend_close(b);
 }
 
-START_TEST(test_digests_agree_with_bytes)
+static void run(const scenario *sc, int paranoid, hx_outcome *o)
+{
+    run_on(sc, paranoid, eight, 0, o);
+}
+
+/* Digests and bytes give the same verdicts on path. */
+static void digests_agree(int _i, const char *path, int threads)
 {
     const scenario *sc = &scenarios[_i];
     hx_outcome d, p;
-    run(sc, 0, &d);
-    run(sc, 1, &p);
+    run_on(sc, 0, path, threads, &d);
+    run_on(sc, 1, path, threads, &p);
     ck_assert_msg(d.status == p.status, "%s vs %s", lg_status_name(d.status),
                   lg_status_name(p.status));
     if (sc->want != LG_OK || !sc->point) /* io.read may be read around (a map) */
@@ -132,6 +142,19 @@ START_TEST(test_digests_agree_with_bytes)
     ck_assert_int_eq(d.inv[HX_INV_CONSISTENT], HX_PASS);
     hx_outcome_free(&d);
     hx_outcome_free(&p);
+}
+
+START_TEST(test_digests_agree_with_bytes) { digests_agree(_i, eight, 0); }
+END_TEST
+
+/* The same with tensors of 4 MiB (16 pieces), copied on 2 threads (from
+ * 8 pieces each): the load shows their pieces from both at once, and the digests are taken
+ * piece by piece (util/digest.h), on both sides. */
+START_TEST(test_digests_agree_large)
+{
+    snprintf(large, sizeof large, "%s", tu_path(dir, "large.safetensors"));
+    ck_assert_int_eq(tu_write_safetensors(large, 8, 1024, 1024), 0);
+    digests_agree(_i, large, 4);
 }
 END_TEST
 
@@ -281,6 +304,8 @@ int main(void)
     TCase *tc = tcase_create("digests");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_loop_test(tc, test_digests_agree_with_bytes, 0,
+                        (int)(sizeof scenarios / sizeof scenarios[0]));
+    tcase_add_loop_test(tc, test_digests_agree_large, 0,
                         (int)(sizeof scenarios / sizeof scenarios[0]));
     tcase_add_test(tc, test_values_reads_the_loaded_file);
     tcase_add_test(tc, test_reuse_open);

@@ -7,11 +7,14 @@
 #include "fixture/gen.h"
 #include "mirror.h"
 #include "testutil.h"
+#include "util/digest.h"
 
 #include <check.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <xxhash.h>
 
 static const char *dir;
@@ -82,18 +85,87 @@ START_TEST(test_large_variable_ends_only)
         ck_assert_int_eq(memcmp(b + n - e, want + n - e, e), 0);
         for (size_t j = e; j < n - e; j++)
             ck_assert_msg(b[j] == 0, "variable %zu byte %zu is 0x%02x", i, j, b[j]);
-        ck_assert_uint_eq(XXH3_64bits(b, n), hx_mirror_digest(v, i));
+        ck_assert_uint_eq(hx_digest(b, n), hx_mirror_digest(v, i));
         /* one byte changed in the middle: the computed digest no longer
          * matches what is read back (atomic would say so) */
         unsigned char one = 1;
         ck_assert_int_eq(lg_store_fill_range(st, v->name, n / 2, &one, 1), LG_OK);
         free(b);
         b = read_var(st, i);
-        ck_assert_uint_ne(XXH3_64bits(b, n), hx_mirror_digest(v, i));
+        ck_assert_uint_ne(hx_digest(b, n), hx_mirror_digest(v, i));
         free(b);
         free(want);
     }
     lg_store_free(st);
+}
+END_TEST
+
+/* hx_mirror_digest, computed piece by piece (util/digest.h), equals the
+ * digest of what a large variable holds: in one piece, in several, and
+ * when the last edge lies across two pieces. */
+static void mirror_digest_matches(int rows, int cols)
+{
+    const char *f = tu_path(dir, "d.safetensors");
+    ck_assert_int_eq(tu_write_safetensors(f, 2, rows, cols), 0);
+    lg_store *st;
+    ck_assert_int_eq(lg_store_new(sim, lg_device_cpu(), &st), LG_OK);
+    lg_open_options oo = {NULL, sim, NULL, "off", 0};
+    ck_assert_int_eq(hx_mirror_build(st, NULL, f, &oo, NULL), LG_OK);
+    for (size_t i = 0; i < 2; i++) {
+        const lg_tensor_info *v = lg_store_var(st, i);
+        ck_assert(hx_mirror_partial(v->nbytes));
+        unsigned char *b = read_var(st, i);
+        ck_assert_msg(hx_digest(b, v->nbytes) == hx_mirror_digest(v, i),
+                      "%llu bytes: the computed digest differs from the read-back",
+                      (unsigned long long)v->nbytes);
+        free(b);
+    }
+    lg_store_free(st);
+    unlink(f);
+}
+
+START_TEST(test_mirror_digest_in_pieces)
+{
+    mirror_digest_matches(64, 64);     /* 16 KiB: one piece */
+    mirror_digest_matches(150, 1000);  /* 600,000 bytes: three pieces */
+    mirror_digest_matches(1, 131097);  /* 2 pieces + 100 bytes: the last edge across two */
+    mirror_digest_matches(1, 65537);   /* 1 piece + 4 bytes */
+}
+END_TEST
+
+/* hx_digest is the scheme of util/digest.h, on one thread or several (from
+ * 8 MiB), and any byte changes it. */
+START_TEST(test_digest_scheme)
+{
+    uint64_t n = ((uint64_t)9 << 20) + 5, m = hx_digest_pieces(n);
+    unsigned char *b = malloc((size_t)n);
+    uint64_t *piece = malloc((size_t)m * sizeof *piece);
+    ck_assert(b && piece);
+    for (uint64_t j = 0; j < n; j++)
+        b[j] = (unsigned char)(j * 2654435761u >> 13);
+    ck_assert_uint_eq(m, 37);
+    for (uint64_t k = 0; k < m; k++) {
+        uint64_t at = k * HX_DIGEST_PIECE;
+        piece[k] = XXH3_64bits(b + at, (size_t)(n - at < HX_DIGEST_PIECE ? n - at
+                                                                        : HX_DIGEST_PIECE));
+    }
+    uint64_t d = hx_digest(b, n);
+    ck_assert_uint_eq(d, XXH3_64bits_withSeed(piece, (size_t)m * sizeof *piece, n));
+    ck_assert_uint_eq(d, hx_digest_join(piece, n));
+    /* under 8 MiB: one thread, the same scheme (the last piece 1 byte) */
+    uint64_t small = 3 * HX_DIGEST_PIECE + 1, four[4] = {piece[0], piece[1], piece[2], 0};
+    four[3] = XXH3_64bits(b + 3 * HX_DIGEST_PIECE, 1);
+    ck_assert_uint_eq(hx_digest(b, small), XXH3_64bits_withSeed(four, sizeof four, small));
+    b[n - 1] ^= 1;
+    ck_assert_uint_ne(hx_digest(b, n), d);
+    b[n - 1] ^= 1;
+    b[0] ^= 0x80;
+    ck_assert_uint_ne(hx_digest(b, n), d);
+    b[0] ^= 0x80;
+    ck_assert_uint_eq(hx_digest(b, n), d);
+    ck_assert_uint_eq(hx_digest(b, 100), XXH3_64bits(b, 100)); /* one piece: plain XXH3 */
+    free(b);
+    free(piece);
 }
 END_TEST
 
@@ -227,6 +299,7 @@ static void load_observed(lg_store *st, const char *f, const lg_checkpoint *c, o
     lg_load_options_init(&opt);
     opt.on_read = observe;
     opt.on_read_ctx = o;
+    opt.threads = 1; /* pieces in order */
     ck_assert_int_eq(lg_store_load(st, f, &opt, NULL), LG_OK);
 }
 
@@ -269,28 +342,37 @@ START_TEST(test_on_read)
 }
 END_TEST
 
-/* A tensor larger than the copy's run (256 KiB) is shown in pieces, in
- * order, as each lands, by both native readers (torch.save's with its
- * CRC-32 taken over the same runs); the pieces make up its bytes. */
-static void on_read_pieces(const char *format, const char *name)
+/* A generated file of 3 tensors of rows x cols f32 in format (open as
+ * *c), and a cpu store of the same variables (*st). */
+static const char *gen_and_store(const char *format, const char *name, int64_t rows,
+                                 int64_t cols, lg_checkpoint **c, lg_store **st)
 {
     hx_gen g;
     hx_gen_init(&g);
     snprintf(g.format, sizeof g.format, "%s", format);
     g.tensors = 3;
     g.ndim = 2;
-    g.shape[0] = g.shape[1] = 300; /* 360,000 bytes: two runs */
+    g.shape[0] = rows, g.shape[1] = cols;
     const char *f = tu_path(dir, name);
     ck_assert_int_eq(hx_gen_write(&g, f), LG_OK);
-    lg_checkpoint *c;
-    ck_assert_int_eq(lg_checkpoint_open(f, NULL, &c), LG_OK);
-    ck_assert_uint_eq(lg_checkpoint_count(c), 3);
-    lg_store *st;
-    ck_assert_int_eq(lg_store_new(sim, lg_device_cpu(), &st), LG_OK);
+    ck_assert_int_eq(lg_checkpoint_open(f, NULL, c), LG_OK);
+    ck_assert_uint_eq(lg_checkpoint_count(*c), 3);
+    ck_assert_int_eq(lg_store_new(sim, lg_device_cpu(), st), LG_OK);
     for (size_t k = 0; k < 3; k++) {
-        const lg_tensor_info *t = lg_checkpoint_tensor(c, k);
-        ck_assert_int_eq(lg_store_add(st, t->name, t->dtype, t->ndim, t->shape), LG_OK);
+        const lg_tensor_info *t = lg_checkpoint_tensor(*c, k);
+        ck_assert_int_eq(lg_store_add(*st, t->name, t->dtype, t->ndim, t->shape), LG_OK);
     }
+    return f;
+}
+
+/* A tensor larger than the copy's run (256 KiB) is shown in pieces, in
+ * order (threads = 1), as each lands, by both native readers (torch.save's with its
+ * CRC-32 taken over the same runs); the pieces make up its bytes. */
+static void on_read_pieces(const char *format, const char *name)
+{
+    lg_checkpoint *c;
+    lg_store *st;
+    const char *f = gen_and_store(format, name, 300, 300, &c, &st); /* 360,000 bytes: two runs */
     observed o;
     load_observed(st, f, c, &o);
     for (size_t k = 0; k < 3; k++) {
@@ -307,6 +389,130 @@ START_TEST(test_on_read_pieces_safetensors) { on_read_pieces("safetensors", "p.s
 END_TEST
 
 START_TEST(test_on_read_pieces_torch_zip) { on_read_pieces("torch-zip", "p.pt"); }
+END_TEST
+
+/* What on_read showed from several threads: each piece of up to 3
+ * tensors of up to 64 pieces, its digest, and which threads showed them;
+ * a mutex orders the bookkeeping, not the calls. */
+typedef struct {
+    pthread_mutex_t mu;
+    const lg_checkpoint *file;
+    unsigned count[3][64];
+    uint64_t digest[3][64];
+    size_t done[3];    /* pieces shown of each tensor */
+    size_t cur;        /* the tensor being shown, or (size_t)-1 */
+    pthread_t thread[8];
+    int threads;
+    char bad[256];     /* the first breach of the contract */
+} shared_obs;
+
+static void observe_shared(void *ctx, size_t k, uint64_t offset, const void *bytes, uint64_t n)
+{
+    shared_obs *o = ctx;
+    uint64_t d = XXH3_64bits(bytes, (size_t)n); /* outside the lock: at the same time */
+    pthread_mutex_lock(&o->mu);
+    uint64_t size = k < 3 ? lg_checkpoint_tensor(o->file, k)->nbytes : 0;
+    uint64_t j = offset / LG_READ_PIECE, m = (size + LG_READ_PIECE - 1) / LG_READ_PIECE;
+    if (o->bad[0])
+        ;
+    else if (k >= 3 || m > 64)
+        snprintf(o->bad, sizeof o->bad, "tensor %zu: not expected", k);
+    else if (offset % LG_READ_PIECE || n != (size - offset < LG_READ_PIECE ? size - offset
+                                                                           : LG_READ_PIECE))
+        snprintf(o->bad, sizeof o->bad, "tensor %zu: a piece of %llu bytes at %llu", k,
+                 (unsigned long long)n, (unsigned long long)offset);
+    else if (o->cur != k && o->cur != (size_t)-1 &&
+             o->done[o->cur] != (lg_checkpoint_tensor(o->file, o->cur)->nbytes +
+                                 LG_READ_PIECE - 1) / LG_READ_PIECE)
+        snprintf(o->bad, sizeof o->bad, "tensor %zu shown before tensor %zu was whole", k,
+                 o->cur);
+    else {
+        o->cur = k;
+        o->count[k][j]++;
+        o->digest[k][j] = d;
+        o->done[k]++;
+        int known = 0;
+        for (int t = 0; t < o->threads; t++)
+            known |= pthread_equal(o->thread[t], pthread_self());
+        if (!known && o->threads < 8)
+            o->thread[o->threads++] = pthread_self();
+    }
+    pthread_mutex_unlock(&o->mu);
+}
+
+/* With threads = 4, a tensor of 8 MiB (32 pieces) is copied by 4
+ * threads: each piece is shown once, from more than one thread, every
+ * piece of a tensor before the next tensor's, and the pieces are the
+ * file's bytes; torch.save's CRC-32s, taken by each thread over its share
+ * and joined, match. */
+static void on_read_threads(const char *format, const char *name)
+{
+    lg_checkpoint *c;
+    lg_store *st;
+    const char *f = gen_and_store(format, name, 2048, 1024, &c, &st); /* 8 MiB each */
+    static shared_obs o;
+    memset(&o, 0, sizeof o);
+    pthread_mutex_init(&o.mu, NULL);
+    o.file = c;
+    o.cur = (size_t)-1;
+    lg_load_options opt;
+    lg_load_options_init(&opt);
+    opt.on_read = observe_shared;
+    opt.on_read_ctx = &o;
+    opt.threads = 4;
+    ck_assert_int_eq(lg_store_load(st, f, &opt, NULL), LG_OK);
+    ck_assert_msg(!o.bad[0], "%s: %s", format, o.bad);
+    ck_assert_msg(o.threads > 1, "%s: every piece came from one thread", format);
+    uint64_t n = (uint64_t)2048 * 1024 * 4;
+    unsigned char *b = malloc((size_t)n);
+    ck_assert_ptr_nonnull(b);
+    for (size_t k = 0; k < 3; k++) {
+        ck_assert_int_eq(lg_checkpoint_read(c, k, b, (size_t)n), LG_OK);
+        for (size_t j = 0; j < 32; j++) {
+            ck_assert_msg(o.count[k][j] == 1, "%s: tensor %zu piece %zu shown %u times", format,
+                          k, j, o.count[k][j]);
+            ck_assert_uint_eq(o.digest[k][j], XXH3_64bits(b + j * LG_READ_PIECE, LG_READ_PIECE));
+        }
+        const void *have = lg_store_peek(st, lg_store_find(st, lg_checkpoint_tensor(c, k)->name),
+                                         NULL);
+        ck_assert_ptr_nonnull(have);
+        ck_assert_int_eq(memcmp(have, b, (size_t)n), 0);
+    }
+    free(b);
+    pthread_mutex_destroy(&o.mu);
+    lg_checkpoint_close(c);
+    lg_store_free(st);
+}
+
+START_TEST(test_on_read_threads_safetensors) { on_read_threads("safetensors", "t.safetensors"); }
+END_TEST
+
+START_TEST(test_on_read_threads_torch_zip) { on_read_threads("torch-zip", "t.pt"); }
+END_TEST
+
+/* threads outside 0 to 8 is refused before anything is read. */
+START_TEST(test_threads_option_checked)
+{
+    const char *f = tu_path(dir, "one.safetensors");
+    ck_assert_int_eq(tu_write_safetensors(f, 1, 8, 8), 0);
+    lg_store *st;
+    ck_assert_int_eq(lg_store_new(sim, lg_device_cpu(), &st), LG_OK);
+    int64_t shape[2] = {8, 8};
+    ck_assert_int_eq(lg_store_add(st, "t0", LG_F32, 2, shape), LG_OK);
+    lg_load_options opt;
+    lg_load_options_init(&opt);
+    int bad[] = {-1, 9};
+    for (int i = 0; i < 2; i++) {
+        opt.threads = bad[i];
+        ck_assert_int_eq(lg_store_load(st, f, &opt, NULL), LG_E_INVALID);
+        ck_assert_msg(strstr(lg_error_message(), "threads"), "%s", lg_error_message());
+    }
+    for (int t = 0; t <= 8; t += 4) {
+        opt.threads = t;
+        ck_assert_int_eq(lg_store_load(st, f, &opt, NULL), LG_OK);
+    }
+    lg_store_free(st);
+}
 END_TEST
 
 /* lg_store_peek: a cpu variable's bytes in place, the same as a read;
@@ -350,6 +556,11 @@ int main(void)
     tcase_add_test(tc, test_on_read);
     tcase_add_test(tc, test_on_read_pieces_safetensors);
     tcase_add_test(tc, test_on_read_pieces_torch_zip);
+    tcase_add_test(tc, test_mirror_digest_in_pieces);
+    tcase_add_test(tc, test_digest_scheme);
+    tcase_add_test(tc, test_on_read_threads_safetensors);
+    tcase_add_test(tc, test_on_read_threads_torch_zip);
+    tcase_add_test(tc, test_threads_option_checked);
     tcase_add_test(tc, test_peek);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);

@@ -816,7 +816,8 @@ END_TEST
 
 /* Two records of 36 MiB: a record's own CRC-32 pass (bytes()) runs in
  * 16 MiB chunks on several threads from 32 MiB on, and a flipped bit in
- * a later chunk is still found; read() finds it as it copies. */
+ * a later chunk is still found; read() finds it as it copies, on one
+ * thread or several. */
 START_TEST(crc_in_chunks_and_threads)
 {
     hx_gen g;
@@ -839,6 +840,28 @@ START_TEST(crc_in_chunks_and_threads)
     ck_assert_ptr_null(c->ops->bytes(c, k));
     ck_assert_ptr_nonnull(c->ops->bytes(c, lg_checkpoint_find(c, "t0")));
     lg_checkpoint_close(c);
+    /* a load copies each record on 4 threads, each taking the CRC-32 of
+     * its share, joined (crc32_combine): the good file loads, and the bit
+     * flipped in the last share is found */
+    lg_backend *sim;
+    ck_assert_int_eq(lg_backend_open("sim", &sim), LG_OK);
+    lg_load_options opt;
+    lg_load_options_init(&opt);
+    opt.threads = 4;
+    const char *files[2] = {big, p};
+    for (int f = 0; f < 2; f++) {
+        lg_store *st;
+        ck_assert_int_eq(lg_store_new(sim, lg_device_cpu(), &st), LG_OK);
+        int64_t shape[2] = {9, 1 << 20};
+        ck_assert_int_eq(lg_store_add(st, "t0", LG_F32, 2, shape), LG_OK);
+        ck_assert_int_eq(lg_store_add(st, "t1", LG_F32, 2, shape), LG_OK);
+        lg_status r = lg_store_load(st, files[f], &opt, NULL);
+        ck_assert_msg(r == (f ? LG_E_FORMAT : LG_OK), "%s: %s", files[f], lg_error_message());
+        if (f)
+            ck_assert(strstr(lg_error_message(), "record \"archive/data/1\": CRC-32 mismatch"));
+        lg_store_free(st);
+    }
+    lg_backend_close(sim);
     unlink(big);
 }
 END_TEST
