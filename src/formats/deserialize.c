@@ -108,7 +108,7 @@ static void seen(lg_checkpoint *c, size_t i, const void *bytes)
 
 /* The threads a load copies with when its options say 0: LOADGATE_THREADS
  * (1 to 8) if set, else one per online CPU, at most 4. Read once. */
-int lg__threads_auto(void)
+static int threads_auto(void)
 {
     static atomic_int cached;
     int n = atomic_load_explicit(&cached, memory_order_relaxed);
@@ -159,7 +159,7 @@ void lg__copy_observed(lg_checkpoint *c, size_t i, unsigned char *dst,
 {
     c->shown = 0;
     uint64_t runs = (n + COPY_RUN - 1) / COPY_RUN;
-    int want = c->threads > 0 ? c->threads : lg__threads_auto();
+    int want = c->threads > 0 ? c->threads : threads_auto();
     if (want > COPY_MAX_THREADS)
         want = COPY_MAX_THREADS;
     int t = runs / COPY_THREAD_RUNS < (uint64_t)want ? (int)(runs / COPY_THREAD_RUNS) : want;

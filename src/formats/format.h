@@ -135,9 +135,6 @@ void lg__map_drop_tensor(lg_checkpoint *c, size_t i);
  * crc32_combine, and they are joined before this returns. */
 void lg__copy_observed(lg_checkpoint *c, size_t i, unsigned char *dst,
                        const unsigned char *src, uint64_t n, uint32_t *crc);
-/* The threads of a copy under threads = 0: LOADGATE_THREADS (1 to 8), else
- * one per online CPU, at most 4. */
-int lg__threads_auto(void);
 
 /* A tensor of checkpoint c on device d, through the reader (trace:
  * alloc, deserialize). On cpu, into a backend's host memory (host_data)
