@@ -385,10 +385,11 @@ static void on_read_pieces(const char *format, const char *name)
     lg_store_free(st);
 }
 
-START_TEST(test_on_read_pieces_safetensors) { on_read_pieces("safetensors", "p.safetensors"); }
-END_TEST
+/* The two native readers that copy a whole tensor: a format, and a file
+ * name of its extension. */
+static const char *const formats[2][2] = {{"safetensors", "p.safetensors"}, {"torch-zip", "p.pt"}};
 
-START_TEST(test_on_read_pieces_torch_zip) { on_read_pieces("torch-zip", "p.pt"); }
+START_TEST(test_on_read_pieces) { on_read_pieces(formats[_i][0], formats[_i][1]); }
 END_TEST
 
 /* What on_read showed from several threads: each piece of up to 3
@@ -484,21 +485,15 @@ static void on_read_threads(const char *format, const char *name)
     lg_store_free(st);
 }
 
-START_TEST(test_on_read_threads_safetensors) { on_read_threads("safetensors", "t.safetensors"); }
-END_TEST
-
-START_TEST(test_on_read_threads_torch_zip) { on_read_threads("torch-zip", "t.pt"); }
+START_TEST(test_on_read_threads) { on_read_threads(formats[_i][0], formats[_i][1]); }
 END_TEST
 
 /* threads outside 0 to 8 is refused before anything is read. */
 START_TEST(test_threads_option_checked)
 {
-    const char *f = tu_path(dir, "one.safetensors");
-    ck_assert_int_eq(tu_write_safetensors(f, 1, 8, 8), 0);
+    lg_checkpoint *c;
     lg_store *st;
-    ck_assert_int_eq(lg_store_new(sim, lg_device_cpu(), &st), LG_OK);
-    int64_t shape[2] = {8, 8};
-    ck_assert_int_eq(lg_store_add(st, "t0", LG_F32, 2, shape), LG_OK);
+    const char *f = gen_and_store("safetensors", "one.safetensors", 8, 8, &c, &st);
     lg_load_options opt;
     lg_load_options_init(&opt);
     int bad[] = {-1, 9};
@@ -507,10 +502,9 @@ START_TEST(test_threads_option_checked)
         ck_assert_int_eq(lg_store_load(st, f, &opt, NULL), LG_E_INVALID);
         ck_assert_msg(strstr(lg_error_message(), "threads"), "%s", lg_error_message());
     }
-    for (int t = 0; t <= 8; t += 4) {
-        opt.threads = t;
+    for (opt.threads = 0; opt.threads <= 8; opt.threads += 4)
         ck_assert_int_eq(lg_store_load(st, f, &opt, NULL), LG_OK);
-    }
+    lg_checkpoint_close(c);
     lg_store_free(st);
 }
 END_TEST
@@ -554,12 +548,10 @@ int main(void)
     tcase_add_test(tc, test_small_variable_whole);
     tcase_add_test(tc, test_load_reads_file_once);
     tcase_add_test(tc, test_on_read);
-    tcase_add_test(tc, test_on_read_pieces_safetensors);
-    tcase_add_test(tc, test_on_read_pieces_torch_zip);
+    tcase_add_loop_test(tc, test_on_read_pieces, 0, 2);
     tcase_add_test(tc, test_mirror_digest_in_pieces);
     tcase_add_test(tc, test_digest_scheme);
-    tcase_add_test(tc, test_on_read_threads_safetensors);
-    tcase_add_test(tc, test_on_read_threads_torch_zip);
+    tcase_add_loop_test(tc, test_on_read_threads, 0, 2);
     tcase_add_test(tc, test_threads_option_checked);
     tcase_add_test(tc, test_peek);
     suite_add_tcase(s, tc);
