@@ -55,11 +55,12 @@ int fstat(int fd, struct stat *sb)
 #endif
 
 #define ROWS 128 /* t0..t3: 64 KiB each, 16 pages */
+static int rows = ROWS; /* the threaded test's tensors are larger */
 
 static const char *four_tensors(void)
 {
     const char *f = tu_path(dir, "four.safetensors");
-    ck_assert_int_eq(tu_write_safetensors(f, 4, ROWS, ROWS), 0);
+    ck_assert_int_eq(tu_write_safetensors(f, 4, rows, rows), 0);
     return f;
 }
 
@@ -75,12 +76,24 @@ static void cut_after_first(void *ctx, size_t tensor, uint64_t offset, const voi
                             uint64_t n)
 {
     (void)bytes;
-    if (tensor == 0 && offset + n == ROWS * ROWS * 4)
+    if (tensor == 0 && offset + n == (uint64_t)rows * rows * 4)
         ck_assert_int_eq(truncate((const char *)ctx, 4096), 0);
 }
 
-static void load_cut_short(lg_device d)
+/* The file cut as the first piece of the first tensor lands: under
+ * threads, while the other threads copy their shares of it. */
+static void cut_at_first_piece(void *ctx, size_t tensor, uint64_t offset, const void *bytes,
+                               uint64_t n)
 {
+    (void)bytes, (void)n;
+    if (tensor == 0 && offset == 0)
+        ck_assert_int_eq(truncate((const char *)ctx, 4096), 0);
+}
+
+static void load_cut_short_with(lg_device d, int threads,
+                                void (*cut)(void *, size_t, uint64_t, const void *, uint64_t))
+{
+    const size_t bytes = (size_t)rows * rows * 4;
     /* another checkpoint open meanwhile: the guard finds the map hit
      * among several */
     const char *other = tu_path(dir, "other.safetensors");
@@ -90,35 +103,36 @@ static void load_cut_short(lg_device d)
     const char *f = four_tensors();
     lg_store *s;
     ck_assert_int_eq(lg_store_new(sim, d, &s), LG_OK);
-    int64_t shape[2] = {ROWS, ROWS};
-    float *before = malloc(ROWS * ROWS * 4), *after = malloc(ROWS * ROWS * 4);
+    int64_t shape[2] = {rows, rows};
+    float *before = malloc(bytes), *after = malloc(bytes);
     ck_assert(before && after);
-    for (size_t j = 0; j < ROWS * ROWS; j++)
+    for (size_t j = 0; j < bytes / 4; j++)
         before[j] = -1.5f;
     char name[4];
     for (int i = 0; i < 4; i++) {
         snprintf(name, sizeof name, "t%d", i);
         ck_assert_int_eq(lg_store_add(s, name, LG_F32, 2, shape), LG_OK);
-        ck_assert_int_eq(lg_store_fill(s, name, before, ROWS * ROWS * 4), LG_OK);
+        ck_assert_int_eq(lg_store_fill(s, name, before, bytes), LG_OK);
     }
     lg_load_options o;
     lg_load_options_init(&o);
-    o.on_read = cut_after_first;
+    o.on_read = cut;
     o.on_read_ctx = (void *)f;
+    o.threads = threads;
     ck_assert_int_eq(lg_store_load(s, f, &o, NULL), LG_E_IO);
     assert_cut_message(f);
     ck_assert(strstr(lg_error_message(), "is now 4096"));
     lg_device where;
     for (size_t i = 0; i < 4; i++) { /* all or nothing: the store is as it was */
-        ck_assert_int_eq(lg_store_read(s, i, after, ROWS * ROWS * 4, &where), LG_OK);
+        ck_assert_int_eq(lg_store_read(s, i, after, bytes, &where), LG_OK);
         ck_assert(lg_device_equal(where, d));
-        ck_assert_msg(!memcmp(before, after, ROWS * ROWS * 4), "variable %zu changed", i);
+        ck_assert_msg(!memcmp(before, after, bytes), "variable %zu changed", i);
     }
     /* the slot is free again, and a whole file loads */
     four_tensors();
     lg_load_options_init(&o);
     ck_assert_int_eq(lg_store_load(s, f, &o, NULL), LG_OK);
-    ck_assert_int_eq(lg_store_read(s, 3, after, ROWS * ROWS * 4, &where), LG_OK);
+    ck_assert_int_eq(lg_store_read(s, 3, after, bytes, &where), LG_OK);
     ck_assert(after[5] == 3005.0f);
     free(before);
     free(after);
@@ -126,7 +140,19 @@ static void load_cut_short(lg_device d)
     lg_checkpoint_close(keep);
 }
 
+static void load_cut_short(lg_device d) { load_cut_short_with(d, 1, cut_after_first); }
+
 START_TEST(test_load_cut_short_cpu) { load_cut_short(lg_device_cpu()); }
+END_TEST
+
+/* Tensors of 4 MiB copied on 2 threads, the file cut under them: the
+ * threads that read past the new end read zeros (the guard is not the
+ * calling thread's alone), and the load fails as on one thread. */
+START_TEST(test_load_cut_short_threads)
+{
+    rows = 1024;
+    load_cut_short_with(lg_device_cpu(), 2, cut_at_first_piece);
+}
 END_TEST
 
 START_TEST(test_load_cut_short_mps)
@@ -362,6 +388,7 @@ int main(int argc, char **argv)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_load_cut_short_cpu);
     tcase_add_test(tc, test_load_cut_short_mps);
+    tcase_add_test(tc, test_load_cut_short_threads);
     tcase_add_test(tc, test_read_cut_short);
     tcase_add_test(tc, test_open_cut_short);
     tcase_add_test(tc, test_other_sigbus_kills);
