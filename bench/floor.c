@@ -9,6 +9,14 @@
  *   start         nothing (FILE is not opened): the cost of starting a
  *                 C program, the floor of `harness --version`
  *
+ * usage: floor rusage CMD [ARG...]
+ *   runs CMD (its stdout and stderr are this program's) and prints, last
+ *   on stderr, "rusage: maxrss_kib=K cpu_s=C" from wait4: its peak RSS and
+ *   CPU time. The peak RSS a parent reads of a child it forked and that
+ *   then ran exec starts at the parent's own (the kernel keeps the larger
+ *   of the two), so bench/run, a Python process of some 80 MiB, runs each
+ *   command through this small program and reads these figures instead.
+ *
  * Prints "time_s=T" (the copy alone: not the start of the process, not
  * the touching of a touched buffer) and "sum=S" (a byte of every page, so
  * that the copy cannot be optimized away). Plain C and libc: bench/run
@@ -21,7 +29,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -105,16 +115,43 @@ static int run(const char *mode, const char *file)
     return rc;
 }
 
+static int rusage_of(char **argv)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0)
+        return fail(argv[0], "fork");
+    if (pid == 0) {
+        execvp(argv[0], argv);
+        fprintf(stderr, "floor: %s: %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    int status;
+    struct rusage ru;
+    while (wait4(pid, &status, 0, &ru) < 0)
+        if (errno != EINTR)
+            return fail(argv[0], "wait4");
+    fprintf(stderr, "rusage: maxrss_kib=%ld cpu_s=%.6f\n", ru.ru_maxrss,
+            (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 +
+                (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6);
+    if (WIFSIGNALED(status))
+        return 128 + WTERMSIG(status);
+    return WEXITSTATUS(status);
+}
+
 int main(int argc, char **argv)
 {
     static const char *const modes[] = {"mmap-touched", "mmap-fresh", "read-touched", "read-fresh"};
+    if (argc >= 3 && !strcmp(argv[1], "rusage"))
+        return rusage_of(argv + 2);
     if (argc == 2 && !strcmp(argv[1], "start")) {
         printf("time_s=0\n");
         return 0;
     }
     if (argc != 3) {
         fprintf(stderr, "usage: floor mmap-touched|mmap-fresh|read-touched|read-fresh FILE\n"
-                        "       floor start\n");
+                        "       floor start\n"
+                        "       floor rusage CMD [ARG...]\n");
         return 2;
     }
     for (size_t i = 0; i < sizeof modes / sizeof *modes; i++)
