@@ -360,8 +360,10 @@ static void on_read(void *ctx, size_t k, uint64_t offset, const void *bytes, uin
     uint64_t pieces = hx_digest_pieces(n);
     if (offset % HX_DIGEST_PIECE || offset > size || n > size - offset || (n == 0 && size) ||
         (n % HX_DIGEST_PIECE && offset + n != size) || m > r->npiece) {
-        atomic_store(&r->seen[k], 0); /* values reads this one again */
+        /* the count first: a thread completing the tensor meanwhile sees
+         * it when it checks again, below */
         atomic_fetch_add(&r->got[k], m + 1);
+        atomic_store(&r->seen[k], 0); /* values reads this one again */
         return;
     }
     if (size <= HX_DIGEST_PIECE) {
@@ -378,6 +380,8 @@ static void on_read(void *ctx, size_t k, uint64_t offset, const void *bytes, uin
         if (size > HX_DIGEST_PIECE)
             r->digest[k] = hx_digest_join(r->piece, size);
         atomic_store(&r->seen[k], 1);
+        if (atomic_load(&r->got[k]) != m) /* a piece too many came meanwhile */
+            atomic_store(&r->seen[k], 0);
     } else if (before + pieces > m) {
         atomic_store(&r->seen[k], 0);
     }
@@ -605,6 +609,8 @@ lg_status hx_check_load(const hx_load_req *q, hx_outcome *o)
     else
         o->status = lg_store_load(st, q->path, &opt, &o->stats);
     o->fault_fired = fired_total();
+    for (size_t k = 0; k < rd.n; k++)
+        o->read_whole += atomic_load(&rd.seen[k]);
     lg_fault_disarm(); /* the checks below must not meet injected faults */
     snprintf(o->message, sizeof o->message, "%s", o->status == LG_OK ? "" : lg_error_message());
     lg_store_set_trace(st, NULL);

@@ -68,6 +68,9 @@ typedef struct {
                                       load, all points together. Every point
                                       is disarmed (lg_fault_disarm) right
                                       after the load; counters are kept. */
+    uint64_t read_whole;           /* the file's tensors whose digest the
+                                      load's own read gave (on_read); values
+                                      reads the others from the file again */
 } hx_outcome;
 
 /* Runs the load and fills out. Returns LG_OK if the load ran (whatever

@@ -140,6 +140,12 @@ static void digests_agree(int _i, const char *path, int threads)
     else
         ck_assert_int_eq(d.inv[HX_INV_ATOMIC], HX_PASS);
     ck_assert_int_eq(d.inv[HX_INV_CONSISTENT], HX_PASS);
+    /* values took every tensor's digest from the load's own read: none
+     * was read from the file again */
+    if (d.status == LG_OK)
+        ck_assert_msg(d.read_whole == 8, "scenario %d: %llu of 8 tensors digested as read", _i,
+                      (unsigned long long)d.read_whole);
+    ck_assert_int_eq(p.read_whole, 0); /* --paranoid compares bytes */
     hx_outcome_free(&d);
     hx_outcome_free(&p);
 }

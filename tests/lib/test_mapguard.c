@@ -13,7 +13,9 @@
 
 #include <check.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,9 +26,12 @@
 
 static const char *dir;
 static lg_backend *sim;
+#define ROWS 128 /* t0..t3: 64 KiB each, 16 pages */
+static int rows = ROWS; /* the threaded test's tensors are larger */
 
 static void setup(void)
 {
+    rows = ROWS;
     dir = tu_tmpdir();
     ck_assert_int_eq(lg_backend_open("sim", &sim), LG_OK);
 }
@@ -54,9 +59,6 @@ int fstat(int fd, struct stat *sb)
 }
 #endif
 
-#define ROWS 128 /* t0..t3: 64 KiB each, 16 pages */
-static int rows = ROWS; /* the threaded test's tensors are larger */
-
 static const char *four_tensors(void)
 {
     const char *f = tu_path(dir, "four.safetensors");
@@ -80,14 +82,25 @@ static void cut_after_first(void *ctx, size_t tensor, uint64_t offset, const voi
         ck_assert_int_eq(truncate((const char *)ctx, 4096), 0);
 }
 
-/* The file cut as the first piece of the first tensor lands: under
- * threads, while the other threads copy their shares of it. */
+/* The file cut as the first piece of the first tensor lands (the calling
+ * thread's share), while the second thread copies its share (from 2 MiB):
+ * that thread waits at its first piece until the cut is made, so that the
+ * rest of its share is read past the new end. Where no second thread
+ * could be started, the calling thread copies that share after its own,
+ * after the cut. */
+static atomic_int cut_done;
+
 static void cut_at_first_piece(void *ctx, size_t tensor, uint64_t offset, const void *bytes,
                                uint64_t n)
 {
     (void)bytes, (void)n;
-    if (tensor == 0 && offset == 0)
+    if (tensor == 0 && offset == 0) {
         ck_assert_int_eq(truncate((const char *)ctx, 4096), 0);
+        atomic_store(&cut_done, 1);
+    } else if (tensor == 0 && offset == (uint64_t)2 << 20) {
+        while (!atomic_load(&cut_done))
+            sched_yield();
+    }
 }
 
 static void load_cut_short_with(lg_device d, int threads,
@@ -151,6 +164,7 @@ END_TEST
 START_TEST(test_load_cut_short_threads)
 {
     rows = 1024;
+    atomic_store(&cut_done, 0);
     load_cut_short_with(lg_device_cpu(), 2, cut_at_first_piece);
 }
 END_TEST
