@@ -107,7 +107,8 @@ static void seen(lg_checkpoint *c, size_t i, const void *bytes)
 #define COPY_MAX_THREADS 8
 
 /* The threads a load copies with when its options say 0: LOADGATE_THREADS
- * (1 to 8) if set, else one per online CPU, at most 4. Read once. */
+ * if it is a number from 1 to 8 (nothing else around it), else one per
+ * online CPU, at most 4. Read once per process. */
 static int threads_auto(void)
 {
     static atomic_int cached;
@@ -115,8 +116,9 @@ static int threads_auto(void)
     if (n)
         return n;
     const char *e = getenv("LOADGATE_THREADS");
-    long v = e && *e ? strtol(e, NULL, 10) : 0;
-    if (v < 1 || v > COPY_MAX_THREADS) {
+    char *end = NULL;
+    long v = e && *e ? strtol(e, &end, 10) : 0;
+    if (v < 1 || v > COPY_MAX_THREADS || *end) {
         v = sysconf(_SC_NPROCESSORS_ONLN);
         v = v < 1 ? 1 : v > 4 ? 4 : v;
     }

@@ -205,9 +205,17 @@ static long status_kb(const char *name)
 
 /* 32 MiB in 8 tensors to cpu: the old store's zeros are never touched, and
  * the file's pages do not stay in the RSS once copied. */
+#if defined(__SANITIZE_THREAD__) /* GCC's; clang's is a feature */
+#define UNDER_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define UNDER_TSAN 1
+#endif
+#endif
+
 START_TEST(test_load_reads_file_once)
 {
-#if defined(__SANITIZE_THREAD__)
+#ifdef UNDER_TSAN
     fprintf(stderr, "test_load_reads_file_once: skipped: ThreadSanitizer's allocator touches "
                     "the memory it hands out, so the RSS says nothing of the load\n");
     return;
@@ -451,23 +459,30 @@ static void observe_shared(void *ctx, size_t k, uint64_t offset, const void *byt
  * piece of a tensor before the next tensor's, and the pieces are the
  * file's bytes; torch.save's CRC-32s, taken by each thread over its share
  * and joined, match. */
+static void load_shared(lg_store *st, const char *f, const lg_checkpoint *c, int threads,
+                        shared_obs *o)
+{
+    memset(o, 0, sizeof *o);
+    pthread_mutex_init(&o->mu, NULL);
+    o->file = c;
+    o->cur = (size_t)-1;
+    lg_load_options opt;
+    lg_load_options_init(&opt);
+    opt.on_read = observe_shared;
+    opt.on_read_ctx = o;
+    opt.threads = threads;
+    ck_assert_int_eq(lg_store_load(st, f, &opt, NULL), LG_OK);
+    ck_assert_msg(!o->bad[0], "%s: %s", f, o->bad);
+    pthread_mutex_destroy(&o->mu);
+}
+
 static void on_read_threads(const char *format, const char *name)
 {
     lg_checkpoint *c;
     lg_store *st;
     const char *f = gen_and_store(format, name, 2048, 1024, &c, &st); /* 8 MiB each */
     static shared_obs o;
-    memset(&o, 0, sizeof o);
-    pthread_mutex_init(&o.mu, NULL);
-    o.file = c;
-    o.cur = (size_t)-1;
-    lg_load_options opt;
-    lg_load_options_init(&opt);
-    opt.on_read = observe_shared;
-    opt.on_read_ctx = &o;
-    opt.threads = 4;
-    ck_assert_int_eq(lg_store_load(st, f, &opt, NULL), LG_OK);
-    ck_assert_msg(!o.bad[0], "%s: %s", format, o.bad);
+    load_shared(st, f, c, 4, &o);
     ck_assert_msg(o.threads > 1, "%s: every piece came from one thread", format);
     uint64_t n = (uint64_t)2048 * 1024 * 4;
     unsigned char *b = malloc((size_t)n);
@@ -485,7 +500,6 @@ static void on_read_threads(const char *format, const char *name)
         ck_assert_int_eq(memcmp(have, b, (size_t)n), 0);
     }
     free(b);
-    pthread_mutex_destroy(&o.mu);
     lg_checkpoint_close(c);
     lg_store_free(st);
 }
@@ -509,6 +523,37 @@ START_TEST(test_threads_option_checked)
     }
     for (opt.threads = 0; opt.threads <= 8; opt.threads += 4)
         ck_assert_int_eq(lg_store_load(st, f, &opt, NULL), LG_OK);
+    lg_checkpoint_close(c);
+    lg_store_free(st);
+}
+END_TEST
+
+/* threads = 0 takes LOADGATE_THREADS when it is a whole number from 1 to
+ * 8, and one thread per CPU (at most 4) otherwise: the threads that show
+ * the pieces of 8 MiB tensors (32 pieces: room for 4 threads). Each loop
+ * runs in a child of its own (Check's fork), where the variable is read
+ * afresh. */
+static const struct {
+    const char *value;
+    int threads; /* 0: one per CPU, at most 4 */
+} env_threads[] = {{"3", 3}, {"1", 1}, {"8", 4}, {"3x", 0}, {"9", 0}, {"0", 0}, {"", 0},
+                   {"-2", 0}};
+
+START_TEST(test_threads_from_env)
+{
+    ck_assert_int_eq(setenv("LOADGATE_THREADS", env_threads[_i].value, 1), 0);
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    /* 8 threads would take 2 MiB each: 4 of them for an 8 MiB tensor */
+    int want = env_threads[_i].threads ? env_threads[_i].threads
+                                       : cpus < 1 ? 1 : cpus > 4 ? 4 : (int)cpus;
+    lg_checkpoint *c;
+    lg_store *st;
+    const char *f = gen_and_store("safetensors", "env.safetensors", 2048, 1024, &c, &st);
+    static shared_obs o;
+    load_shared(st, f, c, 0, &o);
+    ck_assert_msg(o.threads == want, "LOADGATE_THREADS=\"%s\": %d threads, %d expected",
+                  env_threads[_i].value, o.threads, want);
+    unsetenv("LOADGATE_THREADS");
     lg_checkpoint_close(c);
     lg_store_free(st);
 }
@@ -558,6 +603,8 @@ int main(void)
     tcase_add_test(tc, test_digest_scheme);
     tcase_add_loop_test(tc, test_on_read_threads, 0, 2);
     tcase_add_test(tc, test_threads_option_checked);
+    tcase_add_loop_test(tc, test_threads_from_env, 0,
+                        (int)(sizeof env_threads / sizeof env_threads[0]));
     tcase_add_test(tc, test_peek);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
