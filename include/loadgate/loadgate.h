@@ -17,9 +17,9 @@ extern "C" {
 /* The library's version; the shared library's soname carries the major
  * number (libloadgate.so.0), raised when the ABI breaks (docs/install.md). */
 #define LG_VERSION_MAJOR 0
-#define LG_VERSION_MINOR 2
+#define LG_VERSION_MINOR 3
 #define LG_VERSION_PATCH 0
-#define LG_VERSION "0.2.0"
+#define LG_VERSION "0.3.0"
 
 /* Marks every public declaration: the library is built with hidden
  * visibility and exports only these. */
@@ -253,7 +253,8 @@ LG_API size_t lg_checkpoint_count(const lg_checkpoint *c);
 LG_API const lg_tensor_info *lg_checkpoint_tensor(const lg_checkpoint *c, size_t i);
 /* index of name, or (size_t)-1 */
 LG_API size_t lg_checkpoint_find(const lg_checkpoint *c, const char *name);
-/* Copies tensor i's bytes, row-major little-endian, into dst (nbytes). */
+/* Copies tensor i's bytes, row-major little-endian, into dst (nbytes); a
+ * large tensor on several threads, as lg_load_options.threads = 0 does. */
 LG_API lg_status lg_checkpoint_read(lg_checkpoint *c, size_t i, void *dst, size_t n);
 /* Deserializes tensor i straight onto d through the checkpoint's reader
  * (for the libtorch readers: libtorch's own deserializer), reads it back,
@@ -359,15 +360,19 @@ typedef struct {
      * been shown whole, and the load's status says so. An observer sees
      * what the load read without reading the file again (harness load's
      * `values` digests them). Not called by the policy tch, by the
-     * libtorch readers, nor for a load that stops before the tensor. */
+     * libtorch readers, nor for a load that stops before the tensor.
+     * Unless threads = 1, the observer must be safe to call from several
+     * threads at once, and must return from each call (no longjmp out of
+     * it: the other threads of the copy would be left running). */
     void (*on_read)(void *ctx, size_t tensor, uint64_t offset, const void *bytes, uint64_t n);
     void *on_read_ctx;
     /* Threads that copy a large tensor (from 2 MiB a thread) from the file
      * into host memory, where most of the time goes in touching the new
      * tensor's pages: 0 (the default) = LOADGATE_THREADS from the
-     * environment (1 to 8) if set, else one per online CPU, at most 4;
-     * 1 to 8 = that many. The load itself, and its changes to the store,
-     * stay on the calling thread. */
+     * environment, read once per process, if it is a number from 1 to 8,
+     * else one per online CPU, at most 4; 1 to 8 = that many. The load
+     * itself, and its changes to the store, stay on the calling thread.
+     * lg_checkpoint_read copies with the count of 0. */
     int threads;
 } lg_load_options;
 
