@@ -10,15 +10,22 @@ static atomic_int lost; /* a jansson allocation failed */
 
 /* jansson 2.14's lexer drops a failed allocation of its token buffer
  * (lex_save ignores what strbuffer_append_byte returns: jansson issue
- * #362, fixed upstream after 2.14) and can then read past the text it
- * parses: a crash out of memory. So during a parse through the functions
- * below (parsing), an allocation that fails is served from this reserve
- * instead, and recorded in lost as any other: the parse never meets a
- * failed allocation, and the next text written (hx_json_dumps) is still
+ * #362, open; pull requests #735 and #747 propose fixes) and can then
+ * assert or read past the text it parses: a crash out of memory. So
+ * during a parse through the functions below (parsing), an allocation
+ * that fails is served from this reserve instead, and recorded in lost
+ * as any other, so that the next text written (hx_json_dumps) is still
  * refused. The reserve's blocks live in parsed values only, which
- * json_decref frees through json_free. test_oom fails one allocation at a
- * time; a run short of memory for long spends the reserve and meets
- * jansson's own handling. */
+ * json_decref frees through json_free; they are not given back to the
+ * reserve.
+ *
+ * Its limits: a failed allocation larger than what is left of the
+ * reserve (a token buffer grown past about 32 KiB for one long string,
+ * or an object's buckets past 64 KiB) still fails, and a run short of
+ * memory for long spends the reserve; both then meet jansson's own
+ * handling. test_oom fails one allocation at a time, in the harness's
+ * own small texts, which this covers. The fix that needs no reserve
+ * belongs in jansson. */
 static _Alignas(max_align_t) unsigned char reserve[64 << 10];
 static atomic_size_t reserve_used;
 static _Thread_local int parsing;
