@@ -6,13 +6,21 @@
  * the header is checked against the file before it is used, in the order
  * the reference implementation (huggingface/safetensors, tensor.rs) checks
  * it; docs/safetensors.md lists the rules and the decisions taken where
- * the written spec and the reference differ. */
+ * the written spec and the reference differ.
+ *
+ * The JSON is read by yyjson (third_party/yyjson, docs/dependencies.md):
+ * one pass, one allocation for the whole tree, and every allocation through
+ * lg__malloc, so that running out of memory here is an error like any
+ * other. yyjson does not refuse duplicate keys or a \u0000 inside a
+ * string; the checks below do, as the reference does. */
 #include "formats/format.h"
 
+#include "core/name_index.h"
+
 #include <inttypes.h>
-#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <yyjson.h>
 
 /* Tensor bytes are handed out as they lie in the file, and the format
  * stores them little-endian. */
@@ -59,16 +67,15 @@ static int is_json_space(unsigned char ch)
     return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r';
 }
 
-static const char *json_kind(const json_t *v)
+static const char *json_kind(yyjson_val *v)
 {
-    switch (json_typeof(v)) {
-    case JSON_OBJECT: return "an object";
-    case JSON_ARRAY: return "an array";
-    case JSON_STRING: return "a string";
-    case JSON_INTEGER: return "an integer";
-    case JSON_REAL: return "a real number";
-    case JSON_TRUE: return "true";
-    case JSON_FALSE: return "false";
+    switch (yyjson_get_type(v)) {
+    case YYJSON_TYPE_OBJ: return "an object";
+    case YYJSON_TYPE_ARR: return "an array";
+    case YYJSON_TYPE_STR: return "a string";
+    case YYJSON_TYPE_NUM: return yyjson_is_real(v) ? "a real number" : "an integer";
+    case YYJSON_TYPE_RAW: return "a number too big for 64 bits";
+    case YYJSON_TYPE_BOOL: return yyjson_get_bool(v) ? "true" : "false";
     default: return "null";
     }
 }
@@ -113,116 +120,191 @@ static lg_status check_prefix(const lg_checkpoint *c, uint64_t *header_len)
 
 /* ------------------------------------------------------------- the JSON */
 
-/* Whether the key ending at byte `end` of the header sits in the top-level
- * object (depth 1), by scanning the JSON text outside strings. */
-static int key_is_top_level(const unsigned char *h, size_t end)
+/* The header, parsed. yyjson reads a copy of it in place, so that every
+ * string lies in `text` at the offset where the file's header has it:
+ * messages can then say where a duplicate or a NUL is. */
+typedef struct {
+    const lg_checkpoint *c;
+    const unsigned char *orig; /* the header as it lies in the file */
+    size_t n;
+    char *text;                /* its copy: n bytes and yyjson's padding */
+    yyjson_doc *doc;
+} st_json;
+
+static void *yy_malloc(void *ctx, size_t n)
 {
-    int depth = 0, in_str = 0, esc = 0;
-    for (size_t i = 0; i < end; i++) {
-        unsigned char ch = h[i];
-        if (in_str) {
-            if (esc)
-                esc = 0;
-            else if (ch == '\\')
-                esc = 1;
-            else if (ch == '"')
-                in_str = 0;
-        } else if (ch == '"') {
-            in_str = 1;
-        } else if (ch == '{' || ch == '[') {
-            depth++;
-        } else if (ch == '}' || ch == ']') {
-            depth--;
-        }
-    }
-    return depth == 1;
+    (void)ctx;
+    return lg__malloc(n);
 }
 
-/* jansson reports a duplicate key with the position just past it; find the
- * key's text (as written, quotes included) so the message can name it.
- * An unescaped '"' cannot occur inside a JSON string, so the opening quote
- * is the nearest one before an even run of backslashes. */
-static int duplicate_key_span(const unsigned char *h, size_t n, size_t end, size_t *start)
+static void *yy_realloc(void *ctx, void *p, size_t old, size_t n)
 {
-    if (end < 2 || end > n || h[end - 1] != '"')
-        return 0;
-    for (size_t q = end - 1; q-- > 0;) {
-        if (h[q] != '"')
-            continue;
-        size_t bs = 0;
-        while (bs < q && h[q - 1 - bs] == '\\')
-            bs++;
-        if (bs % 2 == 0) {
-            *start = q;
-            return 1;
-        }
-    }
-    return 0;
+    (void)ctx;
+    (void)old;
+    return lg__realloc(p, n);
 }
 
-static lg_status json_failure(const lg_checkpoint *c, const unsigned char *h, size_t n,
-                              const json_error_t *e)
+static void yy_free(void *ctx, void *p)
 {
-    enum json_error_code code = json_error_code(e);
-    size_t start = 0, end = e->position > 0 ? (size_t)e->position : 0;
-    if (code == json_error_out_of_memory)
+    (void)ctx;
+    free(p);
+}
+
+static const yyjson_alc st_alc = {yy_malloc, yy_realloc, yy_free, NULL};
+
+/* Line and column (from 1, in bytes) of header offset pos. */
+static void locate(const unsigned char *h, size_t pos, size_t *line, size_t *col)
+{
+    size_t l = 1, from = 0;
+    for (size_t i = 0; i < pos; i++) {
+        if (h[i] == '\n') {
+            l++;
+            from = i + 1;
+        }
+    }
+    *line = l;
+    *col = pos - from + 1;
+}
+
+/* Header offset of a string's opening quote. */
+static size_t string_at(const st_json *j, yyjson_val *s)
+{
+    return (size_t)(yyjson_get_str(s) - j->text) - 1;
+}
+
+/* A string as written in the file, quotes included: its length from the
+ * opening quote at `at`. An unescaped '"' cannot occur inside a string. */
+static int written_len(const st_json *j, size_t at)
+{
+    size_t i = at + 1;
+    while (i < j->n && j->orig[i] != '"')
+        i += j->orig[i] == '\\' ? 2 : 1;
+    return (int)((i < j->n ? i + 1 : j->n) - at);
+}
+
+static lg_status json_failure(const st_json *j, const yyjson_read_err *e)
+{
+    size_t pos = e->pos < j->n ? e->pos : j->n, line, col;
+    const lg_checkpoint *c = j->c;
+    locate(j->orig, pos, &line, &col);
+    if (e->code == YYJSON_READ_ERROR_MEMORY_ALLOCATION)
         return lg__err(LG_E_NOMEM, "%s: out of memory parsing the header", c->path);
-    if (code == json_error_invalid_utf8)
-        return lg__err(LG_E_FORMAT, "%s: header is not valid UTF-8: %s (line %d, column %d)",
-                       c->path, e->text, e->line, e->column);
-    if (code == json_error_duplicate_key && duplicate_key_span(h, n, end, &start)) {
-        int len = (int)(end - start);
-        int meta = len == 14 && !memcmp(h + start, "\"" ST_METADATA "\"", 14);
-        int top = !meta && key_is_top_level(h, start);
-        return lg__err(LG_E_FORMAT, "%s: duplicate %s %.*s in the header (line %d, column %d)",
-                       c->path, top ? "tensor name" : "key", len, (const char *)h + start,
-                       e->line, e->column);
-    }
-    if (code == json_error_end_of_input_expected && end > 0 && end <= n && h[end - 1] == '\0')
+    if (e->code == YYJSON_READ_ERROR_INVALID_STRING && pos < j->n && j->orig[pos] >= 0x80)
+        return lg__err(LG_E_FORMAT, "%s: header is not valid UTF-8: byte 0x%02x at header "
+                       "offset %zu (line %zu, column %zu)", c->path, j->orig[pos], pos, line,
+                       col);
+    if (e->code == YYJSON_READ_ERROR_UNEXPECTED_CONTENT && pos < j->n && j->orig[pos] == '\0')
         return lg__err(LG_E_FORMAT, "%s: header is not valid JSON: NUL byte at header offset "
-                       "%zu after the object (padding must be spaces)", c->path, end - 1);
-    return lg__err(LG_E_FORMAT, "%s: header is not valid JSON: %s (line %d, column %d)",
-                   c->path, e->text, e->line, e->column);
+                       "%zu after the object (padding must be spaces)", c->path, pos);
+    return lg__err(LG_E_FORMAT, "%s: header is not valid JSON: %s at header offset %zu "
+                   "(line %zu, column %zu)", c->path, e->msg, pos, line, col);
 }
 
-static lg_status parse_header(const lg_checkpoint *c, uint64_t n, json_t **out)
+static lg_status parse_header(const lg_checkpoint *c, uint64_t n, st_json *j)
 {
-    const unsigned char *h = c->map + ST_PREFIX;
-    json_error_t e;
-    json_t *root = json_loadb((const char *)h, (size_t)n, JSON_REJECT_DUPLICATES, &e);
-    if (!root)
-        return json_failure(c, h, (size_t)n, &e);
+    *j = (st_json){.c = c, .orig = c->map + ST_PREFIX, .n = (size_t)n};
+    if (!(j->text = lg__malloc(j->n + YYJSON_PADDING_SIZE)))
+        return lg__err(LG_E_NOMEM, "%s: out of memory parsing the header", c->path);
+    memcpy(j->text, j->orig, j->n);
+    memset(j->text + j->n, 0, YYJSON_PADDING_SIZE);
+    yyjson_read_err e;
+    /* A number past 64 bits is kept as its text, for the message. */
+    j->doc = yyjson_read_opts(j->text, j->n, YYJSON_READ_INSITU | YYJSON_READ_BIGNUM_AS_RAW,
+                              &st_alc, &e);
     /* check_prefix() saw '{' first, so the value is an object. */
-    *out = root;
-    return LG_OK;
+    return j->doc ? LG_OK : json_failure(j, &e);
+}
+
+static void free_header(st_json *j)
+{
+    yyjson_doc_free(j->doc);
+    free(j->text);
+    j->doc = NULL;
+    j->text = NULL;
+}
+
+/* A string's text, or NULL when it holds a NUL (written \u0000): no name,
+ * key or dtype may. */
+static const char *text_of(yyjson_val *s)
+{
+    const char *t = yyjson_get_str(s);
+    return strlen(t) == yyjson_get_len(s) ? t : NULL;
+}
+
+static lg_status nul_in_string(const st_json *j, yyjson_val *s)
+{
+    size_t at = string_at(j, s), line, col;
+    locate(j->orig, at, &line, &col);
+    return lg__err(LG_E_FORMAT, "%s: header is not valid: the string at header offset %zu "
+                   "(line %zu, column %zu) holds a NUL character (\\u0000)", j->c->path, at,
+                   line, col);
+}
+
+/* `what` is "tensor name" or "key"; the key is quoted as written. */
+static lg_status duplicate(const st_json *j, yyjson_val *key, const char *what)
+{
+    size_t at = string_at(j, key), line, col;
+    int len = written_len(j, at);
+    locate(j->orig, at + (size_t)len, &line, &col);
+    return lg__err(LG_E_FORMAT, "%s: duplicate %s %.*s in the header (line %zu, column %zu)",
+                   j->c->path, what, len, (const char *)j->orig + at, line, col);
 }
 
 /* ------------------------------------------------------------ __metadata__ */
 
-static lg_status check_metadata(const lg_checkpoint *c, json_t *meta)
+static const char *key_at(const void *ctx, size_t i)
 {
-    const char *key;
-    json_t *v;
-    if (!json_is_object(meta))
+    return ((const char *const *)ctx)[i];
+}
+
+/* A map of strings; its keys unique (found by hash, so that a header of
+ * a million keys is read in linear time). */
+static lg_status check_metadata(const st_json *j, yyjson_val *meta)
+{
+    const lg_checkpoint *c = j->c;
+    if (!yyjson_is_obj(meta))
         return lg__err(LG_E_FORMAT, "%s: \"" ST_METADATA "\" is %s, not a map of strings",
                        c->path, json_kind(meta));
-    json_object_foreach(meta, key, v) {
-        if (!json_is_string(v))
-            return lg__err(LG_E_FORMAT, "%s: \"" ST_METADATA "\": value of \"%s\" is %s, "
-                           "not a string", c->path, key, json_kind(v));
+    size_t i, max, n = 0;
+    yyjson_val *key, *v;
+    const char **keys = lg__calloc(yyjson_obj_size(meta), sizeof *keys);
+    lg__name_index ix = {0};
+    lg_status st = LG_OK;
+    if (!keys)
+        return lg__err(LG_E_NOMEM, "%s: out of memory", c->path);
+    yyjson_obj_foreach(meta, i, max, key, v) {
+        const char *k = text_of(key);
+        if (!k)
+            st = nul_in_string(j, key);
+        else if (lg__index_find(&ix, k, key_at, keys, n) != (size_t)-1)
+            st = duplicate(j, key, "key");
+        else if (!yyjson_is_str(v))
+            st = lg__err(LG_E_FORMAT, "%s: \"" ST_METADATA "\": value of \"%s\" is %s, "
+                         "not a string", c->path, k, json_kind(v));
+        else if (!text_of(v))
+            st = nul_in_string(j, v);
+        if (st != LG_OK)
+            break;
+        keys[n] = k;
+        lg__index_add(&ix, key_at, keys);
+        n++;
     }
-    return LG_OK;
+    lg__index_free(&ix);
+    free(keys);
+    return st;
 }
 
 /* ----------------------------------------------------------- one tensor */
 
-static lg_status parse_dtype(const lg_checkpoint *c, const char *name, json_t *v,
-                             st_entry *t)
+static lg_status parse_dtype(const st_json *j, const char *name, yyjson_val *v, st_entry *t)
 {
-    if (!json_is_string(v))
+    const lg_checkpoint *c = j->c;
+    if (!yyjson_is_str(v))
         return lg__err(LG_E_FORMAT, "%s: tensor \"%s\": dtype is %s, not a string", c->path,
                        name, json_kind(v));
-    const char *s = json_string_value(v);
+    const char *s = text_of(v);
+    if (!s)
+        return nul_in_string(j, v);
     for (size_t i = 0; i < sizeof st_dtypes / sizeof st_dtypes[0]; i++) {
         if (!strcmp(s, st_dtypes[i].name)) {
             t->info.dtype = st_dtypes[i].dtype;
@@ -238,52 +320,59 @@ static lg_status parse_dtype(const lg_checkpoint *c, const char *name, json_t *v
     return lg__err(LG_E_FORMAT, "%s: tensor \"%s\": unknown dtype \"%s\"", c->path, name, s);
 }
 
-/* A JSON value that must be a non-negative integer; `what` names it. */
+/* A JSON value that must be an integer from 0 to 2^63 - 1 (a shape is
+ * int64 in libtorch); `what` names it. */
 static lg_status get_count(const lg_checkpoint *c, const char *name, const char *what,
-                           size_t idx, json_t *v, uint64_t *out)
+                           size_t idx, yyjson_val *v, uint64_t *out)
 {
-    if (!json_is_integer(v))
+    if (yyjson_is_sint(v))
+        return lg__err(LG_E_FORMAT, "%s: tensor \"%s\": %s[%zu] is %" PRId64 ", not a "
+                       "non-negative integer", c->path, name, what, idx, yyjson_get_sint(v));
+    if (yyjson_is_uint(v) && yyjson_get_uint(v) > INT64_MAX)
+        return lg__err(LG_E_FORMAT, "%s: tensor \"%s\": %s[%zu] is %" PRIu64 ", more than "
+                       "2^63 - 1", c->path, name, what, idx, yyjson_get_uint(v));
+    if (yyjson_is_raw(v))
+        return lg__err(LG_E_FORMAT, "%s: tensor \"%s\": %s[%zu] is %s, a number too big for "
+                       "64 bits", c->path, name, what, idx, yyjson_get_raw(v));
+    if (!yyjson_is_uint(v))
         return lg__err(LG_E_FORMAT, "%s: tensor \"%s\": %s[%zu] is %s, not a non-negative "
                        "integer", c->path, name, what, idx, json_kind(v));
-    json_int_t x = json_integer_value(v);
-    if (x < 0)
-        return lg__err(LG_E_FORMAT, "%s: tensor \"%s\": %s[%zu] is %" JSON_INTEGER_FORMAT
-                       ", not a non-negative integer", c->path, name, what, idx, x);
-    *out = (uint64_t)x;
+    *out = yyjson_get_uint(v);
     return LG_OK;
 }
 
-static lg_status parse_shape(const lg_checkpoint *c, const char *name, json_t *v,
+static lg_status parse_shape(const lg_checkpoint *c, const char *name, yyjson_val *v,
                              st_entry *t)
 {
-    if (!json_is_array(v))
+    if (!yyjson_is_arr(v))
         return lg__err(LG_E_FORMAT, "%s: tensor \"%s\": shape is %s, not an array", c->path,
                        name, json_kind(v));
-    size_t nd = json_array_size(v);
+    size_t nd = yyjson_arr_size(v), i, max;
+    yyjson_val *d;
     if (nd > LG_MAX_DIMS)
         return lg__err(LG_E_FORMAT, "%s: tensor \"%s\": shape has %zu dimensions; at most %d "
                        "are supported", c->path, name, nd, LG_MAX_DIMS);
-    for (size_t i = 0; i < nd; i++) {
-        uint64_t d;
-        lg_status st = get_count(c, name, "shape", i, json_array_get(v, i), &d);
+    yyjson_arr_foreach(v, i, max, d) {
+        uint64_t x;
+        lg_status st = get_count(c, name, "shape", i, d, &x);
         if (st != LG_OK)
             return st;
-        t->info.shape[i] = (int64_t)d; /* json_int_t is signed: d <= INT64_MAX */
+        t->info.shape[i] = (int64_t)x; /* get_count: x <= INT64_MAX */
     }
     t->info.ndim = (int)nd;
     return LG_OK;
 }
 
-static lg_status parse_offsets(const lg_checkpoint *c, const char *name, json_t *v,
+static lg_status parse_offsets(const lg_checkpoint *c, const char *name, yyjson_val *v,
                                st_entry *t)
 {
-    if (!json_is_array(v) || json_array_size(v) != 2)
+    if (!yyjson_is_arr(v) || yyjson_arr_size(v) != 2)
         return lg__err(LG_E_FORMAT, "%s: tensor \"%s\": data_offsets must be [begin, end], "
                        "found %s%s", c->path, name, json_kind(v),
-                       json_is_array(v) ? " of another length" : "");
-    lg_status st = get_count(c, name, "data_offsets", 0, json_array_get(v, 0), &t->r.begin);
+                       yyjson_is_arr(v) ? " of another length" : "");
+    lg_status st = get_count(c, name, "data_offsets", 0, yyjson_arr_get(v, 0), &t->r.begin);
     if (st == LG_OK)
-        st = get_count(c, name, "data_offsets", 1, json_array_get(v, 1), &t->r.end);
+        st = get_count(c, name, "data_offsets", 1, yyjson_arr_get(v, 1), &t->r.end);
     if (st != LG_OK)
         return st;
     if (t->r.end < t->r.begin)
@@ -292,38 +381,56 @@ static lg_status parse_offsets(const lg_checkpoint *c, const char *name, json_t 
     return LG_OK;
 }
 
-/* The entry must hold exactly dtype, shape and data_offsets. */
-static lg_status check_keys(const lg_checkpoint *c, const char *name, json_t *v)
+/* The entry must hold exactly dtype, shape and data_offsets, once each:
+ * found in one pass, into fields[]. */
+static lg_status entry_fields(const st_json *j, const char *name, yyjson_val *v,
+                              yyjson_val *fields[3])
 {
     static const char *const want[] = {"dtype", "shape", "data_offsets"};
-    const char *key;
-    json_t *x;
-    for (size_t i = 0; i < 3; i++) {
-        if (!json_object_get(v, want[i]))
+    const lg_checkpoint *c = j->c;
+    size_t i, max;
+    yyjson_val *key, *x, *extra = NULL;
+    yyjson_obj_foreach(v, i, max, key, x) {
+        const char *k = text_of(key);
+        size_t w = 0;
+        if (!k)
+            return nul_in_string(j, key);
+        while (w < 3 && strcmp(k, want[w]))
+            w++;
+        if (w == 3) {
+            extra = extra ? extra : key;
+        } else if (fields[w]) {
+            return duplicate(j, key, "key");
+        } else {
+            fields[w] = x;
+        }
+    }
+    for (size_t w = 0; w < 3; w++) {
+        if (!fields[w])
             return lg__err(LG_E_FORMAT, "%s: tensor \"%s\": \"%s\" is missing", c->path, name,
-                           want[i]);
+                           want[w]);
     }
-    json_object_foreach(v, key, x) {
-        if (strcmp(key, want[0]) && strcmp(key, want[1]) && strcmp(key, want[2]))
-            return lg__err(LG_E_FORMAT, "%s: tensor \"%s\": unexpected key \"%s\" (an entry "
-                           "holds only dtype, shape and data_offsets)", c->path, name, key);
-    }
+    if (extra)
+        return lg__err(LG_E_FORMAT, "%s: tensor \"%s\": unexpected key \"%s\" (an entry "
+                       "holds only dtype, shape and data_offsets)", c->path, name,
+                       yyjson_get_str(extra));
     return LG_OK;
 }
 
-static lg_status parse_entry(const lg_checkpoint *c, const char *name, json_t *v,
-                             st_entry *t)
+static lg_status parse_entry(const st_json *j, const char *name, yyjson_val *v, st_entry *t)
 {
-    if (!json_is_object(v))
+    const lg_checkpoint *c = j->c;
+    yyjson_val *f[3] = {NULL, NULL, NULL};
+    if (!yyjson_is_obj(v))
         return lg__err(LG_E_FORMAT, "%s: tensor \"%s\": entry is %s, not an object", c->path,
                        name, json_kind(v));
-    lg_status st = check_keys(c, name, v);
+    lg_status st = entry_fields(j, name, v, f);
     if (st == LG_OK)
-        st = parse_dtype(c, name, json_object_get(v, "dtype"), t);
+        st = parse_dtype(j, name, f[0], t);
     if (st == LG_OK)
-        st = parse_shape(c, name, json_object_get(v, "shape"), t);
+        st = parse_shape(c, name, f[1], t);
     if (st == LG_OK)
-        st = parse_offsets(c, name, json_object_get(v, "data_offsets"), t);
+        st = parse_offsets(c, name, f[2], t);
     if (st != LG_OK)
         return st;
     if (!(t->info.name = lg__strdup(name)))
@@ -340,25 +447,42 @@ static void free_entries(st_entry *e, size_t n)
     free(e);
 }
 
-/* Every entry of the root object, __metadata__ checked and left out. */
-static lg_status parse_entries(const lg_checkpoint *c, json_t *root, st_entry **out,
-                               size_t *count)
+static const char *entry_name(const void *ctx, size_t i)
 {
-    size_t cap = json_object_size(root), n = 0;
+    return ((const st_entry *)ctx)[i].info.name;
+}
+
+/* Every entry of the root object, __metadata__ checked and left out; the
+ * names unique (found by hash). */
+static lg_status parse_entries(const st_json *j, st_entry **out, size_t *count)
+{
+    const lg_checkpoint *c = j->c;
+    yyjson_val *root = yyjson_doc_get_root(j->doc), *key, *v;
+    size_t cap = yyjson_obj_size(root), n = 0, i, max;
     st_entry *e = lg__calloc(cap, sizeof *e);
-    const char *key;
-    json_t *v;
+    lg__name_index ix = {0};
+    int meta = 0;
     lg_status st = LG_OK;
     if (!e)
         return lg__err(LG_E_NOMEM, "%s: out of memory", c->path);
-    json_object_foreach(root, key, v) {
-        if (!strcmp(key, ST_METADATA))
-            st = check_metadata(c, v);
-        else if ((st = parse_entry(c, key, v, &e[n])) == LG_OK)
-            n++;
+    yyjson_obj_foreach(root, i, max, key, v) {
+        const char *name = text_of(key);
+        if (!name)
+            st = nul_in_string(j, key);
+        else if (!strcmp(name, ST_METADATA))
+            st = meta++ ? duplicate(j, key, "key") : check_metadata(j, v);
+        else if (lg__index_find(&ix, name, entry_name, e, n) != (size_t)-1)
+            st = duplicate(j, key, "tensor name");
+        else
+            st = parse_entry(j, name, v, &e[n]);
         if (st != LG_OK)
             break;
+        if (e[n].info.name) { /* a tensor, not the metadata */
+            lg__index_add(&ix, entry_name, e);
+            n++;
+        }
     }
+    lg__index_free(&ix);
     if (st != LG_OK) {
         free_entries(e, cap); /* a failed entry may hold nothing but zeroes */
         return st;
@@ -519,17 +643,17 @@ static int st_sniff(const unsigned char *head, size_t n, uint64_t size)
 static lg_status st_open(lg_checkpoint *c)
 {
     uint64_t n = 0;
-    json_t *root = NULL;
+    st_json j = {0};
     st_entry *e = NULL;
     size_t count = 0;
     if (lg__fault("format.parse", NULL))
         return lg__err(LG_E_FORMAT, "%s: injected parse failure", c->path);
     lg_status st = check_prefix(c, &n);
     if (st == LG_OK)
-        st = parse_header(c, n, &root);
+        st = parse_header(c, n, &j);
     if (st == LG_OK)
-        st = parse_entries(c, root, &e, &count);
-    json_decref(root);
+        st = parse_entries(&j, &e, &count);
+    free_header(&j);
     if (st != LG_OK)
         goto done;
     sort_entries(e, count);

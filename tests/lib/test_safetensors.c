@@ -273,6 +273,54 @@ START_TEST(header_duplicate_key)
 }
 END_TEST
 
+START_TEST(header_nul_escape)
+{
+    /* JSON can write a NUL inside a string as \u0000; no name, key or
+     * dtype may hold one (a C string would end there: "dtype\u0000x"
+     * would read as "dtype"). The message says where the string is. */
+    const char *e = "{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}";
+    char h[512];
+    snprintf(h, sizeof h, "{\"a\\u0000b\":%s}", e);
+    expect_format(write_st("nul-name", h, 1), "string at header offset 1 (line 1, column 2)",
+                  "NUL character", NULL);
+    expect_format(one("nul-key", "{\"dtype\\u0000x\":\"U8\",\"shape\":[1],"
+                      "\"data_offsets\":[0,1]}", 1), "string at header offset 6", "NUL", NULL);
+    expect_format(one("nul-dtype", "{\"dtype\":\"U8\\u0000\",\"shape\":[1],"
+                      "\"data_offsets\":[0,1]}", 1), "string at header offset 14", "NUL", NULL);
+    expect_format(write_st("nul-meta-key", "{\"__metadata__\":{\"k\\u0000\":\"v\"}}", 0),
+                  "string at header offset 17", "NUL", NULL);
+    expect_format(write_st("nul-meta-value", "{\"__metadata__\":{\n\"k\":\"v\\u0000\"}}", 0),
+                  "string at header offset 22 (line 2, column 5)", "NUL", NULL);
+}
+END_TEST
+
+START_TEST(duplicate_among_many)
+{
+    /* Found by hash: the last of 20,000 names repeats the first, and the
+     * 5,000th metadata key repeats the first of them. */
+    size_t n = 20000, cap = n * 80 + 64, at = 0;
+    char *h = malloc(cap);
+    ck_assert_ptr_nonnull(h);
+    at += (size_t)snprintf(h + at, cap - at, "{");
+    for (size_t i = 0; i < n; i++)
+        at += (size_t)snprintf(h + at, cap - at, "\"t%zu\":{\"dtype\":\"U8\",\"shape\":[1],"
+                               "\"data_offsets\":[%zu,%zu]},", i == n - 1 ? 0 : i, i, i + 1);
+    h[at - 1] = '}';
+    expect_format(write_st("dup-20000", h, n), "duplicate tensor name \"t0\"", NULL);
+    at = (size_t)snprintf(h, cap, "{\"__metadata__\":{");
+    for (size_t i = 0; i < 5000; i++)
+        at += (size_t)snprintf(h + at, cap - at, "\"k%zu\":\"v\",", i == 4999 ? 0 : i);
+    h[at - 1] = '}';
+    at += (size_t)snprintf(h + at, cap - at, "}");
+    expect_format(write_st("dup-meta-5000", h, 0), "duplicate key \"k0\"", NULL);
+    /* Without the repeat ("k0" renamed "kx"), it opens. */
+    ck_assert(h[at - 8] == '0');
+    h[at - 8] = 'x';
+    lg_checkpoint_close(open_ok(write_st("meta-5000", h, 0)));
+    free(h);
+}
+END_TEST
+
 /* ------------------------------------------------------------ the entries */
 
 START_TEST(entry_not_object)
@@ -366,8 +414,13 @@ START_TEST(offsets_invalid)
     expect_format(one("off-false", "{\"dtype\":\"U8\",\"shape\":[false],\"data_offsets\":[0,1]}", 1),
                   "tensor \"t\": shape[0] is false", NULL);
     expect_format(one("off-huge", "{\"dtype\":\"U8\",\"shape\":[1],"
-                      "\"data_offsets\":[0,99999999999999999999]}", 1), "not valid JSON",
-                  "too big integer", NULL);
+                      "\"data_offsets\":[0,99999999999999999999]}", 1),
+                  "data_offsets[1] is 99999999999999999999, a number too big for 64 bits", NULL);
+    expect_format(one("off-2e63", "{\"dtype\":\"U8\",\"shape\":[1],"
+                      "\"data_offsets\":[0,9223372036854775808]}", 1),
+                  "data_offsets[1] is 9223372036854775808, more than 2^63 - 1", NULL);
+    expect_format(one("shape-1e400", "{\"dtype\":\"U8\",\"shape\":[1e400],"
+                      "\"data_offsets\":[0,1]}", 1), "shape[0] is 1e400, a number too big", NULL);
 }
 END_TEST
 
@@ -778,6 +831,8 @@ static Suite *safetensors_suite(void)
     tcase_add_test(rules, header_nul_byte);
     tcase_add_test(rules, header_duplicate_name);
     tcase_add_test(rules, header_duplicate_key);
+    tcase_add_test(rules, header_nul_escape);
+    tcase_add_test(rules, duplicate_among_many);
     tcase_add_test(rules, entry_not_object);
     tcase_add_test(rules, entry_missing_field);
     tcase_add_test(rules, entry_extra_field);
