@@ -576,10 +576,22 @@ lg_status hx_check_load(const hx_load_req *q, hx_outcome *o)
     }
     /* The mirror needs names, dtypes and shapes only: the load itself
      * checks the CRC-32s, once (crc off here). The file is kept open for
-     * values when it is the one loaded. */
+     * values when it is the one loaded. With reuse_open, the file is
+     * first opened as the load would open it (its crc): the load then
+     * reads through that open. Should that open fail, the mirror opens
+     * the file with crc off, and the load's own open meets the failure. */
     lg_open_options oo = {q->opt.reader, q->backend, q->opt.key, "off", q->opt.trust_code};
-    r = hx_mirror_build(st, q->store, q->store_from ? q->store_from : q->path, &oo,
-                        q->store_from ? NULL : &file);
+    const char *from = q->store_from ? q->store_from : q->path;
+    int as_load = 0; /* file is the load's own open */
+    r = LG_E_INVALID;
+    if (q->reuse_open && !q->store_from) {
+        lg_open_options lo = oo;
+        lo.crc = q->opt.crc;
+        r = hx_mirror_build(st, q->store, from, &lo, &file);
+        as_load = r == LG_OK && file;
+    }
+    if (r != LG_OK && lg_store_count(st) == 0)
+        r = hx_mirror_build(st, q->store, from, &oo, q->store_from ? NULL : &file);
     if (r != LG_OK) {
         /* The file cannot even be read to mirror it: that is the outcome,
          * with nothing loaded and no invariant to check. */
@@ -604,7 +616,7 @@ lg_status hx_check_load(const hx_load_req *q, hx_outcome *o)
         opt.on_read = on_read;
         opt.on_read_ctx = &rd;
     }
-    if (q->reuse_open && file && !strcmp(lg_checkpoint_format(file), "safetensors"))
+    if (as_load)
         o->status = lg_store_load_open(st, file, &opt, &o->stats);
     else
         o->status = lg_store_load(st, q->path, &opt, &o->stats);

@@ -41,11 +41,11 @@ typedef struct {
      * through its reader (lg_checkpoint_try_device), as the upgrade gate
      * asks. Every invariant is n/a. */
     int probe_only;
-    /* No fault is armed for the load: where the mirror's open of the file
-     * is the one the load would make (a safetensors file, on which crc
-     * has no say), the load reads through it (lg_store_load_open) and
-     * the header is parsed once. An open's fault points are not reached
-     * then, so a run with faults leaves this 0. */
+    /* No fault is armed for the load: the mirror is built over an open
+     * of the file with the load's own options (crc included), and the
+     * load reads through it (lg_store_load_open), so a header or a pickle
+     * is parsed once. An open's fault points are not reached then, so a
+     * run with faults leaves this 0. */
     int reuse_open;
     /* --paranoid: atomic and values compare every variable's bytes, not
      * digests of them (the state before the load is kept whole). */

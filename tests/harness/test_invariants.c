@@ -222,11 +222,10 @@ START_TEST(test_file_closed_after_failure)
 }
 END_TEST
 
-/* reuse_open: a safetensors load reads through the mirror's open (its
- * open's fault point is not reached again), with the same verdicts; a
- * torch.save file is opened by the load, whose crc option the mirror's
- * open does not have. */
-static void reuse_run(const char *path, int reuse, hx_outcome *o)
+/* reuse_open: the load reads through the mirror's open, made with the
+ * load's own options (its open's fault point is not reached again), with
+ * the same verdicts. */
+static void reuse_outcome(const char *path, int reuse, hx_outcome *o)
 {
     lg_backend *b;
     ck_assert_int_eq(lg_backend_open("sim", &b), LG_OK);
@@ -234,11 +233,16 @@ static void reuse_run(const char *path, int reuse, hx_outcome *o)
     ck_assert_int_eq(lg_device_parse("mps", &q.device), LG_OK);
     lg_load_options_init(&q.opt);
     ck_assert_int_eq(hx_check_load(&q, o), LG_OK);
+    lg_backend_close(b);
+}
+
+static void reuse_run(const char *path, int reuse, hx_outcome *o)
+{
+    reuse_outcome(path, reuse, o);
     ck_assert_msg(o->status == LG_OK, "%s: %s", path, o->message);
     for (int i = 0; i < HX_INV_COUNT; i++)
         ck_assert_msg(o->inv[i] != HX_FAIL, "%s: %s failed: %s", path, hx_inv_name((hx_inv)i),
                       o->why[i]);
-    lg_backend_close(b);
 }
 
 START_TEST(test_reuse_open)
@@ -250,14 +254,61 @@ START_TEST(test_reuse_open)
     reuse_run(eight, 0, &o);
     ck_assert_uint_eq(lg_fault_hits("format.parse"), 1);
     hx_outcome_free(&o);
+    /* A torch.save zip: its pickle is read once too. */
     hx_gen g;
     hx_gen_init(&g);
     snprintf(g.format, sizeof g.format, "torch-zip");
     const char *pt = tu_path(dir, "four.pt");
     ck_assert_int_eq(hx_gen_write(&g, pt), LG_OK);
     reuse_run(pt, 1, &o);
+    ck_assert_uint_eq(lg_fault_hits("format.parse"), 0);
+    hx_outcome_free(&o);
+    reuse_run(pt, 0, &o);
     ck_assert_uint_eq(lg_fault_hits("format.parse"), 1);
     hx_outcome_free(&o);
+}
+END_TEST
+
+/* A torch.save zip whose pickle no longer matches its CRC-32 (a letter of
+ * a tensor's name changed): the open with the load's crc fails, so the
+ * mirror is built from an open with crc off, and the load's own open
+ * fails as it does without reuse_open: the same status, message and
+ * verdicts either way. */
+START_TEST(test_reuse_open_crc)
+{
+    hx_gen g;
+    hx_gen_init(&g);
+    snprintf(g.format, sizeof g.format, "torch-zip");
+    const char *pt = tu_path(dir, "crc.pt");
+    ck_assert_int_eq(hx_gen_write(&g, pt), LG_OK);
+    lg_checkpoint *c;
+    ck_assert_int_eq(lg_checkpoint_open(pt, NULL, &c), LG_OK);
+    char name[256];
+    snprintf(name, sizeof name, "%s", lg_checkpoint_tensor(c, 0)->name);
+    lg_checkpoint_close(c);
+    size_t n;
+    unsigned char *buf = tu_read(pt, &n);
+    ck_assert_ptr_nonnull(buf);
+    unsigned char *at = memmem(buf, n, name, strlen(name)); /* only data.pkl holds names */
+    ck_assert_ptr_nonnull(at);
+    at[0] ^= 0x01; /* "t0" becomes "u0" */
+    ck_assert_int_eq(tu_write(pt, buf, n), 0);
+    free(buf);
+    hx_outcome with, without;
+    reuse_outcome(pt, 1, &with);
+    reuse_outcome(pt, 0, &without);
+    ck_assert_int_eq(with.status, LG_E_FORMAT);
+    ck_assert_msg(strstr(with.message, "CRC-32"), "%s", with.message);
+    ck_assert_int_eq(with.status, without.status);
+    ck_assert_str_eq(with.message, without.message);
+    ck_assert_int_eq(with.ran, 1);
+    for (int i = 0; i < HX_INV_COUNT; i++) {
+        ck_assert_int_eq(with.inv[i], without.inv[i]);
+        ck_assert_str_eq(with.why[i], without.why[i]);
+    }
+    ck_assert_int_eq(with.inv[HX_INV_ATOMIC], HX_PASS);
+    hx_outcome_free(&with);
+    hx_outcome_free(&without);
 }
 END_TEST
 
@@ -315,6 +366,7 @@ int main(void)
                         (int)(sizeof scenarios / sizeof scenarios[0]));
     tcase_add_test(tc, test_values_reads_the_loaded_file);
     tcase_add_test(tc, test_reuse_open);
+    tcase_add_test(tc, test_reuse_open_crc);
     tcase_add_test(tc, test_file_closed_after_failure);
     tcase_add_test(tc, test_fill_pattern);
     tcase_add_test(tc, test_paranoid_option);
