@@ -4,11 +4,26 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Events lie in chunks of EV_CHUNK, so that one never moves as the trace
+ * grows (no realloc copies a long trace), and names in blocks of a name
+ * arena, so that an event's name costs no malloc of its own: a load of
+ * 100,000 tensors records about 300,000 events. */
+#define EV_CHUNK 1024u
+#define NAME_BLOCK 65536u
+
+typedef struct name_block {
+    struct name_block *next;
+    size_t used, cap;
+    char buf[];
+} name_block;
+
 struct lg_trace {
-    lg_event *ev;      /* each event's tensor name is its own copy (or "") */
-    size_t n, cap;
+    lg_event **chunk;  /* nchunk chunks of EV_CHUNK events, kept by clear */
+    size_t nchunk, capchunk;
+    size_t n;
     uint64_t seq;
-    int overflow; /* an event could not be recorded (out of memory) */
+    int overflow;      /* an event could not be recorded (out of memory) */
+    name_block *names; /* each event's tensor name is a copy in here (or "") */
 };
 
 static const char *const op_names[] = {
@@ -35,9 +50,11 @@ static const char no_name[] = "";
 
 static void free_names(lg_trace *t)
 {
-    for (size_t i = 0; i < t->n; i++)
-        if (t->ev[i].tensor != no_name)
-            free((char *)t->ev[i].tensor);
+    while (t->names) {
+        name_block *b = t->names;
+        t->names = b->next;
+        free(b);
+    }
 }
 
 void lg_trace_free(lg_trace *t)
@@ -45,7 +62,9 @@ void lg_trace_free(lg_trace *t)
     if (!t)
         return;
     free_names(t);
-    free(t->ev);
+    for (size_t i = 0; i < t->nchunk; i++)
+        free(t->chunk[i]);
+    free(t->chunk);
     free(t);
 }
 
@@ -63,7 +82,65 @@ int lg_trace_lost(const lg_trace *t) { return t && t->overflow; }
 
 const lg_event *lg_trace_event(const lg_trace *t, size_t i)
 {
-    return t && i < t->n ? &t->ev[i] : NULL;
+    return t && i < t->n ? &t->chunk[i / EV_CHUNK][i % EV_CHUNK] : NULL;
+}
+
+/* A copy of name in the arena; the previous event's when it is the same
+ * name (an alloc, a copy and a free of one tensor follow each other).
+ * NULL out of memory. */
+static const char *keep_name(lg_trace *t, const char *name)
+{
+    if (t->n > 1) {
+        const char *last = lg_trace_event(t, t->n - 2)->tensor;
+        if (last != no_name && !strcmp(last, name))
+            return last;
+    }
+    size_t n = strlen(name) + 1;
+    if (!t->names || t->names->cap - t->names->used < n) {
+        size_t cap = n > NAME_BLOCK ? n : NAME_BLOCK;
+        name_block *b = malloc(sizeof *b + cap);
+        if (!b)
+            return NULL;
+        b->next = t->names;
+        b->used = 0;
+        b->cap = cap;
+        t->names = b;
+    }
+    char *d = t->names->buf + t->names->used;
+    memcpy(d, name, n);
+    t->names->used += n;
+    return d;
+}
+
+/* detail, cut to fit, as snprintf("%s") would. */
+static void set_detail(lg_event *e, const char *detail)
+{
+    size_t n = detail ? strnlen(detail, sizeof e->detail - 1) : 0;
+    if (n)
+        memcpy(e->detail, detail, n);
+    e->detail[n] = '\0';
+}
+
+/* Room for one more event: a new chunk every EV_CHUNK events (one kept
+ * from before a clear is used again). Plain malloc, as the trace's own
+ * memory: a trace is the observer, not the code under test. */
+static int room(lg_trace *t)
+{
+    size_t c = t->n / EV_CHUNK;
+    if (c < t->nchunk)
+        return 1;
+    if (t->nchunk == t->capchunk) {
+        size_t cap = t->capchunk ? 2 * t->capchunk : 16;
+        lg_event **chunk = realloc(t->chunk, cap * sizeof *chunk);
+        if (!chunk)
+            return 0;
+        t->chunk = chunk;
+        t->capchunk = cap;
+    }
+    if (!(t->chunk[t->nchunk] = malloc(EV_CHUNK * sizeof(lg_event))))
+        return 0;
+    t->nchunk++;
+    return 1;
 }
 
 void lg__trace_add(lg_trace *t, lg_op op, const char *tensor, lg_device from, lg_device to,
@@ -71,22 +148,17 @@ void lg__trace_add(lg_trace *t, lg_op op, const char *tensor, lg_device from, lg
 {
     if (!t)
         return;
-    if (t->n == t->cap) {
-        size_t cap = t->cap ? t->cap * 2 : 64;
-        lg_event *ev = realloc(t->ev, cap * sizeof *ev);
-        if (!ev) {
-            t->overflow = 1;
-            return;
-        }
-        t->ev = ev;
-        t->cap = cap;
+    if (!room(t)) {
+        t->overflow = 1;
+        return;
     }
-    lg_event *e = &t->ev[t->n++];
+    lg_event *e = &t->chunk[t->n / EV_CHUNK][t->n % EV_CHUNK];
+    t->n++;
     memset(e, 0, sizeof *e);
     e->seq = ++t->seq;
     e->op = op;
-    /* Plain strdup, as the trace's own memory: names are never cut. */
-    e->tensor = tensor && *tensor ? strdup(tensor) : NULL;
+    /* names are never cut */
+    e->tensor = tensor && *tensor ? keep_name(t, tensor) : NULL;
     if (!e->tensor) {
         t->overflow |= tensor && *tensor; /* the name could not be kept */
         e->tensor = no_name;
@@ -95,11 +167,11 @@ void lg__trace_add(lg_trace *t, lg_op op, const char *tensor, lg_device from, lg
     e->to = to;
     e->bytes = bytes;
     e->ok = ok;
-    snprintf(e->detail, sizeof e->detail, "%s", detail ? detail : "");
+    set_detail(e, detail);
 }
 
 void lg__trace_detail_last(lg_trace *t, const char *detail)
 {
     if (t && t->n && detail)
-        snprintf(t->ev[t->n - 1].detail, sizeof t->ev[t->n - 1].detail, "%s", detail);
+        set_detail(&t->chunk[(t->n - 1) / EV_CHUNK][(t->n - 1) % EV_CHUNK], detail);
 }

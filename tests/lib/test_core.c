@@ -5,6 +5,7 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -296,6 +297,57 @@ START_TEST(test_trace)
 }
 END_TEST
 
+/* A long trace (its events in several chunks, its names in several blocks
+ * of the arena, one name longer than a block), used again after a clear:
+ * every event reads back as it was recorded, and stays where it is. */
+START_TEST(test_trace_long)
+{
+    lg_trace *t;
+    ck_assert_int_eq(lg_trace_new(&t), LG_OK);
+    lg_device cpu = lg_device_cpu(), mps = {LG_DEV_MPS, 0};
+    size_t nlong = 100000;
+    char *big = malloc(nlong + 1);
+    ck_assert_ptr_nonnull(big);
+    memset(big, 'x', nlong);
+    big[nlong] = '\0';
+    char detail[100];
+    memset(detail, 'd', sizeof detail - 1);
+    detail[sizeof detail - 1] = '\0';
+    for (int round = 0; round < 2; round++) {
+        const lg_event *first = NULL;
+        for (int i = 0; i < 5000; i++) {
+            char name[64];
+            snprintf(name, sizeof name, "layer.%d.weight", i / 3); /* 3 events a name */
+            lg__trace_add(t, (lg_op)(i % 3), i == 2500 ? big : i % 7 == 0 ? "" : name, cpu,
+                          mps, (uint64_t)i, i % 2, i == 4999 ? detail : "p");
+            if (i == 0)
+                first = lg_trace_event(t, 0);
+        }
+        ck_assert_int_eq(lg_trace_lost(t), 0);
+        ck_assert_uint_eq(lg_trace_count(t), 5000);
+        ck_assert_ptr_eq(lg_trace_event(t, 0), first);
+        for (int i = 0; i < 5000; i++) {
+            const lg_event *e = lg_trace_event(t, (size_t)i);
+            char name[64];
+            snprintf(name, sizeof name, "layer.%d.weight", i / 3);
+            ck_assert_uint_eq(e->seq, (uint64_t)i + 1);
+            ck_assert_int_eq(e->op, i % 3);
+            ck_assert_uint_eq(e->bytes, (uint64_t)i);
+            ck_assert_int_eq(e->ok, i % 2);
+            ck_assert_str_eq(e->tensor, i == 2500 ? big : i % 7 == 0 ? "" : name);
+        }
+        ck_assert_str_eq(lg_trace_event(t, 1)->detail, "p");
+        ck_assert_uint_eq(strlen(lg_trace_event(t, 4999)->detail), 63); /* cut to fit */
+        lg__trace_detail_last(t, "last");
+        ck_assert_str_eq(lg_trace_event(t, 4999)->detail, "last");
+        lg_trace_clear(t);
+        ck_assert_uint_eq(lg_trace_count(t), 0);
+    }
+    free(big);
+    lg_trace_free(t);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("core");
@@ -310,6 +362,7 @@ int main(void)
     tcase_add_test(tc, test_io_faults);
     tcase_add_test(tc, test_load_open);
     tcase_add_test(tc, test_trace);
+    tcase_add_test(tc, test_trace_long);
     suite_add_tcase(s, tc);
     int failed = tu_run_suite(s);
     return failed ? 1 : 0;
