@@ -52,10 +52,10 @@ static void go_broken(lg__name_index *x)
     x->broken = 1;
 }
 
-/* Doubles the table (or makes its first) and re-inserts every entry. */
-static int grow(lg__name_index *x, lg__name_at at, const void *ctx)
+/* A table of n slots (a power of two, larger than the one there is), with
+ * every entry re-inserted. */
+static int resize(lg__name_index *x, size_t n)
 {
-    size_t n = x->nslot ? 2 * x->nslot : 64;
     lg__name_slot *old = x->slot;
     size_t nold = x->nslot;
     if (n > SIZE_MAX / sizeof *old || !(x->slot = lg__calloc(n, sizeof *old))) {
@@ -76,12 +76,27 @@ static int grow(lg__name_index *x, lg__name_at at, const void *ctx)
     return 1;
 }
 
+/* Doubles the table (or makes its first). */
+static int grow(lg__name_index *x) { return resize(x, x->nslot ? 2 * x->nslot : 64); }
+
+void lg__index_reserve(lg__name_index *x, size_t n)
+{
+    size_t want = 64;
+    if (!n)
+        return;
+    while (want < n && want <= SIZE_MAX / 4)
+        want *= 2;
+    want *= 2; /* at most half full */
+    if (!x->broken && want > x->nslot && !resize(x, want))
+        go_broken(x);
+}
+
 void lg__index_add(lg__name_index *x, lg__name_at at, const void *ctx)
 {
     size_t i = x->n++;
     if (x->broken)
         return;
-    if (2 * x->n > x->nslot && !grow(x, at, ctx)) {
+    if (2 * x->n > x->nslot && !grow(x)) {
         go_broken(x);
         return;
     }
@@ -95,6 +110,7 @@ void lg__index_add(lg__name_index *x, lg__name_at at, const void *ctx)
 void lg__index_build(lg__name_index *x, lg__name_at at, const void *ctx, size_t n)
 {
     lg__index_free(x);
+    lg__index_reserve(x, n);
     while (x->n < n)
         lg__index_add(x, at, ctx);
 }

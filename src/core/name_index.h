@@ -36,7 +36,11 @@ size_t lg__index_find(const lg__name_index *x, const char *name, lg__name_at at,
  * half full. A name already indexed keeps its first entry. Cannot fail:
  * without memory the index goes broken. */
 void lg__index_add(lg__name_index *x, lg__name_at at, const void *ctx);
-/* Indexes entries 0 .. n-1. */
+/* Makes room for n entries in all, so that adding them does not grow the
+ * table step by step (each step a fresh table and a rehash). Out of
+ * memory, the index goes broken. */
+void lg__index_reserve(lg__name_index *x, size_t n);
+/* Indexes entries 0 .. n-1 (in a table sized for n at once). */
 void lg__index_build(lg__name_index *x, lg__name_at at, const void *ctx, size_t n);
 void lg__index_free(lg__name_index *x);
 #endif

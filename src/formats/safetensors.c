@@ -272,6 +272,7 @@ static lg_status check_metadata(const st_json *j, yyjson_val *meta)
     lg_status st = LG_OK;
     if (!keys)
         return lg__err(LG_E_NOMEM, "%s: out of memory", c->path);
+    lg__index_reserve(&ix, yyjson_obj_size(meta));
     yyjson_obj_foreach(meta, i, max, key, v) {
         const char *k = text_of(key);
         if (!k)
@@ -465,6 +466,7 @@ static lg_status parse_entries(const st_json *j, st_entry **out, size_t *count)
     lg_status st = LG_OK;
     if (!e)
         return lg__err(LG_E_NOMEM, "%s: out of memory", c->path);
+    lg__index_reserve(&ix, cap);
     yyjson_obj_foreach(root, i, max, key, v) {
         const char *name = text_of(key);
         if (!name)

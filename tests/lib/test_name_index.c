@@ -89,9 +89,9 @@ START_TEST(test_index_falls_back_to_a_scan)
 }
 END_TEST
 
-/* The table cannot grow (the mem.alloc fault point, at its first and at a
- * later growth): the index gives up its table and every find scans, still
- * right. */
+/* The table cannot be had (the mem.alloc fault point: a build's one table,
+ * or the second or third table of an index grown step by step): the index
+ * gives up its table and every find scans, still right. */
 START_TEST(test_index_out_of_memory_scans)
 {
     table t = make_table(300);
@@ -99,7 +99,12 @@ START_TEST(test_index_out_of_memory_scans)
         lg__name_index x = {0};
         lg_fault_schedule f = {.when = LG_FAULT_NTH, .k = k};
         ck_assert_int_eq(lg_fault_set("mem.alloc", &f), LG_OK);
-        lg__index_build(&x, at, &t, 300);
+        if (k == 1) {
+            lg__index_build(&x, at, &t, 300); /* its one table, sized at once */
+        } else {
+            for (size_t i = 0; i < 300; i++) /* step by step: 64, 128, ... slots */
+                lg__index_add(&x, at, &t);
+        }
         ck_assert_uint_eq(lg_fault_fired("mem.alloc"), 1);
         lg_fault_clear();
         ck_assert(x.broken);
@@ -109,6 +114,39 @@ START_TEST(test_index_out_of_memory_scans)
         ck_assert_uint_eq(lg__index_find(&x, "nope", at, &t, 300), (size_t)-1);
         lg__index_free(&x);
     }
+    free(t.name);
+}
+END_TEST
+
+/* A reserved table takes its entries without growing: no allocation,
+ * even when every allocation would fail; and reserving less than there
+ * is room for changes nothing. */
+START_TEST(test_index_reserve)
+{
+    table t = make_table(1000);
+    lg__name_index x = {0};
+    lg__index_reserve(&x, 0);
+    ck_assert_ptr_null(x.slot);
+    lg__index_reserve(&x, 1000);
+    ck_assert_uint_eq(x.nslot, 2048);
+    lg__name_slot *slot = x.slot;
+    lg_fault_schedule f = {.when = LG_FAULT_FROM, .k = 1};
+    ck_assert_int_eq(lg_fault_set("mem.alloc", &f), LG_OK);
+    for (size_t i = 0; i < 1000; i++)
+        lg__index_add(&x, at, &t);
+    lg__index_reserve(&x, 10);
+    ck_assert_uint_eq(lg_fault_hits("mem.alloc"), 0);
+    lg_fault_clear();
+    ck_assert(!x.broken);
+    ck_assert_ptr_eq(x.slot, slot);
+    for (size_t i = 0; i < 1000; i++)
+        ck_assert_uint_eq(lg__index_find(&x, t.name[i], at, &t, 1000), i);
+    /* A larger reserve after the adds keeps every entry. */
+    lg__index_reserve(&x, 5000);
+    ck_assert_uint_eq(x.nslot, 16384);
+    for (size_t i = 0; i < 1000; i++)
+        ck_assert_uint_eq(lg__index_find(&x, t.name[i], at, &t, 1000), i);
+    lg__index_free(&x);
     free(t.name);
 }
 END_TEST
@@ -165,6 +203,7 @@ int main(void)
     tcase_add_test(tc, test_index_first_of_duplicates);
     tcase_add_test(tc, test_index_falls_back_to_a_scan);
     tcase_add_test(tc, test_index_out_of_memory_scans);
+    tcase_add_test(tc, test_index_reserve);
     tcase_add_test(tc, test_store_find_many);
     tcase_add_test(tc, test_checkpoint_find);
     suite_add_tcase(s, tc);
