@@ -12,7 +12,7 @@
  * one pass, one allocation for the whole tree, and every allocation through
  * lg__malloc, so that running out of memory here is an error like any
  * other. yyjson does not refuse duplicate keys or a \u0000 inside a
- * string; the checks below do, as the reference does. */
+ * string; the checks below do (docs/safetensors.md says why). */
 #include "formats/format.h"
 
 #include "core/name_index.h"
