@@ -91,20 +91,30 @@ void lg__index_reserve(lg__name_index *x, size_t n)
         go_broken(x);
 }
 
-void lg__index_add(lg__name_index *x, lg__name_at at, const void *ctx)
+/* Indexes entry x->n: the entry already indexed under its name, or
+ * (size_t)-1 when it is the first. want: whether the answer is needed
+ * when the index is broken (a scan). */
+static size_t add(lg__name_index *x, lg__name_at at, const void *ctx, int want)
 {
     size_t i = x->n++;
-    if (x->broken)
-        return;
-    if (2 * x->n > x->nslot && !grow(x)) {
+    if (!x->broken && 2 * x->n > x->nslot && !grow(x))
         go_broken(x);
-        return;
-    }
+    if (x->broken)
+        return want ? scan(at(ctx, i), at, ctx, i) : (size_t)-1;
     const char *name = at(ctx, i);
     uint64_t h = name_hash(name);
     lg__name_slot *s = slot_of(x, h, name, at, ctx);
-    if (!s->k)
-        *s = (lg__name_slot){h, i + 1};
+    if (s->k)
+        return s->k - 1;
+    *s = (lg__name_slot){h, i + 1};
+    return (size_t)-1;
+}
+
+void lg__index_add(lg__name_index *x, lg__name_at at, const void *ctx) { add(x, at, ctx, 0); }
+
+size_t lg__index_insert(lg__name_index *x, lg__name_at at, const void *ctx)
+{
+    return add(x, at, ctx, 1);
 }
 
 void lg__index_build(lg__name_index *x, lg__name_at at, const void *ctx, size_t n)

@@ -36,6 +36,10 @@ size_t lg__index_find(const lg__name_index *x, const char *name, lg__name_at at,
  * half full. A name already indexed keeps its first entry. Cannot fail:
  * without memory the index goes broken. */
 void lg__index_add(lg__name_index *x, lg__name_at at, const void *ctx);
+/* lg__index_add, in one probe of the table, and says whether the name was
+ * there: the entry indexed under it before, or (size_t)-1 when entry x->n
+ * is the first of that name. A broken index answers by a scan. */
+size_t lg__index_insert(lg__name_index *x, lg__name_at at, const void *ctx);
 /* Makes room for n entries in all, so that adding them does not grow the
  * table step by step (each step a fresh table and a rehash). Out of
  * memory, the index goes broken. */

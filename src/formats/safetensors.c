@@ -274,10 +274,10 @@ static lg_status check_metadata(const st_json *j, yyjson_val *meta)
         return lg__err(LG_E_NOMEM, "%s: out of memory", c->path);
     lg__index_reserve(&ix, yyjson_obj_size(meta));
     yyjson_obj_foreach(meta, i, max, key, v) {
-        const char *k = text_of(key);
+        const char *k = keys[n] = text_of(key);
         if (!k)
             st = nul_in_string(j, key);
-        else if (lg__index_find(&ix, k, key_at, keys, n) != (size_t)-1)
+        else if (lg__index_insert(&ix, key_at, keys) != (size_t)-1)
             st = duplicate(j, key, "key");
         else if (!yyjson_is_str(v))
             st = lg__err(LG_E_FORMAT, "%s: \"" ST_METADATA "\": value of \"%s\" is %s, "
@@ -286,8 +286,6 @@ static lg_status check_metadata(const st_json *j, yyjson_val *meta)
             st = nul_in_string(j, v);
         if (st != LG_OK)
             break;
-        keys[n] = k;
-        lg__index_add(&ix, key_at, keys);
         n++;
     }
     lg__index_free(&ix);
@@ -473,16 +471,13 @@ static lg_status parse_entries(const st_json *j, st_entry **out, size_t *count)
             st = nul_in_string(j, key);
         else if (!strcmp(name, ST_METADATA))
             st = meta++ ? duplicate(j, key, "key") : check_metadata(j, v);
-        else if (lg__index_find(&ix, name, entry_name, e, n) != (size_t)-1)
+        else if ((st = parse_entry(j, name, v, &e[n])) == LG_OK &&
+                 lg__index_insert(&ix, entry_name, e) != (size_t)-1)
             st = duplicate(j, key, "tensor name");
-        else
-            st = parse_entry(j, name, v, &e[n]);
         if (st != LG_OK)
             break;
-        if (e[n].info.name) { /* a tensor, not the metadata */
-            lg__index_add(&ix, entry_name, e);
+        if (e[n].info.name) /* a tensor, not the metadata */
             n++;
-        }
     }
     lg__index_free(&ix);
     if (st != LG_OK) {
@@ -544,18 +539,19 @@ static lg_status check_contiguous(const lg_checkpoint *c, const st_entry *prev,
 
 static lg_status check_size(const lg_checkpoint *c, const st_entry *t)
 {
-    char shape[LG_MAX_DIMS * 24 + 8];
+    char shape[LG_MAX_DIMS * 24 + 8]; /* for a message only */
     uint64_t nbytes;
+    int ok = lg__nbytes(t->info.dtype, t->info.ndim, t->info.shape, &nbytes);
+    if (ok && nbytes == t->r.end - t->r.begin)
+        return LG_OK;
     lg__shape_str(t->info.ndim, t->info.shape, shape, sizeof shape);
-    if (!lg__nbytes(t->info.dtype, t->info.ndim, t->info.shape, &nbytes))
+    if (!ok)
         return lg__err(LG_E_FORMAT, "%s: tensor \"%s\": shape %s of %s overflows 64 bits",
                        c->path, t->info.name, shape, t->dtype_name);
-    if (nbytes != t->r.end - t->r.begin)
-        return lg__err(LG_E_FORMAT, "%s: tensor \"%s\": shape %s of %s needs %" PRIu64 " bytes "
-                       "but data_offsets [%" PRIu64 ", %" PRIu64 "] hold %" PRIu64, c->path,
-                       t->info.name, shape, t->dtype_name, nbytes, t->r.begin, t->r.end,
-                       t->r.end - t->r.begin);
-    return LG_OK;
+    return lg__err(LG_E_FORMAT, "%s: tensor \"%s\": shape %s of %s needs %" PRIu64 " bytes "
+                   "but data_offsets [%" PRIu64 ", %" PRIu64 "] hold %" PRIu64, c->path,
+                   t->info.name, shape, t->dtype_name, nbytes, t->r.begin, t->r.end,
+                   t->r.end - t->r.begin);
 }
 
 /* As the reference's validate(): per tensor in file order, contiguity then

@@ -151,6 +151,28 @@ START_TEST(test_index_reserve)
 }
 END_TEST
 
+/* lg__index_insert says whether the name was there, with the earlier
+ * entry; a broken index gives the same answers by a scan. */
+START_TEST(test_index_insert)
+{
+    table t = make_table(1000);
+    for (size_t i = 500; i < 1000; i += 100)
+        strcpy(t.name[i], t.name[i - 499]); /* 500 repeats 1, 600 repeats 101, ... */
+    for (int broken = 0; broken < 2; broken++) {
+        lg__name_index x = {0};
+        x.broken = broken;
+        for (size_t i = 0; i < 1000; i++) {
+            size_t want = i >= 500 && i % 100 == 0 ? i - 499 : (size_t)-1;
+            ck_assert_uint_eq(lg__index_insert(&x, at, &t), want);
+        }
+        ck_assert_uint_eq(x.n, 1000);
+        ck_assert_uint_eq(lg__index_find(&x, t.name[600], at, &t, 1000), 101);
+        lg__index_free(&x);
+    }
+    free(t.name);
+}
+END_TEST
+
 /* The store: every name found after many adds, duplicates refused. */
 START_TEST(test_store_find_many)
 {
@@ -204,6 +226,7 @@ int main(void)
     tcase_add_test(tc, test_index_falls_back_to_a_scan);
     tcase_add_test(tc, test_index_out_of_memory_scans);
     tcase_add_test(tc, test_index_reserve);
+    tcase_add_test(tc, test_index_insert);
     tcase_add_test(tc, test_store_find_many);
     tcase_add_test(tc, test_checkpoint_find);
     suite_add_tcase(s, tc);
