@@ -275,9 +275,8 @@ END_TEST
 
 START_TEST(header_nul_escape)
 {
-    /* JSON can write a NUL inside a string as \u0000; no name, key or
-     * dtype may hold one (a C string would end there: "dtype\u0000x"
-     * would read as "dtype"). The message says where the string is. */
+    /* No name, key or dtype may hold \u0000 (a C string ends there:
+     * "dtype\u0000x" would be "dtype"); the message says where it is. */
     const char *e = "{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}";
     char h[512];
     snprintf(h, sizeof h, "{\"a\\u0000b\":%s}", e);
