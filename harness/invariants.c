@@ -582,15 +582,14 @@ lg_status hx_check_load(const hx_load_req *q, hx_outcome *o)
      * the file with crc off, and the load's own open meets the failure. */
     lg_open_options oo = {q->opt.reader, q->backend, q->opt.key, "off", q->opt.trust_code};
     const char *from = q->store_from ? q->store_from : q->path;
-    int as_load = 0; /* file is the load's own open */
-    r = LG_E_INVALID;
-    if (q->reuse_open && !q->store_from) {
+    int reuse = q->reuse_open && !q->store_from, as_load = 0; /* file is the load's open */
+    if (reuse) {
         lg_open_options lo = oo;
         lo.crc = q->opt.crc;
         r = hx_mirror_build(st, q->store, from, &lo, &file);
         as_load = r == LG_OK && file;
     }
-    if (r != LG_OK && lg_store_count(st) == 0)
+    if (!reuse || (r != LG_OK && lg_store_count(st) == 0))
         r = hx_mirror_build(st, q->store, from, &oo, q->store_from ? NULL : &file);
     if (r != LG_OK) {
         /* The file cannot even be read to mirror it: that is the outcome,

@@ -80,9 +80,15 @@ size_t lg_trace_count(const lg_trace *t) { return t ? t->n : 0; }
 
 int lg_trace_lost(const lg_trace *t) { return t && t->overflow; }
 
+/* Event i, which must exist. */
+static lg_event *ev_at(const lg_trace *t, size_t i)
+{
+    return &t->chunk[i / EV_CHUNK][i % EV_CHUNK];
+}
+
 const lg_event *lg_trace_event(const lg_trace *t, size_t i)
 {
-    return t && i < t->n ? &t->chunk[i / EV_CHUNK][i % EV_CHUNK] : NULL;
+    return t && i < t->n ? ev_at(t, i) : NULL;
 }
 
 /* A copy of name in the arena; the previous event's when it is the same
@@ -91,7 +97,7 @@ const lg_event *lg_trace_event(const lg_trace *t, size_t i)
 static const char *keep_name(lg_trace *t, const char *name)
 {
     if (t->n > 1) {
-        const char *last = lg_trace_event(t, t->n - 2)->tensor;
+        const char *last = ev_at(t, t->n - 2)->tensor;
         if (last != no_name && !strcmp(last, name))
             return last;
     }
@@ -152,8 +158,7 @@ void lg__trace_add(lg_trace *t, lg_op op, const char *tensor, lg_device from, lg
         t->overflow = 1;
         return;
     }
-    lg_event *e = &t->chunk[t->n / EV_CHUNK][t->n % EV_CHUNK];
-    t->n++;
+    lg_event *e = ev_at(t, t->n++);
     memset(e, 0, sizeof *e);
     e->seq = ++t->seq;
     e->op = op;
@@ -173,5 +178,5 @@ void lg__trace_add(lg_trace *t, lg_op op, const char *tensor, lg_device from, lg
 void lg__trace_detail_last(lg_trace *t, const char *detail)
 {
     if (t && t->n && detail)
-        set_detail(&t->chunk[(t->n - 1) / EV_CHUNK][(t->n - 1) % EV_CHUNK], detail);
+        set_detail(ev_at(t, t->n - 1), detail);
 }
