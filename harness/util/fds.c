@@ -3,10 +3,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <sys/resource.h>
 #include <unistd.h>
 #ifdef __linux__
 #include <dirent.h>
+#include <sys/stat.h>
 #endif
 
 int hx_open_fds_probe(void)
@@ -26,10 +28,15 @@ int hx_open_fds_probe(void)
 }
 
 #ifdef __linux__
-/* The entries of /proc/self/fd, less ".", ".." and the listing's own
- * descriptor; -1 when /proc is not mounted. */
+/* Since Linux 6.2, the size stat gives /proc/self/fd is the number of
+ * open descriptors: one system call, no descriptor of its own. Before,
+ * it is 0, and the entries are counted: all of them, less ".", ".." and
+ * the listing's own descriptor. -1 when /proc is not mounted. */
 static int proc_fds(void)
 {
+    struct stat sb;
+    if (stat("/proc/self/fd", &sb) == 0 && sb.st_size > 0 && sb.st_size < INT_MAX)
+        return (int)sb.st_size;
     int n = 0;
     DIR *d = opendir("/proc/self/fd");
     if (!d)

@@ -1,6 +1,7 @@
 /* This process's open file descriptors, counted for the no-leak
- * invariant. Linux lists them in /proc/self/fd; elsewhere (macOS, the
- * BSDs) each descriptor below the limit is probed with fcntl(F_GETFD). */
+ * invariant. Linux counts them in the size of /proc/self/fd (since 6.2)
+ * and lists them there; elsewhere (macOS, the BSDs) each descriptor below
+ * the limit is probed with fcntl(F_GETFD). */
 #ifndef HX_UTIL_FDS_H
 #define HX_UTIL_FDS_H
 
