@@ -454,6 +454,14 @@ static lg_status push_new(lg__um *u, lg__pv_kind kind, int64_t i)
     return push(u, v);
 }
 
+/* None, a bool or an int: shared (lg__pk_scalar). */
+static lg_status push_scalar(lg__um *u, lg__pv_kind kind, int64_t i)
+{
+    lg__pv *v;
+    lg_status st = lg__pk_scalar(u, kind, i, &v);
+    return st == LG_OK ? push(u, v) : st;
+}
+
 static lg_status op_int(lg__um *u, size_t k, int is_signed)
 {
     uint64_t raw;
@@ -461,7 +469,7 @@ static lg_status op_int(lg__um *u, size_t k, int is_signed)
     if (st != LG_OK)
         return st;
     int64_t v = is_signed ? (int64_t)(int32_t)(uint32_t)raw : (int64_t)raw;
-    return push_new(u, LG__PV_INT, v);
+    return push_scalar(u, LG__PV_INT, v);
 }
 
 /* LONG1 / LONG4: a little-endian two's complement integer of n bytes. */
@@ -480,7 +488,7 @@ static lg_status op_long(lg__um *u, size_t k)
     uint64_t v = le(p, (size_t)n);
     if (n && n < 8 && (p[n - 1] & 0x80))
         v |= ~(uint64_t)0 << (8 * n);
-    return push_new(u, LG__PV_INT, (int64_t)v);
+    return push_scalar(u, LG__PV_INT, (int64_t)v);
 }
 
 static lg_status op_binfloat(lg__um *u)
@@ -631,9 +639,9 @@ static lg_status step(lg__um *u)
     case OP_POP: return op_pop(u, 0);
     case OP_POP_MARK: return op_pop(u, 1);
     case OP_DUP: return op_dup(u);
-    case OP_NONE: return push_new(u, LG__PV_NONE, 0);
-    case OP_NEWTRUE: return push_new(u, LG__PV_BOOL, 1);
-    case OP_NEWFALSE: return push_new(u, LG__PV_BOOL, 0);
+    case OP_NONE: return push_scalar(u, LG__PV_NONE, 0);
+    case OP_NEWTRUE: return push_scalar(u, LG__PV_BOOL, 1);
+    case OP_NEWFALSE: return push_scalar(u, LG__PV_BOOL, 0);
     case OP_BININT: return op_int(u, 4, 1);
     case OP_BININT1: return op_int(u, 1, 0);
     case OP_BININT2: return op_int(u, 2, 0);
@@ -727,6 +735,7 @@ lg_status lg__pickle_load(lg__pickle *p, const unsigned char *buf, size_t n,
                           const lg__pickle_opts *o, lg__pv **root, size_t *used)
 {
     lg__um u = {.p = p, .o = o, .buf = buf, .n = n};
+    p->nglobals = 0; /* a shared global's names point into its own pickle */
     lg_status st = run(&u, root);
     free(u.stack);
     free(u.marks);

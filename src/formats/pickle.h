@@ -48,12 +48,16 @@ typedef enum {
 
 typedef struct lg__pv lg__pv;
 /* A value: 96 bytes, as a torch.save pickle makes about 15 per tensor and
- * the memory budget (lg__pickle_budget) counts them. */
+ * the memory budget (lg__pickle_budget) counts them. Values that never
+ * change once made (None, bools, ints, allowlisted globals) are made once
+ * per pool and shared, as a pickle's memo would share them. */
 struct lg__pv {
     uint8_t kind;       /* an lg__pv_kind */
     int8_t dtype;       /* GLOBAL storage type or dtype, STORAGE: an lg_dtype, or -1 when
                            loadgate has no such dtype (elsize and tname still say what) */
     int16_t elsize;     /* GLOBAL storage type or dtype, STORAGE: bytes per element */
+    uint8_t pooled;     /* items lie in the pool's arena (a tuple's, a tensor's, which
+                           never grow), freed with the pool */
     const char *tname;  /* GLOBAL storage type or dtype, STORAGE: torch's dtype name */
     int64_t i;          /* BOOL, INT; GLOBAL: an lg__global; STORAGE: the reader's index;
                            TENSOR: the rebuild function (an lg__global) */

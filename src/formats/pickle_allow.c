@@ -229,17 +229,38 @@ static int script_class(const lg__um *u, lg__pv *g)
     return 1;
 }
 
+/* An allowed global made before with this module and name, or NULL. */
+static lg__pv *known_global(const lg__pickle *p, const char *m, size_t ml, const char *nm,
+                            size_t nl)
+{
+    for (size_t i = 0; i < p->nglobals; i++) {
+        lg__pv *g = p->globals[i];
+        if (g->n == ml && g->n2 == nl && !memcmp(g->s, m, ml) && !memcmp(g->s2, nm, nl))
+            return g;
+    }
+    return NULL;
+}
+
 lg_status lg__pk_global(lg__um *u, const char *m, size_t ml, const char *nm, size_t nl,
                         lg__pv **out)
 {
-    lg__pv *g;
+    lg__pickle *p = u->p;
+    lg__pv *g = known_global(p, m, ml, nm, nl);
+    if (g) {
+        *out = lg__pk_reuse(u, g);
+        return LG_OK;
+    }
     lg_status st = lg__pk_new_value(u, LG__PV_GLOBAL, &g);
     if (st != LG_OK)
         return st;
     g->s = m, g->n = ml, g->s2 = nm, g->n2 = nl;
-    if (!allow(g) && !script_class(u, g) && ((st = lg__pk_refuse(u, m, ml, nm, nl)) != LG_OK ||
-                      (st = lg__pk_defer(u, g, m, ml, nm, nl)) != LG_OK))
+    if (allow(g) || script_class(u, g)) {
+        if (p->nglobals < LG__PICKLE_GLOBAL_CACHE)
+            p->globals[p->nglobals++] = g; /* never changed once allowed: shared */
+    } else if ((st = lg__pk_refuse(u, m, ml, nm, nl)) != LG_OK ||
+               (st = lg__pk_defer(u, g, m, ml, nm, nl)) != LG_OK) {
         return st;
+    }
     *out = g;
     return LG_OK;
 }

@@ -11,6 +11,13 @@
 #include "formats/pickle.h"
 
 #define LG__PICKLE_SLAB_VALUES 1024u
+/* Item arrays of tuples and tensors come from chunks of this many items;
+ * a longer one is allocated alone. */
+#define LG__PICKLE_CHUNK_ITEMS 8192u
+#define LG__PICKLE_POOLED_MAX 64u
+/* Shared values: ints by a direct-mapped cache, globals by a list. */
+#define LG__PICKLE_INT_CACHE 1024u
+#define LG__PICKLE_GLOBAL_CACHE 64u
 
 /* Values are carved from slabs, freed all at once with the pool. */
 typedef struct lg__pk_slab {
@@ -19,9 +26,20 @@ typedef struct lg__pk_slab {
     lg__pv v[LG__PICKLE_SLAB_VALUES];
 } lg__pk_slab;
 
+typedef struct lg__pk_chunk {
+    struct lg__pk_chunk *next;
+    size_t used;
+    lg__pv *items[LG__PICKLE_CHUNK_ITEMS];
+} lg__pk_chunk;
+
 struct lg__pickle {
     lg__pk_slab *slabs;
-    size_t nvalues;
+    lg__pk_chunk *chunks;
+    size_t nvalues;     /* read, shared ones counted each time */
+    lg__pv *none, *bools[2];
+    lg__pv *ints[LG__PICKLE_INT_CACHE];
+    lg__pv *globals[LG__PICKLE_GLOBAL_CACHE];
+    size_t nglobals;
     uint64_t bytes;     /* taken so far, as lg__pk_charge counts */
     uint64_t max_bytes; /* 0: LG__PICKLE_MAX_BYTES (lg__pickle_set_budget) */
     int script_objects; /* lg__pickle_allow_script_objects */
@@ -54,6 +72,11 @@ lg_status lg__pk_nomem(const lg__um *u);
  * allocated; LG_E_FORMAT naming the limit past it. */
 lg_status lg__pk_charge(lg__um *u, uint64_t n);
 lg_status lg__pk_new_value(lg__um *u, lg__pv_kind kind, lg__pv **out);
+/* None, a bool or an int with value i: the pool's shared one, made on
+ * first use. */
+lg_status lg__pk_scalar(lg__um *u, lg__pv_kind kind, int64_t i, lg__pv **out);
+/* A shared value v read again: counted as a value read. */
+lg__pv *lg__pk_reuse(lg__um *u, lg__pv *v);
 lg_status lg__pk_add_items(lg__um *u, lg__pv *c, lg__pv *const *items, size_t n);
 /* A new container holding n items. */
 lg_status lg__pk_new_container(lg__um *u, lg__pv_kind kind, lg__pv *const *items, size_t n,

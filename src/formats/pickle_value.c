@@ -28,10 +28,15 @@ void lg__pickle_free(lg__pickle *p)
     for (lg__pk_slab *s = p->slabs, *next; s; s = next) {
         next = s->next;
         for (size_t i = 0; i < s->used; i++) {
-            free(s->v[i].items);
+            if (!s->v[i].pooled)
+                free(s->v[i].items);
             free(s->v[i].msg);
         }
         free(s);
+    }
+    for (lg__pk_chunk *c = p->chunks, *next; c; c = next) {
+        next = c->next;
+        free(c);
     }
     free(p);
 }
@@ -97,6 +102,52 @@ lg_status lg__pk_new_value(lg__um *u, lg__pv_kind kind, lg__pv **out)
     return LG_OK;
 }
 
+lg_status lg__pk_scalar(lg__um *u, lg__pv_kind kind, int64_t i, lg__pv **out)
+{
+    lg__pickle *p = u->p;
+    lg__pv **slot = kind == LG__PV_NONE ? &p->none
+                    : kind == LG__PV_BOOL ? &p->bools[i != 0]
+                    /* Fibonacci hashing: nearby ints take distant slots */
+                    : &p->ints[((uint64_t)i * 0x9e3779b97f4a7c15ULL) >> 54];
+    _Static_assert(LG__PICKLE_INT_CACHE == 1u << (64 - 54), "the int cache's hash");
+    if (*slot && (*slot)->kind == kind && (*slot)->i == i) {
+        *out = lg__pk_reuse(u, *slot);
+        return LG_OK;
+    }
+    lg_status st = lg__pk_new_value(u, kind, out);
+    if (st != LG_OK)
+        return st;
+    (*out)->i = i;
+    *slot = *out;
+    return LG_OK;
+}
+
+lg__pv *lg__pk_reuse(lg__um *u, lg__pv *v)
+{
+    u->p->nvalues++;
+    return v;
+}
+
+/* Room for n items in the pool's arena (n <= LG__PICKLE_POOLED_MAX). */
+static lg_status pooled_items(lg__um *u, size_t n, lg__pv ***out)
+{
+    lg__pickle *p = u->p;
+    if (!p->chunks || LG__PICKLE_CHUNK_ITEMS - p->chunks->used < n) {
+        lg_status st = lg__pk_charge(u, sizeof(lg__pk_chunk));
+        if (st != LG_OK)
+            return st;
+        lg__pk_chunk *c = lg__malloc(sizeof *c);
+        if (!c)
+            return lg__pk_nomem(u);
+        c->next = p->chunks;
+        c->used = 0;
+        p->chunks = c;
+    }
+    *out = &p->chunks->items[p->chunks->used];
+    p->chunks->used += n;
+    return LG_OK;
+}
+
 static lg_status add_item(lg__um *u, lg__pv *c, lg__pv *item)
 {
     if (c->count == c->cap) {
@@ -104,6 +155,7 @@ static lg_status add_item(lg__um *u, lg__pv *c, lg__pv *item)
         lg_status st = lg__pk_charge(u, (uint64_t)(cap - c->cap) * sizeof *c->items);
         if (st != LG_OK)
             return st;
+        /* c is a list, a dict or a set: never pooled (lg__pk_new_container) */
         lg__pv **items = lg__realloc(c->items, cap * sizeof *items);
         if (!items)
             return lg__pk_nomem(u);
@@ -130,12 +182,17 @@ lg_status lg__pk_new_container(lg__um *u, lg__pv_kind kind, lg__pv *const *items
     lg_status st = lg__pk_new_value(u, kind, out);
     if (st != LG_OK || !n)
         return st;
-    /* room for its n items exactly: most containers never grow (a tuple, a
-     * tensor's parts) */
-    if ((st = lg__pk_charge(u, (uint64_t)n * sizeof *items)) != LG_OK)
+    /* room for its n items exactly: most containers never grow, and those
+     * that cannot (a tuple, a tensor's parts) take it from the arena */
+    if ((kind == LG__PV_TUPLE || kind == LG__PV_TENSOR) && n <= LG__PICKLE_POOLED_MAX) {
+        if ((st = pooled_items(u, n, &(*out)->items)) != LG_OK)
+            return st;
+        (*out)->pooled = 1;
+    } else if ((st = lg__pk_charge(u, (uint64_t)n * sizeof *items)) != LG_OK) {
         return st;
-    if (!((*out)->items = lg__malloc(n * sizeof *items)))
+    } else if (!((*out)->items = lg__malloc(n * sizeof *items))) {
         return lg__pk_nomem(u);
+    }
     memcpy((*out)->items, items, n * sizeof *items);
     (*out)->count = (*out)->cap = n;
     return LG_OK;

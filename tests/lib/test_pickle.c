@@ -422,6 +422,76 @@ END_TEST
 
 /* ---------------------------------------------------------------- REDUCE */
 
+/* Values that never change once made are made once per pool and shared:
+ * None, the bools, ints (through a cache of 1,024 slots, so ints that share
+ * a slot still read back right), and allowlisted globals within a pickle.
+ * Lists, dicts and refused globals are never shared, and every value read
+ * is counted (the memo's bound and the tree walk's budget use the count).
+ * Short tuples take their items from the pool's arena. */
+START_TEST(shared_values)
+{
+    size_t before = lg__pickle_count(g_pk);
+    lg__pv *v = OK("\x80\x02(K\x05K\x05NN\x88\x88\x89\x89K\x06t.");
+    ck_assert_uint_eq(lg__pickle_count(g_pk) - before, 10);
+    for (size_t i = 0; i < 8; i += 2)
+        ck_assert_ptr_eq(v->items[i], v->items[i + 1]);
+    ck_assert_ptr_ne(v->items[0], v->items[8]);
+    ck_assert_int_eq(v->items[0]->i, 5);
+    ck_assert_int_eq(v->items[8]->i, 6);
+    ck_assert_int_eq(v->items[2]->kind, LG__PV_NONE);
+    ck_assert_int_eq(v->items[4]->kind, LG__PV_BOOL);
+    ck_assert_int_eq(v->items[4]->i, 1);
+    ck_assert_int_eq(v->items[6]->i, 0);
+    ck_assert_int_eq(v->pooled, 1);
+    /* ints and None outlive their pickle: shared with the next one */
+    lg__pv *w = OK("\x80\x02(K\x05Nt.");
+    ck_assert_ptr_eq(w->items[0], v->items[0]);
+    ck_assert_ptr_eq(w->items[1], v->items[2]);
+    /* globals: shared within a pickle, not across pickles */
+    static const char g[] = "\x80\x02(ccollections\nOrderedDict\nccollections\nOrderedDict\n"
+                            "ctorch\nFloatStorage\nt.";
+    v = OK(g);
+    ck_assert_ptr_eq(v->items[0], v->items[1]);
+    ck_assert_ptr_ne(v->items[0], v->items[2]);
+    ck_assert_int_eq(v->items[0]->i, LG__G_ORDERED_DICT);
+    ck_assert_int_eq(v->items[2]->i, LG__G_STORAGE);
+    w = OK(g);
+    ck_assert_ptr_ne(w->items[0], v->items[0]);
+    /* lists, dicts and refused globals: never */
+    v = OK("\x80\x02(]]}}t.");
+    ck_assert_ptr_ne(v->items[0], v->items[1]);
+    ck_assert_ptr_ne(v->items[2], v->items[3]);
+    v = DEFERRED("\x80\x02(cfoo\nbar\ncfoo\nbar\nt.");
+    ck_assert_int_eq(v->items[0]->kind, LG__PV_REFUSED);
+    ck_assert_ptr_ne(v->items[0], v->items[1]);
+    /* 0..2999 twice, in one list of 6,000: more ints than slots */
+    size_t n = 4 + 6000 * 3 + 2;
+    char *p = malloc(n), *q = p;
+    ck_assert_ptr_nonnull(p);
+    memcpy(q, "\x80\x02](", 4), q += 4;
+    for (int k = 0; k < 6000; k++)
+        *q++ = 'M', *q++ = (char)(k % 3000 & 0xff), *q++ = (char)(k % 3000 >> 8);
+    memcpy(q, "e.", 2);
+    v = ok(p, n);
+    ck_assert_uint_eq(v->count, 6000);
+    for (int k = 0; k < 6000; k++)
+        ck_assert_int_eq(v->items[k]->i, k % 3000);
+    /* tuples of 64 items and of 65: the first in the arena, the second not */
+    for (int len = 64; len <= 65; len++) {
+        q = p;
+        memcpy(q, "\x80\x02(", 3), q += 3;
+        for (int k = 0; k < len; k++)
+            *q++ = 'K', *q++ = (char)k;
+        memcpy(q, "t.", 2);
+        v = ok(p, (size_t)(q + 2 - p));
+        ck_assert_uint_eq(v->count, (size_t)len);
+        ck_assert_int_eq(v->items[len - 1]->i, len - 1);
+        ck_assert_int_eq(v->pooled, len == 64);
+    }
+    free(p);
+}
+END_TEST
+
 START_TEST(reduce_builds_values)
 {
     lg__pv *v = OK("\x80\x02" "ccollections\nOrderedDict\n)R.");
@@ -581,6 +651,7 @@ static Suite *pickle_suite(void)
     tcase_add_test(t, container_misuse);
     tcase_add_test(t, marks_bounded);
     tcase_add_test(t, memory_budget);
+    tcase_add_test(t, shared_values);
     tcase_add_test(t, memo);
     tcase_add_test(t, protocols);
     tcase_add_test(t, two_pickles_back_to_back);
