@@ -419,6 +419,15 @@ static lg_status reopen(const hx_load_req *q, lg_checkpoint **c)
     return lg_checkpoint_open(q->path, &oo, c);
 }
 
+/* Tensor name of c, looked for at i first: the mirror lists the file's
+ * tensors in the file's order, and one look there beats a probe of the
+ * index. */
+static size_t find_near(const lg_checkpoint *c, const char *name, size_t i)
+{
+    const lg_tensor_info *t = lg_checkpoint_tensor(c, i);
+    return t && !strcmp(t->name, name) ? i : lg_checkpoint_find(c, name);
+}
+
 /* values. file: the checkpoint the mirror was built from when it is the
  * loaded file, kept open (NULL: reopen it); closed here. */
 static void check_values(hx_outcome *o, lg_store *st, const hx_load_req *q, const state *before,
@@ -433,7 +442,7 @@ static void check_values(hx_outcome *o, lg_store *st, const hx_load_req *q, cons
     int ok = 1, convert = q->opt.dtype_rule == LG_DTYPE_CONVERT;
     for (size_t i = 0; ok && i < after->n; i++) {
         const lg_tensor_info *v = &after->v[i].info;
-        size_t k = lg_checkpoint_find(c, v->name);
+        size_t k = find_near(c, v->name, i);
         const lg_tensor_info *t = k == (size_t)-1 ? NULL : lg_checkpoint_tensor(c, k);
         /* convert: the variable keeps its dtype, the shape is the file's;
          * adopt and strict: the variable has the file's dtype */

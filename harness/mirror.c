@@ -132,8 +132,7 @@ static lg_status add_var(lg_store *st, size_t i, const char *name, lg_dtype dt, 
     lg_status r = lg_store_add(st, name, dt, ndim, shape);
     if (r != LG_OK)
         return r;
-    size_t k = lg_store_find(st, name);
-    uint64_t nb = lg_store_var(st, k)->nbytes;
+    uint64_t nb = lg_store_var(st, lg_store_count(st) - 1)->nbytes; /* the one just added */
     if (hx_mirror_partial(nb))
         return fill_ends(st, name, i, dt, nb, in_place);
     unsigned char *buf = malloc(nb ? (size_t)nb : 1);

@@ -37,7 +37,7 @@ static lg_status plan(load_ctx *L, lg_dtype_rule rule)
     char a[96], b[96];
     for (size_t i = 0; i < s->n; i++) {
         const lg_tensor_info *v = &s->v[i].info;
-        size_t k = lg_checkpoint_find(c, v->name);
+        size_t k = lg__checkpoint_find_hint(c, v->name, i);
         if (k == (size_t)-1)
             return lg__err(LG_E_NOTFOUND, "%s: variable \"%s\" is not in the file (%zu tensors)",
                            c->path, v->name, c->ntensors);

@@ -44,6 +44,14 @@ size_t lg__index_find(const lg__name_index *x, const char *name, lg__name_at at,
     return k ? k - 1 : (size_t)-1;
 }
 
+size_t lg__index_find_hint(const lg__name_index *x, const char *name, lg__name_at at,
+                           const void *ctx, size_t n, size_t hint)
+{
+    if (hint < n && !strcmp(at(ctx, hint), name))
+        return hint;
+    return lg__index_find(x, name, at, ctx, n);
+}
+
 static void go_broken(lg__name_index *x)
 {
     free(x->slot);

@@ -32,6 +32,12 @@ typedef struct {
  * entries share a name, the first is found. */
 size_t lg__index_find(const lg__name_index *x, const char *name, lg__name_at at,
                       const void *ctx, size_t n);
+/* lg__index_find, where the names are unique, that first looks at entry
+ * hint: a store and its file usually list their tensors in the same
+ * order, and one look at the next entry costs less than a probe of the
+ * table, wherever it lands in memory. */
+size_t lg__index_find_hint(const lg__name_index *x, const char *name, lg__name_at at,
+                           const void *ctx, size_t n, size_t hint);
 /* Indexes entry x->n (its name: at(ctx, x->n)), keeping the table at most
  * half full. A name already indexed keeps its first entry. Cannot fail:
  * without memory the index goes broken. */

@@ -272,7 +272,7 @@ static lg_status load_internal(tch_ctx *T, const lg_load_options *o, lg_load_sta
     lg_status st = read_all(T, o, reader, stats);
     for (size_t j = 0; st == LG_OK && j < T->s->n; j++) {
         lg__var *v = &T->s->v[T->order[j]];
-        size_t k = lg_checkpoint_find(T->c, v->name);
+        size_t k = lg__checkpoint_find_hint(T->c, v->name, T->order[j]);
         if (k == (size_t)-1)
             st = lg__err(LG_E_NOTFOUND, "%s: cannot find the tensor named \"%s\" (tch-rs's "
                          "TensorNameNotFound; %zu of %zu variables were already copied)",

@@ -284,6 +284,11 @@ size_t lg_checkpoint_find(const lg_checkpoint *c, const char *name)
     return lg__index_find(&c->index, name, tensor_name, c, c->ntensors);
 }
 
+size_t lg__checkpoint_find_hint(const lg_checkpoint *c, const char *name, size_t hint)
+{
+    return lg__index_find_hint(&c->index, name, tensor_name, c, c->ntensors, hint);
+}
+
 lg_status lg_checkpoint_read(lg_checkpoint *c, size_t i, void *dst, size_t n)
 {
     if (i >= c->ntensors)

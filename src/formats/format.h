@@ -136,6 +136,10 @@ void lg__map_drop_tensor(lg_checkpoint *c, size_t i);
 void lg__copy_observed(lg_checkpoint *c, size_t i, unsigned char *dst,
                        const unsigned char *src, uint64_t n, uint32_t *crc);
 
+/* lg_checkpoint_find, looking first at tensor hint (lg__index_find_hint):
+ * a checkpoint's names are unique. */
+size_t lg__checkpoint_find_hint(const lg_checkpoint *c, const char *name, size_t hint);
+
 /* A tensor of checkpoint c on device d, through the reader (trace:
  * alloc, deserialize). On cpu, into a backend's host memory (host_data)
  * the reader copies the file's bytes once, straight into the new tensor;

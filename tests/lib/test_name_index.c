@@ -174,6 +174,28 @@ START_TEST(test_index_insert)
 END_TEST
 
 /* The store: every name found after many adds, duplicates refused. */
+/* A find with a hint looks at that entry first: one name read when it is
+ * the one, and the index's answer when it is not (another name there, a
+ * hint past the end, a name not there). */
+START_TEST(test_index_find_hint)
+{
+    table t = make_table(NAMES);
+    lg__name_index x = {0};
+    lg__index_build(&x, at, &t, NAMES);
+    t.calls = 0;
+    for (size_t i = 0; i < NAMES; i++)
+        ck_assert_uint_eq(lg__index_find_hint(&x, t.name[i], at, &t, NAMES, i), i);
+    ck_assert_uint_eq(t.calls, NAMES);
+    for (size_t i = 0; i < NAMES; i++) /* every hint one off */
+        ck_assert_uint_eq(lg__index_find_hint(&x, t.name[i], at, &t, NAMES, (i + 1) % NAMES), i);
+    ck_assert_uint_eq(lg__index_find_hint(&x, t.name[5], at, &t, NAMES, NAMES), 5);
+    ck_assert_uint_eq(lg__index_find_hint(&x, t.name[5], at, &t, 5, 5), (size_t)-1);
+    ck_assert_uint_eq(lg__index_find_hint(&x, "layer.x.weight", at, &t, NAMES, 3), (size_t)-1);
+    lg__index_free(&x);
+    free(t.name);
+}
+END_TEST
+
 START_TEST(test_store_find_many)
 {
     lg_backend *b;
@@ -227,6 +249,7 @@ int main(void)
     tcase_add_test(tc, test_index_out_of_memory_scans);
     tcase_add_test(tc, test_index_reserve);
     tcase_add_test(tc, test_index_insert);
+    tcase_add_test(tc, test_index_find_hint);
     tcase_add_test(tc, test_store_find_many);
     tcase_add_test(tc, test_checkpoint_find);
     suite_add_tcase(s, tc);
