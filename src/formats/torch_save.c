@@ -53,12 +53,16 @@ ts_storage *ts_storage_find(ts_priv *p, const char *key, size_t klen)
     return k ? &p->s[k - 1] : NULL;
 }
 
-/* Keeps the table at most half full. */
+/* Keeps the table at most half full. Its first size holds a storage for
+ * each record of the zip, as most are (a legacy file has none): then it
+ * never grows, and no key is hashed twice. */
 static lg_status grow_slots(lg_checkpoint *c, ts_priv *p)
 {
     if (2 * (p->ns + 1) <= p->nslot)
         return LG_OK;
     size_t n = p->nslot ? 2 * p->nslot : 64;
+    while (!p->nslot && n / 2 < p->zip.n && n <= SIZE_MAX / 4)
+        n *= 2;
     size_t *old = p->slot, nold = p->nslot;
     if (!(p->slot = lg__calloc(n, sizeof *p->slot))) {
         p->slot = old;
@@ -72,12 +76,10 @@ static lg_status grow_slots(lg_checkpoint *c, ts_priv *p)
     return LG_OK;
 }
 
-static lg_status add_storage(lg_checkpoint *c, ts_priv *p, const char *key, size_t klen,
-                             ts_storage **out)
+/* A new storage at *slot, the empty slot for key (with room for it). */
+static lg_status add_storage(lg_checkpoint *c, ts_priv *p, size_t *slot, const char *key,
+                             size_t klen, ts_storage **out)
 {
-    lg_status st = grow_slots(c, p);
-    if (st != LG_OK)
-        return st;
     if (p->ns == p->scap) {
         size_t cap = p->scap ? 2 * p->scap : 16;
         ts_storage *s = lg__realloc(p->s, cap * sizeof *s);
@@ -90,7 +92,7 @@ static lg_status add_storage(lg_checkpoint *c, ts_priv *p, const char *key, size
     memset(s, 0, sizeof *s);
     s->key = key;
     s->klen = klen;
-    *slot_of(p, key, klen) = p->ns;
+    *slot = p->ns;
     *out = s;
     return LG_OK;
 }
@@ -141,7 +143,11 @@ static lg_status register_storage(lg_checkpoint *c, ts_priv *p, const lg__pv *ke
     if (numel > UINT64_MAX / (uint64_t)elsize)
         return lg__err(LG_E_FORMAT, "%s: storage \"%.*s\": %" PRIu64 " elements overflow 64 bits",
                        c->path, (int)key->n, key->s, numel);
-    ts_storage *s = ts_storage_find(p, key->s, key->n);
+    lg_status st = grow_slots(c, p); /* room for it, so that one probe finds or places it */
+    if (st != LG_OK)
+        return st;
+    size_t *slot = slot_of(p, key->s, key->n);
+    ts_storage *s = *slot ? &p->s[*slot - 1] : NULL;
     if (s && s->nbytes != numel * (uint64_t)elsize)
         return lg__err(LG_E_FORMAT, "%s: storage \"%.*s\" is referenced as %" PRIu64 " bytes and "
                        "as %" PRIu64 " bytes", c->path, (int)key->n, key->s, s->nbytes,
@@ -150,8 +156,7 @@ static lg_status register_storage(lg_checkpoint *c, ts_priv *p, const lg__pv *ke
         *out = s;
         return LG_OK;
     }
-    lg_status st = add_storage(c, p, key->s, key->n, &s);
-    if (st != LG_OK)
+    if ((st = add_storage(c, p, slot, key->s, key->n, &s)) != LG_OK)
         return st;
     s->numel = numel;
     s->nbytes = numel * (uint64_t)elsize;
