@@ -8,11 +8,13 @@
 #include "util/error.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static void offset_text(int64_t v, int half, char *buf, size_t n)
 {
@@ -105,44 +107,63 @@ lg_status hx_corrupt_apply_mem(const hx_corrupt *c, unsigned char **buf, size_t 
     return hx_corrupt_apply_buf(c, *buf, len);
 }
 
+/* Plain open, fstat, read and close: stdio would add a stat, two seeks
+ * and a buffer to each of the hundreds of reads of a sweep. */
 lg_status hx_corrupt_read(const char *path, unsigned char **buf, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
-    *buf = NULL;
-    if (!f)
-        return hx_err(LG_E_IO, "%s: %s", path, strerror(errno));
-    long end = -1;
     struct stat sb;
-    /* a folder opens, and seeks to an end far past what malloc gives */
-    if (fstat(fileno(f), &sb) == 0 && S_ISDIR(sb.st_mode))
-        errno = EISDIR;
-    else if (fseek(f, 0, SEEK_END) == 0 && (end = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0) {
-        if (!(*buf = malloc((size_t)end + 1))) {
-            fclose(f);
-            return hx_err(LG_E_NOMEM, "%s: out of memory", path);
-        }
-        if (fread(*buf, 1, (size_t)end, f) == (size_t)end) {
-            fclose(f);
-            *len = (size_t)end;
-            return LG_OK;
-        }
+    *buf = NULL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return hx_err(LG_E_IO, "%s: %s", path, strerror(errno));
+    int err = fstat(fd, &sb) ? errno : 0;
+    if (!err && S_ISDIR(sb.st_mode)) /* a folder opens, and reads as EISDIR */
+        err = EISDIR;
+    else if (!err && (sb.st_size < 0 || (uint64_t)sb.st_size >= SIZE_MAX))
+        err = EFBIG;
+    size_t n = err ? 0 : (size_t)sb.st_size, got = 0;
+    if (!err && !(*buf = malloc(n + 1))) {
+        close(fd);
+        return hx_err(LG_E_NOMEM, "%s: out of memory", path);
     }
-    lg_status st = hx_err(LG_E_IO, "%s: read error: %s", path, strerror(errno));
+    while (!err && got < n) {
+        ssize_t r = read(fd, *buf + got, n - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            err = r < 0 ? errno : EIO; /* shorter than fstat said */
+        else
+            got += (size_t)r;
+    }
+    close(fd);
+    if (!err) {
+        *len = n;
+        return LG_OK;
+    }
     free(*buf);
     *buf = NULL;
-    fclose(f);
-    return st;
+    return hx_err(LG_E_IO, "%s: read error: %s", path, strerror(err));
 }
 
 static lg_status write_all(const char *path, const unsigned char *buf, size_t len)
 {
-    FILE *f = fopen(path, "wb");
-    if (!f)
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    if (fd < 0)
         return hx_err(LG_E_IO, "%s: %s", path, strerror(errno));
-    size_t put = len ? fwrite(buf, 1, len, f) : 0;
-    int closed = fclose(f);
-    if (put != len || closed != 0)
-        return hx_err(LG_E_IO, "%s: write error: %s", path, strerror(errno));
+    int err = 0;
+    for (size_t put = 0; !err && put < len;) {
+        ssize_t w = write(fd, buf + put, len - put);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            err = w < 0 ? errno : EIO;
+        else
+            put += (size_t)w;
+    }
+    if (close(fd) && !err)
+        err = errno;
+    if (err)
+        return hx_err(LG_E_IO, "%s: write error: %s", path, strerror(err));
     return LG_OK;
 }
 
