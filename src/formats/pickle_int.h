@@ -19,22 +19,26 @@
 #define LG__PICKLE_INT_CACHE 1024u
 #define LG__PICKLE_GLOBAL_CACHE 64u
 
-/* Values are carved from slabs, freed all at once with the pool. */
-typedef struct lg__pk_slab {
-    struct lg__pk_slab *next;
-    size_t used;
+/* Values are carved from slabs, and short item arrays from chunks, both
+ * freed all at once with the pool. */
+typedef struct lg__pk_block {
+    struct lg__pk_block *next;
+    size_t used; /* values or items taken */
+} lg__pk_block;
+
+typedef struct {
+    lg__pk_block b;
     lg__pv v[LG__PICKLE_SLAB_VALUES];
 } lg__pk_slab;
 
-typedef struct lg__pk_chunk {
-    struct lg__pk_chunk *next;
-    size_t used;
+typedef struct {
+    lg__pk_block b;
     lg__pv *items[LG__PICKLE_CHUNK_ITEMS];
 } lg__pk_chunk;
 
 struct lg__pickle {
-    lg__pk_slab *slabs;
-    lg__pk_chunk *chunks;
+    lg__pk_block *slabs;  /* of lg__pk_slab, the newest first */
+    lg__pk_block *chunks; /* of lg__pk_chunk, the newest first */
     size_t nvalues;     /* read, shared ones counted each time */
     lg__pv *none, *bools[2];
     lg__pv *ints[LG__PICKLE_INT_CACHE];

@@ -25,18 +25,19 @@ void lg__pickle_free(lg__pickle *p)
 {
     if (!p)
         return;
-    for (lg__pk_slab *s = p->slabs, *next; s; s = next) {
-        next = s->next;
-        for (size_t i = 0; i < s->used; i++) {
+    for (lg__pk_block *b = p->slabs, *next; b; b = next) {
+        lg__pk_slab *s = (lg__pk_slab *)b;
+        next = b->next;
+        for (size_t i = 0; i < b->used; i++) {
             if (!s->v[i].pooled)
                 free(s->v[i].items);
             free(s->v[i].msg);
         }
         free(s);
     }
-    for (lg__pk_chunk *c = p->chunks, *next; c; c = next) {
-        next = c->next;
-        free(c);
+    for (lg__pk_block *b = p->chunks, *next; b; b = next) {
+        next = b->next;
+        free(b);
     }
     free(p);
 }
@@ -79,21 +80,31 @@ const char *lg__pv_kind_name(lg__pv_kind k)
 
 /* -------------------------------------------------------------- values */
 
+/* A new block of size bytes (a slab or a chunk), charged to the budget,
+ * becomes the head of *head. */
+static lg_status new_block(lg__um *u, size_t size, lg__pk_block **head)
+{
+    lg_status st = lg__pk_charge(u, size);
+    if (st != LG_OK)
+        return st;
+    lg__pk_block *b = lg__malloc(size);
+    if (!b)
+        return lg__pk_nomem(u);
+    b->next = *head;
+    b->used = 0;
+    *head = b;
+    return LG_OK;
+}
+
 lg_status lg__pk_new_value(lg__um *u, lg__pv_kind kind, lg__pv **out)
 {
     lg__pickle *p = u->p;
     if (!p->slabs || p->slabs->used == LG__PICKLE_SLAB_VALUES) {
-        lg_status st = lg__pk_charge(u, sizeof(lg__pk_slab));
+        lg_status st = new_block(u, sizeof(lg__pk_slab), &p->slabs);
         if (st != LG_OK)
             return st;
-        lg__pk_slab *s = lg__malloc(sizeof *s);
-        if (!s)
-            return lg__pk_nomem(u);
-        s->next = p->slabs;
-        s->used = 0;
-        p->slabs = s;
     }
-    lg__pv *v = &p->slabs->v[p->slabs->used++];
+    lg__pv *v = &((lg__pk_slab *)p->slabs)->v[p->slabs->used++];
     memset(v, 0, sizeof *v);
     v->kind = kind;
     v->dtype = -1;
@@ -133,17 +144,11 @@ static lg_status pooled_items(lg__um *u, size_t n, lg__pv ***out)
 {
     lg__pickle *p = u->p;
     if (!p->chunks || LG__PICKLE_CHUNK_ITEMS - p->chunks->used < n) {
-        lg_status st = lg__pk_charge(u, sizeof(lg__pk_chunk));
+        lg_status st = new_block(u, sizeof(lg__pk_chunk), &p->chunks);
         if (st != LG_OK)
             return st;
-        lg__pk_chunk *c = lg__malloc(sizeof *c);
-        if (!c)
-            return lg__pk_nomem(u);
-        c->next = p->chunks;
-        c->used = 0;
-        p->chunks = c;
     }
-    *out = &p->chunks->items[p->chunks->used];
+    *out = &((lg__pk_chunk *)p->chunks)->items[p->chunks->used];
     p->chunks->used += n;
     return LG_OK;
 }
