@@ -28,15 +28,8 @@ int hx_open_fds_probe(void)
 }
 
 #ifdef __linux__
-/* Since Linux 6.2, the size stat gives /proc/self/fd is the number of
- * open descriptors: one system call, no descriptor of its own. Before,
- * it is 0, and the entries are counted: all of them, less ".", ".." and
- * the listing's own descriptor. -1 when /proc is not mounted. */
-static int proc_fds(void)
+int hx_open_fds_listed(void)
 {
-    struct stat sb;
-    if (stat("/proc/self/fd", &sb) == 0 && sb.st_size > 0 && sb.st_size < INT_MAX)
-        return (int)sb.st_size;
     int n = 0;
     DIR *d = opendir("/proc/self/fd");
     if (!d)
@@ -45,6 +38,17 @@ static int proc_fds(void)
         n++;
     closedir(d);
     return n - 3;
+}
+
+/* Since Linux 6.2, the size stat gives /proc/self/fd is the number of
+ * open descriptors: one system call, no descriptor of its own. Before,
+ * it is 0, and the entries are counted. */
+static int proc_fds(void)
+{
+    struct stat sb;
+    if (stat("/proc/self/fd", &sb) == 0 && sb.st_size > 0 && sb.st_size < INT_MAX)
+        return (int)sb.st_size;
+    return hx_open_fds_listed();
 }
 #endif
 

@@ -18,4 +18,10 @@
 int hx_open_fds(void);
 /* The probe alone, on every system (tested against /proc on Linux). */
 int hx_open_fds_probe(void);
+#ifdef __linux__
+/* The entries of /proc/self/fd, less ".", ".." and the listing's own
+ * descriptor: what hx_open_fds counts where stat gives no size (before
+ * Linux 6.2). -1 when /proc is not mounted. */
+int hx_open_fds_listed(void);
+#endif
 #endif

@@ -53,16 +53,12 @@ ts_storage *ts_storage_find(ts_priv *p, const char *key, size_t klen)
     return k ? &p->s[k - 1] : NULL;
 }
 
-/* Keeps the table at most half full. Its first size holds a storage for
- * each record of the zip, as most are (a legacy file has none): then it
- * never grows, and no key is hashed twice. */
+/* Keeps the table at most half full. */
 static lg_status grow_slots(lg_checkpoint *c, ts_priv *p)
 {
     if (2 * (p->ns + 1) <= p->nslot)
         return LG_OK;
     size_t n = p->nslot ? 2 * p->nslot : 64;
-    while (!p->nslot && n / 2 < p->zip.n && n <= SIZE_MAX / 4)
-        n *= 2;
     size_t *old = p->slot, nold = p->nslot;
     if (!(p->slot = lg__calloc(n, sizeof *p->slot))) {
         p->slot = old;

@@ -45,11 +45,22 @@ START_TEST(probe_sees_high_descriptor)
 END_TEST
 
 #ifdef __linux__
-/* Where /proc lists them, the probe finds the same number. */
+/* Where /proc lists them, the probe finds the same number, and so do the
+ * size of /proc/self/fd (hx_open_fds, Linux 6.2 and later) and its
+ * listing (before), with three more open and after they are closed. */
 START_TEST(probe_agrees_with_proc)
 {
     ck_assert_int_eq(hx_open_fds_probe(), hx_open_fds());
     ck_assert_int_eq(hx_open_fds(), tu_open_fds());
+    ck_assert_int_eq(hx_open_fds_listed(), hx_open_fds());
+    int fd[3];
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_ge(fd[i] = open("/dev/null", O_RDONLY), 0);
+    ck_assert_int_eq(hx_open_fds_listed(), tu_open_fds());
+    ck_assert_int_eq(hx_open_fds(), tu_open_fds());
+    for (int i = 0; i < 3; i++)
+        close(fd[i]);
+    ck_assert_int_eq(hx_open_fds_listed(), hx_open_fds());
 }
 END_TEST
 #endif

@@ -637,6 +637,9 @@ START_TEST(alloc_failures)
     static const char d[] = "\x80\x02}(U\x01" "acargparse\nNamespace\n)\x81U\x01" "b(K\x01"
                             "icollections\ndefaultdict\nU\x01" "ccfoo\nbar\nK\x01\x85Ru.";
     alloc_sweep(d, sizeof d - 1, 1);
+    /* shared scalars first (their slab), then a tuple (its arena chunk) */
+    static const char s[] = "\x80\x02(K\x01K\x01\x88NK\x02t.";
+    alloc_sweep(s, sizeof s - 1, 0);
 }
 END_TEST
 
