@@ -108,17 +108,20 @@ lg_status hx_corrupt_apply_mem(const hx_corrupt *c, unsigned char **buf, size_t 
 }
 
 /* Plain open, fstat, read and close: stdio would add a stat, two seeks
- * and a buffer to each of the hundreds of reads of a sweep. */
+ * and a buffer to each of the hundreds of reads of a sweep. O_NONBLOCK: a
+ * pipe's open would wait for a writer; it is refused instead. */
 lg_status hx_corrupt_read(const char *path, unsigned char **buf, size_t *len)
 {
     struct stat sb;
     *buf = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return hx_err(LG_E_IO, "%s: %s", path, strerror(errno));
     int err = fstat(fd, &sb) ? errno : 0;
     if (!err && S_ISDIR(sb.st_mode)) /* a folder opens, and reads as EISDIR */
         err = EISDIR;
+    else if (!err && (S_ISFIFO(sb.st_mode) || S_ISSOCK(sb.st_mode))) /* no size to read */
+        err = ESPIPE;
     else if (!err && (sb.st_size < 0 || (uint64_t)sb.st_size >= SIZE_MAX))
         err = EFBIG;
     size_t n = err ? 0 : (size_t)sb.st_size, got = 0;

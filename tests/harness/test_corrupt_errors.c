@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/stat.h>
 
 static const char *dir;
 
@@ -376,6 +377,13 @@ START_TEST(test_apply_files)
     ck_assert_int_eq(hx_corrupt_apply(&trunc, dir, out), LG_E_IO);
     ck_assert_msg(strstr(hx_errmsg(), dir) == hx_errmsg() &&
                       strstr(hx_errmsg(), "read error: Is a directory"),
+                  "%s", hx_errmsg());
+    /* a pipe: no size to read up to */
+    const char *fifo = path_of("fifo");
+    ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+    ck_assert_int_eq(hx_corrupt_apply(&trunc, fifo, out), LG_E_IO);
+    ck_assert_msg(strstr(hx_errmsg(), fifo) == hx_errmsg() &&
+                      strstr(hx_errmsg(), "read error: Illegal seek"),
                   "%s", hx_errmsg());
     /* the output in a folder that does not exist, and on a full device */
     const char *nowhere = path_of("no/such/out.bin");
