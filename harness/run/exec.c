@@ -140,7 +140,11 @@ static int prepare_corrupt(case_run *r, char *why, size_t n)
     snprintf(r->tmp, sizeof r->tmp, "%s/%s.%s.%ld-%lu", r->o->cache_dir, base_name(r->path),
              file_label(cc.label), (long)getpid(), serial++);
     if (hx_corrupt_apply(&cc, r->path, r->tmp) != LG_OK) {
-        snprintf(why, n, "corrupt %s: %s", cc.label, hx_errmsg());
+        /* the generators name the corruption already; a read or a write of
+         * the file does not */
+        char pre[sizeof cc.label + 16];
+        snprintf(pre, sizeof pre, "corrupt %s: ", cc.label);
+        snprintf(why, n, "%s%s", strncmp(hx_errmsg(), pre, strlen(pre)) ? pre : "", hx_errmsg());
         unlink(r->tmp);
         r->tmp[0] = 0;
         return -1;

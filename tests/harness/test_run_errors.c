@@ -187,10 +187,28 @@ static void expect_status(json_t *res, const char *status, const char *reason)
 START_TEST(test_case_cannot_be_met)
 {
     hx_run_opts o = {.cache_dir = dir};
-    /* a corruption the file cannot take: fail, naming it */
-    expect_status(run_one("suite: s\nfixtures:\n" FIXTURE "cases:\n"
-                          "  - {name: a, file: f, corrupt: {truncate: 1000000}}\n", 0, &o),
-                  "fail", "corrupt truncate:1000000: length outside the file");
+    /* a corruption the file cannot take: fail, naming it once */
+    json_t *res = run_one("suite: s\nfixtures:\n" FIXTURE "cases:\n"
+                          "  - {name: a, file: f, corrupt: {truncate: 1000000}}\n", 0, &o);
+    const char *why = json_string_value(json_object_get(res, "reason"));
+    ck_assert_msg(why && strstr(why, "corrupt truncate:1000000: length outside the file") == why &&
+                      !strstr(why + 1, "corrupt truncate"), "%s", why ? why : "(null)");
+    expect_status(res, "fail", "length outside the file");
+    /* a splice from a pipe: refused at once (its open does not wait for a
+     * writer), the label once */
+    const char *fifo = path_of("src.fifo");
+    unlink(fifo);
+    ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+    char yaml[512];
+    snprintf(yaml, sizeof yaml, "suite: s\nfixtures:\n" FIXTURE "cases:\n"
+             "  - {name: a, file: f, corrupt: {splice: {from: {path: %s}, range: [0, 4]}}}\n",
+             fifo);
+    res = run_one(yaml, 0, &o);
+    why = json_string_value(json_object_get(res, "reason"));
+    ck_assert_msg(why && strstr(why, "corrupt splice:src.fifo:0:4@0: ") == why &&
+                      strstr(why, "src.fifo: read error: Illegal seek") &&
+                      !strstr(why + 1, "corrupt splice"), "%s", why ? why : "(null)");
+    expect_status(res, "fail", "Illegal seek");
     /* another error than the one expected */
     expect_status(run_one("suite: s\nfixtures:\n" FIXTURE "cases:\n"
                           "  - {name: a, file: f, corrupt: {truncate: 4},"
