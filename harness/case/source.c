@@ -5,6 +5,7 @@
  * ("[[[[...", 100,000 levels: minutes) before the tree's own depth check
  * could run. The file's size sets its budget of node visits. */
 #include "case/parse.h"
+#include "util/fs.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -36,18 +37,11 @@ static int read_all(cf_ctx *c, int fd, size_t size, char **out, size_t *n)
         cf_oom(c);
         return -1;
     }
-    while (got < size) {
-        ssize_t r = read(fd, b + got, size - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            cf_report_mark(c, (yaml_mark_t){0, 0, 0}, "cannot read: %s", strerror(errno));
-            free(b);
-            return -1;
-        }
-        if (r == 0)
-            break; /* truncated meanwhile: parse what is there */
-        got += (size_t)r;
+    int err = hx_read_full(fd, b, size, &got); /* truncated meanwhile: what is there */
+    if (err) {
+        cf_report_mark(c, (yaml_mark_t){0, 0, 0}, "cannot read: %s", strerror(err));
+        free(b);
+        return -1;
     }
     b[got] = '\0';
     *out = b;

@@ -6,6 +6,7 @@
  * keeps every generator short. */
 #include "corrupt/internal.h"
 #include "util/error.h"
+#include "util/fs.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -129,15 +130,8 @@ lg_status hx_corrupt_read(const char *path, unsigned char **buf, size_t *len)
         close(fd);
         return hx_err(LG_E_NOMEM, "%s: out of memory", path);
     }
-    while (!err && got < n) {
-        ssize_t r = read(fd, *buf + got, n - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            err = r < 0 ? errno : EIO; /* shorter than fstat said */
-        else
-            got += (size_t)r;
-    }
+    if (!err && !(err = hx_read_full(fd, *buf, n, &got)) && got < n)
+        err = EIO; /* shorter than fstat said */
     close(fd);
     if (!err) {
         *len = n;
@@ -153,16 +147,7 @@ static lg_status write_all(const char *path, const unsigned char *buf, size_t le
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
     if (fd < 0)
         return hx_err(LG_E_IO, "%s: %s", path, strerror(errno));
-    int err = 0;
-    for (size_t put = 0; !err && put < len;) {
-        ssize_t w = write(fd, buf + put, len - put);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            err = w < 0 ? errno : EIO;
-        else
-            put += (size_t)w;
-    }
+    int err = hx_write_full(fd, buf, len);
     if (close(fd) && !err)
         err = errno;
     if (err)

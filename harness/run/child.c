@@ -5,6 +5,7 @@
 #endif
 #include "run/child.h"
 #include "util/error.h"
+#include "util/fs.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -501,21 +502,11 @@ void hx_child_free(hx_child *c)
 lg_status hx_child_send(hx_child *c, const void *buf, size_t n)
 {
     struct sigaction ign = {.sa_handler = SIG_IGN}, old;
-    const char *p = buf;
-    int err = 0;
     if (c->in_fd < 0)
         return hx_err(LG_E_IO, "the child's input is closed");
     sigemptyset(&ign.sa_mask);
     sigaction(SIGPIPE, &ign, &old); /* a gone child is EPIPE, not our death */
-    while (n && !err) {
-        ssize_t w = write(c->in_fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            err = w < 0 ? errno : EIO;
-        else
-            p += w, n -= (size_t)w;
-    }
+    int err = hx_write_full(c->in_fd, buf, n);
     sigaction(SIGPIPE, &old, NULL);
     return err ? hx_err(LG_E_IO, "writing to child %ld: %s", (long)c->pid, strerror(err)) : LG_OK;
 }

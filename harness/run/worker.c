@@ -3,6 +3,7 @@
 #include "run/worker.h"
 #include "util/error.h"
 #include "util/fds.h"
+#include "util/fs.h"
 #include "util/json.h"
 
 #include <errno.h>
@@ -20,20 +21,6 @@
 
 /* ------------------------------------------------------ the result line */
 
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 /* {"result": res, "fired": N[, "retire": why]} and a newline, in one
  * write where the pipe allows. Takes res. */
 static lg_status emit_line(int fd, json_t *res, uint64_t fired, const char *retire)
@@ -44,12 +31,13 @@ static lg_status emit_line(int fd, json_t *res, uint64_t fired, const char *reti
     char *text = w ? hx_json_dumps(w, JSON_COMPACT) : NULL;
     size_t len = text ? strlen(text) : 0;
     lg_status st = LG_OK;
+    int err;
     if (text)
         text[len] = '\n'; /* the NUL becomes the newline: one write */
     if (!text)
         st = hx_err(LG_E_NOMEM, "out of memory");
-    else if (write_all(fd, text, len + 1))
-        st = hx_err(LG_E_IO, "writing the result: %s", strerror(errno));
+    else if ((err = hx_write_full(fd, text, len + 1)) != 0)
+        st = hx_err(LG_E_IO, "writing the result: %s", strerror(err));
     free(text);
     json_decref(w);
     return st;
@@ -188,7 +176,7 @@ static int worker_loop(void *arg, int out_fd)
     while ((r = read_request(req, sizeof req, &have, &job, &k)) > 0) {
         if (prepare)
             prepare(a->ctx, job);
-        if (write_all(out_fd, "+", 1))
+        if (hx_write_full(out_fd, "+", 1))
             return 1;
         lg_fault_clear();
         lg_error_clear();

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 /* The message for path, with errno kept for the caller. */
 static lg_status io_error(const char *path)
@@ -54,4 +55,36 @@ lg_status hx_fclose_checked(FILE *f, const char *path)
         return io_error(path);
     }
     return LG_OK;
+}
+
+int hx_write_full(int fd, const void *p, size_t n)
+{
+    const char *b = p;
+    while (n) {
+        ssize_t w = write(fd, b, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return w < 0 ? errno : EIO;
+        b += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+int hx_read_full(int fd, void *p, size_t n, size_t *got)
+{
+    char *b = p;
+    *got = 0;
+    while (*got < n) {
+        ssize_t r = read(fd, b + *got, n - *got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return errno;
+        if (r == 0)
+            break;
+        *got += (size_t)r;
+    }
+    return 0;
 }

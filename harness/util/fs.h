@@ -15,4 +15,11 @@ lg_status hx_mkdirs(const char *dir);
 lg_status hx_fopen_out(const char *path, FILE **f);
 /* Closes f, opened on path; an earlier write error on f fails too. */
 lg_status hx_fclose_checked(FILE *f, const char *path);
+/* Writes the n bytes at p to fd, again after EINTR. 0, or the errno of
+ * the write that failed (EIO for one that wrote nothing). */
+int hx_write_full(int fd, const void *p, size_t n);
+/* Reads up to n bytes from fd into p, again after EINTR, until end of
+ * file; *got says how many came. 0, or the errno of the read that
+ * failed. */
+int hx_read_full(int fd, void *p, size_t n, size_t *got);
 #endif
