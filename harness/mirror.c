@@ -135,13 +135,9 @@ static lg_status add_var(lg_store *st, size_t i, const char *name, lg_dtype dt, 
     uint64_t nb = lg_store_var(st, lg_store_count(st) - 1)->nbytes; /* the one just added */
     if (hx_mirror_partial(nb))
         return fill_ends(st, name, i, dt, nb, in_place);
-    unsigned char *buf = malloc(nb ? (size_t)nb : 1);
-    if (!buf)
-        return LG_E_NOMEM;
-    var_pattern(buf, (size_t)nb, i, 0, dt);
-    r = lg_store_fill(st, name, buf, (size_t)nb);
-    free(buf);
-    return r;
+    unsigned char small[2 * HX_MIRROR_EDGE]; /* nb fits: it is not partial */
+    var_pattern(small, (size_t)nb, i, 0, dt);
+    return lg_store_fill(st, name, small, (size_t)nb);
 }
 
 /* Readers that hold nothing but the map after open (their tensors are

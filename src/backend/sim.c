@@ -33,6 +33,10 @@ typedef struct {
     unsigned char *data;
 } sim_tensor;
 
+/* A tensor's bytes follow its header in the same block, at a multiple of
+ * 16 (malloc's alignment, enough for every dtype). */
+#define SIM_HEAD ((sizeof(sim_tensor) + 15) / 16 * 16)
+
 /* libtorch 1.13, torch/csrc/jit/serialization/unpickler.cpp */
 #define MSG_MPS_DESERIALIZE "supported devices include CPU, CUDA and HPU, however got MPS"
 /* MPS's refusal of float64 */
@@ -147,15 +151,12 @@ static lg_status sim_alloc(lg_backend *b, lg_device d, lg_dtype t, int ndim, con
                        (unsigned long long)nbytes, (unsigned long long)p->in_use,
                        (unsigned long long)p->capacity);
     }
-    sim_tensor *x = calloc(1, sizeof *x);
-    unsigned char *data = calloc(1, nbytes ? (size_t)nbytes : 1);
-    if (!x || !data) {
-        free(x);
-        free(data);
+    /* One block: the header, then the bytes (zeros, as calloc gives). */
+    sim_tensor *x = calloc(1, SIM_HEAD + (size_t)nbytes);
+    if (!x)
         return lg__err(LG_E_DEVICE, "%s: out of memory. Tried to allocate %llu bytes",
                        lg_device_format(d, dn), (unsigned long long)nbytes);
-    }
-    *x = (sim_tensor){SIM_MAGIC, d, t, nbytes, data};
+    *x = (sim_tensor){SIM_MAGIC, d, t, nbytes, (unsigned char *)x + SIM_HEAD};
     p->in_use += nbytes;
     s->live++;
     *out = x;
@@ -170,7 +171,6 @@ static void sim_free(lg_backend *b, void *t)
     st_of(b)->dev[x->device.type].in_use -= x->nbytes;
     st_of(b)->live--;
     x->magic = 0;
-    free(x->data);
     free(x);
 }
 

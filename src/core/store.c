@@ -109,7 +109,8 @@ lg_status lg_store_add(lg_store *s, const char *name, lg_dtype dtype, int ndim,
 
 lg_status lg_store_fill(lg_store *s, const char *name, const void *src, size_t n)
 {
-    size_t i = lg_store_find(s, name);
+    /* first where a store being built is filled: the variable just added */
+    size_t i = lg__index_find_hint(&s->index, name, var_name, s, s->n, s->n - 1);
     if (i == (size_t)-1)
         return lg__err(LG_E_NOTFOUND, "no variable \"%s\" in the store", name);
     if (n != s->v[i].info.nbytes)
