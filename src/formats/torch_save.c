@@ -31,49 +31,97 @@ static uint64_t key_hash(const char *s, size_t n)
     uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a */
     for (size_t i = 0; i < n; i++)
         h = (h ^ (unsigned char)s[i]) * 0x100000001b3ULL;
-    return h;
+    return h ^ h >> 32;
 }
 
-/* The slot holding key, or the empty slot where it would go. */
-static size_t *slot_of(ts_priv *p, const char *key, size_t klen)
+/* The slot holding key (hash h), or the empty slot where it would go. A
+ * storage's key is compared only where the hashes agree. */
+static ts_slot *slot_of(ts_priv *p, uint64_t h, const char *key, size_t klen)
 {
-    size_t mask = p->nslot - 1, i = (size_t)key_hash(key, klen) & mask;
-    for (;; i = (i + 1) & mask) {
-        size_t k = p->slot[i];
-        if (!k || (p->s[k - 1].klen == klen && !memcmp(p->s[k - 1].key, key, klen)))
-            return &p->slot[i];
+    size_t mask = p->nslot - 1;
+    for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
+        ts_slot *t = &p->slot[i];
+        if (!t->k || (t->hash == h && p->s[t->k - 1].klen == klen &&
+                      !memcmp(p->s[t->k - 1].key, key, klen)))
+            return t;
     }
+}
+
+/* The number a storage key spells as torch.save writes its keys (decimal,
+ * no sign, no leading zero, at most 18 digits); -1 for any other key. */
+static int64_t key_number(const char *key, size_t n)
+{
+    int64_t v = 0;
+    if (!n || n > 18 || (key[0] == '0' && n > 1))
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (key[i] < '0' || key[i] > '9')
+            return -1;
+        v = v * 10 + (key[i] - '0');
+    }
+    return v;
 }
 
 ts_storage *ts_storage_find(ts_priv *p, const char *key, size_t klen)
 {
+    if (!p->hashed) { /* storage k is s[k], key "k" */
+        int64_t v = key_number(key, klen);
+        return v >= 0 && (uint64_t)v < p->ns ? &p->s[v] : NULL;
+    }
     if (!p->nslot)
         return NULL;
-    size_t k = *slot_of(p, key, klen);
+    size_t k = slot_of(p, key_hash(key, klen), key, klen)->k;
     return k ? &p->s[k - 1] : NULL;
 }
 
-/* Keeps the table at most half full. */
+/* Keeps the table at most half full, with room for one more key. */
 static lg_status grow_slots(lg_checkpoint *c, ts_priv *p)
 {
     if (2 * (p->ns + 1) <= p->nslot)
         return LG_OK;
     size_t n = p->nslot ? 2 * p->nslot : 64;
-    size_t *old = p->slot, nold = p->nslot;
+    while (n < 2 * (p->ns + 1))
+        n *= 2;
+    ts_slot *old = p->slot;
+    size_t nold = p->nslot;
     if (!(p->slot = lg__calloc(n, sizeof *p->slot))) {
         p->slot = old;
         return lg__err(LG_E_NOMEM, "%s: out of memory indexing storages", c->path);
     }
     p->nslot = n;
-    for (size_t i = 0; i < nold; i++)
-        if (old[i])
-            *slot_of(p, p->s[old[i] - 1].key, p->s[old[i] - 1].klen) = old[i];
+    for (size_t i = 0; i < nold; i++) {
+        if (!old[i].k)
+            continue;
+        /* keys are unique in the table: the first empty slot is its place */
+        size_t j = (size_t)old[i].hash & (n - 1);
+        while (p->slot[j].k)
+            j = (j + 1) & (n - 1);
+        p->slot[j] = old[i];
+    }
     free(old);
     return LG_OK;
 }
 
-/* A new storage at *slot, the empty slot for key (with room for it). */
-static lg_status add_storage(lg_checkpoint *c, ts_priv *p, size_t *slot, const char *key,
+/* From "0", "1", ... to keys by hash: the storages so far indexed. */
+static lg_status to_hashed(lg_checkpoint *c, ts_priv *p)
+{
+    lg_status st = grow_slots(c, p);
+    if (st != LG_OK)
+        return st;
+    p->hashed = 1;
+    for (size_t i = 0; i < p->ns; i++) {
+        uint64_t h = key_hash(p->s[i].key, p->s[i].klen);
+        size_t j = (size_t)h & (p->nslot - 1);
+        while (p->slot[j].k) /* keys are unique: the first empty slot is its place */
+            j = (j + 1) & (p->nslot - 1);
+        p->slot[j] = (ts_slot){h, i + 1};
+    }
+    return LG_OK;
+}
+
+/* A new storage; slot: the empty slot for key (with room for it), or NULL
+ * while the keys are "0", "1", ... */
+static lg_status add_storage(lg_checkpoint *c, ts_priv *p, ts_slot *slot, const char *key,
                              size_t klen, ts_storage **out)
 {
     if (p->ns == p->scap) {
@@ -88,7 +136,8 @@ static lg_status add_storage(lg_checkpoint *c, ts_priv *p, size_t *slot, const c
     memset(s, 0, sizeof *s);
     s->key = key;
     s->klen = klen;
-    *slot = p->ns;
+    if (slot)
+        slot->k = p->ns;
     *out = s;
     return LG_OK;
 }
@@ -116,7 +165,11 @@ static lg_status find_record(lg_checkpoint *c, ts_priv *p, ts_storage *s)
     memcpy(name + p->plen, "/data/", 6);
     memcpy(name + p->plen + 6, s->key, s->klen);
     name[n] = '\0';
-    s->rec = lg__zip_find(&p->zip, name, n);
+    /* torch.save writes a storage's record as it first meets it: the
+     * next storage's record is most often the one after the last found */
+    s->rec = lg__zip_find_hint(&p->zip, name, n, p->next_rec);
+    if (s->rec)
+        p->next_rec = (size_t)(s->rec - p->zip.e) + 1;
     lg_status st = LG_OK;
     if (!s->rec)
         st = lg__err(LG_E_FORMAT, "%s: storage \"%.*s\": the archive has no record %s", c->path,
@@ -139,11 +192,24 @@ static lg_status register_storage(lg_checkpoint *c, ts_priv *p, const lg__pv *ke
     if (numel > UINT64_MAX / (uint64_t)elsize)
         return lg__err(LG_E_FORMAT, "%s: storage \"%.*s\": %" PRIu64 " elements overflow 64 bits",
                        c->path, (int)key->n, key->s, numel);
-    lg_status st = grow_slots(c, p); /* room for it, so that one probe finds or places it */
-    if (st != LG_OK)
-        return st;
-    size_t *slot = slot_of(p, key->s, key->n);
-    ts_storage *s = *slot ? &p->s[*slot - 1] : NULL;
+    lg_status st = LG_OK;
+    ts_storage *s = NULL;
+    ts_slot *slot = NULL;
+    uint64_t h = 0;
+    if (!p->hashed) { /* the keys so far are "0", "1", ...: "k" is s[k], or the next */
+        int64_t v = key_number(key->s, key->n);
+        if (v >= 0 && (uint64_t)v < p->ns)
+            s = &p->s[v];
+        else if ((v < 0 || (uint64_t)v != p->ns) && (st = to_hashed(c, p)) != LG_OK)
+            return st;
+    }
+    if (p->hashed) {
+        if ((st = grow_slots(c, p)) != LG_OK) /* room, so that one probe finds or places it */
+            return st;
+        h = key_hash(key->s, key->n);
+        slot = slot_of(p, h, key->s, key->n);
+        s = slot->k ? &p->s[slot->k - 1] : NULL;
+    }
     if (s && s->nbytes != numel * (uint64_t)elsize)
         return lg__err(LG_E_FORMAT, "%s: storage \"%.*s\" is referenced as %" PRIu64 " bytes and "
                        "as %" PRIu64 " bytes", c->path, (int)key->n, key->s, s->nbytes,
@@ -152,6 +218,8 @@ static lg_status register_storage(lg_checkpoint *c, ts_priv *p, const lg__pv *ke
         *out = s;
         return LG_OK;
     }
+    if (slot)
+        slot->hash = h;
     if ((st = add_storage(c, p, slot, key->s, key->n, &s)) != LG_OK)
         return st;
     s->numel = numel;

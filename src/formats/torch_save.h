@@ -34,6 +34,11 @@ typedef struct {
 } ts_tensor;
 
 typedef struct {
+    uint64_t hash;              /* of the key */
+    size_t k;                   /* index in s + 1; 0: empty */
+} ts_slot;
+
+typedef struct {
     int legacy;                 /* 0: zip, 1: before 1.6 */
     lg__zip zip;
     const char *prefix;         /* zip: the archive's folder, into the map */
@@ -41,7 +46,10 @@ typedef struct {
     int big_endian;             /* zip: byteorder says big */
     ts_storage *s;
     size_t ns, scap;
-    size_t *slot;               /* open() only: hash of keys -> index + 1 */
+    int hashed;                 /* open() only: 0 while the keys are "0", "1", ... in
+                                   the order met (storage k is s[k]); then slot */
+    ts_slot *slot;              /* open() only: keys by hash */
+    size_t next_rec;            /* open() only: where the next storage's record may be */
     size_t nslot;
     ts_tensor *t;               /* one per c->tensors */
 } ts_priv;

@@ -347,37 +347,78 @@ static int by_offset(const void *a, const void *b)
     return x->local < y->local ? -1 : x->local > y->local;
 }
 
-static int name_cmp(const char *a, size_t an, const char *b, size_t bn)
+static int same_name(const lg__zip_entry *e, const char *name, size_t nlen)
 {
-    int r = memcmp(a, b, an < bn ? an : bn);
-    return r ? r : (an > bn) - (an < bn);
+    return e->nlen == nlen && !memcmp(e->name, name, nlen);
 }
 
-static int by_name(const void *a, const void *b)
+static uint64_t name_hash(const char *s, size_t n)
 {
-    const lg__zip_entry *x = *(lg__zip_entry *const *)a, *y = *(lg__zip_entry *const *)b;
-    return name_cmp(x->name, x->nlen, y->name, y->nlen);
+    uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a */
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 0x100000001b3ULL;
+    return h ^ h >> 32;
 }
 
-/* No two records share bytes; no two share a name. */
+/* The slot of the record named name (hash h), or the empty slot where it
+ * would go: open addressing, linear probing, at most half full. */
+static lg__zip_slot *slot_of(const lg__zip *z, uint64_t h, const char *name, size_t nlen)
+{
+    size_t mask = z->nslot - 1;
+    for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
+        lg__zip_slot *s = &z->slot[i];
+        if (!s->k || (s->hash == h && same_name(&z->e[s->k - 1], name, nlen)))
+            return s;
+    }
+}
+
+/* Records in the order of their offsets: the central directory's order
+ * when it is that already (as torch.save and most writers leave it),
+ * else a sorted copy (*sorted, to be freed). NULL: out of memory. */
+static const lg__zip_entry *const *offset_order(lg__zip *z, lg__zip_entry ***sorted)
+{
+    static const lg__zip_entry *none[1];
+    size_t i = 1;
+    while (i < z->n && z->e[i - 1].local <= z->e[i].local)
+        i++;
+    *sorted = NULL;
+    if (i >= z->n)
+        return none; /* in order: z->e itself is read */
+    if (!(*sorted = lg__calloc(z->n, sizeof **sorted)))
+        return NULL;
+    for (i = 0; i < z->n; i++)
+        (*sorted)[i] = &z->e[i];
+    qsort(*sorted, z->n, sizeof **sorted, by_offset);
+    return (const lg__zip_entry *const *)*sorted;
+}
+
+/* No two records share bytes; no two share a name. The names are
+ * indexed by hash on the way (lg__zip_find). */
 static lg_status check_layout(lg__zip *z)
 {
-    for (size_t i = 0; i < z->n; i++)
-        z->by_name[i] = &z->e[i];
-    qsort(z->by_name, z->n, sizeof *z->by_name, by_offset);
+    lg__zip_entry **sorted;
+    const lg__zip_entry *const *order = offset_order(z, &sorted);
+    if (!order)
+        return lg__err(LG_E_NOMEM, "%s: out of memory reading %zu zip entries", z->path, z->n);
     for (size_t i = 1; i < z->n; i++) {
-        const lg__zip_entry *a = z->by_name[i - 1], *b = z->by_name[i];
-        if (a->end > b->local)
+        const lg__zip_entry *a = sorted ? order[i - 1] : &z->e[i - 1];
+        const lg__zip_entry *b = sorted ? order[i] : &z->e[i];
+        if (a->end > b->local) {
+            free(sorted);
             return lg__err(LG_E_FORMAT, "%s: zip records \"%.*s\" [%" PRIu64 ", %" PRIu64 ") and "
                            "\"%.*s\" (at %" PRIu64 ") overlap", z->path, (int)a->nlen, a->name,
                            a->local, a->end, (int)b->nlen, b->name, b->local);
+        }
     }
-    qsort(z->by_name, z->n, sizeof *z->by_name, by_name);
-    for (size_t i = 1; i < z->n; i++) {
-        const lg__zip_entry *a = z->by_name[i - 1], *b = z->by_name[i];
-        if (!by_name(&a, &b))
+    free(sorted);
+    for (size_t i = 0; i < z->n; i++) {
+        const lg__zip_entry *e = &z->e[i];
+        uint64_t h = name_hash(e->name, e->nlen);
+        lg__zip_slot *s = slot_of(z, h, e->name, e->nlen);
+        if (s->k)
             return lg__err(LG_E_FORMAT, "%s: zip record \"%.*s\" appears twice in the central "
-                           "directory", z->path, (int)a->nlen, a->name);
+                           "directory", z->path, (int)e->nlen, e->name);
+        *s = (lg__zip_slot){h, i + 1};
     }
     return LG_OK;
 }
@@ -416,8 +457,12 @@ lg_status lg__zip_open(lg__zip *z, const char *path, const unsigned char *map, u
     z->cd_offset = end.cd_offset;
     z->n = (size_t)end.count;
     z->e = lg__calloc(z->n ? z->n : 1, sizeof *z->e);
-    z->by_name = lg__calloc(z->n ? z->n : 1, sizeof *z->by_name);
-    st = z->e && z->by_name ? parse_all(z, &end)
+    if (z->e) { /* e's size bounds n: 2 n cannot overflow */
+        for (z->nslot = 64; z->nslot < 2 * z->n;)
+            z->nslot *= 2;
+        z->slot = lg__calloc(z->nslot, sizeof *z->slot);
+    }
+    st = z->e && z->slot ? parse_all(z, &end)
                             : lg__err(LG_E_NOMEM, "%s: out of memory reading %zu zip entries",
                                       path, z->n);
     if (st != LG_OK)
@@ -460,27 +505,27 @@ size_t lg__zip_end_records(const unsigned char *map, uint64_t size)
 void lg__zip_close(lg__zip *z)
 {
     free(z->e);
-    free(z->by_name);
+    free(z->slot);
     z->e = NULL;
-    z->by_name = NULL;
+    z->slot = NULL;
+    z->nslot = 0;
     z->n = 0;
 }
 
 const lg__zip_entry *lg__zip_find(const lg__zip *z, const char *name, size_t nlen)
 {
-    size_t lo = 0, hi = z->n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        const lg__zip_entry *e = z->by_name[mid];
-        int r = name_cmp(e->name, e->nlen, name, nlen);
-        if (r == 0)
-            return e;
-        if (r < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return NULL;
+    if (!z->nslot)
+        return NULL;
+    size_t k = slot_of(z, name_hash(name, nlen), name, nlen)->k;
+    return k ? &z->e[k - 1] : NULL;
+}
+
+const lg__zip_entry *lg__zip_find_hint(const lg__zip *z, const char *name, size_t nlen,
+                                      size_t hint)
+{
+    if (hint < z->n && same_name(&z->e[hint], name, nlen))
+        return &z->e[hint];
+    return lg__zip_find(z, name, nlen);
 }
 
 lg_status lg__zip_readable(const lg__zip *z, const lg__zip_entry *e)

@@ -22,12 +22,18 @@ typedef struct {
 } lg__zip_entry;
 
 typedef struct {
+    uint64_t hash;
+    size_t k;                  /* 1 + the record's index in e; 0: empty */
+} lg__zip_slot;
+
+typedef struct {
     const char *path;          /* for messages */
     const unsigned char *map;
     uint64_t size;
     lg__zip_entry *e;          /* central directory order */
     size_t n;
-    lg__zip_entry **by_name;   /* sorted by name */
+    lg__zip_slot *slot;        /* the names, by hash: nslot (a power of two) >= 2 n */
+    size_t nslot;
     uint64_t cd_offset;        /* where the central directory begins */
     int zip64;                 /* a zip64 end of central directory was read */
 } lg__zip;
@@ -49,6 +55,10 @@ int lg__zip_each_name(const unsigned char *map, uint64_t size,
 size_t lg__zip_end_records(const unsigned char *map, uint64_t size);
 /* The entry named exactly name (nlen bytes), or NULL. */
 const lg__zip_entry *lg__zip_find(const lg__zip *z, const char *name, size_t nlen);
+/* The same, looking first at entry hint of the central directory (for a
+ * caller that reads records in the order they were written). */
+const lg__zip_entry *lg__zip_find_hint(const lg__zip *z, const char *name, size_t nlen,
+                                      size_t hint);
 /* LG_OK when the entry can be read (stored or deflated, not encrypted);
  * else LG_E_FORMAT naming it. */
 lg_status lg__zip_readable(const lg__zip *z, const lg__zip_entry *e);

@@ -260,7 +260,19 @@ typedef struct {
     int versions;           /* .format_version and .storage_alignment records */
     int no_version;         /* no version record */
     int deflate_pkl;        /* data.pkl deflated, the rest as z says */
+    int cd_reversed;        /* the central directory lists the records last first */
 } variant;
+
+/* The central directory's entries, last first: an order that is not the
+ * records' own. */
+static void reverse_cd(zipw *z)
+{
+    for (size_t i = 0, j = z->n; i + 1 < j; i++, j--) {
+        hx_zip_entry t = z->e[i];
+        z->e[i] = z->e[j - 1];
+        z->e[j - 1] = t;
+    }
+}
 
 static const char *write_variant(const char *file, const variant *v)
 {
@@ -293,6 +305,8 @@ static const char *write_variant(const char *file, const variant *v)
     }
     free(pkl.p);
     free(data.p);
+    if (v->cd_reversed)
+        reverse_cd(&z);
     return z_finish(&z, v->zip64_end, file);
 }
 
@@ -871,15 +885,16 @@ END_TEST
 START_TEST(crafted_like_other_writers)
 {
     static const variant v[] = {
-        {"archive", 2, {1, 0, 0, 1}, 1, "little", 0, 0, 0},   /* PyTorch 2.x, as written */
-        {"archive", 4, {1, 0, 0, 1}, 1, "little", 1, 0, 0},   /* protocol 4, .format_version */
-        {"my model v2", 2, {0, 0, 0, 0}, 0, NULL, 0, 0, 0},   /* no descriptor, no alignment */
-        {"a", 4, {0, 0, 1, 0}, 1, NULL, 0, 0, 0},             /* zip64 extra fields */
-        {"ckpt", 2, {1, 0, 1, 1}, 1, "little", 1, 0, 0},      /* zip64 descriptors */
-        {"x", 2, {0, 1, 0, 0}, 0, NULL, 0, 0, 0},             /* everything deflated */
-        {"x", 2, {1, 0, 0, 0}, 0, NULL, 0, 0, 1},             /* data.pkl deflated */
-        {"be", 2, {1, 0, 0, 1}, 1, "big", 1, 0, 0},           /* byteorder big */
-        {"be", 4, {0, 1, 0, 0}, 0, "big", 0, 0, 0},           /* big and deflated */
+        {"archive", 2, {1, 0, 0, 1}, 1, "little", 0, 0, 0, 0},  /* PyTorch 2.x, as written */
+        {"archive", 4, {1, 0, 0, 1}, 1, "little", 1, 0, 0, 0},  /* protocol 4, .format_version */
+        {"my model v2", 2, {0, 0, 0, 0}, 0, NULL, 0, 0, 0, 0},  /* no descriptor, no alignment */
+        {"a", 4, {0, 0, 1, 0}, 1, NULL, 0, 0, 0, 0},            /* zip64 extra fields */
+        {"ckpt", 2, {1, 0, 1, 1}, 1, "little", 1, 0, 0, 0},     /* zip64 descriptors */
+        {"x", 2, {0, 1, 0, 0}, 0, NULL, 0, 0, 0, 0},            /* everything deflated */
+        {"x", 2, {1, 0, 0, 0}, 0, NULL, 0, 0, 1, 0},            /* data.pkl deflated */
+        {"be", 2, {1, 0, 0, 1}, 1, "big", 1, 0, 0, 0},          /* byteorder big */
+        {"be", 4, {0, 1, 0, 0}, 0, "big", 0, 0, 0, 0},          /* big and deflated */
+        {"archive", 2, {1, 0, 0, 1}, 1, "little", 0, 0, 0, 1},  /* directory last first */
     };
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
         char name[64];
@@ -889,9 +904,57 @@ START_TEST(crafted_like_other_writers)
 }
 END_TEST
 
+/* The std tensors with storage k keyed keys[k] (record data/<keys[k]>). */
+static const char *write_keyed(const char *file, const char *const keys[5])
+{
+    tdesc t[NSTD];
+    zipw z = {0};
+    zopt o = {.descriptor = 1, .align = 1};
+    buf pkl = {0}, data = {0};
+    char name[256];
+    memcpy(t, std_tensors, sizeof t);
+    for (int i = 0; i < NSTD; i++)
+        t[i].key = keys[atoi(std_tensors[i].key)];
+    p_state_dict(&pkl, 2, t, NSTD, 0);
+    z_add(&z, "k/data.pkl", pkl.p, pkl.n, o);
+    for (int k = 0; k < 5; k++) {
+        std_storage(k, 0, &data);
+        snprintf(name, sizeof name, "k/data/%s", keys[k]);
+        z_add(&z, name, data.p, data.n, o);
+    }
+    z_add(&z, "k/version", "3\n", 2, o);
+    free(pkl.p);
+    free(data.p);
+    return z_finish(&z, 0, file);
+}
+
+/* torch.save keys storages "0", "1", ... in the order it meets them, and
+ * the reader takes storage k as the k-th while that holds. Any other key
+ * is a key still: out of order, not a number, a number with leading
+ * zeros (not the same storage as without them), too long for 64 bits,
+ * from the start or after a few. */
+START_TEST(storage_keys_any_text)
+{
+    static const char *const keys[][5] = {
+        {"0", "1", "2", "3", "4"},
+        {"0", "2", "1", "3", "4"},
+        {"a", "b", "c", "d", "e"},
+        {"0", "01", "1", "001", "10"},
+        {"1", "0", "2", "3", "4"},
+        {"0", "1", "2", "3", "99999999999999999999"},
+        {"0", "1", "x", "2", "3"},
+    };
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "keyed-%zu.pt", i);
+        check_std(write_keyed(name, keys[i]), "torch-zip");
+    }
+}
+END_TEST
+
 START_TEST(big_endian_is_swapped)
 {
-    variant v = {"be", 2, {1, 0, 0, 1}, 1, "big", 0, 0, 0};
+    variant v = {"be", 2, {1, 0, 0, 1}, 1, "big", 0, 0, 0, 0};
     lg_checkpoint *c = open_ok(write_variant("be.pt", &v), NULL, NULL);
     float w[6];
     ck_assert_int_eq(lg_checkpoint_read(c, 0, w, sizeof w), LG_OK);
@@ -903,7 +966,7 @@ END_TEST
 
 START_TEST(missing_version_is_a_finding)
 {
-    variant v = {"nov", 2, {1, 0, 0, 1}, 1, "little", 0, 1, 0};
+    variant v = {"nov", 2, {1, 0, 0, 1}, 1, "little", 0, 1, 0, 0};
     lg_checkpoint *c = open_ok(write_variant("nov.pt", &v), NULL, NULL);
     ck_assert_uint_eq(lg_checkpoint_findings(c), 1);
     ck_assert(strstr(lg_checkpoint_finding(c, 0), "no version record"));
@@ -918,7 +981,7 @@ START_TEST(generator_torch_zip)
     hx_gen g;
     static const lg_dtype all[] = {LG_F64, LG_F32, LG_F16, LG_BF16, LG_I64, LG_I32, LG_I16,
                                    LG_I8, LG_U8, LG_BOOL};
-    for (int kind = 0; kind < 3; kind++) {
+    for (int kind = 0; kind < 4; kind++) {
         hx_gen_init(&g);
         g.seed = 11 + (uint64_t)kind;
         if (kind == 0)
@@ -927,6 +990,8 @@ START_TEST(generator_torch_zip)
             g.ndim = 0, g.tensors = 3;
         if (kind == 2)
             g.tensors = 0;
+        if (kind == 3) /* records and storages past their tables' first sizes */
+            g.tensors = 3000, g.ndim = 1, g.shape[0] = 2;
         char name[256];
         snprintf(g.format, sizeof g.format, "torch-zip");
         hx_gen_filename(&g, name, sizeof name);
@@ -1208,7 +1273,7 @@ static size_t find_bytes(const unsigned char *d, size_t n, const void *s, size_t
 
 START_TEST(zip_rules)
 {
-    variant v = {"z", 2, {0, 0, 0, 0}, 0, "little", 0, 0, 0};
+    variant v = {"z", 2, {0, 0, 0, 0}, 0, "little", 0, 0, 0, 0};
     size_t n, at;
     unsigned char *d = valid_zip(&n, &v), *m = malloc(n + 64);
     const unsigned char eocd[] = {0x50, 0x4b, 5, 6}, cen[] = {0x50, 0x4b, 1, 2};
@@ -1274,22 +1339,28 @@ START_TEST(zip_rules)
     memset(longer, 'l', sizeof longer);
     z_add(&z, "q/byteorder", longer, sizeof longer, o);
     expect_err(z_finish(&z, 0, "long.pt"), LG_E_FORMAT, "holds 64 bytes; at most 63 expected");
-    /* a record hidden inside another's data: overlap */
+    /* a record hidden inside another's data: overlap, whatever order the
+     * central directory lists them in */
     zipw inner = {0};
     z_add(&inner, "q/data/0", W, sizeof W, o);
     size_t inner_len = inner.memlen;
     unsigned char *hidden = malloc(inner_len);
     memcpy(hidden, inner.mem, inner_len);
     hx_zipw_free(&inner);
-    z_add(&z, "q/data.pkl", pkl.p, pkl.n, o);
-    uint64_t outer_at = z.off;
-    z_add(&z, "q/blob", hidden, inner_len, o);
-    hx_zip_entry e = {.name = "q/data/0",
-                      .crc = (uint32_t)crc32(0L, (const Bytef *)W, sizeof W),
-                      .csize = sizeof W, .usize = sizeof W,
-                      .local = outer_at + HX_ZIP_LOCAL_SIZE + 6, .version = 20};
-    ck_assert_int_eq(hx_zipw_add_entry(&z, &e), LG_OK);
-    expect_err(z_finish(&z, 0, "overlap.pt"), LG_E_FORMAT, "overlap");
+    for (int rev = 0; rev < 2; rev++) {
+        z_add(&z, "q/data.pkl", pkl.p, pkl.n, o);
+        uint64_t outer_at = z.off;
+        z_add(&z, "q/blob", hidden, inner_len, o);
+        hx_zip_entry e = {.name = "q/data/0",
+                          .crc = (uint32_t)crc32(0L, (const Bytef *)W, sizeof W),
+                          .csize = sizeof W, .usize = sizeof W,
+                          .local = outer_at + HX_ZIP_LOCAL_SIZE + 6, .version = 20};
+        ck_assert_int_eq(hx_zipw_add_entry(&z, &e), LG_OK);
+        if (rev)
+            reverse_cd(&z);
+        expect_err(z_finish(&z, 0, rev ? "overlap-rev.pt" : "overlap.pt"), LG_E_FORMAT,
+                   "overlap");
+    }
     free(hidden);
     /* a data descriptor that disagrees */
     zopt dd = {.descriptor = 1};
@@ -1314,7 +1385,7 @@ END_TEST
 
 START_TEST(zip64_rules)
 {
-    variant v = {"z", 2, {0, 0, 1, 0}, 1, NULL, 0, 0, 0};
+    variant v = {"z", 2, {0, 0, 1, 0}, 1, NULL, 0, 0, 0, 0};
     size_t n;
     unsigned char *d = valid_zip(&n, &v), *m = malloc(n);
     const unsigned char loc64[] = {0x50, 0x4b, 6, 7}, rec64[] = {0x50, 0x4b, 6, 6};
@@ -1515,7 +1586,7 @@ START_TEST(alloc_sweeps)
     ck_assert_uint_gt(sweep(PT113 "/mixed.pt", NULL, LG_OK), 15);
     ck_assert_uint_gt(sweep(PT113 "/mixed_legacy.pt", NULL, LG_OK), 15);
     sweep(PT113 "/train_ckpt.pt", "model", LG_OK);
-    variant v = {"d", 4, {0, 1, 0, 0}, 1, "big", 1, 0, 0};
+    variant v = {"d", 4, {0, 1, 0, 0}, 1, "big", 1, 0, 0, 0};
     sweep(write_variant("sweep-deflate.pt", &v), NULL, LG_OK);
     sweep(INTEROP "/whole_module.pt", NULL, LG_E_FORMAT);
 }
@@ -1674,6 +1745,7 @@ static Suite *torch_zip_suite(void)
     tcase_add_test(ref, key_through_the_harness);
     tcase_add_test(ref, torchscript_without_torch);
     tcase_add_test(craft, crafted_like_other_writers);
+    tcase_add_test(craft, storage_keys_any_text);
     tcase_add_test(craft, big_endian_is_swapped);
     tcase_add_test(craft, missing_version_is_a_finding);
     tcase_add_test(craft, generator_torch_zip);
