@@ -42,6 +42,11 @@ typedef struct {
  * (safetensors, torch.save); else NULL. */
 lg_status hx_mirror_build(lg_store *st, const hx_store_spec *spec, const char *from,
                           const lg_open_options *opt, lg_checkpoint **kept);
+/* hx_mirror_build remembers the names, dtypes and shapes of the last file
+ * it mirrored without keeping it open, for the next case that mirrors
+ * the same file (unchanged: same inode, size and time). This forgets
+ * them. */
+void hx_mirror_forget(void);
 /* The known pattern a mirror store's variable i is filled with. */
 void hx_fill_pattern(void *dst, size_t n, size_t i);
 

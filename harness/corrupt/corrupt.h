@@ -64,6 +64,10 @@ hx_corrupt_class hx_corrupt_class_of_label(const char *label);
  * offset or length outside the file is an error, not clamped; an input a
  * named mutation cannot parse), LG_E_IO, LG_E_NOMEM. */
 lg_status hx_corrupt_apply(const hx_corrupt *c, const char *in, const char *out);
+/* hx_corrupt_apply keeps the bytes of the last file it read (up to 16 MiB)
+ * for the next corruption of the same file, unchanged since (util/fs.h,
+ * hx_same_file). This forgets them. */
+void hx_corrupt_forget(void);
 
 /* The same on a buffer: *len may shrink (truncate). Splice and
  * safetensors mutations may grow the file: they need

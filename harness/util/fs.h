@@ -7,6 +7,7 @@
 #include "loadgate/loadgate.h"
 
 #include <stdio.h>
+#include <sys/stat.h>
 
 /* mkdir -p dir (mode 0777 before the umask). On failure errno is left as
  * the failing mkdir set it, for callers that word their own message. */
@@ -22,4 +23,8 @@ int hx_write_full(int fd, const void *p, size_t n);
  * file; *got says how many came. 0, or the errno of the read that
  * failed. */
 int hx_read_full(int fd, void *p, size_t n, size_t *got);
+/* Do two stats describe the same contents: the same device, inode, size,
+ * modification and change times? (What a cache of a file's contents keys
+ * on: a write moves the first, a chmod or a rename the second.) */
+int hx_same_file(const struct stat *a, const struct stat *b);
 #endif

@@ -11,9 +11,11 @@
 #include "util/error.h"
 
 #include <check.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static const char *dir;
 static char fixtures[1024];
@@ -397,6 +399,52 @@ START_TEST(test_tz_hostile)
 }
 END_TEST
 
+/* ------------------------------------------------------ the source kept */
+
+/* truncate:4 of in, into out: out's 4 bytes. */
+static void first4(const char *in, const char *out, unsigned char got4[4])
+{
+    hx_corrupt t = {.kind = HX_CORRUPT_TRUNCATE, .a = 4};
+    size_t n;
+    hx_corrupt_label(&t);
+    ck_assert_int_eq(hx_corrupt_apply(&t, in, out), LG_OK);
+    unsigned char *got = tu_read(out, &n);
+    ck_assert_uint_eq(n, 4);
+    memcpy(got4, got, 4);
+    free(got);
+}
+
+/* The bytes of the last source read are kept for the next corruption of
+ * it; a source written again is read again: longer, or of the same size
+ * with another modification time (utimensat, so that the file system's
+ * timestamp tick plays no part). */
+START_TEST(test_source_kept_until_changed)
+{
+    const char *in = tu_path(dir, "src.bin"), *out = tu_path(dir, "cut.bin");
+    unsigned char got[4];
+    hx_corrupt_forget();
+    ck_assert_int_eq(tu_write(in, "AAAAAAAA", 8), 0);
+    first4(in, out, got);
+    ck_assert(!memcmp(got, "AAAA", 4));
+    first4(in, out, got); /* from the bytes kept */
+    ck_assert(!memcmp(got, "AAAA", 4));
+    ck_assert_int_eq(tu_write(in, "BBBBBBBBB", 9), 0);
+    first4(in, out, got);
+    ck_assert(!memcmp(got, "BBBB", 4));
+    struct stat sb;
+    ck_assert_int_eq(stat(in, &sb), 0);
+    ck_assert_int_eq(tu_write(in, "CCCCCCCCC", 9), 0);
+    struct timespec later[2] = {sb.st_atim, sb.st_mtim};
+    later[1].tv_sec += 1;
+    ck_assert_int_eq(utimensat(AT_FDCWD, in, later, 0), 0);
+    first4(in, out, got);
+    ck_assert(!memcmp(got, "CCCC", 4));
+    hx_corrupt_forget();
+    first4(in, out, got);
+    ck_assert(!memcmp(got, "CCCC", 4));
+}
+END_TEST
+
 /* -------------------------------------------------------------- splice */
 
 START_TEST(test_splice_apply)
@@ -615,6 +663,7 @@ static Suite *corrupt_suite(void)
     tcase_add_test(tc, test_tz_every_mutation);
     tcase_add_test(tc, test_tz_bad_input);
     tcase_add_test(tc, test_tz_hostile);
+    tcase_add_test(tc, test_source_kept_until_changed);
     tcase_add_test(tc, test_splice_apply);
     tcase_add_test(tc, test_case_language);
     tcase_add_test(tc, test_case_language_errors);

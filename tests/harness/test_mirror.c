@@ -188,6 +188,52 @@ START_TEST(test_small_variable_whole)
 }
 END_TEST
 
+/* Builds the mirror of f (not kept open) into a new store with io.open
+ * armed to fail at its first hit when `armed`: the status of the build
+ * and the variables the store got. */
+static lg_status mirror_count(const char *f, const char *key, int armed, size_t *n)
+{
+    lg_store *st;
+    lg_open_options oo = {NULL, sim, key, "off", 0};
+    lg_fault_schedule first = {.when = LG_FAULT_NTH, .k = 1};
+    ck_assert_int_eq(lg_store_new(sim, lg_device_cpu(), &st), LG_OK);
+    if (armed)
+        ck_assert_int_eq(lg_fault_set("io.open", &first), LG_OK);
+    lg_status r = hx_mirror_build(st, NULL, f, &oo, NULL);
+    lg_fault_clear();
+    *n = lg_store_count(st);
+    lg_store_free(st);
+    return r;
+}
+
+/* The names, dtypes and shapes of the last file mirrored are remembered
+ * for the next mirror of the same file: that one does not open it (an
+ * injected failure of the open goes unmet). A file written again, the
+ * same path opened another way, or hx_mirror_forget: it is read again. */
+START_TEST(test_mirror_remembers_file)
+{
+    const char *f = tu_path(dir, "seen.safetensors");
+    size_t n;
+    hx_mirror_forget();
+    ck_assert_int_eq(tu_write_safetensors(f, 3, 2, 2), 0);
+    ck_assert_int_eq(mirror_count(f, NULL, 1, &n), LG_E_IO); /* nothing remembered yet */
+    ck_assert_int_eq(mirror_count(f, NULL, 0, &n), LG_OK);
+    ck_assert_uint_eq(n, 3);
+    ck_assert_int_eq(mirror_count(f, NULL, 1, &n), LG_OK); /* remembered: no open */
+    ck_assert_uint_eq(n, 3);
+    ck_assert_int_eq(mirror_count(f, "model", 1, &n), LG_E_IO); /* opened another way */
+    ck_assert_int_eq(mirror_count(f, NULL, 1, &n), LG_OK);
+    ck_assert_int_eq(tu_write_safetensors(f, 5, 2, 2), 0); /* another file, same path */
+    ck_assert_int_eq(mirror_count(f, NULL, 1, &n), LG_E_IO);
+    ck_assert_int_eq(mirror_count(f, NULL, 0, &n), LG_OK);
+    ck_assert_uint_eq(n, 5);
+    ck_assert_int_eq(mirror_count(f, NULL, 1, &n), LG_OK);
+    ck_assert_uint_eq(n, 5);
+    hx_mirror_forget();
+    ck_assert_int_eq(mirror_count(f, NULL, 1, &n), LG_E_IO);
+}
+END_TEST
+
 /* kB of a "Name:" line of /proc/self/status. */
 static long status_kb(const char *name)
 {
@@ -596,6 +642,7 @@ int main(void)
     tcase_add_test(tc, test_fill_range);
     tcase_add_test(tc, test_large_variable_ends_only);
     tcase_add_test(tc, test_small_variable_whole);
+    tcase_add_test(tc, test_mirror_remembers_file);
     tcase_add_test(tc, test_load_reads_file_once);
     tcase_add_test(tc, test_on_read);
     tcase_add_loop_test(tc, test_on_read_pieces, 0, 2);
