@@ -372,24 +372,23 @@ static lg__zip_slot *slot_of(const lg__zip *z, uint64_t h, const char *name, siz
     }
 }
 
-/* Records in the order of their offsets: the central directory's order
- * when it is that already (as torch.save and most writers leave it),
- * else a sorted copy (*sorted, to be freed). NULL: out of memory. */
-static const lg__zip_entry *const *offset_order(lg__zip *z, lg__zip_entry ***sorted)
+/* The records in the order of their offsets: *sorted is NULL where the
+ * central directory lists them so already (as torch.save and most
+ * writers do), else a sorted copy, to be freed. -1: out of memory. */
+static int offset_order(lg__zip *z, lg__zip_entry ***sorted)
 {
-    static const lg__zip_entry *none[1];
     size_t i = 1;
     while (i < z->n && z->e[i - 1].local <= z->e[i].local)
         i++;
     *sorted = NULL;
     if (i >= z->n)
-        return none; /* in order: z->e itself is read */
+        return 0;
     if (!(*sorted = lg__calloc(z->n, sizeof **sorted)))
-        return NULL;
+        return -1;
     for (i = 0; i < z->n; i++)
         (*sorted)[i] = &z->e[i];
     qsort(*sorted, z->n, sizeof **sorted, by_offset);
-    return (const lg__zip_entry *const *)*sorted;
+    return 0;
 }
 
 /* No two records share bytes; no two share a name. The names are
@@ -397,12 +396,11 @@ static const lg__zip_entry *const *offset_order(lg__zip *z, lg__zip_entry ***sor
 static lg_status check_layout(lg__zip *z)
 {
     lg__zip_entry **sorted;
-    const lg__zip_entry *const *order = offset_order(z, &sorted);
-    if (!order)
+    if (offset_order(z, &sorted))
         return lg__err(LG_E_NOMEM, "%s: out of memory reading %zu zip entries", z->path, z->n);
     for (size_t i = 1; i < z->n; i++) {
-        const lg__zip_entry *a = sorted ? order[i - 1] : &z->e[i - 1];
-        const lg__zip_entry *b = sorted ? order[i] : &z->e[i];
+        const lg__zip_entry *a = sorted ? sorted[i - 1] : &z->e[i - 1];
+        const lg__zip_entry *b = sorted ? sorted[i] : &z->e[i];
         if (a->end > b->local) {
             free(sorted);
             return lg__err(LG_E_FORMAT, "%s: zip records \"%.*s\" [%" PRIu64 ", %" PRIu64 ") and "
