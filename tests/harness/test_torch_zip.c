@@ -952,6 +952,54 @@ START_TEST(storage_keys_any_text)
 }
 END_TEST
 
+/* n tensors "t<i>" of one f32 (i), storage i keyed key(i): the keys met
+ * so far move to the hash table when 70 storages are already known (a
+ * table past its first size), or from the first key. */
+static void many_keyed(int n, int variant)
+{
+    tdesc *t = calloc((size_t)n, sizeof *t);
+    char (*names)[16] = calloc((size_t)n, sizeof *names), (*keys)[16] = calloc((size_t)n, 16);
+    zipw z = {0};
+    zopt o = {.descriptor = 1, .align = 1};
+    buf pkl = {0};
+    char rec[64];
+    ck_assert(t && names && keys);
+    for (int i = 0; i < n; i++) {
+        snprintf(names[i], sizeof names[i], "t%d", i);
+        if (variant == 0)
+            snprintf(keys[i], sizeof keys[i], i < 70 ? "%d" : "x%d", i);
+        else
+            snprintf(keys[i], sizeof keys[i], "%d", n - 1 - i);
+        t[i] = (tdesc){names[i], "FloatStorage", keys[i], 1, 0, 1, {1}, {1}};
+    }
+    p_state_dict(&pkl, 2, t, n, 0);
+    z_add(&z, "m/data.pkl", pkl.p, pkl.n, o);
+    for (int i = 0; i < n; i++) {
+        float v = (float)i;
+        snprintf(rec, sizeof rec, "m/data/%s", keys[i]);
+        z_add(&z, rec, &v, sizeof v, o);
+    }
+    z_add(&z, "m/version", "3\n", 2, o);
+    snprintf(rec, sizeof rec, "many-keyed-%d.pt", variant);
+    lg_checkpoint *c = open_ok(z_finish(&z, 0, rec), NULL, NULL);
+    ck_assert_uint_eq(lg_checkpoint_count(c), (size_t)n);
+    for (int i = 0; i < n; i++) {
+        float v = -1;
+        size_t k = lg_checkpoint_find(c, names[i]);
+        ck_assert_uint_ne(k, (size_t)-1);
+        ck_assert_int_eq(lg_checkpoint_read(c, k, &v, sizeof v), LG_OK);
+        ck_assert_msg(v == (float)i, "%s reads %g", names[i], (double)v);
+    }
+    lg_checkpoint_close(c);
+    free(pkl.p);
+    free(t);
+    free(names);
+    free(keys);
+}
+
+START_TEST(storage_keys_many) { many_keyed(300, _i); }
+END_TEST
+
 START_TEST(big_endian_is_swapped)
 {
     variant v = {"be", 2, {1, 0, 0, 1}, 1, "big", 0, 0, 0, 0};
@@ -1746,6 +1794,7 @@ static Suite *torch_zip_suite(void)
     tcase_add_test(ref, torchscript_without_torch);
     tcase_add_test(craft, crafted_like_other_writers);
     tcase_add_test(craft, storage_keys_any_text);
+    tcase_add_loop_test(craft, storage_keys_many, 0, 2);
     tcase_add_test(craft, big_endian_is_swapped);
     tcase_add_test(craft, missing_version_is_a_finding);
     tcase_add_test(craft, generator_torch_zip);
