@@ -79,9 +79,16 @@ static void progress(const hx_sched *S, int final)
 }
 
 /* Keeps a result as compact JSON text: the parent stays small, so each
- * fork stays cheap however many results it holds. Takes res. */
-static int keep_result(job *j, json_t *res)
+ * fork stays cheap however many results it holds. raw: the result's text
+ * as the child wrote it (hx_result_parse_raw), kept as it is unless the
+ * parent changed res since; else res is dumped. Takes res and raw. */
+static int keep_result(job *j, json_t *res, json_t *raw, int changed)
 {
+    if (raw && !changed) {
+        json_decref(res);
+        return json_array_append_new(j->results, raw);
+    }
+    json_decref(raw);
     char *text = hx_json_dumps(res, JSON_COMPACT);
     json_decref(res);
     if (!text)
@@ -93,7 +100,7 @@ static int keep_result(job *j, json_t *res)
 
 /* A sweep goes on while its faults fire (and the run neither crashed nor
  * timed out), up to HX_SWEEP_MAX runs. */
-static int sweep_goes_on(const job *j, uint64_t k, json_t *res, uint64_t fired)
+static int sweep_goes_on(const job *j, uint64_t k, json_t *res, uint64_t fired, int *changed)
 {
     hx_status st = hx_case_status(res);
     if (!j->sweeps || fired == 0 || st == HX_ST_CRASH || st == HX_ST_TIMEOUT)
@@ -105,6 +112,7 @@ static int sweep_goes_on(const job *j, uint64_t k, json_t *res, uint64_t fired)
              HX_SWEEP_MAX);
     json_object_set_new(res, "status", json_string("fail"));
     json_object_set_new(res, "reason", json_string(why));
+    *changed = 1;
     return 0;
 }
 
@@ -133,15 +141,22 @@ static void learn(hx_sched *S, const job *j, json_t *res, hx_status st)
         hx_require_memo_learn(&S->memo, j->c, st == HX_ST_SKIP ? why : NULL);
 }
 
-static void record(hx_sched *S, job *j, uint64_t k, json_t *res, uint64_t fired)
+/* Records run k of j: res (NULL: out of memory), with raw, its text as
+ * the child wrote it, or NULL (keep_result). Takes res and raw. */
+static void record(hx_sched *S, job *j, uint64_t k, json_t *res, json_t *raw, uint64_t fired)
 {
-    int more = res && sweep_goes_on(j, k, res, fired);
+    int changed = 0;
+    int more = res && sweep_goes_on(j, k, res, fired, &changed);
     hx_status st = res ? hx_case_status(res) : HX_ST_FAIL;
     learn(S, j, res, st);
-    if (res && S->o.keep_dir && hx_status_fails_run(st))
+    if (res && S->o.keep_dir && hx_status_fails_run(st)) {
         keep_input(S, j, k, res);
+        changed = 1;
+    }
     j->state = more ? JOB_READY : JOB_DONE;
-    if (!res || keep_result(j, res)) {
+    if (!res)
+        json_decref(raw);
+    if (!res || keep_result(j, res, raw, changed)) {
         S->oom = S->stop = 1;
         j->state = JOB_DONE;
         return;
@@ -297,7 +312,7 @@ static void start_run(hx_sched *S, job *j)
     j->state = JOB_RUNNING;
     if (j->iso == HX_ISO_NONE) {
         fflush(NULL);
-        record(S, j, k, hx_run_case(j->c, j->index, &o, &fired), fired);
+        record(S, j, k, hx_run_case(j->c, j->index, &o, &fired), NULL, fired);
         return;
     }
     const char *bname = hx_case_backend(j->c, o.backend);
@@ -305,7 +320,7 @@ static void start_run(hx_sched *S, job *j)
         (hx_case_skips_early(j->c, bname, why, sizeof why) ||
          (!strcmp(bname, "torch") && hx_require_memo_skips(&S->memo, j->c, why, sizeof why)))) {
         /* no need to start a process with libtorch to skip */
-        record(S, j, k, hx_result_new(j->c, j->index, &o, HX_ST_SKIP, why), 0);
+        record(S, j, k, hx_result_new(j->c, j->index, &o, HX_ST_SKIP, why), NULL, 0);
         return;
     }
     slot *s = free_slot(S);
@@ -316,7 +331,7 @@ static void start_run(hx_sched *S, job *j)
     if (st != LG_OK) {
         snprintf(why, sizeof why, "the case could not be started: %s", hx_errmsg());
         s->j = NULL;
-        record(S, j, k, hx_result_new(j->c, j->index, &o, HX_ST_CRASH, why), 0);
+        record(S, j, k, hx_result_new(j->c, j->index, &o, HX_ST_CRASH, why), NULL, 0);
         return;
     }
     if (!s->on_worker)
@@ -365,18 +380,18 @@ static void release(hx_sched *S, slot *s)
 
 static void finish(hx_sched *S, slot *s)
 {
-    json_t *res = NULL;
+    json_t *res = NULL, *raw = NULL;
     uint64_t fired = 0;
     size_t len = 0;
     const char *out = hx_child_result(&s->child, &len);
     S->oom |= s->child.oom;
-    if (hx_child_failed(&s->child) || hx_result_parse(out, len, &res, &fired, NULL, 0))
+    if (hx_child_failed(&s->child) || hx_result_parse_raw(out, len, &res, &raw, &fired, NULL, 0))
         res = failed_run(S, s->j, s->k, &s->child);
     job *j = s->j;
     uint64_t k = s->k;
     hx_child_free(&s->child);
     release(S, s);
-    record(S, j, k, res, fired);
+    record(S, j, k, res, raw, fired);
 }
 
 /* A run whose worker died before taking it goes back in the queue; NULL,
@@ -395,9 +410,9 @@ static void worker_news(hx_sched *S, slot *s)
 {
     int i = (int)(s - S->slots);
     hx_worker *w = &S->workers[i];
-    json_t *res = NULL;
+    json_t *res = NULL, *raw = NULL;
     uint64_t fired = 0;
-    hx_worker_event ev = hx_worker_take(w, &res, &fired);
+    hx_worker_event ev = hx_worker_take_raw(w, &res, &raw, &fired);
     if (ev == HX_WORKER_WAITING)
         return;
     S->oom |= w->child.oom;
@@ -411,11 +426,16 @@ static void worker_news(hx_sched *S, slot *s)
         hx_worker_free(w);
     if (!w->up)
         S->watch[S->nslots + i] = NULL;
-    if (ev == HX_WORKER_ENDED || !s->on_worker)
-        return; /* an idle worker ended */
+    if (ev == HX_WORKER_ENDED || !s->on_worker) {
+        json_decref(res); /* NULL: an idle worker ended */
+        json_decref(raw);
+        return;
+    }
     release(S, s);
     if (ev != HX_WORKER_LOST || j->state == JOB_RUNNING)
-        record(S, j, k, res, fired);
+        record(S, j, k, res, raw, fired);
+    else
+        json_decref(raw);
 }
 
 static void wait_some(hx_sched *S)

@@ -21,13 +21,18 @@
 
 /* ------------------------------------------------------ the result line */
 
-/* {"result": res, "fired": N[, "retire": why]} and a newline, in one
- * write where the pipe allows. Takes res. */
+/* {"fired": N[, "retire": why], "result": res} and a newline, in one
+ * write where the pipe allows; the result last, so that the parent can
+ * keep its text as it came (hx_result_parse_raw). Takes res. */
 static lg_status emit_line(int fd, json_t *res, uint64_t fired, const char *retire)
 {
-    json_t *w = json_pack("{s:o, s:I}", "result", res, "fired", (json_int_t)fired);
+    json_t *w = json_pack("{s:I}", "fired", (json_int_t)fired);
     if (w && retire)
         json_object_set_new(w, "retire", hx_json_str(retire));
+    if (w)
+        json_object_set_new(w, "result", res);
+    else
+        json_decref(res);
     char *text = w ? hx_json_dumps(w, JSON_COMPACT) : NULL;
     size_t len = text ? strlen(text) : 0;
     lg_status st = LG_OK;
@@ -48,13 +53,45 @@ lg_status hx_result_emit(int fd, json_t *res, uint64_t fired)
     return emit_line(fd, res, fired, NULL);
 }
 
-int hx_result_parse(const char *text, size_t len, json_t **res, uint64_t *fired, char *retire,
-                    size_t n)
+/* The text of the line's result, where the line is {"fired": N[,
+ * "retire": why], "result": {...}} in that order (as emit_line writes
+ * it): nothing before the result can then hold the text "result":, and
+ * the result runs to the line's last brace. NULL for any other line. */
+static json_t *result_text(const char *text, size_t len, json_t *w)
+{
+    const char *key;
+    json_t *v;
+    size_t i = 0, n = json_object_size(w);
+    json_object_foreach(w, key, v) {
+        int last = ++i == n;
+        if (last ? strcmp(key, "result") : strcmp(key, "fired") && strcmp(key, "retire"))
+            return NULL;
+    }
+    const char *at = memmem(text, len, "\"result\":", 9);
+    if (!at)
+        return NULL;
+    const char *from = at + 9, *to = text + len;
+    while (from < to && strchr(" \t\r\n", *from))
+        from++;
+    while (to > from && strchr(" \t\r\n", to[-1]))
+        to--;
+    if (to - from < 2 || *from != '{' || to[-1] != '}')
+        return NULL;
+    to--; /* the line's own closing brace */
+    while (to > from && strchr(" \t\r\n", to[-1]))
+        to--;
+    return to > from && to[-1] == '}' ? json_stringn_nocheck(from, (size_t)(to - from)) : NULL;
+}
+
+int hx_result_parse_raw(const char *text, size_t len, json_t **res, json_t **raw,
+                        uint64_t *fired, char *retire, size_t n)
 {
     json_t *w = text ? hx_json_loadb(text, len, 0, NULL) : NULL;
     json_t *r = json_object_get(w, "result");
     if (n)
         retire[0] = 0;
+    if (raw)
+        *raw = NULL;
     if (!json_is_object(r) || !hx_json_get_str(r, "id") || !hx_json_get_str(r, "status")) {
         json_decref(w);
         return -1;
@@ -64,8 +101,16 @@ int hx_result_parse(const char *text, size_t len, json_t **res, uint64_t *fired,
     const char *why = hx_json_get_str(w, "retire");
     if (why && n)
         snprintf(retire, n, "%s", why);
+    if (raw)
+        *raw = result_text(text, len, w);
     json_decref(w);
     return 0;
+}
+
+int hx_result_parse(const char *text, size_t len, json_t **res, uint64_t *fired, char *retire,
+                    size_t n)
+{
+    return hx_result_parse_raw(text, len, res, NULL, fired, retire, n);
 }
 
 /* ------------------------------------------------------- in the worker */
@@ -251,12 +296,19 @@ static hx_worker_event ended(hx_worker *w)
 
 hx_worker_event hx_worker_take(hx_worker *w, json_t **res, uint64_t *fired)
 {
+    return hx_worker_take_raw(w, res, NULL, fired);
+}
+
+hx_worker_event hx_worker_take_raw(hx_worker *w, json_t **res, json_t **raw, uint64_t *fired)
+{
     char retire[160];
     size_t len = 0;
     const char *line = w->busy && !w->child.killed ? result_line(w, &len) : NULL;
+    if (raw)
+        *raw = NULL;
     if (!line)
         return hx_child_done(&w->child) ? ended(w) : HX_WORKER_WAITING;
-    if (hx_result_parse(line, len, res, fired, retire, sizeof retire)) {
+    if (hx_result_parse_raw(line, len, res, raw, fired, retire, sizeof retire)) {
         /* not a result: the worker is broken; its case is a crash */
         kill(w->child.pid, SIGKILL);
         hx_child_wait(&w->child);

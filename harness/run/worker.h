@@ -72,13 +72,17 @@ lg_status hx_worker_send(hx_worker *w, size_t job, uint64_t k, double timeout);
  * by the caller) and *fired are set and w is idle again, or down when it
  * retired. */
 hx_worker_event hx_worker_take(hx_worker *w, json_t **res, uint64_t *fired);
+/* The same; on HX_WORKER_RESULT also *raw (taken by the caller): the
+ * result's text as the worker wrote it, a JSON string, or NULL
+ * (hx_result_parse_raw). */
+hx_worker_event hx_worker_take_raw(hx_worker *w, json_t **res, json_t **raw, uint64_t *fired);
 /* Closes w's input and waits for it to exit (killing it after a few
  * seconds), then frees it. Nothing is done for a worker that is not up. */
 void hx_worker_stop(hx_worker *w);
 /* Frees a worker that is done (after HX_WORKER_DIED or _LOST). */
 void hx_worker_free(hx_worker *w);
 
-/* What a child hands back on fd: {"result": res, "fired": N} and a
+/* What a child hands back on fd: {"fired": N, "result": res} and a
  * newline. Takes res. LG_OK, or LG_E_IO / LG_E_NOMEM. */
 lg_status hx_result_emit(int fd, json_t *res, uint64_t fired);
 /* Reads a line of hx_result_emit: 0 and *res (new reference), *fired,
@@ -86,4 +90,10 @@ lg_status hx_result_emit(int fd, json_t *res, uint64_t fired);
  * when it is not one. */
 int hx_result_parse(const char *text, size_t len, json_t **res, uint64_t *fired, char *retire,
                     size_t n);
+/* The same; *raw (when raw is not NULL) is also the result's text as the
+ * line holds it, a new JSON string, where the line is as hx_result_emit
+ * writes it (the result last); else NULL. It is the JSON of *res, kept
+ * without a dump of its own. */
+int hx_result_parse_raw(const char *text, size_t len, json_t **res, json_t **raw,
+                        uint64_t *fired, char *retire, size_t n);
 #endif

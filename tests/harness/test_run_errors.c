@@ -488,10 +488,64 @@ START_TEST(test_worker_breaks)
     int fd = open("/dev/full", O_WRONLY);
     ck_assert_int_ge(fd, 0);
     res = json_pack("{s:s,s:s}", "id", "a", "status", "pass");
-    ck_assert_int_eq(hx_result_emit(fd, res, 0), LG_E_IO);
+    ck_assert_int_eq(hx_result_emit(fd, res, 0), LG_E_IO); /* takes res */
     ck_assert_str_eq(hx_errmsg(), "writing the result: No space left on device");
-    json_decref(res);
     close(fd);
+}
+END_TEST
+
+/* The parent keeps a result's text as the child wrote it (the result
+ * last, as hx_result_emit writes it): the same JSON as the result, with
+ * no dump. Any other line gives no text, and the parent dumps. */
+START_TEST(test_result_raw_text)
+{
+    int p[2];
+    char line[4096];
+    json_t *res, *raw;
+    uint64_t fired;
+    char retire[64];
+    ck_assert_int_eq(pipe(p), 0);
+    json_t *r = json_pack("{s:s,s:s,s:{s:s},s:[{s:s,s:i}],s:f}", "id", "s/c[k=1]", "status",
+                          "fail", "actual", "message", "a \"result\": {x}", "faults", "point",
+                          "io.read", "fired", 3, "duration_s", 0.25);
+    char *want = json_dumps(r, JSON_COMPACT);
+    ck_assert_int_eq(hx_result_emit(p[1], r, 7), LG_OK);
+    ssize_t n = read(p[0], line, sizeof line - 1);
+    ck_assert_int_gt(n, 0);
+    close(p[0]);
+    close(p[1]);
+    ck_assert_int_eq(line[n - 1], '\n');
+    ck_assert_int_eq(hx_result_parse_raw(line, (size_t)n, &res, &raw, &fired, retire, 64), 0);
+    ck_assert_uint_eq(fired, 7);
+    ck_assert_ptr_nonnull(raw);
+    ck_assert_str_eq(json_string_value(raw), want);
+    json_t *back = json_loads(json_string_value(raw), 0, NULL);
+    ck_assert(json_equal(back, res));
+    json_decref(back);
+    json_decref(res);
+    json_decref(raw);
+    free(want);
+    /* with a reason to retire, and spaces: the text still */
+    const char spaced[] = "{ \"fired\": 1, \"retire\": \"\\\"result\\\": no\", \"result\": "
+                          "{\"id\":\"a\",\"status\":\"pass\"} }\n";
+    ck_assert_int_eq(hx_result_parse_raw(spaced, strlen(spaced), &res, &raw, &fired, retire, 64),
+                     0);
+    ck_assert_str_eq(retire, "\"result\": no");
+    ck_assert_ptr_nonnull(raw);
+    ck_assert_str_eq(json_string_value(raw), "{\"id\":\"a\",\"status\":\"pass\"}");
+    json_decref(res);
+    json_decref(raw);
+    /* the result first, or another key: parsed, but no text */
+    static const char *const other[] = {
+        "{\"result\":{\"id\":\"a\",\"status\":\"pass\"},\"fired\":2}",
+        "{\"x\":{\"result\":{}},\"result\":{\"id\":\"a\",\"status\":\"pass\"}}",
+    };
+    for (size_t i = 0; i < sizeof other / sizeof other[0]; i++) {
+        ck_assert_int_eq(hx_result_parse_raw(other[i], strlen(other[i]), &res, &raw, &fired,
+                                             retire, 64), 0);
+        ck_assert_ptr_null(raw);
+        json_decref(res);
+    }
 }
 END_TEST
 
@@ -667,6 +721,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_probe_and_cache);
     tcase_add_test(tc, test_mirror_not_in_place);
     tcase_add_test(tc, test_worker_breaks);
+    tcase_add_test(tc, test_result_raw_text);
     tcase_add_test(tc, test_child_signals);
     tcase_add_test(tc, test_sandbox);
     suite_add_tcase(s, tc);
