@@ -7,19 +7,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-static uint64_t name_hash(const char *s)
+uint64_t lg__name_hash(const void *p, size_t n)
 {
+    const unsigned char *s = p;
     uint64_t h = 0xcbf29ce484222325ULL;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
-    return h;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ s[i]) * 0x100000001b3ULL;
+    return h ^ h >> 32;
 }
+
+static uint64_t name_hash(const char *s) { return lg__name_hash(s, strlen(s)); }
 
 /* The slot holding name (hash h), or the empty slot where it would go. */
 static lg__name_slot *slot_of(const lg__name_index *x, uint64_t h, const char *name,
                               lg__name_at at, const void *ctx)
 {
-    size_t mask = x->nslot - 1, i = (size_t)(h ^ h >> 32) & mask;
+    size_t mask = x->nslot - 1, i = (size_t)h & mask;
     for (;; i = (i + 1) & mask) {
         lg__name_slot *s = &x->slot[i];
         if (!s->k || (s->hash == h && !strcmp(at(ctx, s->k - 1), name)))
@@ -75,7 +78,7 @@ static int resize(lg__name_index *x, size_t n)
         if (!old[i].k)
             continue;
         /* names are unique in the table: the first empty slot is its place */
-        size_t j = (size_t)(old[i].hash ^ old[i].hash >> 32) & (n - 1);
+        size_t j = (size_t)old[i].hash & (n - 1);
         while (x->slot[j].k)
             j = (j + 1) & (n - 1);
         x->slot[j] = old[i];

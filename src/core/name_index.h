@@ -13,6 +13,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* FNV-1a of the n bytes at p, its high half folded into its low: the
+ * hash of the project's open-addressed tables (this index, a zip's
+ * record names, torch.save's storage keys), which take a slot from its
+ * low bits. */
+uint64_t lg__name_hash(const void *p, size_t n);
+
 /* The name of entry i of ctx. */
 typedef const char *(*lg__name_at)(const void *ctx, size_t i);
 

@@ -6,6 +6,7 @@
  * the tree is walked for tensors, the views are checked against their
  * storages, and read in row-major order. See docs/torch-zip.md. */
 #include "formats/torch_save.h"
+#include "core/name_index.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -24,14 +25,6 @@ lg_status ts_priv_new(lg_checkpoint *c, int legacy, ts_priv **out)
     p->legacy = legacy;
     *out = p;
     return LG_OK;
-}
-
-static uint64_t key_hash(const char *s, size_t n)
-{
-    uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a */
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)s[i]) * 0x100000001b3ULL;
-    return h ^ h >> 32;
 }
 
 /* The slot holding key (hash h), or the empty slot where it would go. A
@@ -70,7 +63,7 @@ ts_storage *ts_storage_find(ts_priv *p, const char *key, size_t klen)
     }
     if (!p->nslot)
         return NULL;
-    size_t k = slot_of(p, key_hash(key, klen), key, klen)->k;
+    size_t k = slot_of(p, lg__name_hash(key, klen), key, klen)->k;
     return k ? &p->s[k - 1] : NULL;
 }
 
@@ -110,7 +103,7 @@ static lg_status to_hashed(lg_checkpoint *c, ts_priv *p)
         return st;
     p->hashed = 1;
     for (size_t i = 0; i < p->ns; i++) {
-        uint64_t h = key_hash(p->s[i].key, p->s[i].klen);
+        uint64_t h = lg__name_hash(p->s[i].key, p->s[i].klen);
         size_t j = (size_t)h & (p->nslot - 1);
         while (p->slot[j].k) /* keys are unique: the first empty slot is its place */
             j = (j + 1) & (p->nslot - 1);
@@ -206,7 +199,7 @@ static lg_status register_storage(lg_checkpoint *c, ts_priv *p, const lg__pv *ke
     if (p->hashed) {
         if ((st = grow_slots(c, p)) != LG_OK) /* room, so that one probe finds or places it */
             return st;
-        h = key_hash(key->s, key->n);
+        h = lg__name_hash(key->s, key->n);
         slot = slot_of(p, h, key->s, key->n);
         s = slot->k ? &p->s[slot->k - 1] : NULL;
     }

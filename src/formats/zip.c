@@ -7,6 +7,7 @@
  * may not overlap one another or the central directory. docs/torch-zip.md
  * lists the rules and why no zip library is used. */
 #include "formats/zip.h"
+#include "core/name_index.h"
 
 #include <inttypes.h>
 #include <pthread.h>
@@ -352,14 +353,6 @@ static int same_name(const lg__zip_entry *e, const char *name, size_t nlen)
     return e->nlen == nlen && !memcmp(e->name, name, nlen);
 }
 
-static uint64_t name_hash(const char *s, size_t n)
-{
-    uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a */
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)s[i]) * 0x100000001b3ULL;
-    return h ^ h >> 32;
-}
-
 /* The slot of the record named name (hash h), or the empty slot where it
  * would go: open addressing, linear probing, at most half full. */
 static lg__zip_slot *slot_of(const lg__zip *z, uint64_t h, const char *name, size_t nlen)
@@ -411,7 +404,7 @@ static lg_status check_layout(lg__zip *z)
     free(sorted);
     for (size_t i = 0; i < z->n; i++) {
         const lg__zip_entry *e = &z->e[i];
-        uint64_t h = name_hash(e->name, e->nlen);
+        uint64_t h = lg__name_hash(e->name, e->nlen);
         lg__zip_slot *s = slot_of(z, h, e->name, e->nlen);
         if (s->k)
             return lg__err(LG_E_FORMAT, "%s: zip record \"%.*s\" appears twice in the central "
@@ -514,7 +507,7 @@ const lg__zip_entry *lg__zip_find(const lg__zip *z, const char *name, size_t nle
 {
     if (!z->nslot)
         return NULL;
-    size_t k = slot_of(z, name_hash(name, nlen), name, nlen)->k;
+    size_t k = slot_of(z, lg__name_hash(name, nlen), name, nlen)->k;
     return k ? &z->e[k - 1] : NULL;
 }
 
