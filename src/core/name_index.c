@@ -18,6 +18,14 @@ uint64_t lg__name_hash(const void *p, size_t n)
 
 static uint64_t name_hash(const char *s) { return lg__name_hash(s, strlen(s)); }
 
+void lg__slot_place(lg__name_slot *slot, size_t nslot, lg__name_slot s)
+{
+    size_t j = (size_t)s.hash & (nslot - 1);
+    while (slot[j].k)
+        j = (j + 1) & (nslot - 1);
+    slot[j] = s;
+}
+
 /* The slot holding name (hash h), or the empty slot where it would go. */
 static lg__name_slot *slot_of(const lg__name_index *x, uint64_t h, const char *name,
                               lg__name_at at, const void *ctx)
@@ -74,15 +82,9 @@ static int resize(lg__name_index *x, size_t n)
         return 0;
     }
     x->nslot = n;
-    for (size_t i = 0; i < nold; i++) {
-        if (!old[i].k)
-            continue;
-        /* names are unique in the table: the first empty slot is its place */
-        size_t j = (size_t)old[i].hash & (n - 1);
-        while (x->slot[j].k)
-            j = (j + 1) & (n - 1);
-        x->slot[j] = old[i];
-    }
+    for (size_t i = 0; i < nold; i++)
+        if (old[i].k) /* names are unique in the table */
+            lg__slot_place(x->slot, n, old[i]);
     free(old);
     return 1;
 }

@@ -27,6 +27,11 @@ typedef struct {
     size_t k;      /* entry + 1; 0 = empty */
 } lg__name_slot;
 
+/* Puts s in the first empty slot from its hash on, in a table of nslot
+ * slots (a power of two) that has one free and does not hold s's key:
+ * the step of a rehash, where every key is known to be new. */
+void lg__slot_place(lg__name_slot *slot, size_t nslot, lg__name_slot s);
+
 typedef struct {
     lg__name_slot *slot; /* nslot of them, a power of two */
     size_t nslot;

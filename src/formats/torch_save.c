@@ -82,15 +82,9 @@ static lg_status grow_slots(lg_checkpoint *c, ts_priv *p)
         return lg__err(LG_E_NOMEM, "%s: out of memory indexing storages", c->path);
     }
     p->nslot = n;
-    for (size_t i = 0; i < nold; i++) {
-        if (!old[i].k)
-            continue;
-        /* keys are unique in the table: the first empty slot is its place */
-        size_t j = (size_t)old[i].hash & (n - 1);
-        while (p->slot[j].k)
-            j = (j + 1) & (n - 1);
-        p->slot[j] = old[i];
-    }
+    for (size_t i = 0; i < nold; i++)
+        if (old[i].k) /* keys are unique in the table */
+            lg__slot_place(p->slot, n, old[i]);
     free(old);
     return LG_OK;
 }
@@ -102,13 +96,9 @@ static lg_status to_hashed(lg_checkpoint *c, ts_priv *p)
     if (st != LG_OK)
         return st;
     p->hashed = 1;
-    for (size_t i = 0; i < p->ns; i++) {
-        uint64_t h = lg__name_hash(p->s[i].key, p->s[i].klen);
-        size_t j = (size_t)h & (p->nslot - 1);
-        while (p->slot[j].k) /* keys are unique: the first empty slot is its place */
-            j = (j + 1) & (p->nslot - 1);
-        p->slot[j] = (ts_slot){h, i + 1};
-    }
+    for (size_t i = 0; i < p->ns; i++) /* keys are unique */
+        lg__slot_place(p->slot, p->nslot,
+                       (ts_slot){lg__name_hash(p->s[i].key, p->s[i].klen), i + 1});
     return LG_OK;
 }
 

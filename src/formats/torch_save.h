@@ -33,10 +33,9 @@ typedef struct {
     int contiguous;             /* row-major over [offset, offset + nbytes) */
 } ts_tensor;
 
-typedef struct {
-    uint64_t hash;              /* of the key */
-    size_t k;                   /* index in s + 1; 0: empty */
-} ts_slot;
+/* A slot of the storage table: the key's hash, and the storage's index
+ * in s + 1 (0: empty). */
+typedef lg__name_slot ts_slot;
 
 typedef struct {
     int legacy;                 /* 0: zip, 1: before 1.6 */

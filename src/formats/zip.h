@@ -5,6 +5,7 @@
 #define LG_ZIP_H
 
 #include "core/internal.h"
+#include "core/name_index.h"
 
 #include <stdint.h>
 
@@ -21,10 +22,9 @@ typedef struct {
     uint64_t end;      /* one past the data and its data descriptor */
 } lg__zip_entry;
 
-typedef struct {
-    uint64_t hash;
-    size_t k;                  /* 1 + the record's index in e; 0: empty */
-} lg__zip_slot;
+/* A slot of the name table: the name's hash, and the record's index in
+ * e + 1 (0: empty). */
+typedef lg__name_slot lg__zip_slot;
 
 typedef struct {
     const char *path;          /* for messages */
