@@ -355,7 +355,9 @@ typedef struct {
      * every piece of a tensor has been shown, and those calls have
      * returned, before any piece of the next tensor is. With threads = 1
      * they come one after another, offsets from 0 up. A piece is shown as
-     * soon as it is copied, while it is still in the cache; a tensor whose
+     * soon as it is copied, while it is still in the cache (a tensor that
+     * the torch backend builds over the file's map on cpu is not copied:
+     * its pieces are the map's, shown as they are read); a tensor whose
      * read then fails (a zip record's CRC-32 that does not match) may have
      * been shown whole, and the load's status says so. An observer sees
      * what the load read without reading the file again (harness load's

@@ -37,6 +37,15 @@ typedef struct lg__backend_ops {
      * only, when they are what read() would copy out (lg_store_peek);
      * NULL otherwise. */
     const void *(*peek)(lg_backend *b, void *t);
+    /* Optional: a new tensor on d, in dtype t, over n bytes of read-only
+     * host memory at src (aligned to t's size), with no copy: release(ctx)
+     * is called once, when the last tensor over the memory has gone, or
+     * at once when none is made. The tensor gets memory of its own before
+     * it is first written. *out is NULL, with LG_OK, where the backend
+     * builds none (a device other than cpu): the caller copies. */
+    lg_status (*wrap_host)(lg_backend *b, lg_device d, lg_dtype t, int ndim,
+                           const int64_t *shape, const void *src, uint64_t n,
+                           void (*release)(void *ctx), void *ctx, void **out);
     /* 1 if alloc() gives zeroed memory: lg_store_add writes no zeros. */
     int alloc_zeroed;
     /* Optional, for a backend whose allocations are zeroed on some devices
@@ -73,6 +82,17 @@ typedef struct {
 
 lg_status lg__dev_alloc(lg__dev *x, const char *name, lg_device d, lg_dtype t, int ndim,
                         const int64_t *shape, uint64_t nbytes, void **out);
+/* 1 if lg__dev_wrap builds its tensor over the bytes on d (the backend's
+ * wrap_host), for bytes of dtype t at src. */
+int lg__dev_wraps(lg__dev *x, lg_device d, lg_dtype t, const void *src);
+/* A new tensor on d holding nbytes of read-only host bytes at src, traced
+ * and faulted as lg__dev_alloc: over them with no copy where
+ * lg__dev_wraps says so (release(ctx) when the last tensor over them has
+ * gone), else allocated and written. release(ctx) is called at once when
+ * no tensor is made over them. */
+lg_status lg__dev_wrap(lg__dev *x, const char *name, lg_device d, lg_dtype t, int ndim,
+                       const int64_t *shape, const void *src, uint64_t nbytes,
+                       void (*release)(void *ctx), void *ctx, void **out);
 void lg__dev_free(lg__dev *x, const char *name, lg_device d, uint64_t nbytes, void *t);
 /* tensor -> tensor (trace: copy from -> to; fault device.copy) */
 lg_status lg__dev_copy(lg__dev *x, const char *name, void *dst, lg_device to, void *src,

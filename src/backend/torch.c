@@ -155,12 +155,34 @@ static lg_status t_device_of(lg_backend *b, void *t, lg_device *out)
  * straight into them (formats/deserialize.c); NULL for one over a
  * checkpoint's read-only mapping (lg__torch_wrap_host). */
 static void *t_host_data(lg_backend *b, void *t) { return lgt_host_data(t); }
-/* A contiguous cpu tensor's read() is a copy of these bytes. */
-static const void *t_peek(lg_backend *b, void *t) { return lgt_host_data(t); }
+/* A contiguous cpu tensor's read() is a copy of these bytes: its own, or
+ * the mapping's under a tensor built over it. */
+static const void *t_peek(lg_backend *b, void *t) { return lgt_host_bytes(t); }
 
 /* lgt_empty zeroes cpu tensors only (calloc); cuda and mps tensors come
  * from at::empty, unzeroed. */
 static int t_alloc_zeroed_on(lg_backend *b, lg_device d) { return d.type == LG_DEV_CPU; }
+
+/* A cpu tensor over host bytes (from_blob; lgt_from_host); none, and the
+ * caller copies, on another device or from unaligned bytes. */
+static lg_status t_wrap_host(lg_backend *b, lg_device d, lg_dtype t, int ndim,
+                             const int64_t *shape, const void *src, uint64_t nbytes,
+                             void (*release)(void *ctx), void *ctx, void **out)
+{
+    torch_priv *p = b->priv;
+    size_t es = lg_dtype_size(t);
+    *out = NULL;
+    if (d.type != LG_DEV_CPU || !es || (uintptr_t)src % es || nbytes > SIZE_MAX) {
+        release(ctx);
+        return LG_OK;
+    }
+    lgt_tensor *x = NULL;
+    lg_status st = lgt_from_host(p->pool, t, ndim, shape, src, (size_t)nbytes, release, ctx, &x);
+    if (st != LG_OK)
+        return shim_err(st, "tensor over host memory");
+    *out = x;
+    return LG_OK;
+}
 
 static size_t t_live(lg_backend *b)
 {
@@ -193,6 +215,7 @@ const lg__backend_ops lg__torch_ops = {
     .host_data = t_host_data,
     .peek = t_peek,
     .alloc_zeroed_on = t_alloc_zeroed_on,
+    .wrap_host = t_wrap_host,
 };
 
 lgt_pool *lg__torch_pool(lg_backend *b)
@@ -213,19 +236,12 @@ lg_status lg__torch_wrap_host(lg_backend *b, lg_device d, lg_dtype t, int ndim,
                               const int64_t *shape, const void *src, uint64_t nbytes,
                               void (*release)(void *ctx), void *ctx, void **out)
 {
-    lgt_pool *p = lg__torch_pool(b);
-    size_t es = lg_dtype_size(t);
-    *out = NULL;
-    if (!p || d.type != LG_DEV_CPU || !es || (uintptr_t)src % es || nbytes > SIZE_MAX) {
+    if (!lg__torch_pool(b)) {
+        *out = NULL;
         release(ctx);
         return LG_OK;
     }
-    lgt_tensor *x = NULL;
-    lg_status st = lgt_from_host(p, t, ndim, shape, src, (size_t)nbytes, release, ctx, &x);
-    if (st != LG_OK)
-        return shim_err(st, "tensor over host memory");
-    *out = x;
-    return LG_OK;
+    return t_wrap_host(b, d, t, ndim, shape, src, nbytes, release, ctx, out);
 }
 
 const char *lg_libtorch_version(void) { return lg__torch_module_version(); }

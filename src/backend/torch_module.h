@@ -15,7 +15,7 @@
 #include "backend/torch_shim.h"
 
 /* Raise when the table changes shape: a module of another ABI is refused. */
-#define LGT_MODULE_ABI 3
+#define LGT_MODULE_ABI 4
 #define LGT_MODULE_ENTRY "lgt_module_v1"
 #define LGT_MODULE_FILE "libloadgate-torch.so"
 /* The stamp: a string in the module's read-only data, found by scanning the
@@ -45,6 +45,7 @@
     X(lg_status, lgt_copy, (lgt_tensor *dst, lgt_tensor *src), (dst, src), LG_E_BACKEND)       \
     X(lg_status, lgt_device_of, (lgt_tensor *t, lg_device *out), (t, out), LG_E_BACKEND)       \
     X(void *, lgt_host_data, (lgt_tensor *t), (t), NULL)                                       \
+    X(const void *, lgt_host_bytes, (lgt_tensor *t), (t), NULL)                                \
     X(lg_status, lgt_archive_write, (const char *path, const lg_named_data *t, size_t n),      \
       (path, t, n), LG_E_BACKEND)                                                              \
     X(lg_status, lgt_file_write,                                                               \

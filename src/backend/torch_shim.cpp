@@ -705,7 +705,12 @@ lg_status lgt_device_of(lgt_tensor *t, lg_device *out)
 
 void *lgt_host_data(lgt_tensor *t)
 {
-    if (!t || t->borrowed || t->nbytes == 0)
+    return t && !t->borrowed ? const_cast<void *>(lgt_host_bytes(t)) : nullptr;
+}
+
+const void *lgt_host_bytes(lgt_tensor *t)
+{
+    if (!t || t->nbytes == 0)
         return nullptr;
     try {
         if (!t->t.is_cpu() || !t->t.is_contiguous() || (uint64_t)t->t.nbytes() != t->nbytes)

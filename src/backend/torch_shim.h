@@ -84,6 +84,9 @@ lg_status lgt_device_of(lgt_tensor *t, lg_device *out);
  * memory (lgt_from_host: a read-only mapping, until a write gives it memory
  * of its own). */
 void *lgt_host_data(lgt_tensor *t);
+/* t's bytes in host memory, to be read only: as lgt_host_data, and also
+ * for a tensor over borrowed host memory. */
+const void *lgt_host_bytes(lgt_tensor *t);
 
 /* ------------------------------------------------------------ archives */
 /* Writes named tensors as an OutputArchive, as tch's Tensor::save_multi

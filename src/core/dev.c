@@ -2,6 +2,7 @@
  * tensor operations wrapped with the trace and the device.* fault points. */
 #include "backend/backend.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -73,19 +74,60 @@ static lg_status injected(lg__dev *x, const char *point, const char *name, lg_de
     return LG_OK;
 }
 
+/* The device.alloc fault point: LG_OK, or the injected out of memory. */
+static lg_status alloc_fault(lg__dev *x, const char *name, lg_device d, uint64_t nbytes)
+{
+    char dn[LG_DEVICE_NAME_MAX];
+    if (!lg__fault("device.alloc", NULL))
+        return LG_OK;
+    injected(x, "device.alloc", name, d, d, nbytes);
+    return lg__err(LG_E_DEVICE, "%s: out of memory: tried to allocate %llu bytes for \"%s\"",
+                   lg_device_format(d, dn), (unsigned long long)nbytes, name);
+}
+
 lg_status lg__dev_alloc(lg__dev *x, const char *name, lg_device d, lg_dtype t, int ndim,
                         const int64_t *shape, uint64_t nbytes, void **out)
 {
-    char dn[LG_DEVICE_NAME_MAX];
-    lg_status st;
-    if (lg__fault("device.alloc", NULL)) {
-        injected(x, "device.alloc", name, d, d, nbytes);
-        st = lg__err(LG_E_DEVICE, "%s: out of memory: tried to allocate %llu bytes for \"%s\"",
-                     lg_device_format(d, dn), (unsigned long long)nbytes, name);
-    } else {
+    lg_status st = alloc_fault(x, name, d, nbytes);
+    if (st == LG_OK)
         st = x->b->ops->alloc(x->b, d, t, ndim, shape, out);
-    }
     lg__trace_add(x->trace, LG_OP_ALLOC, name, d, d, nbytes, st == LG_OK, NULL);
+    return st;
+}
+
+int lg__dev_wraps(lg__dev *x, lg_device d, lg_dtype t, const void *src)
+{
+    size_t es = lg_dtype_size(t);
+    return x->b->ops->wrap_host && d.type == LG_DEV_CPU && es && (uintptr_t)src % es == 0;
+}
+
+lg_status lg__dev_wrap(lg__dev *x, const char *name, lg_device d, lg_dtype t, int ndim,
+                       const int64_t *shape, const void *src, uint64_t nbytes,
+                       void (*release)(void *ctx), void *ctx, void **out)
+{
+    void *dst = NULL;
+    lg_status st;
+    if (!lg__dev_wraps(x, d, t, src)) {
+        release(ctx);
+        st = lg__dev_alloc(x, name, d, t, ndim, shape, nbytes, &dst);
+    } else {
+        st = alloc_fault(x, name, d, nbytes);
+        if (st != LG_OK)
+            release(ctx);
+        else if ((st = x->b->ops->wrap_host(x->b, d, t, ndim, shape, src, nbytes, release, ctx,
+                                            &dst)) == LG_OK && !dst)
+            st = x->b->ops->alloc(x->b, d, t, ndim, shape, &dst); /* declined after all */
+        else
+            src = NULL; /* over the bytes, or failed: nothing to write */
+        lg__trace_add(x->trace, LG_OP_ALLOC, name, d, d, nbytes, st == LG_OK, NULL);
+    }
+    if (st == LG_OK && src && nbytes &&
+        (st = x->b->ops->write(x->b, dst, src, (size_t)nbytes)) != LG_OK) {
+        lg__dev_free(x, name, d, nbytes, dst);
+        dst = NULL;
+    }
+    if (st == LG_OK)
+        *out = dst;
     return st;
 }
 

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -154,6 +155,44 @@ lg_status lg__map_check(const lg_checkpoint *c)
                    (unsigned long long)c->size);
 }
 
+struct lg__map_ref {
+    atomic_size_t refs;
+    void *base;
+    size_t len;
+    int guard;
+};
+
+/* The reference is made with malloc, not lg__malloc: building a tensor
+ * over the map is a way of reading it, not an allocation that the
+ * mem.alloc fault point counts; with no memory the caller copies. */
+lg__map_ref *lg__map_ref_take(lg_checkpoint *c)
+{
+    if (!c->map || c->map_is_copy)
+        return NULL;
+    if (!c->map_ref) {
+        lg__map_ref *r = malloc(sizeof *r);
+        if (!r)
+            return NULL;
+        atomic_init(&r->refs, 1); /* the checkpoint's own */
+        r->base = (void *)c->map;
+        r->len = (size_t)c->size;
+        r->guard = c->map_guard;
+        c->map_ref = r;
+    }
+    atomic_fetch_add_explicit(&c->map_ref->refs, 1, memory_order_relaxed);
+    return c->map_ref;
+}
+
+void lg__map_ref_release(void *ctx)
+{
+    lg__map_ref *r = ctx;
+    if (atomic_fetch_sub_explicit(&r->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    lg__map_guard_remove(r->guard);
+    munmap(r->base, r->len);
+    free(r);
+}
+
 lg_status lg__checkpoint_read(lg_checkpoint *c)
 {
     int fd;
@@ -208,6 +247,8 @@ lg_status lg_checkpoint_open(const char *path, const lg_open_options *opt, lg_ch
         return lg__err(LG_E_NOMEM, "%s: out of memory", path);
     c->fd = -1;
     c->map_guard = -1;
+    const char *over = getenv("LOADGATE_OVER_MAP");
+    c->over_map = !over || strcmp(over, "0");
     c->backend = opt ? opt->backend : NULL;
     c->key = opt && opt->key && *opt->key ? opt->key : NULL;
     c->crc = crc;
@@ -259,6 +300,8 @@ void lg_checkpoint_close(lg_checkpoint *c)
         c->ops->close(c);
     if (c->map && c->map_is_copy)
         free((void *)c->map);
+    else if (c->map_ref) /* tensors over the map may outlive the checkpoint */
+        lg__map_ref_release(c->map_ref);
     else if (c->map) {
         lg__map_guard_remove(c->map_guard);
         munmap((void *)c->map, (size_t)c->size);

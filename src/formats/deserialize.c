@@ -142,11 +142,15 @@ static void copy_runs(copy_part *p)
 {
     for (uint64_t at = p->from; at < p->to; at += COPY_RUN) {
         size_t len = p->to - at < COPY_RUN ? (size_t)(p->to - at) : COPY_RUN;
-        memcpy(p->dst + at, p->src + at, len);
+        const unsigned char *run = p->src + at;
+        if (p->dst) {
+            memcpy(p->dst + at, run, len);
+            run = p->dst + at;
+        }
         if (p->want_crc)
-            p->crc = libdeflate_crc32(p->crc, p->dst + at, len);
+            p->crc = libdeflate_crc32(p->crc, run, len);
         if (p->c->on_read)
-            p->c->on_read(p->c->on_read_ctx, p->i, at, p->dst + at, len);
+            p->c->on_read(p->c->on_read_ctx, p->i, at, run, len);
     }
 }
 
@@ -291,8 +295,56 @@ static lg_status write_via(lg_checkpoint *c, size_t i, lg_backend *b, void *dst,
     return st;
 }
 
+/* Tensor i's bytes in place in the map, aligned to align, checked and
+ * shown to the observer (the reader's in_place, or its bytes() and a look
+ * of the observer's); NULL with nothing shown when they are not. */
+static const unsigned char *in_place(lg_checkpoint *c, size_t i, size_t align)
+{
+    const lg_tensor_info *ti = &c->tensors[i];
+    if (c->ops->in_place)
+        return c->ops->in_place(c, i, align);
+    const unsigned char *src = c->ops->bytes ? c->ops->bytes(c, i) : NULL;
+    if (!src || src < c->map || (uint64_t)(src - c->map) > c->size ||
+        ti->nbytes > c->size - (uint64_t)(src - c->map) || (uintptr_t)src % align)
+        return NULL;
+    lg__copy_observed(c, i, NULL, src, ti->nbytes, NULL);
+    return src;
+}
+
+/* Tensor i as a new tensor on d over its bytes in the map, with no copy
+ * (the backend's wrap_host: torch's cpu tensors), holding a reference on
+ * the map: 1 if it was tried (*st its status; *out the tensor on LG_OK),
+ * 0 where it cannot be (another device or dtype, a map that is a copy in
+ * memory, bytes not in place or not aligned, a wrong CRC-32), with
+ * nothing shown to the observer and no fault point met: the caller
+ * copies. */
+static int over_map(lg_checkpoint *c, size_t i, lg__dev *x, lg_device d, lg_dtype t,
+                    void **out, lg_status *st)
+{
+    const lg_tensor_info *ti = &c->tensors[i];
+    size_t es = lg_dtype_size(t);
+    if (!c->over_map || t != ti->dtype || !ti->nbytes || !es || !lg__dev_wraps(x, d, t, NULL))
+        return 0;
+    lg__map_ref *ref = lg__map_ref_take(c);
+    if (!ref)
+        return 0;
+    const unsigned char *src = in_place(c, i, es);
+    if (!src) {
+        lg__map_ref_release(ref);
+        return 0;
+    }
+    *st = lg__dev_wrap(x, ti->name, d, t, ti->ndim, ti->shape, src, ti->nbytes,
+                       lg__map_ref_release, ref, out);
+    if (*st == LG_OK && lg__map_check(c) != LG_OK) { /* the file was cut short under the look */
+        lg__dev_free(x, ti->name, d, ti->nbytes, *out);
+        *out = NULL;
+        *st = LG_E_IO;
+    }
+    return 1;
+}
+
 /* A new tensor on d of dtype t (nb bytes) holding tensor i (trace: alloc,
- * deserialize). */
+ * deserialize): over the map where it can be, else a copy. */
 static lg_status deserialize_to(lg_checkpoint *c, size_t i, lg__dev *x, lg_device d,
                                 lg_dtype t, uint64_t nb, void **out)
 {
@@ -300,9 +352,8 @@ static lg_status deserialize_to(lg_checkpoint *c, size_t i, lg__dev *x, lg_devic
     lg_backend *b = x->b;
     void *dst = NULL, *host = NULL;
     lg_status st = b->ops->check_deserialize(b, d);
-    if (st == LG_OK)
-        st = lg__dev_alloc(x, ti->name, d, t, ti->ndim, ti->shape, nb, &dst);
-    if (st == LG_OK) {
+    if (st == LG_OK && !over_map(c, i, x, d, t, &dst, &st) &&
+        (st = lg__dev_alloc(x, ti->name, d, t, ti->ndim, ti->shape, nb, &dst)) == LG_OK) {
         if (d.type == LG_DEV_CPU && b->ops->host_data)
             host = b->ops->host_data(b, dst);
         st = host ? fill_host(c, i, t, host) : write_via(c, i, b, dst, t, nb);

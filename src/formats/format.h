@@ -6,6 +6,8 @@
 #include "backend/backend.h"
 #include "core/name_index.h"
 
+typedef struct lg__map_ref lg__map_ref;
+
 typedef struct lg__reader_ops {
     const char *name; /* "safetensors", "torch-archive", "torchscript", ... */
     /* 1 if the file is this format's. head holds the whole file (size
@@ -25,6 +27,15 @@ typedef struct lg__reader_ops {
     /* Optional: a pointer to tensor i's bytes in the map, when they are
      * stored row-major little-endian and contiguous; NULL otherwise. */
     const void *(*bytes)(lg_checkpoint *c, size_t i);
+    /* Optional: bytes() and the observer's look at them in one pass, for a
+     * tensor built over the map (deserialize.c): tensor i's bytes in
+     * place, checked as read() would check them (a record's CRC-32) and
+     * shown to the load's observer, when bytes() would give them and they
+     * are aligned to `align`. NULL otherwise: with nothing shown when they
+     * are not in place or not aligned, and with the check's finding kept
+     * for read() to report when they are wrong. NULL op: bytes(), then a
+     * look of the observer's. */
+    const void *(*in_place)(lg_checkpoint *c, size_t i, size_t align);
     void (*close)(lg_checkpoint *c); /* free c->priv */
     /* 1 if open() understands c->key (a sub-tree of a nested checkpoint). */
     int takes_key;
@@ -42,6 +53,10 @@ struct lg_checkpoint {
     int map_is_copy;          /* map was read into memory (the file system
                                  cannot map it): free, not munmap */
     int map_guard;            /* slot in the SIGBUS guard (mapguard.c), or -1 */
+    int over_map;             /* tensors may be built over the map: not
+                                 LOADGATE_OVER_MAP=0 at the open */
+    lg__map_ref *map_ref;     /* the map's reference count, made when the
+                                 first tensor is built over it; NULL before */
     uint64_t size;
     lg_tensor_info *tensors;  /* names owned by the reader (priv) or strdup'd */
     size_t ntensors;
@@ -61,6 +76,15 @@ struct lg_checkpoint {
     /* deserialize.c: bytes read but not yet dropped from the map */
     const unsigned char *drop_lo, *drop_hi;
 };
+
+/* The map of a checkpoint, shared with the tensors built over it
+ * (deserialize.c: the torch backend's cpu tensors, wrap_host): it is
+ * unmapped, and its SIGBUS guard slot given back, when the checkpoint has
+ * closed and the last such tensor has gone (checkpoint.c). One more reference on c's map (made, holding the checkpoint's own, on
+ * the first call); NULL when the map is a copy in memory or no memory is
+ * to be had. lg__map_ref_release lets one go (ctx: the lg__map_ref). */
+lg__map_ref *lg__map_ref_take(lg_checkpoint *c);
+void lg__map_ref_release(void *ctx);
 
 /* Frees c->tensors and their names (readers whose names are strdup'd). */
 void lg__checkpoint_free_tensors(lg_checkpoint *c);

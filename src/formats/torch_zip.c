@@ -317,6 +317,32 @@ static const void *zip_bytes(lg_checkpoint *c, size_t i)
     return s->crc_state != CRC_CHECKED ? NULL : ts_bytes(c, i);
 }
 
+/* Tensor i's bytes for a tensor built over the map (format.h, in_place):
+ * a stored record's, aligned. A record not yet checked that the tensor
+ * covers whole has its CRC-32 taken in the observer's pass. */
+static const void *zip_in_place(lg_checkpoint *c, size_t i, size_t align)
+{
+    ts_priv *p = c->priv;
+    const ts_tensor *t = &p->t[i];
+    ts_storage *s = &p->s[t->storage];
+    const unsigned char *src = ts_bytes(c, i);
+    uint64_t n = c->tensors[i].nbytes;
+    if (!src || s->rec->method != 0 || (uintptr_t)src % align || s->crc_state == CRC_WRONG)
+        return NULL;
+    if (s->crc_state == CRC_PENDING && covers_record(p, &c->tensors[i], t)) {
+        uint32_t crc = 0;
+        lg__copy_observed(c, i, NULL, src, n, &crc);
+        if (crc_result(c, s, crc) == LG_OK)
+            return src;
+        c->shown = 0; /* wrong: read() reports it, and shows nothing */
+        return NULL;
+    }
+    if (crc_check(c, p, s) != LG_OK)
+        return NULL;
+    lg__copy_observed(c, i, NULL, src, n, NULL);
+    return src;
+}
+
 /* Every storage a selected tensor views: its bytes (in place when stored,
  * inflated otherwise); a stored one's CRC-32 is left for its first read. */
 static lg_status resolve_storages(lg_checkpoint *c, ts_priv *p, uint64_t align)
@@ -525,6 +551,7 @@ const lg__reader_ops lg__torch_zip_reader = {
     .sniff = zip_sniff,
     .open = zip_open,
     .read = zip_read,
+    .in_place = zip_in_place,
     .deserialize = NULL,
     .bytes = zip_bytes,
     .close = ts_close,

@@ -186,6 +186,259 @@ START_TEST(store_load_reads_in_place)
 }
 END_TEST
 
+/* ------------------------------------- tensors over the checkpoint's map */
+
+/* Mappings of the file at path in this process, and whether p lies in
+ * one of them. */
+static int file_maps(const char *path, const void *p, int *has_p)
+{
+    char real[4096], line[8192];
+    ck_assert_ptr_nonnull(realpath(path, real));
+    FILE *f = fopen("/proc/self/maps", "r");
+    ck_assert_ptr_nonnull(f);
+    int n = 0;
+    *has_p = 0;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        char *name = strchr(line, '/');
+        if (!name || sscanf(line, "%lx-%lx", &lo, &hi) != 2)
+            continue;
+        name[strcspn(name, "\n")] = 0;
+        if (strcmp(name, real))
+            continue;
+        n++;
+        *has_p |= (uintptr_t)p >= lo && (uintptr_t)p < hi;
+    }
+    fclose(f);
+    return n;
+}
+
+static int in_file_map(const char *path, const void *p)
+{
+    int has = 0;
+    file_maps(path, p, &has);
+    return has;
+}
+
+static lg_status load_cpu(lg_store *st, const char *path, const char *crc)
+{
+    lg_load_options o;
+    lg_load_options_init(&o);
+    o.crc = crc;
+    return lg_store_load(st, path, &o, NULL);
+}
+
+/* A store of n variables t0.. of rows x cols f32 on torch cpu. */
+static lg_store *store_of(lg_backend *b, int n, int rows, int cols)
+{
+    lg_store *st = NULL;
+    int64_t shape[2] = {rows, cols};
+    char name[16];
+    ck_assert_int_eq(lg_store_new(b, lg_device_cpu(), &st), LG_OK);
+    for (int i = 0; i < n; i++) {
+        snprintf(name, sizeof name, "t%d", i);
+        ck_assert_int_eq(lg_store_add(st, name, LG_F32, 2, shape), LG_OK);
+    }
+    return st;
+}
+
+/* Variable i holds tu_write_safetensors' values: i * 1000 + j. */
+static void check_values(lg_store *st, int i, int numel)
+{
+    const float *v = lg_store_peek(st, (size_t)i, NULL);
+    ck_assert_ptr_nonnull(v);
+    for (int j = 0; j < numel; j += 97)
+        ck_assert_msg(v[j] == (float)(i * 1000 + j), "t%d[%d] is %g", i, j, (double)v[j]);
+    ck_assert(v[numel - 1] == (float)(i * 1000 + numel - 1));
+}
+
+/* A load to a torch cpu store builds each tensor over the file's map
+ * (from_blob), with no copy, under every policy that reads the file: the
+ * bytes are the map's, the map outlives the checkpoint (closed by the
+ * load), a write gives the variable memory of its own and leaves the
+ * file alone, and the map goes with the last tensor over it. */
+START_TEST(load_builds_tensors_over_the_map)
+{
+    const int rows = 256, cols = 64, numel = rows * cols;
+    const char *dir = tu_tmpdir();
+    ck_assert_ptr_nonnull(dir);
+    const char *path = tu_path(dir, "three.safetensors");
+    ck_assert_int_eq(tu_write_safetensors(path, 3, rows, cols), 0);
+    lg_backend *b = open_torch();
+    lg_policy policies[] = {LG_POLICY_VIA_CPU, LG_POLICY_STAGED, LG_POLICY_DIRECT,
+                            LG_POLICY_AUTO};
+    for (size_t p = 0; p < 4; p++) {
+        lg_store *st = store_of(b, 3, rows, cols);
+        lg_load_options o;
+        lg_load_options_init(&o);
+        o.policy = policies[p];
+        ck_assert_msg(lg_store_load(st, path, &o, NULL) == LG_OK, "%s", lg_error_message());
+        for (int i = 0; i < 3; i++) {
+            ck_assert_msg(in_file_map(path, lg_store_peek(st, (size_t)i, NULL)),
+                          "%s: t%d is not over the file's map", lg_policy_name(policies[p]), i);
+            check_values(st, i, numel);
+        }
+        float *mine = calloc((size_t)numel, sizeof *mine);
+        ck_assert_ptr_nonnull(mine);
+        mine[7] = -1.0f;
+        ck_assert_int_eq(lg_store_fill(st, "t1", mine, (size_t)numel * 4), LG_OK);
+        free(mine);
+        const float *v1 = lg_store_peek(st, 1, NULL);
+        ck_assert_ptr_nonnull(v1);
+        ck_assert(!in_file_map(path, v1));
+        ck_assert(v1[7] == -1.0f && v1[8] == 0.0f);
+        check_values(st, 0, numel);
+        check_values(st, 2, numel);
+        lg_store_free(st);
+        int has;
+        ck_assert_msg(file_maps(path, NULL, &has) == 0,
+                      "%s: the file is still mapped after the store was freed",
+                      lg_policy_name(policies[p]));
+    }
+    /* the file was not written through the map */
+    lg_store *st = store_of(b, 3, rows, cols);
+    ck_assert_int_eq(load_cpu(st, path, NULL), LG_OK);
+    check_values(st, 1, numel);
+    lg_store_free(st);
+    ck_assert_uint_eq(lg_backend_live_tensors(b), 0);
+    lg_backend_close(b);
+    tu_rmtree(dir);
+}
+END_TEST
+
+/* LOADGATE_OVER_MAP=0 at the open: every tensor has memory of its own. */
+START_TEST(over_map_turned_off)
+{
+    const int rows = 256, cols = 64;
+    const char *dir = tu_tmpdir();
+    ck_assert_ptr_nonnull(dir);
+    const char *path = tu_path(dir, "two.safetensors");
+    ck_assert_int_eq(tu_write_safetensors(path, 2, rows, cols), 0);
+    lg_backend *b = open_torch();
+    lg_store *st = store_of(b, 2, rows, cols);
+    ck_assert_int_eq(setenv("LOADGATE_OVER_MAP", "0", 1), 0);
+    lg_status s = load_cpu(st, path, NULL);
+    unsetenv("LOADGATE_OVER_MAP");
+    ck_assert_msg(s == LG_OK, "%s", lg_error_message());
+    for (int i = 0; i < 2; i++) {
+        ck_assert(!in_file_map(path, lg_store_peek(st, (size_t)i, NULL)));
+        check_values(st, i, rows * cols);
+    }
+    int has;
+    ck_assert_int_eq(file_maps(path, NULL, &has), 0);
+    lg_store_free(st);
+    lg_backend_close(b);
+    tu_rmtree(dir);
+}
+END_TEST
+
+/* A torch.save file (libtorch's pickle_save, read by the native torch-zip
+ * reader): its stored records are mapped under the tensors, and each
+ * record's CRC-32 is taken in the same pass. A record with a byte changed
+ * fails the load (crc: error) with the store as it was and nothing left
+ * mapped, and loads over the map under crc: warn, with a finding. */
+START_TEST(torch_save_over_the_map_and_its_crc)
+{
+    enum { ROWS = 512, COLS = 32, NUMEL = ROWS * COLS };
+    const char *dir = tu_tmpdir();
+    ck_assert_ptr_nonnull(dir);
+    const char *path = tu_path(dir, "two.pt");
+    float *data[2];
+    int64_t shape[2] = {ROWS, COLS};
+    lg_named_data nd[2];
+    for (int i = 0; i < 2; i++) {
+        data[i] = malloc(NUMEL * sizeof(float));
+        ck_assert_ptr_nonnull(data[i]);
+        for (int j = 0; j < NUMEL; j++)
+            data[i][j] = (float)(i * 1000 + j);
+        nd[i] = (lg_named_data){i ? "t1" : "t0", LG_F32, 2, shape, data[i]};
+    }
+    ck_assert_msg(lg_torch_write_file(path, "torch-pickle", nd, 2) == LG_OK, "%s",
+                  lg_error_message());
+    lg_backend *b = open_torch();
+    lg_checkpoint *c = NULL;
+    lg_open_options oo = {0};
+    oo.backend = b;
+    ck_assert_int_eq(lg_checkpoint_open(path, &oo, &c), LG_OK);
+    ck_assert_str_eq(lg_checkpoint_format(c), "torch-zip");
+    lg_checkpoint_close(c);
+
+    lg_store *st = store_of(b, 2, ROWS, COLS);
+    ck_assert_msg(load_cpu(st, path, NULL) == LG_OK, "%s", lg_error_message());
+    for (int i = 0; i < 2; i++) {
+        ck_assert_msg(in_file_map(path, lg_store_peek(st, (size_t)i, NULL)), "t%d", i);
+        check_values(st, i, NUMEL);
+    }
+    lg_store_free(st);
+
+    /* t1's record with one byte changed, in a copy of the file */
+    size_t n = 0;
+    unsigned char *bytes = tu_read(path, &n);
+    ck_assert_ptr_nonnull(bytes);
+    unsigned char *at = memmem(bytes, n, data[1] + 100, 64);
+    ck_assert_ptr_nonnull(at);
+    at[3] ^= 0x40;
+    const char *bad = tu_path(dir, "bad.pt");
+    ck_assert_int_eq(tu_write(bad, bytes, n), 0);
+    free(bytes);
+
+    st = store_of(b, 2, ROWS, COLS);
+    size_t live = lg_backend_live_tensors(b);
+    const void *before[2] = {lg_store_peek(st, 0, NULL), lg_store_peek(st, 1, NULL)};
+    ck_assert_int_eq(load_cpu(st, bad, NULL), LG_E_FORMAT);
+    ck_assert_msg(strstr(lg_error_message(), "CRC") != NULL, "%s", lg_error_message());
+    ck_assert_ptr_eq(lg_store_peek(st, 0, NULL), before[0]);
+    ck_assert_ptr_eq(lg_store_peek(st, 1, NULL), before[1]);
+    ck_assert_uint_eq(lg_backend_live_tensors(b), live);
+    int has;
+    ck_assert_int_eq(file_maps(bad, NULL, &has), 0);
+
+    ck_assert_msg(load_cpu(st, bad, "warn") == LG_OK, "%s", lg_error_message());
+    ck_assert(in_file_map(bad, lg_store_peek(st, 0, NULL)));
+    ck_assert(in_file_map(bad, lg_store_peek(st, 1, NULL)));
+    check_values(st, 0, NUMEL);
+    lg_store_free(st);
+    ck_assert_int_eq(file_maps(bad, NULL, &has), 0);
+    free(data[0]);
+    free(data[1]);
+    lg_backend_close(b);
+    tu_rmtree(dir);
+}
+END_TEST
+
+/* device.alloc fails the second tensor built over the map: the store is as
+ * it was, no tensor is left, and the first tensor's hold on the map has
+ * gone with it. */
+START_TEST(fault_while_over_the_map)
+{
+    const int rows = 256, cols = 64;
+    const char *dir = tu_tmpdir();
+    ck_assert_ptr_nonnull(dir);
+    const char *path = tu_path(dir, "three.safetensors");
+    ck_assert_int_eq(tu_write_safetensors(path, 3, rows, cols), 0);
+    lg_backend *b = open_torch();
+    lg_store *st = store_of(b, 3, rows, cols);
+    size_t live = lg_backend_live_tensors(b);
+    const void *before = lg_store_peek(st, 0, NULL);
+    lg_fault_schedule fs = {0};
+    fs.when = LG_FAULT_NTH;
+    fs.k = 2;
+    ck_assert_int_eq(lg_fault_set("device.alloc", &fs), LG_OK);
+    ck_assert_int_eq(load_cpu(st, path, NULL), LG_E_DEVICE);
+    ck_assert_uint_eq(lg_fault_fired("device.alloc"), 1);
+    lg_fault_clear();
+    ck_assert_uint_eq(lg_backend_live_tensors(b), live);
+    ck_assert_ptr_eq(lg_store_peek(st, 0, NULL), before);
+    int has;
+    ck_assert_msg(file_maps(path, NULL, &has) == 0, "the map outlived a failed load");
+    ck_assert_int_eq(load_cpu(st, path, NULL), LG_OK);
+    check_values(st, 2, rows * cols);
+    lg_store_free(st);
+    lg_backend_close(b);
+    tu_rmtree(dir);
+}
+END_TEST
+
 #endif
 
 static Suite *host_data_suite(void)
@@ -197,6 +450,10 @@ static Suite *host_data_suite(void)
     tcase_add_test(tc, cpu_tensor_zeroed_and_in_place);
     tcase_add_test(tc, wrapped_tensor_has_no_host_data);
     tcase_add_test(tc, store_load_reads_in_place);
+    tcase_add_test(tc, load_builds_tensors_over_the_map);
+    tcase_add_test(tc, over_map_turned_off);
+    tcase_add_test(tc, torch_save_over_the_map_and_its_crc);
+    tcase_add_test(tc, fault_while_over_the_map);
 #endif
     suite_add_tcase(s, tc);
     return s;
