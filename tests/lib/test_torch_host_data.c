@@ -242,6 +242,37 @@ static lg_store *store_of(lg_backend *b, int n, int rows, int cols)
     return st;
 }
 
+/* tu_write_safetensors' file of n tensors of rows x cols in a new folder,
+ * and a torch cpu store of variables of the same names and shapes. */
+typedef struct {
+    const char *dir, *path;
+    lg_backend *b;
+    lg_store *st;
+} file_and_store;
+
+static file_and_store file_and_store_new(const char *name, int n, int rows, int cols)
+{
+    file_and_store f;
+    f.dir = tu_tmpdir();
+    ck_assert_ptr_nonnull(f.dir);
+    f.path = tu_path(f.dir, name);
+    ck_assert_int_eq(tu_write_safetensors(f.path, n, rows, cols), 0);
+    f.b = open_torch();
+    f.st = store_of(f.b, n, rows, cols);
+    return f;
+}
+
+/* Frees the store, finds no tensor left and the file no longer mapped. */
+static void file_and_store_done(file_and_store *f)
+{
+    int has;
+    lg_store_free(f->st);
+    ck_assert_uint_eq(lg_backend_live_tensors(f->b), 0);
+    ck_assert_msg(file_maps(f->path, NULL, &has) == 0, "the file is still mapped");
+    lg_backend_close(f->b);
+    tu_rmtree(f->dir);
+}
+
 /* Variable i holds tu_write_safetensors' values: i * 1000 + j. */
 static void check_values(lg_store *st, int i, int numel)
 {
@@ -260,49 +291,41 @@ static void check_values(lg_store *st, int i, int numel)
 START_TEST(load_builds_tensors_over_the_map)
 {
     const int rows = 256, cols = 64, numel = rows * cols;
-    const char *dir = tu_tmpdir();
-    ck_assert_ptr_nonnull(dir);
-    const char *path = tu_path(dir, "three.safetensors");
-    ck_assert_int_eq(tu_write_safetensors(path, 3, rows, cols), 0);
-    lg_backend *b = open_torch();
+    file_and_store f = file_and_store_new("three.safetensors", 3, rows, cols);
     lg_policy policies[] = {LG_POLICY_VIA_CPU, LG_POLICY_STAGED, LG_POLICY_DIRECT,
                             LG_POLICY_AUTO};
     for (size_t p = 0; p < 4; p++) {
-        lg_store *st = store_of(b, 3, rows, cols);
+        const char *pn = lg_policy_name(policies[p]);
         lg_load_options o;
         lg_load_options_init(&o);
         o.policy = policies[p];
-        ck_assert_msg(lg_store_load(st, path, &o, NULL) == LG_OK, "%s", lg_error_message());
+        ck_assert_msg(lg_store_load(f.st, f.path, &o, NULL) == LG_OK, "%s", lg_error_message());
         for (int i = 0; i < 3; i++) {
-            ck_assert_msg(in_file_map(path, lg_store_peek(st, (size_t)i, NULL)),
-                          "%s: t%d is not over the file's map", lg_policy_name(policies[p]), i);
-            check_values(st, i, numel);
+            ck_assert_msg(in_file_map(f.path, lg_store_peek(f.st, (size_t)i, NULL)),
+                          "%s: t%d is not over the file's map", pn, i);
+            check_values(f.st, i, numel);
         }
         float *mine = calloc((size_t)numel, sizeof *mine);
         ck_assert_ptr_nonnull(mine);
         mine[7] = -1.0f;
-        ck_assert_int_eq(lg_store_fill(st, "t1", mine, (size_t)numel * 4), LG_OK);
+        ck_assert_int_eq(lg_store_fill(f.st, "t1", mine, (size_t)numel * 4), LG_OK);
         free(mine);
-        const float *v1 = lg_store_peek(st, 1, NULL);
+        const float *v1 = lg_store_peek(f.st, 1, NULL);
         ck_assert_ptr_nonnull(v1);
-        ck_assert(!in_file_map(path, v1));
+        ck_assert(!in_file_map(f.path, v1));
         ck_assert(v1[7] == -1.0f && v1[8] == 0.0f);
-        check_values(st, 0, numel);
-        check_values(st, 2, numel);
-        lg_store_free(st);
+        check_values(f.st, 0, numel);
+        check_values(f.st, 2, numel);
+        lg_store_free(f.st);
         int has;
-        ck_assert_msg(file_maps(path, NULL, &has) == 0,
-                      "%s: the file is still mapped after the store was freed",
-                      lg_policy_name(policies[p]));
+        ck_assert_msg(file_maps(f.path, NULL, &has) == 0,
+                      "%s: the file is still mapped after the store was freed", pn);
+        f.st = store_of(f.b, 3, rows, cols);
     }
     /* the file was not written through the map */
-    lg_store *st = store_of(b, 3, rows, cols);
-    ck_assert_int_eq(load_cpu(st, path, NULL), LG_OK);
-    check_values(st, 1, numel);
-    lg_store_free(st);
-    ck_assert_uint_eq(lg_backend_live_tensors(b), 0);
-    lg_backend_close(b);
-    tu_rmtree(dir);
+    ck_assert_int_eq(load_cpu(f.st, f.path, NULL), LG_OK);
+    check_values(f.st, 1, numel);
+    file_and_store_done(&f);
 }
 END_TEST
 
@@ -310,25 +333,18 @@ END_TEST
 START_TEST(over_map_turned_off)
 {
     const int rows = 256, cols = 64;
-    const char *dir = tu_tmpdir();
-    ck_assert_ptr_nonnull(dir);
-    const char *path = tu_path(dir, "two.safetensors");
-    ck_assert_int_eq(tu_write_safetensors(path, 2, rows, cols), 0);
-    lg_backend *b = open_torch();
-    lg_store *st = store_of(b, 2, rows, cols);
+    file_and_store f = file_and_store_new("two.safetensors", 2, rows, cols);
     ck_assert_int_eq(setenv("LOADGATE_OVER_MAP", "0", 1), 0);
-    lg_status s = load_cpu(st, path, NULL);
+    lg_status s = load_cpu(f.st, f.path, NULL);
     unsetenv("LOADGATE_OVER_MAP");
     ck_assert_msg(s == LG_OK, "%s", lg_error_message());
     for (int i = 0; i < 2; i++) {
-        ck_assert(!in_file_map(path, lg_store_peek(st, (size_t)i, NULL)));
-        check_values(st, i, rows * cols);
+        ck_assert(!in_file_map(f.path, lg_store_peek(f.st, (size_t)i, NULL)));
+        check_values(f.st, i, rows * cols);
     }
     int has;
-    ck_assert_int_eq(file_maps(path, NULL, &has), 0);
-    lg_store_free(st);
-    lg_backend_close(b);
-    tu_rmtree(dir);
+    ck_assert_int_eq(file_maps(f.path, NULL, &has), 0);
+    file_and_store_done(&f);
 }
 END_TEST
 
@@ -412,30 +428,23 @@ END_TEST
 START_TEST(fault_while_over_the_map)
 {
     const int rows = 256, cols = 64;
-    const char *dir = tu_tmpdir();
-    ck_assert_ptr_nonnull(dir);
-    const char *path = tu_path(dir, "three.safetensors");
-    ck_assert_int_eq(tu_write_safetensors(path, 3, rows, cols), 0);
-    lg_backend *b = open_torch();
-    lg_store *st = store_of(b, 3, rows, cols);
-    size_t live = lg_backend_live_tensors(b);
-    const void *before = lg_store_peek(st, 0, NULL);
+    file_and_store f = file_and_store_new("three.safetensors", 3, rows, cols);
+    size_t live = lg_backend_live_tensors(f.b);
+    const void *before = lg_store_peek(f.st, 0, NULL);
     lg_fault_schedule fs = {0};
     fs.when = LG_FAULT_NTH;
     fs.k = 2;
     ck_assert_int_eq(lg_fault_set("device.alloc", &fs), LG_OK);
-    ck_assert_int_eq(load_cpu(st, path, NULL), LG_E_DEVICE);
+    ck_assert_int_eq(load_cpu(f.st, f.path, NULL), LG_E_DEVICE);
     ck_assert_uint_eq(lg_fault_fired("device.alloc"), 1);
     lg_fault_clear();
-    ck_assert_uint_eq(lg_backend_live_tensors(b), live);
-    ck_assert_ptr_eq(lg_store_peek(st, 0, NULL), before);
+    ck_assert_uint_eq(lg_backend_live_tensors(f.b), live);
+    ck_assert_ptr_eq(lg_store_peek(f.st, 0, NULL), before);
     int has;
-    ck_assert_msg(file_maps(path, NULL, &has) == 0, "the map outlived a failed load");
-    ck_assert_int_eq(load_cpu(st, path, NULL), LG_OK);
-    check_values(st, 2, rows * cols);
-    lg_store_free(st);
-    lg_backend_close(b);
-    tu_rmtree(dir);
+    ck_assert_msg(file_maps(f.path, NULL, &has) == 0, "the map outlived a failed load");
+    ck_assert_int_eq(load_cpu(f.st, f.path, NULL), LG_OK);
+    check_values(f.st, 2, rows * cols);
+    file_and_store_done(&f);
 }
 END_TEST
 
