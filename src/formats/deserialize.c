@@ -333,6 +333,11 @@ static int over_map(lg_checkpoint *c, size_t i, lg__dev *x, lg_device d, lg_dtyp
         lg__map_ref_release(ref);
         return 0;
     }
+    c->shown = 0; /* shown whole, as seen() would after a copy */
+    /* Nothing may have read the bytes (no observer, no CRC-32): the last
+     * one read here meets a file cut short before it, as a copy would,
+     * and the check below refuses the tensor. */
+    (void)*(const volatile unsigned char *)(src + ti->nbytes - 1);
     *st = lg__dev_wrap(x, ti->name, d, t, ti->ndim, ti->shape, src, ti->nbytes,
                        lg__map_ref_release, ref, out);
     if (*st == LG_OK && lg__map_check(c) != LG_OK) { /* the file was cut short under the look */

@@ -103,9 +103,14 @@ static void cut_at_first_piece(void *ctx, size_t tensor, uint64_t offset, const 
     }
 }
 
+/* The store's backend: sim, or torch, whose cpu tensors are built over
+ * the file's map (the cut then lands under tensors, not under a copy). */
+static lg_backend *store_backend;
+
 static void load_cut_short_with(lg_device d, int threads,
                                 void (*cut)(void *, size_t, uint64_t, const void *, uint64_t))
 {
+    lg_backend *b = store_backend ? store_backend : sim;
     const size_t bytes = (size_t)rows * rows * 4;
     /* another checkpoint open meanwhile: the guard finds the map hit
      * among several */
@@ -115,7 +120,7 @@ static void load_cut_short_with(lg_device d, int threads,
     ck_assert_int_eq(lg_checkpoint_open(other, NULL, &keep), LG_OK);
     const char *f = four_tensors();
     lg_store *s;
-    ck_assert_int_eq(lg_store_new(sim, d, &s), LG_OK);
+    ck_assert_int_eq(lg_store_new(b, d, &s), LG_OK);
     int64_t shape[2] = {rows, rows};
     float *before = malloc(bytes), *after = malloc(bytes);
     ck_assert(before && after);
@@ -150,6 +155,7 @@ static void load_cut_short_with(lg_device d, int threads,
     free(before);
     free(after);
     lg_store_free(s);
+    ck_assert_uint_eq(lg_backend_live_tensors(b), 0);
     lg_checkpoint_close(keep);
 }
 
@@ -168,6 +174,29 @@ START_TEST(test_load_cut_short_threads)
     load_cut_short_with(lg_device_cpu(), 2, cut_at_first_piece);
 }
 END_TEST
+
+#ifdef LOADGATE_HAVE_TORCH
+/* The same on the torch backend's cpu tensors, built over the map: the
+ * tensor whose look at the map met the cut is refused with the others. */
+static void on_torch(int threads, void (*cut)(void *, size_t, uint64_t, const void *, uint64_t))
+{
+    ck_assert_msg(lg_backend_open("torch", &store_backend) == LG_OK, "%s", lg_error_message());
+    load_cut_short_with(lg_device_cpu(), threads, cut);
+    lg_backend_close(store_backend);
+    store_backend = NULL;
+}
+
+START_TEST(test_load_cut_short_torch_cpu) { on_torch(1, cut_after_first); }
+END_TEST
+
+START_TEST(test_load_cut_short_torch_threads)
+{
+    rows = 1024;
+    atomic_store(&cut_done, 0);
+    on_torch(2, cut_at_first_piece);
+}
+END_TEST
+#endif
 
 START_TEST(test_load_cut_short_mps)
 {
@@ -403,6 +432,10 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_load_cut_short_cpu);
     tcase_add_test(tc, test_load_cut_short_mps);
     tcase_add_test(tc, test_load_cut_short_threads);
+#ifdef LOADGATE_HAVE_TORCH
+    tcase_add_test(tc, test_load_cut_short_torch_cpu);
+    tcase_add_test(tc, test_load_cut_short_torch_threads);
+#endif
     tcase_add_test(tc, test_read_cut_short);
     tcase_add_test(tc, test_open_cut_short);
     tcase_add_test(tc, test_other_sigbus_kills);
