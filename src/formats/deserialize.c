@@ -315,9 +315,10 @@ static const unsigned char *in_place(lg_checkpoint *c, size_t i, size_t align)
  * (the backend's wrap_host: torch's cpu tensors), holding a reference on
  * the map: 1 if it was tried (*st its status; *out the tensor on LG_OK),
  * 0 where it cannot be (another device or dtype, a map that is a copy in
- * memory, bytes not in place or not aligned, a wrong CRC-32), with
- * nothing shown to the observer and no fault point met: the caller
- * copies. */
+ * memory, bytes not in place or not aligned), with nothing shown to the
+ * observer and no fault point met: the caller copies. A record whose
+ * CRC-32 is wrong gives 0 too, after it was shown: the caller's read()
+ * then reports it. */
 static int over_map(lg_checkpoint *c, size_t i, lg__dev *x, lg_device d, lg_dtype t,
                     void **out, lg_status *st)
 {
