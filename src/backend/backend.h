@@ -85,11 +85,11 @@ lg_status lg__dev_alloc(lg__dev *x, const char *name, lg_device d, lg_dtype t, i
 /* 1 if lg__dev_wrap builds its tensor over the bytes on d (the backend's
  * wrap_host), for bytes of dtype t at src. */
 int lg__dev_wraps(lg__dev *x, lg_device d, lg_dtype t, const void *src);
-/* A new tensor on d holding nbytes of read-only host bytes at src, traced
- * and faulted as lg__dev_alloc: over them with no copy where
- * lg__dev_wraps says so (release(ctx) when the last tensor over them has
- * gone), else allocated and written. release(ctx) is called at once when
- * no tensor is made over them. */
+/* A new tensor on d holding nbytes of read-only host bytes at src, where
+ * lg__dev_wraps says so, traced and faulted as lg__dev_alloc: over them
+ * with no copy (release(ctx) when the last tensor over them has gone), or
+ * allocated and written where the backend declines after all (release(ctx)
+ * at once, as on an error). */
 lg_status lg__dev_wrap(lg__dev *x, const char *name, lg_device d, lg_dtype t, int ndim,
                        const int64_t *shape, const void *src, uint64_t nbytes,
                        void (*release)(void *ctx), void *ctx, void **out);

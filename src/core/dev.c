@@ -106,26 +106,17 @@ lg_status lg__dev_wrap(lg__dev *x, const char *name, lg_device d, lg_dtype t, in
                        void (*release)(void *ctx), void *ctx, void **out)
 {
     void *dst = NULL;
-    lg_status st;
-    if (!lg__dev_wraps(x, d, t, src)) {
+    lg_status st = alloc_fault(x, name, d, nbytes);
+    if (st != LG_OK)
         release(ctx);
-        st = lg__dev_alloc(x, name, d, t, ndim, shape, nbytes, &dst);
-    } else {
-        st = alloc_fault(x, name, d, nbytes);
-        if (st != LG_OK)
-            release(ctx);
-        else if ((st = x->b->ops->wrap_host(x->b, d, t, ndim, shape, src, nbytes, release, ctx,
-                                            &dst)) == LG_OK && !dst)
-            st = x->b->ops->alloc(x->b, d, t, ndim, shape, &dst); /* declined after all */
-        else
-            src = NULL; /* over the bytes, or failed: nothing to write */
-        lg__trace_add(x->trace, LG_OP_ALLOC, name, d, d, nbytes, st == LG_OK, NULL);
-    }
-    if (st == LG_OK && src && nbytes &&
-        (st = x->b->ops->write(x->b, dst, src, (size_t)nbytes)) != LG_OK) {
-        lg__dev_free(x, name, d, nbytes, dst);
+    else if ((st = x->b->ops->wrap_host(x->b, d, t, ndim, shape, src, nbytes, release, ctx,
+                                        &dst)) == LG_OK && !dst &&
+             (st = x->b->ops->alloc(x->b, d, t, ndim, shape, &dst)) == LG_OK &&
+             (st = x->b->ops->write(x->b, dst, src, (size_t)nbytes)) != LG_OK) {
+        x->b->ops->free(x->b, dst); /* declined after all, and the copy failed */
         dst = NULL;
     }
+    lg__trace_add(x->trace, LG_OP_ALLOC, name, d, d, nbytes, st == LG_OK, NULL);
     if (st == LG_OK)
         *out = dst;
     return st;
