@@ -17,9 +17,9 @@ extern "C" {
 /* The library's version; the shared library's soname carries the major
  * number (libloadgate.so.0), raised when the ABI breaks (docs/install.md). */
 #define LG_VERSION_MAJOR 0
-#define LG_VERSION_MINOR 3
+#define LG_VERSION_MINOR 4
 #define LG_VERSION_PATCH 0
-#define LG_VERSION "0.3.0"
+#define LG_VERSION "0.4.0"
 
 /* Marks every public declaration: the library is built with hidden
  * visibility and exports only these. */
