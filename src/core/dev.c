@@ -101,18 +101,22 @@ int lg__dev_wraps(lg__dev *x, lg_device d, lg_dtype t, const void *src)
     return x->b->ops->wrap_host && d.type == LG_DEV_CPU && es && (uintptr_t)src % es == 0;
 }
 
+lg_status lg__dev_alloc_allowed(lg__dev *x, const char *name, lg_device d, uint64_t nbytes)
+{
+    lg_status st = alloc_fault(x, name, d, nbytes);
+    if (st != LG_OK)
+        lg__trace_add(x->trace, LG_OP_ALLOC, name, d, d, nbytes, 0, NULL);
+    return st;
+}
+
 lg_status lg__dev_wrap(lg__dev *x, const char *name, lg_device d, lg_dtype t, int ndim,
                        const int64_t *shape, const void *src, uint64_t nbytes,
                        void (*release)(void *ctx), void *ctx, void **out)
 {
     void *dst = NULL;
-    lg_status st = alloc_fault(x, name, d, nbytes);
-    if (st != LG_OK)
-        release(ctx);
-    else if ((st = x->b->ops->wrap_host(x->b, d, t, ndim, shape, src, nbytes, release, ctx,
-                                        &dst)) == LG_OK && !dst &&
-             (st = x->b->ops->alloc(x->b, d, t, ndim, shape, &dst)) == LG_OK &&
-             (st = x->b->ops->write(x->b, dst, src, (size_t)nbytes)) != LG_OK) {
+    lg_status st = x->b->ops->wrap_host(x->b, d, t, ndim, shape, src, nbytes, release, ctx, &dst);
+    if (st == LG_OK && !dst && (st = x->b->ops->alloc(x->b, d, t, ndim, shape, &dst)) == LG_OK &&
+        (st = x->b->ops->write(x->b, dst, src, (size_t)nbytes)) != LG_OK) {
         x->b->ops->free(x->b, dst); /* declined after all, and the copy failed */
         dst = NULL;
     }

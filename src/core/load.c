@@ -176,7 +176,11 @@ static void free_built(load_ctx *L, lg_device d, void **t)
 static lg_status load_in_place(load_ctx *L, lg_policy p, void **t)
 {
     lg_device d = L->s->device;
+    /* a cpu store's new variables are the tensors deserialized: they may
+     * be built over the file's map (formats/deserialize.c) */
+    L->c->final_cpu = d.type == LG_DEV_CPU;
     lg_status st = p == LG_POLICY_DIRECT ? build_direct(L, d, t) : build_staged(L, d, t);
+    L->c->final_cpu = 0;
     if (st != LG_OK) {
         free_built(L, d, t);
         return st;

@@ -295,46 +295,52 @@ static lg_status write_via(lg_checkpoint *c, size_t i, lg_backend *b, void *dst,
     return st;
 }
 
-/* Tensor i's bytes in place in the map, aligned to align, checked and
- * shown to the observer (the reader's in_place, or its bytes() and a look
- * of the observer's); NULL with nothing shown when they are not. */
-static const unsigned char *in_place(lg_checkpoint *c, size_t i, size_t align)
+/* Tensor i's bytes in place in the map (the reader's in_place), when they
+ * lie inside it and are aligned to align; NULL otherwise. Nothing is
+ * read, checked or shown. */
+static const unsigned char *in_map(lg_checkpoint *c, size_t i, size_t align)
 {
     const lg_tensor_info *ti = &c->tensors[i];
-    if (c->ops->in_place)
-        return c->ops->in_place(c, i, align);
-    const unsigned char *src = c->ops->bytes ? c->ops->bytes(c, i) : NULL;
+    const unsigned char *src = c->ops->in_place ? c->ops->in_place(c, i) : NULL;
     if (!src || src < c->map || (uint64_t)(src - c->map) > c->size ||
         ti->nbytes > c->size - (uint64_t)(src - c->map) || (uintptr_t)src % align)
         return NULL;
-    lg__copy_observed(c, i, NULL, src, ti->nbytes, NULL);
     return src;
 }
 
 /* Tensor i as a new tensor on d over its bytes in the map, with no copy
  * (the backend's wrap_host: torch's cpu tensors), holding a reference on
  * the map: 1 if it was tried (*st its status; *out the tensor on LG_OK),
- * 0 where it cannot be (another device or dtype, a map that is a copy in
- * memory, bytes not in place or not aligned), with nothing shown to the
- * observer and no fault point met: the caller copies. A record whose
- * CRC-32 is wrong gives 0 too, after it was shown: the caller's read()
- * then reports it. */
+ * 0 where it cannot be, with nothing read or shown and no fault point
+ * met: the caller copies. It cannot be for another device or dtype, a map
+ * that is a copy in memory, bytes not in place or not aligned, and a
+ * tensor that is not the variable itself (c->final_cpu: staging, or a
+ * source to copy from, whose bytes would be read after the checks of the
+ * map below). As a copy does, it meets device.alloc before it reads, then
+ * checks the bytes as read() would and shows them to the observer. */
 static int over_map(lg_checkpoint *c, size_t i, lg__dev *x, lg_device d, lg_dtype t,
                     void **out, lg_status *st)
 {
     const lg_tensor_info *ti = &c->tensors[i];
     size_t es = lg_dtype_size(t);
-    if (!c->over_map || t != ti->dtype || !ti->nbytes || !es || !lg__dev_wraps(x, d, t, NULL))
+    const unsigned char *src;
+    lg__map_ref *ref;
+    if (!c->over_map || !c->final_cpu || t != ti->dtype || !ti->nbytes || !es ||
+        !lg__dev_wraps(x, d, t, NULL) || !(src = in_map(c, i, es)) ||
+        !(ref = lg__map_ref_take(c)))
         return 0;
-    lg__map_ref *ref = lg__map_ref_take(c);
-    if (!ref)
-        return 0;
-    const unsigned char *src = in_place(c, i, es);
-    if (!src) {
-        lg__map_ref_release(ref);
-        return 0;
+    *st = lg__dev_alloc_allowed(x, ti->name, d, ti->nbytes);
+    if (*st == LG_OK) {
+        if (c->ops->check_shown)
+            *st = c->ops->check_shown(c, i, src);
+        else
+            lg__copy_observed(c, i, NULL, src, ti->nbytes, NULL);
     }
     c->shown = 0; /* shown whole, as seen() would after a copy */
+    if (*st != LG_OK) {
+        lg__map_ref_release(ref);
+        return 1;
+    }
     /* Nothing may have read the bytes (no observer, no CRC-32): the last
      * one read here meets a file cut short before it, as a copy would,
      * and the check below refuses the tensor. */

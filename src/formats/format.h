@@ -27,15 +27,15 @@ typedef struct lg__reader_ops {
     /* Optional: a pointer to tensor i's bytes in the map, when they are
      * stored row-major little-endian and contiguous; NULL otherwise. */
     const void *(*bytes)(lg_checkpoint *c, size_t i);
-    /* Optional: bytes() and the observer's look at them in one pass, for a
-     * tensor built over the map (deserialize.c): tensor i's bytes in
-     * place, checked as read() would check them (a record's CRC-32) and
-     * shown to the load's observer, when bytes() would give them and they
-     * are aligned to `align`. NULL otherwise: with nothing shown when they
-     * are not in place or not aligned, and with the check's finding kept
-     * for read() to report when they are wrong. NULL op: bytes(), then a
-     * look of the observer's. */
-    const void *(*in_place)(lg_checkpoint *c, size_t i, size_t align);
+    /* Optional, for a tensor built over the map (deserialize.c): tensor
+     * i's bytes in place in the map, stored contiguous and little-endian,
+     * with nothing checked or shown (no side effect); NULL otherwise. A
+     * reader without it has no tensor built over its map. */
+    const void *(*in_place)(lg_checkpoint *c, size_t i);
+    /* Optional: in_place's bytes at src checked as read() would check them
+     * (a record's CRC-32) and shown to the load's observer, in one pass:
+     * LG_OK, or read()'s error. NULL op: they are only shown. */
+    lg_status (*check_shown)(lg_checkpoint *c, size_t i, const void *src);
     void (*close)(lg_checkpoint *c); /* free c->priv */
     /* 1 if open() understands c->key (a sub-tree of a nested checkpoint). */
     int takes_key;
@@ -55,6 +55,12 @@ struct lg_checkpoint {
     int map_guard;            /* slot in the SIGBUS guard (mapguard.c), or -1 */
     int over_map;             /* tensors may be built over the map: not
                                  LOADGATE_OVER_MAP=0 at the open */
+    int final_cpu;            /* set by the load (load.c) while it builds a
+                                 cpu store's new variables: a cpu tensor
+                                 deserialized then becomes the variable, so
+                                 it may be built over the map; staging,
+                                 tch's sources and the cpu leg of via-cpu
+                                 are copied out of later, and are not */
     lg__map_ref *map_ref;     /* the map's reference count, made when the
                                  first tensor is built over it; NULL before */
     uint64_t size;

@@ -701,5 +701,6 @@ const lg__reader_ops lg__safetensors_reader = {
     .read = st_read,
     .deserialize = NULL,
     .bytes = st_bytes,
+    .in_place = st_bytes,
     .close = st_close,
 };

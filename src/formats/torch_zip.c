@@ -286,7 +286,8 @@ static int covers_record(const ts_priv *p, const lg_tensor_info *ti, const ts_te
 }
 
 /* Copies the record into tensor i's dst in runs, taking the CRC-32 of
- * each run as it lands (lg__copy_observed). */
+ * each run as it lands (lg__copy_observed); with dst NULL, only shows the
+ * record's runs and takes their CRC-32. */
 static lg_status copy_with_crc(lg_checkpoint *c, size_t i, ts_storage *s, unsigned char *dst)
 {
     uint32_t crc = 0; /* libdeflate_crc32 continues from a CRC; 0 starts */
@@ -294,6 +295,9 @@ static lg_status copy_with_crc(lg_checkpoint *c, size_t i, ts_storage *s, unsign
     return crc_result(c, s, crc);
 }
 
+/* Tensor i read into dst, or, with dst NULL, its bytes in place only shown
+ * (a tensor built over the map): its record's CRC-32 checked, in the same
+ * pass where the tensor covers a record not yet checked. */
 static lg_status zip_read(lg_checkpoint *c, size_t i, void *dst)
 {
     ts_priv *p = c->priv;
@@ -302,7 +306,10 @@ static lg_status zip_read(lg_checkpoint *c, size_t i, void *dst)
     if (s->crc_state == CRC_PENDING && c->tensors[i].nbytes && covers_record(p, &c->tensors[i], t))
         return copy_with_crc(c, i, s, dst);
     lg_status st = crc_check(c, p, s);
-    return st != LG_OK ? st : ts_read(c, i, dst);
+    if (st != LG_OK || dst)
+        return st != LG_OK ? st : ts_read(c, i, dst);
+    lg__copy_observed(c, i, NULL, ts_bytes(c, i), c->tensors[i].nbytes, NULL);
+    return LG_OK;
 }
 
 /* Bytes in place only once their record's CRC-32 holds (checked here,
@@ -317,30 +324,20 @@ static const void *zip_bytes(lg_checkpoint *c, size_t i)
     return s->crc_state != CRC_CHECKED ? NULL : ts_bytes(c, i);
 }
 
-/* Tensor i's bytes for a tensor built over the map (format.h, in_place):
- * a stored record's, aligned. A record not yet checked that the tensor
- * covers whole has its CRC-32 taken in the observer's pass. */
-static const void *zip_in_place(lg_checkpoint *c, size_t i, size_t align)
+/* Tensor i's bytes for a tensor built over the map (format.h,
+ * in_place): a stored record's. */
+static const void *zip_in_place(lg_checkpoint *c, size_t i)
 {
     ts_priv *p = c->priv;
-    const ts_tensor *t = &p->t[i];
-    ts_storage *s = &p->s[t->storage];
-    const unsigned char *src = ts_bytes(c, i);
-    uint64_t n = c->tensors[i].nbytes;
-    if (!src || s->rec->method != 0 || (uintptr_t)src % align || s->crc_state == CRC_WRONG)
-        return NULL;
-    if (s->crc_state == CRC_PENDING && covers_record(p, &c->tensors[i], t)) {
-        uint32_t crc = 0;
-        lg__copy_observed(c, i, NULL, src, n, &crc);
-        if (crc_result(c, s, crc) == LG_OK)
-            return src;
-        c->shown = 0; /* wrong: read() reports it, and shows nothing */
-        return NULL;
-    }
-    if (crc_check(c, p, s) != LG_OK)
-        return NULL;
-    lg__copy_observed(c, i, NULL, src, n, NULL);
-    return src;
+    return p->s[p->t[i].storage].rec->method == 0 ? ts_bytes(c, i) : NULL;
+}
+
+/* format.h, check_shown: zip_read's checks, over the bytes in place (src,
+ * which are ts_bytes'). */
+static lg_status zip_check_shown(lg_checkpoint *c, size_t i, const void *src)
+{
+    (void)src;
+    return zip_read(c, i, NULL);
 }
 
 /* Every storage a selected tensor views: its bytes (in place when stored,
@@ -552,6 +549,7 @@ const lg__reader_ops lg__torch_zip_reader = {
     .open = zip_open,
     .read = zip_read,
     .in_place = zip_in_place,
+    .check_shown = zip_check_shown,
     .deserialize = NULL,
     .bytes = zip_bytes,
     .close = ts_close,
@@ -563,6 +561,7 @@ const lg__reader_ops lg__torch_legacy_reader = {
     .sniff = legacy_sniff,
     .open = legacy_open,
     .read = ts_read,
+    .in_place = ts_bytes,
     .deserialize = NULL,
     .bytes = ts_bytes,
     .close = ts_close,

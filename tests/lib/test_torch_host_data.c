@@ -10,6 +10,7 @@
 #endif
 #include "backend/backend.h"
 #include "backend/torch_shim.h"
+#include "formats/format.h"
 #include "loadgate/loadgate.h"
 #include "testutil.h"
 
@@ -348,19 +349,16 @@ START_TEST(over_map_turned_off)
 }
 END_TEST
 
-/* A torch.save file (libtorch's pickle_save, read by the native torch-zip
- * reader): its stored records are mapped under the tensors, and each
- * record's CRC-32 is taken in the same pass. A record with a byte changed
- * fails the load (crc: error) with the store as it was and nothing left
- * mapped, and loads over the map under crc: warn, with a finding. */
-START_TEST(torch_save_over_the_map_and_its_crc)
+/* A torch.save file of t0 and t1 (libtorch's pickle_save, read by the
+ * native torch-zip reader), PT_ROWS x PT_COLS f32 holding i * 1000 + j,
+ * and at bad a copy with one byte of t1's record changed. */
+#define PT_ROWS 512
+#define PT_COLS 32
+static void write_two_pt(const char *path, const char *bad)
 {
-    enum { ROWS = 512, COLS = 32, NUMEL = ROWS * COLS };
-    const char *dir = tu_tmpdir();
-    ck_assert_ptr_nonnull(dir);
-    const char *path = tu_path(dir, "two.pt");
+    enum { NUMEL = PT_ROWS * PT_COLS };
     float *data[2];
-    int64_t shape[2] = {ROWS, COLS};
+    int64_t shape[2] = {PT_ROWS, PT_COLS};
     lg_named_data nd[2];
     for (int i = 0; i < 2; i++) {
         data[i] = malloc(NUMEL * sizeof(float));
@@ -371,6 +369,30 @@ START_TEST(torch_save_over_the_map_and_its_crc)
     }
     ck_assert_msg(lg_torch_write_file(path, "torch-pickle", nd, 2) == LG_OK, "%s",
                   lg_error_message());
+    size_t n = 0;
+    unsigned char *bytes = tu_read(path, &n);
+    ck_assert_ptr_nonnull(bytes);
+    unsigned char *at = memmem(bytes, n, data[1] + 100, 64);
+    ck_assert_ptr_nonnull(at);
+    at[3] ^= 0x40;
+    ck_assert_int_eq(tu_write(bad, bytes, n), 0);
+    free(bytes);
+    free(data[0]);
+    free(data[1]);
+}
+
+/* A torch.save file (libtorch's pickle_save, read by the native torch-zip
+ * reader): its stored records are mapped under the tensors, and each
+ * record's CRC-32 is taken in the same pass. A record with a byte changed
+ * fails the load (crc: error) with the store as it was and nothing left
+ * mapped, and loads over the map under crc: warn, with a finding. */
+START_TEST(torch_save_over_the_map_and_its_crc)
+{
+    enum { ROWS = PT_ROWS, COLS = PT_COLS, NUMEL = ROWS * COLS };
+    const char *dir = tu_tmpdir();
+    ck_assert_ptr_nonnull(dir);
+    const char *path = tu_path(dir, "two.pt"), *bad = tu_path(dir, "bad.pt");
+    write_two_pt(path, bad);
     lg_backend *b = open_torch();
     lg_checkpoint *c = NULL;
     lg_open_options oo = {0};
@@ -386,17 +408,6 @@ START_TEST(torch_save_over_the_map_and_its_crc)
         check_values(st, i, NUMEL);
     }
     lg_store_free(st);
-
-    /* t1's record with one byte changed, in a copy of the file */
-    size_t n = 0;
-    unsigned char *bytes = tu_read(path, &n);
-    ck_assert_ptr_nonnull(bytes);
-    unsigned char *at = memmem(bytes, n, data[1] + 100, 64);
-    ck_assert_ptr_nonnull(at);
-    at[3] ^= 0x40;
-    const char *bad = tu_path(dir, "bad.pt");
-    ck_assert_int_eq(tu_write(bad, bytes, n), 0);
-    free(bytes);
 
     st = store_of(b, 2, ROWS, COLS);
     size_t live = lg_backend_live_tensors(b);
@@ -415,10 +426,120 @@ START_TEST(torch_save_over_the_map_and_its_crc)
     check_values(st, 0, NUMEL);
     lg_store_free(st);
     ck_assert_int_eq(file_maps(bad, NULL, &has), 0);
-    free(data[0]);
-    free(data[1]);
     lg_backend_close(b);
     tu_rmtree(dir);
+}
+END_TEST
+
+/* The bytes the observer was shown, per tensor (threads = 1). */
+static uint64_t shown_bytes[2];
+static void count_shown(void *ctx, size_t tensor, uint64_t offset, const void *bytes, uint64_t n)
+{
+    (void)ctx, (void)offset, (void)bytes;
+    if (tensor < 2)
+        shown_bytes[tensor] += n;
+}
+
+/* A load of file under crc, over the map or copied (LOADGATE_OVER_MAP),
+ * with mem.alloc failing at its k-th hit (0: never): its status; no
+ * tensor's bytes shown more than once. */
+static lg_status load_with_alloc_fault(lg_backend *b, const char *file, const char *crc,
+                                       int over, uint64_t k)
+{
+    lg_store *st = store_of(b, 2, PT_ROWS, PT_COLS);
+    lg_load_options o;
+    lg_load_options_init(&o);
+    o.crc = crc;
+    o.on_read = count_shown;
+    o.threads = 1;
+    shown_bytes[0] = shown_bytes[1] = 0;
+    ck_assert_int_eq(setenv("LOADGATE_OVER_MAP", over ? "1" : "0", 1), 0);
+    lg_fault_schedule fs = {0};
+    fs.when = LG_FAULT_NTH;
+    fs.k = k;
+    if (k)
+        ck_assert_int_eq(lg_fault_set("mem.alloc", &fs), LG_OK);
+    lg_status r = lg_store_load(st, file, &o, NULL);
+    lg_fault_clear();
+    unsetenv("LOADGATE_OVER_MAP");
+    for (int i = 0; i < 2; i++)
+        ck_assert_msg(shown_bytes[i] <= (uint64_t)PT_ROWS * PT_COLS * 4,
+                      "%s, mem.alloc at %llu: t%d shown %llu bytes", over ? "over the map" : "copy",
+                      (unsigned long long)k, i, (unsigned long long)shown_bytes[i]);
+    lg_store_free(st);
+    return r;
+}
+
+/* mem.alloc failing at each of its hits in turn, on the torch.save file
+ * whose t1 record is wrong, under crc: warn (its finding is an
+ * allocation) and crc: error, and on the good file: a load over the map
+ * ends as the copy does, and shows no byte twice. */
+START_TEST(mem_faults_over_the_map_as_in_a_copy)
+{
+    const char *dir = tu_tmpdir();
+    ck_assert_ptr_nonnull(dir);
+    const char *path = tu_path(dir, "two.pt"), *bad = tu_path(dir, "bad.pt");
+    write_two_pt(path, bad);
+    lg_backend *b = open_torch();
+    const char *files[3] = {bad, bad, path}, *crcs[3] = {"warn", "error", "error"};
+    for (int f = 0; f < 3; f++) {
+        lg_fault_clear();
+        lg_status whole = load_with_alloc_fault(b, files[f], crcs[f], 0, 0);
+        ck_assert_int_eq(whole, f == 1 ? LG_E_FORMAT : LG_OK);
+        ck_assert_int_eq(load_with_alloc_fault(b, files[f], crcs[f], 1, 0), whole);
+        ck_assert_int_eq(setenv("LOADGATE_OVER_MAP", "0", 1), 0);
+        lg_store *st = store_of(b, 2, PT_ROWS, PT_COLS);
+        lg_fault_schedule never = {0};
+        never.when = LG_FAULT_NTH;
+        never.k = UINT64_MAX;
+        ck_assert_int_eq(lg_fault_set("mem.alloc", &never), LG_OK);
+        lg_load_options o;
+        lg_load_options_init(&o);
+        o.crc = crcs[f];
+        lg_store_load(st, files[f], &o, NULL);
+        uint64_t hits = lg_fault_hits("mem.alloc");
+        lg_fault_clear();
+        unsetenv("LOADGATE_OVER_MAP");
+        lg_store_free(st);
+        ck_assert_uint_gt(hits, 3);
+        for (uint64_t k = 1; k <= hits; k++) {
+            lg_status copy = load_with_alloc_fault(b, files[f], crcs[f], 0, k);
+            lg_status over = load_with_alloc_fault(b, files[f], crcs[f], 1, k);
+            ck_assert_msg(copy == over, "%s, crc %s, mem.alloc at %llu of %llu: copied %s, over "
+                          "the map %s", files[f] == bad ? "bad.pt" : "two.pt", crcs[f],
+                          (unsigned long long)k, (unsigned long long)hits,
+                          lg_status_name(copy), lg_status_name(over));
+        }
+    }
+    ck_assert_uint_eq(lg_backend_live_tensors(b), 0);
+    lg_backend_close(b);
+    tu_rmtree(dir);
+}
+END_TEST
+
+/* A cpu tensor is built over the map only while the load says that it
+ * is the variable itself (final_cpu, a cpu store's load). Staging, the cpu
+ * leg of via-cpu on a device store and tch's sources are copied out of
+ * later, after the load's checks of the map: they are copies. */
+START_TEST(only_a_variable_itself_is_over_the_map)
+{
+    const int rows = 256, cols = 64;
+    file_and_store f = file_and_store_new("one.safetensors", 1, rows, cols);
+    lg_open_options oo = {0};
+    oo.backend = f.b;
+    lg_checkpoint *c = NULL;
+    ck_assert_int_eq(lg_checkpoint_open(f.path, &oo, &c), LG_OK);
+    lg__dev x = {f.b, NULL};
+    for (int final = 0; final < 2; final++) {
+        c->final_cpu = final;
+        void *t = NULL;
+        ck_assert_int_eq(lg__checkpoint_deserialize(c, 0, &x, lg_device_cpu(), &t), LG_OK);
+        ck_assert_msg(in_file_map(f.path, f.b->ops->peek(f.b, t)) == final,
+                      "final_cpu %d: over the map %d", final, !final);
+        f.b->ops->free(f.b, t);
+    }
+    lg_checkpoint_close(c);
+    file_and_store_done(&f);
 }
 END_TEST
 
@@ -463,6 +584,8 @@ static Suite *host_data_suite(void)
     tcase_add_test(tc, over_map_turned_off);
     tcase_add_test(tc, torch_save_over_the_map_and_its_crc);
     tcase_add_test(tc, fault_while_over_the_map);
+    tcase_add_test(tc, mem_faults_over_the_map_as_in_a_copy);
+    tcase_add_test(tc, only_a_variable_itself_is_over_the_map);
 #endif
     suite_add_tcase(s, tc);
     return s;
