@@ -86,9 +86,11 @@ struct lg_checkpoint {
 /* The map of a checkpoint, shared with the tensors built over it
  * (deserialize.c: the torch backend's cpu tensors, wrap_host): it is
  * unmapped, and its SIGBUS guard slot given back, when the checkpoint has
- * closed and the last such tensor has gone (checkpoint.c). One more reference on c's map (made, holding the checkpoint's own, on
- * the first call); NULL when the map is a copy in memory or no memory is
- * to be had. lg__map_ref_release lets one go (ctx: the lg__map_ref). */
+ * closed and the last such tensor has gone (checkpoint.c).
+ * lg__map_ref_take: one more reference on c's map (the count is made on
+ * the first call, holding the checkpoint's own); NULL when the map is a
+ * copy in memory or no memory is to be had. lg__map_ref_release lets one
+ * go (ctx: the lg__map_ref). */
 lg__map_ref *lg__map_ref_take(lg_checkpoint *c);
 void lg__map_ref_release(void *ctx);
 
