@@ -82,19 +82,18 @@ typedef struct {
 
 lg_status lg__dev_alloc(lg__dev *x, const char *name, lg_device d, lg_dtype t, int ndim,
                         const int64_t *shape, uint64_t nbytes, void **out);
-/* 1 if lg__dev_wrap builds its tensor over the bytes on d (the backend's
- * wrap_host), for bytes of dtype t at src. */
-int lg__dev_wraps(lg__dev *x, lg_device d, lg_dtype t, const void *src);
+/* 1 if lg__dev_wrap can build a tensor on d over host bytes (the backend's
+ * wrap_host: torch, cpu); the bytes must be aligned to their dtype's size. */
+int lg__dev_wraps(lg__dev *x, lg_device d);
 /* The device.alloc fault point of a tensor about to be made by
  * lg__dev_wrap, met before its bytes are read, as lg__dev_alloc meets it
  * before a copy: LG_OK, or the injected failure, traced as lg__dev_alloc
  * traces it. */
 lg_status lg__dev_alloc_allowed(lg__dev *x, const char *name, lg_device d, uint64_t nbytes);
-/* After lg__dev_alloc_allowed, where lg__dev_wraps holds: a new tensor on
- * d holding nbytes of read-only host bytes at src (trace: alloc), over
- * them with no copy (release(ctx) when the last tensor over them has
- * gone), or allocated and written where the backend declines after all
- * (release(ctx) at once, as on an error). */
+/* After lg__dev_alloc_allowed, where lg__dev_wraps holds, for bytes at src
+ * aligned to t's size: a new tensor on d over nbytes of read-only host
+ * bytes, with no copy (trace: alloc). release(ctx) is called when the last
+ * tensor over them has gone, or at once on an error. */
 lg_status lg__dev_wrap(lg__dev *x, const char *name, lg_device d, lg_dtype t, int ndim,
                        const int64_t *shape, const void *src, uint64_t nbytes,
                        void (*release)(void *ctx), void *ctx, void **out);

@@ -2,7 +2,6 @@
  * tensor operations wrapped with the trace and the device.* fault points. */
 #include "backend/backend.h"
 
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -95,10 +94,9 @@ lg_status lg__dev_alloc(lg__dev *x, const char *name, lg_device d, lg_dtype t, i
     return st;
 }
 
-int lg__dev_wraps(lg__dev *x, lg_device d, lg_dtype t, const void *src)
+int lg__dev_wraps(lg__dev *x, lg_device d)
 {
-    size_t es = lg_dtype_size(t);
-    return x->b->ops->wrap_host && d.type == LG_DEV_CPU && es && (uintptr_t)src % es == 0;
+    return x->b->ops->wrap_host && d.type == LG_DEV_CPU;
 }
 
 lg_status lg__dev_alloc_allowed(lg__dev *x, const char *name, lg_device d, uint64_t nbytes)
@@ -115,11 +113,9 @@ lg_status lg__dev_wrap(lg__dev *x, const char *name, lg_device d, lg_dtype t, in
 {
     void *dst = NULL;
     lg_status st = x->b->ops->wrap_host(x->b, d, t, ndim, shape, src, nbytes, release, ctx, &dst);
-    if (st == LG_OK && !dst && (st = x->b->ops->alloc(x->b, d, t, ndim, shape, &dst)) == LG_OK &&
-        (st = x->b->ops->write(x->b, dst, src, (size_t)nbytes)) != LG_OK) {
-        x->b->ops->free(x->b, dst); /* declined after all, and the copy failed */
-        dst = NULL;
-    }
+    if (st == LG_OK && !dst) /* refused what lg__dev_wraps and the alignment allowed */
+        st = lg__err(LG_E_BACKEND, "\"%s\": the %s backend built no tensor over its bytes", name,
+                     x->b->ops->name);
     lg__trace_add(x->trace, LG_OP_ALLOC, name, d, d, nbytes, st == LG_OK, NULL);
     if (st == LG_OK)
         *out = dst;

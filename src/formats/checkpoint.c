@@ -162,6 +162,13 @@ struct lg__map_ref {
     int guard;
 };
 
+/* A map made by map_file, and its guard slot, given back. */
+static void unmap(void *base, size_t len, int guard)
+{
+    lg__map_guard_remove(guard);
+    munmap(base, len);
+}
+
 /* The reference is made with malloc, not lg__malloc: building a tensor
  * over the map is a way of reading it, not an allocation that the
  * mem.alloc fault point counts; with no memory the caller copies. */
@@ -188,8 +195,7 @@ void lg__map_ref_release(void *ctx)
     lg__map_ref *r = ctx;
     if (atomic_fetch_sub_explicit(&r->refs, 1, memory_order_acq_rel) != 1)
         return;
-    lg__map_guard_remove(r->guard);
-    munmap(r->base, r->len);
+    unmap(r->base, r->len, r->guard);
     free(r);
 }
 
@@ -302,10 +308,8 @@ void lg_checkpoint_close(lg_checkpoint *c)
         free((void *)c->map);
     else if (c->map_ref) /* tensors over the map may outlive the checkpoint */
         lg__map_ref_release(c->map_ref);
-    else if (c->map) {
-        lg__map_guard_remove(c->map_guard);
-        munmap((void *)c->map, (size_t)c->size);
-    }
+    else if (c->map)
+        unmap((void *)c->map, (size_t)c->size, c->map_guard);
     for (size_t i = 0; i < c->nfindings; i++)
         free(c->findings[i]);
     free(c->findings);

@@ -326,7 +326,7 @@ static int over_map(lg_checkpoint *c, size_t i, lg__dev *x, lg_device d, lg_dtyp
     const unsigned char *src;
     lg__map_ref *ref;
     if (!c->over_map || !c->final_cpu || t != ti->dtype || !ti->nbytes || !es ||
-        !lg__dev_wraps(x, d, t, NULL) || !(src = in_map(c, i, es)) ||
+        !lg__dev_wraps(x, d) || !(src = in_map(c, i, es)) ||
         !(ref = lg__map_ref_take(c)))
         return 0;
     *st = lg__dev_alloc_allowed(x, ti->name, d, ti->nbytes);

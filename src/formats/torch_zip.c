@@ -306,8 +306,10 @@ static lg_status zip_read(lg_checkpoint *c, size_t i, void *dst)
     if (s->crc_state == CRC_PENDING && c->tensors[i].nbytes && covers_record(p, &c->tensors[i], t))
         return copy_with_crc(c, i, s, dst);
     lg_status st = crc_check(c, p, s);
-    if (st != LG_OK || dst)
-        return st != LG_OK ? st : ts_read(c, i, dst);
+    if (st != LG_OK)
+        return st;
+    if (dst)
+        return ts_read(c, i, dst);
     lg__copy_observed(c, i, NULL, ts_bytes(c, i), c->tensors[i].nbytes, NULL);
     return LG_OK;
 }
