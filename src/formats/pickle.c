@@ -263,7 +263,7 @@ static lg_status op_stack_global(lg__um *u)
         return lg__pk_bad(u, "module and name must be str, not %s and %s",
                           lg__pv_kind_name(module->kind), lg__pv_kind_name(name->kind));
     if (module->n > GLOBAL_LINE_MAX || name->n > GLOBAL_LINE_MAX)
-        return lg__pk_bad(u, "a module or name of more than %u bytes (%zu and %zu)",
+        return lg__pk_bad(u, "a module or name of more than %u bytes (%" PRIu32 " and %" PRIu32 ")",
                           GLOBAL_LINE_MAX, module->n, name->n);
     return push_global(u, module->s, module->n, name->s, name->n);
 }
@@ -514,10 +514,12 @@ static lg_status op_text(lg__um *u, size_t k, lg__pv_kind kind)
     if (st == LG_OK && n > u->n - u->pos)
         st = lg__pk_bad(u, "truncated: a %" PRIu64 "-byte string, %zu bytes left", n,
                         u->n - u->pos);
+    if (st == LG_OK && n > UINT32_MAX) /* lg__pv.n; no checkpoint holds one */
+        st = lg__pk_bad(u, "a %" PRIu64 "-byte string: loadgate reads strings under 4 GiB", n);
     if (st != LG_OK || (st = lg__pk_new_value(u, kind, &v)) != LG_OK)
         return st;
     v->s = (const char *)u->buf + u->pos;
-    v->n = (size_t)n;
+    v->n = (uint32_t)n;
     u->pos += (size_t)n;
     return push(u, v);
 }

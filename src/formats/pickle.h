@@ -47,24 +47,29 @@ typedef enum {
 } lg__global;
 
 typedef struct lg__pv lg__pv;
-/* A value: 96 bytes, as a torch.save pickle makes about 15 per tensor and
+/* A value: 64 bytes, as a torch.save pickle makes about 10 per tensor and
  * the memory budget (lg__pickle_budget) counts them. Values that never
- * change once made (None, bools, ints, allowlisted globals) are made once
- * per pool and shared, as a pickle's memo would share them. */
+ * change once made (None, bools, ints, the empty tuple, allowlisted
+ * globals) are made once per pool and shared, as a pickle's memo would
+ * share them. Fields no kind uses together share their room. */
 struct lg__pv {
     uint8_t kind;       /* an lg__pv_kind */
     int8_t dtype;       /* GLOBAL storage type or dtype, STORAGE: an lg_dtype, or -1 when
                            loadgate has no such dtype (elsize and tname still say what) */
-    int16_t elsize;     /* GLOBAL storage type or dtype, STORAGE: bytes per element */
+    int8_t elsize;      /* GLOBAL storage type or dtype, STORAGE: bytes per element (1 to 16) */
     uint8_t pooled;     /* items lie in the pool's arena (a tuple's, a tensor's, which
                            never grow), freed with the pool */
+    uint32_t n;         /* the length of s: op_text refuses a string of 4 GiB or more */
+    uint32_t count, cap; /* items: in use, room for. The budget (at most
+                           LG__PICKLE_MAX_BYTES) bounds them far below 2^32 */
     const char *tname;  /* GLOBAL storage type or dtype, STORAGE: torch's dtype name */
-    int64_t i;          /* BOOL, INT; GLOBAL: an lg__global; STORAGE: the reader's index;
+    union {
+        int64_t i;      /* BOOL, INT; GLOBAL: an lg__global; STORAGE: the reader's index;
                            TENSOR: the rebuild function (an lg__global) */
-    double f;           /* FLOAT */
+        double f;       /* FLOAT */
+    };
     const char *s;      /* STR, BYTES: the bytes (into the pickle); GLOBAL, DICT of a
                            TorchScript object: the module */
-    size_t n;
     union {
         struct {
             const char *s2; /* GLOBAL, DICT of a TorchScript object: the name */
@@ -73,12 +78,13 @@ struct lg__pv {
         struct {
             uint64_t off, len; /* STORAGE: the bytes of the storage this view covers */
         };
+        char *msg;      /* REFUSED: the full error message (owned) */
     };
     lg__pv **items;     /* TUPLE LIST SET; DICT: key, value, key, value, ...;
                            TENSOR: storage, offset, size, stride, dtype (or NULL) */
-    size_t count, cap;
-    char *msg;          /* REFUSED: the full error message (owned) */
 };
+_Static_assert(sizeof(void *) != 8 || sizeof(struct lg__pv) == 64,
+               "a value's size on 64-bit platforms, which the budget counts");
 
 /* Turns a persistent id (a tuple) into a storage: fills *out, whose kind
  * is already LG__PV_STORAGE. Sets the message on error. */

@@ -40,7 +40,7 @@ struct lg__pickle {
     lg__pk_block *slabs;  /* of lg__pk_slab, the newest first */
     lg__pk_block *chunks; /* of lg__pk_chunk, the newest first */
     size_t nvalues;     /* read, shared ones counted each time */
-    lg__pv *none, *bools[2];
+    lg__pv *none, *bools[2], *empty_tuple;
     lg__pv *ints[LG__PICKLE_INT_CACHE];
     lg__pv *globals[LG__PICKLE_GLOBAL_CACHE];
     size_t nglobals;

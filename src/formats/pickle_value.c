@@ -31,7 +31,8 @@ void lg__pickle_free(lg__pickle *p)
         for (size_t i = 0; i < b->used; i++) {
             if (!s->v[i].pooled)
                 free(s->v[i].items);
-            free(s->v[i].msg);
+            if (s->v[i].kind == LG__PV_REFUSED)
+                free(s->v[i].msg);
         }
         free(s);
     }
@@ -153,10 +154,16 @@ static lg_status pooled_items(lg__um *u, size_t n, lg__pv ***out)
     return LG_OK;
 }
 
+/* Item counts fit a value's 32 bits: every item is charged to the budget
+ * as a pointer, so there are at most LG__PICKLE_MAX_BYTES / 8 of them, and
+ * doubling the room of a list that large still fits. */
+_Static_assert(LG__PICKLE_MAX_BYTES / sizeof(lg__pv *) <= UINT32_MAX / 2,
+               "item counts in 32 bits");
+
 static lg_status add_item(lg__um *u, lg__pv *c, lg__pv *item)
 {
     if (c->count == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 4;
+        uint32_t cap = c->cap ? c->cap * 2 : 4;
         lg_status st = lg__pk_charge(u, (uint64_t)(cap - c->cap) * sizeof *c->items);
         if (st != LG_OK)
             return st;
@@ -184,7 +191,14 @@ lg_status lg__pk_add_items(lg__um *u, lg__pv *c, lg__pv *const *items, size_t n)
 lg_status lg__pk_new_container(lg__um *u, lg__pv_kind kind, lg__pv *const *items, size_t n,
                                lg__pv **out)
 {
+    lg__pickle *p = u->p;
+    if (kind == LG__PV_TUPLE && !n && p->empty_tuple) { /* immutable: shared */
+        *out = lg__pk_reuse(u, p->empty_tuple);
+        return LG_OK;
+    }
     lg_status st = lg__pk_new_value(u, kind, out);
+    if (st == LG_OK && kind == LG__PV_TUPLE && !n)
+        p->empty_tuple = *out;
     if (st != LG_OK || !n)
         return st;
     /* room for its n items exactly: most containers never grow, and those
@@ -199,7 +213,7 @@ lg_status lg__pk_new_container(lg__um *u, lg__pv_kind kind, lg__pv *const *items
         return lg__pk_nomem(u);
     }
     memcpy((*out)->items, items, n * sizeof *items);
-    (*out)->count = (*out)->cap = n;
+    (*out)->count = (*out)->cap = (uint32_t)n; /* charged: see add_item */
     return LG_OK;
 }
 
@@ -216,8 +230,8 @@ static lg_status want(lg__um *u, const char *fn, const lg__pv *args, size_t lo, 
     if (args->count >= lo && args->count <= hi)
         return LG_OK;
     if (lo == hi)
-        return lg__pk_bad(u, "%s takes %zu arguments, %zu given", fn, lo, args->count);
-    return lg__pk_bad(u, "%s takes %zu or %zu arguments, %zu given", fn, lo, hi, args->count);
+        return lg__pk_bad(u, "%s takes %zu arguments, %zu given", fn, lo, (size_t)args->count);
+    return lg__pk_bad(u, "%s takes %zu or %zu arguments, %zu given", fn, lo, hi, (size_t)args->count);
 }
 
 static int is_global(const lg__pv *v, lg__global id)
@@ -285,9 +299,13 @@ static lg_status build_container(lg__um *u, const lg__pv *fn, const lg__pv *args
 {
     char buf[128];
     lg__pv_kind kind = fn->i == LG__G_ORDERED_DICT ? LG__PV_DICT : LG__PV_SET;
-    lg_status st = want(u, lg__pk_global_name(fn, buf, sizeof buf), args, 0, 1);
+    /* the name for a message only: a torch.save pickle calls OrderedDict()
+     * once a tensor */
+    lg_status st = args->count <= 1 ? LG_OK
+                                    : want(u, lg__pk_global_name(fn, buf, sizeof buf), args, 0, 1);
     if (st != LG_OK || (st = lg__pk_new_value(u, kind, out)) != LG_OK || args->count == 0)
         return st;
+    lg__pk_global_name(fn, buf, sizeof buf);
     const lg__pv *from = args->items[0];
     if (from->kind != LG__PV_LIST && from->kind != LG__PV_TUPLE && from->kind != LG__PV_SET)
         return lg__pk_bad(u, "%s of %s", buf, lg__pv_kind_name(from->kind));

@@ -244,7 +244,7 @@ lg_status ts_persistent(void *ctx, const lg__pv *pid, lg__pv *out)
     if (pid->kind != LG__PV_TUPLE || pid->count != want || !text_is(a[0], "storage"))
         return lg__err(LG_E_FORMAT, "%s: %s: persistent id is %s of %zu, not ('storage', type, "
                        "key, location, size%s)", c->path, pickle_name(p),
-                       lg__pv_kind_name(pid->kind), pid->count, p->legacy ? ", view" : "");
+                       lg__pv_kind_name(pid->kind), (size_t)pid->count, p->legacy ? ", view" : "");
     const lg__pv *type = a[1], *key = a[2], *numel = a[4];
     if (type->kind != LG__PV_GLOBAL || (type->i != LG__G_STORAGE &&
                                         type->i != LG__G_UNTYPED_STORAGE))
@@ -567,10 +567,10 @@ static lg_status check_view(lg_checkpoint *c, const char *name, const lg__pv *t,
                        c->path, name, dt->tname);
     if (size->count > LG_MAX_DIMS)
         return lg__err(LG_E_FORMAT, "%s: tensor \"%s\" has %zu dimensions; at most %d are "
-                       "supported", c->path, name, size->count, LG_MAX_DIMS);
+                       "supported", c->path, name, (size_t)size->count, LG_MAX_DIMS);
     if (stride->count != size->count)
         return lg__err(LG_E_FORMAT, "%s: tensor \"%s\": size has %zu dimensions, stride %zu",
-                       c->path, name, size->count, stride->count);
+                       c->path, name, (size_t)size->count, (size_t)stride->count);
     if (off->i < 0)
         return lg__err(LG_E_FORMAT, "%s: tensor \"%s\": storage offset %" PRId64 " is negative",
                        c->path, name, off->i);

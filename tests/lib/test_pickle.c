@@ -4,6 +4,7 @@
  * (memo, marks, lengths), truncation at every byte, and messages that name
  * the record, the byte and the opcode. */
 #include "formats/pickle.h"
+#include "formats/pickle_int.h" /* lg__pk_slab: the budget's steps */
 #include "loadgate/loadgate.h"
 #include "testutil.h"
 
@@ -209,10 +210,11 @@ START_TEST(memory_budget)
         lg__pv *root = ok(p, n);
         ck_assert_uint_eq(root->count, 200000);
     }
-    /* over two pickles into one pool: the second runs out */
+    /* over two pickles into one pool: the second runs out. Values come in
+     * slabs of LG__PICKLE_SLAB_VALUES: 1,000 lists take one, 2,000 two */
     lg__pickle_free(g_pk);
     ck_assert_int_eq(lg__pickle_new(&g_pk), LG_OK);
-    lg__pickle_set_budget(g_pk, 200 << 10);
+    lg__pickle_set_budget(g_pk, sizeof(lg__pk_slab) * 3 / 2);
     size_t m = 2 + 1 + 1 + 1000 + 2;
     memcpy(p + m - 2, "e.", 2);
     memset(p + 4, ']', m - 6);
@@ -457,6 +459,17 @@ START_TEST(shared_values)
     ck_assert_int_eq(v->items[2]->i, LG__G_STORAGE);
     w = OK(g);
     ck_assert_ptr_ne(w->items[0], v->items[0]);
+    /* the empty tuple, immutable: one, from EMPTY_TUPLE or MARK TUPLE,
+     * across pickles; a tuple with items: never */
+    v = OK("\x80\x02())(tt.");
+    ck_assert_uint_eq(v->count, 3);
+    ck_assert_int_eq(v->items[0]->kind, LG__PV_TUPLE);
+    ck_assert_uint_eq(v->items[0]->count, 0);
+    ck_assert_ptr_eq(v->items[0], v->items[1]);
+    ck_assert_ptr_eq(v->items[0], v->items[2]);
+    ck_assert_ptr_eq(OK("\x80\x02)."), v->items[0]);
+    w = OK("\x80\x02(K\x01\x85K\x01\x85t.");
+    ck_assert_ptr_ne(w->items[0], w->items[1]);
     /* lists, dicts and refused globals: never */
     v = OK("\x80\x02(]]}}t.");
     ck_assert_ptr_ne(v->items[0], v->items[1]);

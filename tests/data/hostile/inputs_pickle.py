@@ -136,10 +136,12 @@ def structure(m):
     size = tup((1,)) + (DUP + TUPLE2) * 40
     one(m, "size-tuple-dag", tensor(size=size, stride=tup((1,))), message="size")
     # 2,000,000 values from a 2 KiB deflated pickle: memory out of proportion.
-    raw(m, "values-2m-deflated", PROTO(2) + EMPTY_LIST + MARK + EMPTY_TUPLE * 2000000 + b"e"
+    # Empty lists: each is a value of its own (the empty tuple is shared, as
+    # None and small ints are, and 2,000,000 of it take no values).
+    raw(m, "values-2m-deflated", PROTO(2) + EMPTY_LIST + MARK + EMPTY_LIST * 2000000 + b"e"
         + STOP, "the limit for this file")
     # The same in a TorchScript archive's data.pkl (torchscript-data sets the budget).
-    bomb = PROTO(2) + EMPTY_LIST + MARK + EMPTY_TUPLE * 2000000 + b"e" + STOP
+    bomb = PROTO(2) + EMPTY_LIST + MARK + EMPTY_LIST * 2000000 + b"e" + STOP
     m.add(D + "values-2m-torchscript.pt", torch_zip(bomb, {}, extra=[
         dict(name="archive/constants.pkl", data=PROTO(2) + EMPTY_TUPLE + STOP)]),
         message="the limit for this file")
