@@ -511,11 +511,11 @@ static lg_status op_text(lg__um *u, size_t k, lg__pv_kind kind)
     uint64_t n;
     lg__pv *v;
     lg_status st = read_len(u, k, &n);
+    if (st == LG_OK && n > UINT32_MAX) /* lg__pv.n; no checkpoint holds one */
+        st = lg__pk_bad(u, "a %" PRIu64 "-byte string: loadgate reads strings under 4 GiB", n);
     if (st == LG_OK && n > u->n - u->pos)
         st = lg__pk_bad(u, "truncated: a %" PRIu64 "-byte string, %zu bytes left", n,
                         u->n - u->pos);
-    if (st == LG_OK && n > UINT32_MAX) /* lg__pv.n; no checkpoint holds one */
-        st = lg__pk_bad(u, "a %" PRIu64 "-byte string: loadgate reads strings under 4 GiB", n);
     if (st != LG_OK || (st = lg__pk_new_value(u, kind, &v)) != LG_OK)
         return st;
     v->s = (const char *)u->buf + u->pos;

@@ -54,7 +54,11 @@ uint64_t lg__pickle_budget(uint64_t file_size)
     return LG__PICKLE_BUDGET_BASE + 3 * file_size;
 }
 
-void lg__pickle_set_budget(lg__pickle *p, uint64_t max_bytes) { p->max_bytes = max_bytes; }
+void lg__pickle_set_budget(lg__pickle *p, uint64_t max_bytes)
+{
+    /* never above the most, which keeps item counts in 32 bits (add_item) */
+    p->max_bytes = max_bytes < LG__PICKLE_MAX_BYTES ? max_bytes : LG__PICKLE_MAX_BYTES;
+}
 
 lg_status lg__pk_charge(lg__um *u, uint64_t n)
 {
@@ -369,9 +373,9 @@ lg_status lg__pk_reduce(lg__um *u, const lg__pv *fn, const lg__pv *args, lg__pv 
             st = lg__pk_bad(u, "torch.Size of %s", lg__pv_kind_name(args->items[0]->kind));
         if (st != LG_OK)
             return st;
-        return args->count ? lg__pk_new_container(u, LG__PV_TUPLE, args->items[0]->items,
-                                                  args->items[0]->count, out)
-                           : lg__pk_new_value(u, LG__PV_TUPLE, out);
+        const lg__pv *dims = args->count ? args->items[0] : NULL; /* torch.Size(): () */
+        return lg__pk_new_container(u, LG__PV_TUPLE, dims ? dims->items : NULL,
+                                    dims ? dims->count : 0, out);
     }
     case LG__G_DEVICE:
         return lg__pk_new_value(u, LG__PV_OTHER, out);

@@ -309,8 +309,9 @@ START_TEST(test_tz_archives)
     free(b);
     /* a central directory entry without its signature */
     b = tu_read(full, &n1);
-    unsigned char *second = memmem((unsigned char *)memmem(b, n1, "PK\1\2", 4) + 4, n1 - 100,
-                                   "PK\1\2", 4);
+    unsigned char *first = memmem(b, n1, "PK\1\2", 4);
+    ck_assert_ptr_nonnull(first);
+    unsigned char *second = memmem(first + 4, n1 - (size_t)(first + 4 - b), "PK\1\2", 4);
     ck_assert_ptr_nonnull(second);
     second[3] = 9;
     const char *nosig = path_of("nosig.pt");

@@ -115,7 +115,14 @@ START_TEST(strings)
         ck_assert(!memcmp(v->s, "abc", 3));
     }
     REFUSED("\x80\x02X\xff\xff\xff\x7f" "abc.", "truncated: a 2147483647-byte string");
-    REFUSED("\x80\x04\x8d\xff\xff\xff\xff\xff\xff\xff\xff" "a.", "truncated");
+    /* a length of 4 GiB or more is refused before any read: a value keeps
+     * 32 bits of it */
+    REFUSED("\x80\x04\x8d\xff\xff\xff\xff\xff\xff\xff\xff" "a.",
+            "a 18446744073709551615-byte string: loadgate reads strings under 4 GiB");
+    REFUSED("\x80\x04\x8d\x00\x00\x00\x00\x01\x00\x00\x00" "a.",
+            "a 4294967296-byte string: loadgate reads strings under 4 GiB");
+    REFUSED("\x80\x04\x8d\xff\xff\xff\xff\x00\x00\x00\x00" "a.",
+            "truncated: a 4294967295-byte string");
 }
 END_TEST
 
@@ -191,6 +198,8 @@ START_TEST(memory_budget)
     ck_assert_uint_eq(lg__pickle_budget(0), LG__PICKLE_BUDGET_BASE);
     ck_assert_uint_eq(lg__pickle_budget(1000), LG__PICKLE_BUDGET_BASE + 3000);
     ck_assert_uint_eq(lg__pickle_budget(UINT64_MAX / 2), LG__PICKLE_MAX_BYTES);
+    lg__pickle_set_budget(g_pk, UINT64_MAX); /* never above the most: item counts are 32 bits */
+    ck_assert_uint_eq(g_pk->max_bytes, LG__PICKLE_MAX_BYTES);
     size_t n = 2 + 1 + 1 + 200000 + 2;
     char *p = malloc(n);
     ck_assert_ptr_nonnull(p);
@@ -468,8 +477,37 @@ START_TEST(shared_values)
     ck_assert_ptr_eq(v->items[0], v->items[1]);
     ck_assert_ptr_eq(v->items[0], v->items[2]);
     ck_assert_ptr_eq(OK("\x80\x02)."), v->items[0]);
+    ck_assert_ptr_eq(OK("\x80\x02" "ctorch\nSize\n)R."), v->items[0]); /* torch.Size() */
     w = OK("\x80\x02(K\x01\x85K\x01\x85t.");
     ck_assert_ptr_ne(w->items[0], w->items[1]);
+    /* shared, so nothing may change it: each way to add to or set the
+     * state of a value is refused on it, also when the memo or
+     * restore_type_tag hands it back */
+    static const struct {
+        const char *p;
+        size_t n;
+    } change[] = {
+#define P(lit) {lit, sizeof lit - 1}
+        P("\x80\x02)}b."),          /* BUILD */
+        P("\x80\x02)Na."),          /* APPEND */
+        P("\x80\x02)(Ne."),         /* APPENDS */
+        P("\x80\x02)NNs."),         /* SETITEM */
+        P("\x80\x02)(NNu."),        /* SETITEMS */
+        P("\x80\x04)(N\x90."),      /* ADDITEMS */
+        P("\x80\x02)q\x00" "0h\x00" "Na."), /* BINPUT, POP, BINGET, APPEND */
+        P("\x80\x02" "ctorch.jit._pickle\nrestore_type_tag\n)X\x01\x00\x00\x00" "T\x86RNa."),
+#undef P
+    };
+    for (size_t i = 0; i < sizeof change / sizeof change[0]; i++) {
+        lg__pv *root = NULL;
+        ck_assert_msg(load_n(change[i].p, change[i].n, &root) == LG_E_FORMAT, "change %zu", i);
+        ck_assert_msg(strstr(lg_error_message(), "tuple"), "change %zu: %s", i,
+                      lg_error_message());
+        lg__pv *e = OK("\x80\x02).");
+        ck_assert_ptr_eq(e, v->items[0]);
+        ck_assert_int_eq(e->kind, LG__PV_TUPLE);
+        ck_assert_uint_eq(e->count, 0);
+    }
     /* lists, dicts and refused globals: never */
     v = OK("\x80\x02(]]}}t.");
     ck_assert_ptr_ne(v->items[0], v->items[1]);
