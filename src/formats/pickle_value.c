@@ -235,7 +235,8 @@ static lg_status want(lg__um *u, const char *fn, const lg__pv *args, size_t lo, 
         return LG_OK;
     if (lo == hi)
         return lg__pk_bad(u, "%s takes %zu arguments, %zu given", fn, lo, (size_t)args->count);
-    return lg__pk_bad(u, "%s takes %zu or %zu arguments, %zu given", fn, lo, hi, (size_t)args->count);
+    return lg__pk_bad(u, "%s takes %zu or %zu arguments, %zu given", fn, lo, hi,
+                      (size_t)args->count);
 }
 
 static int is_global(const lg__pv *v, lg__global id)
@@ -303,11 +304,12 @@ static lg_status build_container(lg__um *u, const lg__pv *fn, const lg__pv *args
 {
     char buf[128];
     lg__pv_kind kind = fn->i == LG__G_ORDERED_DICT ? LG__PV_DICT : LG__PV_SET;
-    /* the name for a message only: a torch.save pickle calls OrderedDict()
-     * once a tensor */
-    lg_status st = args->count <= 1 ? LG_OK
-                                    : want(u, lg__pk_global_name(fn, buf, sizeof buf), args, 0, 1);
-    if (st != LG_OK || (st = lg__pk_new_value(u, kind, out)) != LG_OK || args->count == 0)
+    /* its name is for messages only, and made only for one: a torch.save
+     * pickle calls OrderedDict() once a tensor */
+    if (args->count > 1)
+        return want(u, lg__pk_global_name(fn, buf, sizeof buf), args, 0, 1);
+    lg_status st = lg__pk_new_value(u, kind, out);
+    if (st != LG_OK || args->count == 0)
         return st;
     lg__pk_global_name(fn, buf, sizeof buf);
     const lg__pv *from = args->items[0];
