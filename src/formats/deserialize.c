@@ -332,7 +332,7 @@ static int over_map(lg_checkpoint *c, size_t i, lg__dev *x, lg_device d, lg_dtyp
     *st = lg__dev_alloc_allowed(x, ti->name, d, ti->nbytes);
     if (*st == LG_OK) {
         if (c->ops->check_shown)
-            *st = c->ops->check_shown(c, i, src);
+            *st = c->ops->check_shown(c, i);
         else
             lg__copy_observed(c, i, NULL, src, ti->nbytes, NULL);
     }

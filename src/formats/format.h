@@ -32,10 +32,10 @@ typedef struct lg__reader_ops {
      * with nothing checked or shown (no side effect); NULL otherwise. A
      * reader without it has no tensor built over its map. */
     const void *(*in_place)(lg_checkpoint *c, size_t i);
-    /* Optional: in_place's bytes at src checked as read() would check them
-     * (a record's CRC-32) and shown to the load's observer, in one pass:
+    /* Optional: in_place's bytes checked as read() would check them (a
+     * record's CRC-32) and shown to the load's observer, in one pass:
      * LG_OK, or read()'s error. NULL op: they are only shown. */
-    lg_status (*check_shown)(lg_checkpoint *c, size_t i, const void *src);
+    lg_status (*check_shown)(lg_checkpoint *c, size_t i);
     void (*close)(lg_checkpoint *c); /* free c->priv */
     /* 1 if open() understands c->key (a sub-tree of a nested checkpoint). */
     int takes_key;

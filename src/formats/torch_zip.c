@@ -334,13 +334,8 @@ static const void *zip_in_place(lg_checkpoint *c, size_t i)
     return p->s[p->t[i].storage].rec->method == 0 ? ts_bytes(c, i) : NULL;
 }
 
-/* format.h, check_shown: zip_read's checks, over the bytes in place (src,
- * which are ts_bytes'). */
-static lg_status zip_check_shown(lg_checkpoint *c, size_t i, const void *src)
-{
-    (void)src;
-    return zip_read(c, i, NULL);
-}
+/* format.h, check_shown: zip_read's checks, over the bytes in place. */
+static lg_status zip_check_shown(lg_checkpoint *c, size_t i) { return zip_read(c, i, NULL); }
 
 /* Every storage a selected tensor views: its bytes (in place when stored,
  * inflated otherwise); a stored one's CRC-32 is left for its first read. */
