@@ -432,7 +432,7 @@ static void catch_signals(void)
 
 static int run_suites(run_args *a, int argc, char **argv, hx_suite *suites, double t0)
 {
-    char cache[PATH_MAX] = "";
+    char cache[PATH_MAX] = "", scratch[PATH_MAX] = "";
     json_t *rerun = NULL;
     hx_sched *S = NULL;
     progress_line line = {0};
@@ -450,6 +450,8 @@ static int run_suites(run_args *a, int argc, char **argv, hx_suite *suites, doub
     if (load_suites(a, cache, suites) || (a->rerun && load_rerun(a->rerun, &rerun)))
         goto out;
     a->s.run.cache_dir = cache;
+    hx_scratch_make(scratch, sizeof scratch);
+    a->s.run.scratch_dir = scratch;
     a->s.rerun = rerun;
     if (isatty(2)) {
         a->s.progress = print_progress;
@@ -465,6 +467,7 @@ out:
     for (int f = 0; f < a->nfiles; f++)
         hx_suite_free(&suites[f]);
     hx_cache_remove(cache);
+    hx_cache_remove(scratch);
     return rc;
 }
 

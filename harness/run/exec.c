@@ -8,6 +8,7 @@
 #include "corrupt/corrupt.h"
 #include "fixture/cache.h"
 #include "report/result.h"
+#include "run/cache.h"
 #include "run/child.h"
 #include "util/error.h"
 #include "util/json.h"
@@ -129,23 +130,45 @@ static const char *file_label(const char *label)
     return buf[0] ? buf : "corrupt";
 }
 
-static int prepare_corrupt(case_run *r, char *why, size_t n)
+/* The folder for the corrupted copy of r->path: the scratch folder on a
+ * memory file system for a small file, else the cache folder. */
+static const char *copy_dir(const case_run *r)
+{
+    struct stat sb;
+    const char *scratch = r->o->scratch_dir;
+    if (scratch && scratch[0] && stat(r->path, &sb) == 0 && sb.st_size <= HX_SCRATCH_FILE_MAX)
+        return scratch;
+    return r->o->cache_dir;
+}
+
+static lg_status write_copy(case_run *r, const hx_corrupt *cc, const char *dir)
 {
     static unsigned long serial;
+    snprintf(r->tmp, sizeof r->tmp, "%s/%s.%s.%ld-%lu", dir, base_name(r->path),
+             file_label(cc->label), (long)getpid(), serial++);
+    lg_status st = hx_corrupt_apply(cc, r->path, r->tmp);
+    if (st != LG_OK)
+        unlink(r->tmp);
+    return st;
+}
+
+static int prepare_corrupt(case_run *r, char *why, size_t n)
+{
     hx_corrupt cc = r->c->corrupt;
     if (cc.kind == HX_CORRUPT_NONE)
         return 0;
     if (cc.random)
         cc.seed += r->o->seed;
-    snprintf(r->tmp, sizeof r->tmp, "%s/%s.%s.%ld-%lu", r->o->cache_dir, base_name(r->path),
-             file_label(cc.label), (long)getpid(), serial++);
-    if (hx_corrupt_apply(&cc, r->path, r->tmp) != LG_OK) {
+    const char *dir = copy_dir(r);
+    lg_status st = write_copy(r, &cc, dir);
+    if (st == LG_E_IO && dir != r->o->cache_dir) /* the memory file system full: the cache */
+        st = write_copy(r, &cc, r->o->cache_dir);
+    if (st != LG_OK) {
         /* the generators name the corruption already; a read or a write of
          * the file does not */
         char pre[sizeof cc.label + 16];
         snprintf(pre, sizeof pre, "corrupt %s: ", cc.label);
         snprintf(why, n, "%s%s", strncmp(hx_errmsg(), pre, strlen(pre)) ? pre : "", hx_errmsg());
-        unlink(r->tmp);
         r->tmp[0] = 0;
         return -1;
     }

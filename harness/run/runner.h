@@ -20,6 +20,7 @@ typedef struct {
     const char *cache_dir; /* generated fixtures and corrupted copies */
     uint64_t sweep_k;      /* the K of a sweep run; 0 = not a sweep run */
     int paranoid;          /* --paranoid: atomic and values compare bytes, not digests */
+    const char *scratch_dir; /* small corrupted copies (run/cache.h); NULL, "": cache_dir */
 } hx_run_opts;
 
 /* Runs case c (index: its position in its suite) in this process and

@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -223,6 +224,94 @@ START_TEST(test_case_cannot_be_met)
                               "  - {name: a, file: f, backend: torch}\n", 0, &o),
                       "skip", "backend torch: not in this build");
     }
+}
+END_TEST
+
+/* The message of a failed load: where its corrupted copy was. */
+static const char *load_message(json_t *res)
+{
+    return json_string_value(json_object_get(json_object_get(res, "actual"), "message"));
+}
+
+static void passed(json_t *res)
+{
+    const char *st = json_string_value(json_object_get(res, "status"));
+    const char *why = json_string_value(json_object_get(res, "reason"));
+    ck_assert_msg(st && !strcmp(st, "pass"), "status %s: %s", st, why ? why : "");
+}
+
+/* Nothing left in folder d. */
+static void empty_folder(const char *d)
+{
+    char cmd[2200];
+    snprintf(cmd, sizeof cmd, "test -z \"$(ls -A '%s')\"", d);
+    ck_assert_msg(system(cmd) == 0, "%s is not empty", d);
+}
+
+/* Small corrupted copies go to the scratch folder, are removed after the
+ * case, and go to the cache folder when the scratch folder cannot take
+ * them; larger ones go to the cache folder (run/cache.h). */
+START_TEST(test_scratch_copies)
+{
+    char buf[1024], want[1100];
+    const char *scratch = path_of("scratch");
+    ck_assert_int_eq(mkdir(scratch, 0700), 0);
+    hx_run_opts o = {.cache_dir = dir, .scratch_dir = scratch};
+    const char *yaml = "suite: s\nfixtures:\n" FIXTURE "cases:\n"
+                       "  - {name: a, file: f, corrupt: {truncate: 4}, "
+                       "expect: {error: LG_E_FORMAT}}\n";
+    json_t *res = run_one(yaml, 0, &o);
+    passed(res);
+    snprintf(want, sizeof want, "%s/safetensors-", scratch);
+    HAS(load_message(res), want);
+    json_decref(res);
+    empty_folder(scratch);
+    /* a scratch folder that is gone (or full): the cache folder */
+    o.scratch_dir = path_of("no-scratch");
+    res = run_one(yaml, 0, &o);
+    passed(res);
+    snprintf(want, sizeof want, "%s/safetensors-", dir);
+    HAS(load_message(res), want);
+    json_decref(res);
+    /* a file over HX_SCRATCH_FILE_MAX: the cache folder */
+    o.scratch_dir = scratch;
+    const char *big = path_of("big.st");
+    ck_assert_int_eq(tu_write_safetensors(big, 1, 512, 520), 0); /* 1,064,960 bytes of f32 */
+    struct stat sb;
+    ck_assert_int_eq(stat(big, &sb), 0);
+    ck_assert_int_gt(sb.st_size, HX_SCRATCH_FILE_MAX);
+    char yaml2[2400];
+    snprintf(yaml2, sizeof yaml2, "suite: s\ncases:\n  - {name: a, file: {path: %s}, "
+             "corrupt: {truncate: 4}, expect: {error: LG_E_FORMAT}}\n", big);
+    res = run_one(yaml2, 0, &o);
+    passed(res);
+    snprintf(want, sizeof want, "%s/big.st.truncate:4.", dir);
+    HAS(load_message(res), want);
+    json_decref(res);
+    empty_folder(scratch);
+    /* made on /dev/shm when it is a tmpfs and TMPDIR is not set */
+    const char *env = getenv("TMPDIR");
+    char *saved = env ? strdup(env) : NULL;
+    setenv("TMPDIR", dir, 1);
+    hx_scratch_make(buf, sizeof buf);
+    ck_assert_str_eq(buf, "");
+    unsetenv("TMPDIR");
+    hx_scratch_make(buf, sizeof buf);
+    struct statfs fs;
+    int tmpfs = statfs("/dev/shm", &fs) == 0 && fs.f_type == 0x01021994 &&
+                access("/dev/shm", W_OK) == 0;
+    if (tmpfs) {
+        ck_assert_msg(strncmp(buf, "/dev/shm/loadgate-scratch-", 26) == 0, "%s", buf);
+        ck_assert_int_eq(stat(buf, &sb), 0);
+        ck_assert(S_ISDIR(sb.st_mode));
+        hx_cache_remove(buf);
+        ck_assert_int_ne(stat(buf, &sb), 0);
+    } else {
+        ck_assert_str_eq(buf, "");
+    }
+    if (saved)
+        setenv("TMPDIR", saved, 1);
+    free(saved);
 }
 END_TEST
 
@@ -717,6 +806,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_keep_input);
     tcase_add_test(tc, test_keep_name);
     tcase_add_test(tc, test_case_cannot_be_met);
+    tcase_add_test(tc, test_scratch_copies);
     tcase_add_test(tc, test_sched_spawn);
     tcase_add_test(tc, test_probe_and_cache);
     tcase_add_test(tc, test_mirror_not_in_place);
