@@ -19,6 +19,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #ifdef __linux__
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #endif
 #ifdef __APPLE__
@@ -536,6 +537,25 @@ void hx_child_next(hx_child *c, double timeout)
     c->timeout = timeout;
     c->start = hx_now_s();
     arm(c);
+}
+
+void hx_child_next_started(hx_child *c, double timeout)
+{
+    hx_child_next(c, timeout);
+    c->ack_wait = 0;
+    c->deadline = timeout > 0 ? c->start + timeout : 0;
+}
+
+long hx_child_input_pending(const hx_child *c)
+{
+#ifdef __linux__
+    int n = 0; /* Linux answers FIONREAD on either end of a pipe */
+    if (c->in_fd >= 0 && ioctl(c->in_fd, FIONREAD, &n) == 0)
+        return n;
+#else
+    (void)c;
+#endif
+    return -1;
 }
 
 /* ---------------------------------------------------------- status */

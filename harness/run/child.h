@@ -106,6 +106,12 @@ void hx_child_close_input(hx_child *c);
  * and the stderr already in its pipe) is dropped, and its clock restarts
  * with timeout seconds (0: no deadline). */
 void hx_child_next(hx_child *c, double timeout);
+/* As hx_child_next, for a task with no start-up work: no "+" is awaited,
+ * and the clock starts now. */
+void hx_child_next_started(hx_child *c, double timeout);
+/* How many bytes written to c's input it has not read yet: 0 once it has
+ * read all; -1 where that cannot be told (not Linux, no input). */
+long hx_child_input_pending(const hx_child *c);
 
 /* What c wrote on its result pipe (NUL-terminated; NULL when nothing). */
 const char *hx_child_output(const hx_child *c, size_t *len);

@@ -200,14 +200,18 @@ static json_t *worker_case(void *ctx, size_t i, uint64_t k, uint64_t *fired)
     return hx_run_case(S->jobs[i].c, S->jobs[i].index, &o, fired);
 }
 
-/* In a forked child: runs the case and hands its result back. */
-/* Start-up work outside the case's timeout: the torch module loaded, for
- * a case on the torch backend (docs/runner.md, Timeouts). */
+/* Does c have start-up work, done outside its timeout? The torch module
+ * loaded, for a case on the torch backend (docs/runner.md, Timeouts). */
+static int has_startup(const hx_sched *S, const hx_case *c)
+{
+    return !strcmp(hx_case_backend(c, S->o.run.backend), "torch");
+}
+
+/* c's start-up work, in the process that runs it. */
 static void preload(const hx_sched *S, const hx_case *c)
 {
     lg_backend *b = NULL;
-    if (!strcmp(hx_case_backend(c, S->o.run.backend), "torch") &&
-        lg_backend_open("torch", &b) == LG_OK)
+    if (has_startup(S, c) && lg_backend_open("torch", &b) == LG_OK)
         lg_backend_close(b);
     lg_error_clear();
 }
@@ -218,6 +222,7 @@ static void worker_prepare(void *ctx, size_t i)
     preload(S, S->jobs[i].c);
 }
 
+/* In a forked child: runs the case and hands its result back. */
 static int case_child(void *arg, int out_fd)
 {
     const case_child_arg *a = arg;
@@ -285,7 +290,10 @@ static lg_status start_on_worker(hx_sched *S, slot *s)
         if (!w->up && (st = hx_worker_start(w, worker_case, S)) != LG_OK)
             break;
         S->watch[S->nslots + i] = &w->child;
-        st = hx_worker_send(w, (size_t)(s->j - S->jobs), s->k, case_timeout(S, s->j->c));
+        size_t i_job = (size_t)(s->j - S->jobs);
+        double timeout = case_timeout(S, s->j->c);
+        st = has_startup(S, s->j->c) ? hx_worker_send(w, i_job, s->k, timeout)
+                                     : hx_worker_send_quick(w, i_job, s->k, timeout);
         if (st != LG_OK) { /* it was gone: a new one */
             hx_worker_stop(w);
             S->watch[S->nslots + i] = NULL;

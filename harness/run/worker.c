@@ -169,9 +169,10 @@ static void check_bounds(const usage *start, char *why, size_t n)
                  now.kib, HX_WORKER_RSS_GROWTH_MIB);
 }
 
-/* Reads the next request "JOB K\n" from fd 0. 1 and the request, 0 at
- * end of file, -1 on an error or a malformed request. */
-static int read_request(char *buf, size_t cap, size_t *have, size_t *job, uint64_t *k)
+/* Reads the next request "JOB K[ q]\n" from fd 0. 1 and the request (*quick:
+ * it has the q), 0 at end of file, -1 on an error or a malformed request. */
+static int read_request(char *buf, size_t cap, size_t *have, size_t *job, uint64_t *k,
+                        int *quick)
 {
     char *nl;
     while (!(nl = memchr(buf, '\n', *have))) {
@@ -188,7 +189,8 @@ static int read_request(char *buf, size_t cap, size_t *have, size_t *job, uint64
     char *end;
     unsigned long long j = strtoull(buf, &end, 10);
     unsigned long long kk = strtoull(end, &end, 10);
-    if (*end)
+    *quick = !strcmp(end, " q");
+    if (*end && !*quick)
         return -1;
     *job = (size_t)j;
     *k = (uint64_t)kk;
@@ -217,11 +219,11 @@ static int worker_loop(void *arg, int out_fd)
     char req[128], why[160];
     size_t have = 0, job;
     uint64_t k, fired;
-    int r;
-    while ((r = read_request(req, sizeof req, &have, &job, &k)) > 0) {
-        if (prepare)
+    int r, quick;
+    while ((r = read_request(req, sizeof req, &have, &job, &k, &quick)) > 0) {
+        if (!quick && prepare)
             prepare(a->ctx, job);
-        if (hx_write_full(out_fd, "+", 1))
+        if (!quick && hx_write_full(out_fd, "+", 1))
             return 1;
         lg_fault_clear();
         lg_error_clear();
@@ -252,36 +254,54 @@ lg_status hx_worker_start(hx_worker *w, hx_worker_fn fn, void *ctx)
     return st;
 }
 
-lg_status hx_worker_send(hx_worker *w, size_t job, uint64_t k, double timeout)
+static lg_status send(hx_worker *w, size_t job, uint64_t k, double timeout, int quick)
 {
     char req[64];
-    int n = snprintf(req, sizeof req, "%zu %" PRIu64 "\n", job, k);
-    hx_child_next(&w->child, timeout);
+    int n = snprintf(req, sizeof req, "%zu %" PRIu64 "%s\n", job, k, quick ? " q" : "");
+    if (quick)
+        hx_child_next_started(&w->child, timeout);
+    else
+        hx_child_next(&w->child, timeout);
     w->job = job;
     w->k = k;
     w->busy = 1;
+    w->quick = quick;
     lg_status st = hx_child_send(&w->child, req, (size_t)n);
     if (st != LG_OK)
         w->busy = 0;
     return st;
 }
 
-/* The worker took its request: its output starts with "+". */
+lg_status hx_worker_send(hx_worker *w, size_t job, uint64_t k, double timeout)
+{
+    return send(w, job, k, timeout, 0);
+}
+
+lg_status hx_worker_send_quick(hx_worker *w, size_t job, uint64_t k, double timeout)
+{
+    return send(w, job, k, timeout, hx_child_input_pending(&w->child) >= 0);
+}
+
+/* The worker took its request: its output starts with "+", or it read a
+ * quick one. */
 static int started(const hx_worker *w)
 {
     size_t len = 0;
     const char *out = hx_child_output(&w->child, &len);
+    if (w->quick)
+        return hx_child_input_pending(&w->child) == 0;
     return out && out[0] == '+';
 }
 
-/* A complete result line, after the "+". */
+/* A complete result line, after the "+" (a quick request has none). */
 static const char *result_line(const hx_worker *w, size_t *len)
 {
     const char *out = hx_child_output(&w->child, len);
-    if (!out || *len < 2 || out[0] != '+' || out[*len - 1] != '\n')
+    size_t plus = !w->quick;
+    if (!out || *len < plus + 1 || (plus && out[0] != '+') || out[*len - 1] != '\n')
         return NULL;
-    *len -= 1;
-    return out + 1;
+    *len -= plus;
+    return out + plus;
 }
 
 static hx_worker_event ended(hx_worker *w)

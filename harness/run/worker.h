@@ -4,13 +4,17 @@
  *
  * The protocol. The parent writes a request, "JOB K\n", on the worker's
  * stdin and waits. The worker answers "+" when it takes the request (the
- * case has started), then the result line of hx_result_emit. A worker
+ * case has started), then the result line of hx_result_emit. A request
+ * with no start-up work, "JOB K q\n" (hx_worker_send_quick), gets no
+ * "+": its case starts when it is sent, and the parent tells whether the
+ * worker took it by what is left in the worker's stdin. A worker
  * that finds itself past a bound after a case (HX_WORKER_FD_GROWTH,
  * HX_WORKER_RSS_GROWTH_MIB) adds "retire": REASON to that line and exits;
  * the parent replaces it. A worker that dies, or is killed at its case's
  * deadline, leaves its case to be reported as a forked child's would be:
- * crash with the signal, or timeout. One that dies before its "+" never
- * started the case: the case runs again on a new worker. */
+ * crash with the signal, or timeout. One that dies before its "+" (or,
+ * for a quick request, before reading it) never started the case: the
+ * case runs again on a new worker. */
 #ifndef HX_WORKER_H
 #define HX_WORKER_H
 
@@ -40,6 +44,7 @@ typedef struct {
     size_t job;   /* the request in flight */
     uint64_t k;
     size_t ran;   /* requests answered */
+    int quick;    /* the request in flight has no "+" (hx_worker_send_quick) */
 } hx_worker;
 
 /* What hx_worker_take found. */
@@ -68,6 +73,12 @@ void hx_worker_set_prepare(hx_worker_prepare_fn fn);
  * deadline is timeout seconds away (0: none). LG_OK, or LG_E_IO when the
  * worker is gone (hx_worker_stop it and start another). */
 lg_status hx_worker_send(hx_worker *w, size_t job, uint64_t k, double timeout);
+/* As hx_worker_send, for a case with no start-up work (no module to load):
+ * the worker skips the prepare function and the "+", and the deadline
+ * counts from now. It spares the parent a wake-up a case. Where the worker's
+ * unread input cannot be measured (hx_child_input_pending), it is
+ * hx_worker_send. */
+lg_status hx_worker_send_quick(hx_worker *w, size_t job, uint64_t k, double timeout);
 /* After hx_child_poll: what became of w. On HX_WORKER_RESULT, *res (taken
  * by the caller) and *fired are set and w is idle again, or down when it
  * retired. */

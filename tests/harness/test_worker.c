@@ -68,6 +68,11 @@ static int result_pid(json_t *res)
     return (int)json_integer_value(json_object_get(res, "pid"));
 }
 
+/* The tests below run twice: _i = 0 sends requests the worker
+ * acknowledges with "+", _i = 1 quick ones (hx_worker_send_quick). */
+#define SEND(w, job, k, timeout)                                                                 \
+    (_i ? hx_worker_send_quick(w, job, k, timeout) : hx_worker_send(w, job, k, timeout))
+
 START_TEST(one_worker_many_requests)
 {
     hx_worker w;
@@ -75,7 +80,7 @@ START_TEST(one_worker_many_requests)
     uint64_t fired = 0;
     ck_assert_int_eq(hx_worker_start(&w, test_fn, NULL), LG_OK);
     for (uint64_t k = 1; k <= 5; k++) {
-        ck_assert_int_eq(hx_worker_send(&w, REQ_OK, k, 10), LG_OK);
+        ck_assert_int_eq(SEND(&w, REQ_OK, k, 10), LG_OK);
         ck_assert_int_eq(await(&w, &res, &fired), HX_WORKER_RESULT);
         ck_assert_uint_eq(fired, k);
         ck_assert_int_eq(result_pid(res), w.child.pid); /* the same process each time */
@@ -96,10 +101,10 @@ START_TEST(crash_is_reported_with_its_signal)
     uint64_t fired = 0;
     char sig[32], tail[HX_CHILD_TAIL + 8];
     ck_assert_int_eq(hx_worker_start(&w, test_fn, NULL), LG_OK);
-    ck_assert_int_eq(hx_worker_send(&w, REQ_OK, 0, 10), LG_OK);
+    ck_assert_int_eq(SEND(&w, REQ_OK, 0, 10), LG_OK);
     ck_assert_int_eq(await(&w, &res, &fired), HX_WORKER_RESULT);
     json_decref(res);
-    ck_assert_int_eq(hx_worker_send(&w, REQ_CRASH, 0, 10), LG_OK);
+    ck_assert_int_eq(SEND(&w, REQ_CRASH, 0, 10), LG_OK);
     ck_assert_int_eq(await(&w, &res, &fired), HX_WORKER_DIED);
     ck_assert(!w.up);
     ck_assert(hx_child_failed(&w.child) && !w.child.killed);
@@ -118,7 +123,7 @@ START_TEST(hang_is_killed_at_the_deadline)
     char why[256];
     ck_assert_int_eq(hx_worker_start(&w, test_fn, NULL), LG_OK);
     double t0 = hx_now_s();
-    ck_assert_int_eq(hx_worker_send(&w, REQ_HANG, 0, 0.3), LG_OK);
+    ck_assert_int_eq(SEND(&w, REQ_HANG, 0, 0.3), LG_OK);
     ck_assert_int_eq(await(&w, &res, &fired), HX_WORKER_DIED);
     ck_assert(w.child.killed);
     ck_assert(hx_now_s() - t0 < 5);
@@ -134,7 +139,7 @@ START_TEST(idle_worker_has_no_deadline)
     json_t *res = NULL;
     uint64_t fired = 0;
     ck_assert_int_eq(hx_worker_start(&w, test_fn, NULL), LG_OK);
-    ck_assert_int_eq(hx_worker_send(&w, REQ_OK, 0, 0.2), LG_OK);
+    ck_assert_int_eq(SEND(&w, REQ_OK, 0, 0.2), LG_OK);
     ck_assert_int_eq(await(&w, &res, &fired), HX_WORKER_RESULT);
     json_decref(res);
     hx_child *const one[1] = {&w.child};
@@ -151,7 +156,7 @@ START_TEST(leaking_worker_retires)
     json_t *res = NULL;
     uint64_t fired = 0;
     ck_assert_int_eq(hx_worker_start(&w, test_fn, NULL), LG_OK);
-    ck_assert_int_eq(hx_worker_send(&w, REQ_LEAK, 0, 10), LG_OK);
+    ck_assert_int_eq(SEND(&w, REQ_LEAK, 0, 10), LG_OK);
     /* the case's result comes back, then the worker is gone */
     ck_assert_int_eq(await(&w, &res, &fired), HX_WORKER_RESULT);
     ck_assert_str_eq(hx_json_get_str(res, "status"), "pass");
@@ -168,7 +173,7 @@ START_TEST(exit_without_result_is_a_crash)
     uint64_t fired = 0;
     char why[256];
     ck_assert_int_eq(hx_worker_start(&w, test_fn, NULL), LG_OK);
-    ck_assert_int_eq(hx_worker_send(&w, REQ_EXIT, 0, 10), LG_OK);
+    ck_assert_int_eq(SEND(&w, REQ_EXIT, 0, 10), LG_OK);
     ck_assert_int_eq(await(&w, &res, &fired), HX_WORKER_DIED);
     hx_child_describe(&w.child, why, sizeof why);
     ck_assert_str_eq(why, "the child exited with status 1 without a result");
@@ -183,7 +188,10 @@ START_TEST(death_before_the_request_is_lost_not_crashed)
     uint64_t fired = 0;
     ck_assert_int_eq(hx_worker_start(&w, test_fn, NULL), LG_OK);
     kill(w.child.pid, SIGSTOP); /* it cannot take the request ... */
-    ck_assert_int_eq(hx_worker_send(&w, REQ_OK, 0, 10), LG_OK);
+    int st;
+    ck_assert_int_eq(waitpid(w.child.pid, &st, WUNTRACED), w.child.pid); /* stopped now */
+    ck_assert(WIFSTOPPED(st));
+    ck_assert_int_eq(SEND(&w, REQ_OK, 0, 10), LG_OK);
     kill(w.child.pid, SIGKILL); /* ... before it dies */
     ck_assert_int_eq(await(&w, &res, &fired), HX_WORKER_LOST);
     hx_worker_free(&w);
@@ -199,9 +207,35 @@ START_TEST(dead_idle_worker_ends_quietly)
     kill(w.child.pid, SIGKILL);
     hx_child_wait(&w.child);
     /* sending to it fails, and does not kill us with SIGPIPE */
-    ck_assert_int_eq(hx_worker_send(&w, REQ_OK, 0, 10), LG_E_IO);
+    ck_assert_int_eq(SEND(&w, REQ_OK, 0, 10), LG_E_IO);
     ck_assert_int_eq(hx_worker_take(&w, &res, &fired), HX_WORKER_ENDED);
     ck_assert(!w.up);
+}
+END_TEST
+
+/* One worker takes quick and acknowledged requests in turn, as a run
+ * with sim and torch cases sends them. */
+START_TEST(quick_and_acknowledged_requests_mix)
+{
+    hx_worker w;
+    json_t *res = NULL;
+    uint64_t fired = 0;
+    ck_assert_int_eq(hx_worker_start(&w, test_fn, NULL), LG_OK);
+    for (uint64_t k = 1; k <= 6; k++) {
+        lg_status st = k % 2 ? hx_worker_send_quick(&w, REQ_OK, k, 10)
+                             : hx_worker_send(&w, REQ_OK, k, 10);
+        ck_assert_int_eq(st, LG_OK);
+#ifdef __linux__
+        ck_assert_int_eq(w.quick, k % 2); /* else every request is acknowledged */
+#endif
+        ck_assert_int_eq(await(&w, &res, &fired), HX_WORKER_RESULT);
+        ck_assert_uint_eq(fired, k);
+        json_decref(res);
+    }
+    /* a crash after a quick request that was taken: died, not lost */
+    ck_assert_int_eq(hx_worker_send_quick(&w, REQ_CRASH, 0, 10), LG_OK);
+    ck_assert_int_eq(await(&w, &res, &fired), HX_WORKER_DIED);
+    hx_worker_free(&w);
 }
 END_TEST
 
@@ -341,14 +375,15 @@ static Suite *worker_suite(void)
     Suite *s = suite_create("worker");
     TCase *t = tcase_create("worker");
     tcase_set_timeout(t, 120);
-    tcase_add_test(t, one_worker_many_requests);
-    tcase_add_test(t, crash_is_reported_with_its_signal);
-    tcase_add_test(t, hang_is_killed_at_the_deadline);
-    tcase_add_test(t, idle_worker_has_no_deadline);
-    tcase_add_test(t, leaking_worker_retires);
-    tcase_add_test(t, exit_without_result_is_a_crash);
-    tcase_add_test(t, death_before_the_request_is_lost_not_crashed);
-    tcase_add_test(t, dead_idle_worker_ends_quietly);
+    tcase_add_loop_test(t, one_worker_many_requests, 0, 2);
+    tcase_add_loop_test(t, crash_is_reported_with_its_signal, 0, 2);
+    tcase_add_loop_test(t, hang_is_killed_at_the_deadline, 0, 2);
+    tcase_add_loop_test(t, idle_worker_has_no_deadline, 0, 2);
+    tcase_add_loop_test(t, leaking_worker_retires, 0, 2);
+    tcase_add_loop_test(t, exit_without_result_is_a_crash, 0, 2);
+    tcase_add_loop_test(t, death_before_the_request_is_lost_not_crashed, 0, 2);
+    tcase_add_loop_test(t, dead_idle_worker_ends_quietly, 0, 2);
+    tcase_add_test(t, quick_and_acknowledged_requests_mix);
     tcase_add_test(t, siblings_do_not_hold_stdin);
     tcase_add_test(t, crash_and_hang_alone_under_worker);
     tcase_add_test(t, no_worker_left_behind);
