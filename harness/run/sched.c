@@ -78,19 +78,43 @@ static void progress(const hx_sched *S, int final)
     S->o.progress(S->o.ctx, &p);
 }
 
-/* Keeps a result as compact JSON text: the parent stays small, so each
- * fork stays cheap however many results it holds. raw: the result's text
- * as the child wrote it (hx_result_parse_raw), kept as it is unless the
- * parent changed res since; else res is dumped. Takes res and raw. */
-static int keep_result(job *j, json_t *res, json_t *raw, int changed)
+/* A run's outcome as the parent holds it: the result object, or only its
+ * text as the child wrote it until something needs the object (full). */
+typedef struct {
+    json_t *res; /* NULL: not parsed (yet), or out of memory when raw is NULL too */
+    json_t *raw; /* the result's text as the child wrote it (hx_result_read), or NULL */
+    hx_status st;
+    uint64_t fired;
+} outcome;
+
+/* The outcome of a result object made here (NULL: out of memory). */
+static outcome made(json_t *res, uint64_t fired)
 {
-    if (raw && !changed) {
-        json_decref(res);
-        return json_array_append_new(j->results, raw);
+    return (outcome){res, NULL, res ? hx_case_status(res) : HX_ST_FAIL, fired};
+}
+
+/* o's result object, parsed from its text the first time it is needed;
+ * NULL when out of memory. */
+static json_t *full(outcome *o)
+{
+    if (!o->res && o->raw)
+        o->res = hx_json_loadb(json_string_value(o->raw), json_string_length(o->raw), 0, NULL);
+    return o->res;
+}
+
+/* Keeps a result as compact JSON text: the parent stays small, so each
+ * fork stays cheap however many results it holds. The text the child
+ * wrote is kept as it is unless the parent changed the result since;
+ * else the result is dumped. Takes o's references. */
+static int keep_result(job *j, outcome *o, int changed)
+{
+    if (o->raw && !changed) {
+        json_decref(o->res);
+        return json_array_append_new(j->results, o->raw);
     }
-    json_decref(raw);
-    char *text = hx_json_dumps(res, JSON_COMPACT);
-    json_decref(res);
+    json_decref(o->raw);
+    char *text = o->res ? hx_json_dumps(o->res, JSON_COMPACT) : NULL;
+    json_decref(o->res);
     if (!text)
         return -1;
     int rc = json_array_append_new(j->results, json_string_nocheck(text));
@@ -100,18 +124,19 @@ static int keep_result(job *j, json_t *res, json_t *raw, int changed)
 
 /* A sweep goes on while its faults fire (and the run neither crashed nor
  * timed out), up to HX_SWEEP_MAX runs. */
-static int sweep_goes_on(const job *j, uint64_t k, json_t *res, uint64_t fired, int *changed)
+static int sweep_goes_on(const job *j, uint64_t k, outcome *o, int *changed)
 {
-    hx_status st = hx_case_status(res);
-    if (!j->sweeps || fired == 0 || st == HX_ST_CRASH || st == HX_ST_TIMEOUT)
+    if (!j->sweeps || o->fired == 0 || o->st == HX_ST_CRASH || o->st == HX_ST_TIMEOUT)
         return 0;
     if (k < HX_SWEEP_MAX)
         return 1;
     char why[256];
     snprintf(why, sizeof why, "the sweep did not end: a fault still fired at k=%d",
              HX_SWEEP_MAX);
+    json_t *res = full(o);
     json_object_set_new(res, "status", json_string("fail"));
     json_object_set_new(res, "reason", json_string(why));
+    o->st = HX_ST_FAIL;
     *changed = 1;
     return 0;
 }
@@ -131,32 +156,31 @@ static void keep_input(const hx_sched *S, const job *j, uint64_t k, json_t *res)
 }
 
 /* What a run of a case on torch says of the devices it required. */
-static void learn(hx_sched *S, const job *j, json_t *res, hx_status st)
+static void learn(hx_sched *S, const job *j, outcome *o)
 {
-    if (!res || j->iso == HX_ISO_NONE || j->c->skip || st == HX_ST_CRASH ||
-        st == HX_ST_TIMEOUT || strcmp(hx_case_backend(j->c, S->o.run.backend), "torch"))
+    hx_status st = o->st;
+    if (j->iso == HX_ISO_NONE || j->c->skip || st == HX_ST_CRASH || st == HX_ST_TIMEOUT ||
+        strcmp(hx_case_backend(j->c, S->o.run.backend), "torch") || !full(o))
         return; /* a case's own skip: text, whatever it says, is not a device's answer */
-    const char *why = hx_json_get_str(res, "reason");
+    const char *why = hx_json_get_str(o->res, "reason");
     if (st != HX_ST_SKIP || why)
         hx_require_memo_learn(&S->memo, j->c, st == HX_ST_SKIP ? why : NULL);
 }
 
-/* Records run k of j: res (NULL: out of memory), with raw, its text as
- * the child wrote it, or NULL (keep_result). Takes res and raw. */
-static void record(hx_sched *S, job *j, uint64_t k, json_t *res, json_t *raw, uint64_t fired)
+/* Records run k of j (keep_result). Takes o's references. */
+static void record(hx_sched *S, job *j, uint64_t k, outcome o)
 {
     int changed = 0;
-    int more = res && sweep_goes_on(j, k, res, fired, &changed);
-    hx_status st = res ? hx_case_status(res) : HX_ST_FAIL;
-    learn(S, j, res, st);
-    if (res && S->o.keep_dir && hx_status_fails_run(st)) {
-        keep_input(S, j, k, res);
+    int ok = o.res || o.raw, more = ok && sweep_goes_on(j, k, &o, &changed);
+    hx_status st = ok ? o.st : HX_ST_FAIL;
+    if (ok)
+        learn(S, j, &o);
+    if (ok && S->o.keep_dir && hx_status_fails_run(st) && full(&o)) {
+        keep_input(S, j, k, o.res);
         changed = 1;
     }
     j->state = more ? JOB_READY : JOB_DONE;
-    if (!res)
-        json_decref(raw);
-    if (!res || keep_result(j, res, raw, changed)) {
+    if (!ok || keep_result(j, &o, changed)) {
         S->oom = S->stop = 1;
         j->state = JOB_DONE;
         return;
@@ -320,7 +344,7 @@ static void start_run(hx_sched *S, job *j)
     j->state = JOB_RUNNING;
     if (j->iso == HX_ISO_NONE) {
         fflush(NULL);
-        record(S, j, k, hx_run_case(j->c, j->index, &o, &fired), NULL, fired);
+        record(S, j, k, made(hx_run_case(j->c, j->index, &o, &fired), fired));
         return;
     }
     const char *bname = hx_case_backend(j->c, o.backend);
@@ -328,7 +352,7 @@ static void start_run(hx_sched *S, job *j)
         (hx_case_skips_early(j->c, bname, why, sizeof why) ||
          (!strcmp(bname, "torch") && hx_require_memo_skips(&S->memo, j->c, why, sizeof why)))) {
         /* no need to start a process with libtorch to skip */
-        record(S, j, k, hx_result_new(j->c, j->index, &o, HX_ST_SKIP, why), NULL, 0);
+        record(S, j, k, made(hx_result_new(j->c, j->index, &o, HX_ST_SKIP, why), 0));
         return;
     }
     slot *s = free_slot(S);
@@ -339,7 +363,7 @@ static void start_run(hx_sched *S, job *j)
     if (st != LG_OK) {
         snprintf(why, sizeof why, "the case could not be started: %s", hx_errmsg());
         s->j = NULL;
-        record(S, j, k, hx_result_new(j->c, j->index, &o, HX_ST_CRASH, why), NULL, 0);
+        record(S, j, k, made(hx_result_new(j->c, j->index, &o, HX_ST_CRASH, why), 0));
         return;
     }
     if (!s->on_worker)
@@ -388,18 +412,18 @@ static void release(hx_sched *S, slot *s)
 
 static void finish(hx_sched *S, slot *s)
 {
-    json_t *res = NULL, *raw = NULL;
-    uint64_t fired = 0;
+    outcome o = {0};
     size_t len = 0;
     const char *out = hx_child_result(&s->child, &len);
     S->oom |= s->child.oom;
-    if (hx_child_failed(&s->child) || hx_result_parse_raw(out, len, &res, &raw, &fired, NULL, 0))
-        res = failed_run(S, s->j, s->k, &s->child);
+    if (hx_child_failed(&s->child) ||
+        hx_result_read(out, len, &o.res, &o.raw, &o.st, &o.fired, NULL, 0))
+        o = made(failed_run(S, s->j, s->k, &s->child), 0);
     job *j = s->j;
     uint64_t k = s->k;
     hx_child_free(&s->child);
     release(S, s);
-    record(S, j, k, res, raw, fired);
+    record(S, j, k, o);
 }
 
 /* A run whose worker died before taking it goes back in the queue; NULL,
@@ -418,32 +442,29 @@ static void worker_news(hx_sched *S, slot *s)
 {
     int i = (int)(s - S->slots);
     hx_worker *w = &S->workers[i];
-    json_t *res = NULL, *raw = NULL;
-    uint64_t fired = 0;
-    hx_worker_event ev = hx_worker_take_raw(w, &res, &raw, &fired);
+    outcome o = {0};
+    hx_worker_event ev = hx_worker_take_raw(w, &o.res, &o.raw, &o.st, &o.fired);
     if (ev == HX_WORKER_WAITING)
         return;
     S->oom |= w->child.oom;
     job *j = s->j;
     uint64_t k = s->k;
     if (ev == HX_WORKER_DIED)
-        res = failed_run(S, j, k, &w->child);
+        o = made(failed_run(S, j, k, &w->child), 0);
     if (ev == HX_WORKER_LOST)
-        res = requeue(S, j, k, &w->child);
+        o = made(requeue(S, j, k, &w->child), 0);
     if (ev == HX_WORKER_DIED || ev == HX_WORKER_LOST)
         hx_worker_free(w);
     if (!w->up)
         S->watch[S->nslots + i] = NULL;
     if (ev == HX_WORKER_ENDED || !s->on_worker) {
-        json_decref(res); /* NULL: an idle worker ended */
-        json_decref(raw);
+        json_decref(o.res); /* NULL: an idle worker ended */
+        json_decref(o.raw);
         return;
     }
     release(S, s);
     if (ev != HX_WORKER_LOST || j->state == JOB_RUNNING)
-        record(S, j, k, res, raw, fired);
-    else
-        json_decref(raw);
+        record(S, j, k, o);
 }
 
 static void wait_some(hx_sched *S)
@@ -610,6 +631,16 @@ static lg_status add_not_run(const hx_sched *S, const job *j, hx_report *rep)
     return hx_report_add(rep, hx_result_new(j->c, j->index, &o, HX_ST_SKIP, why));
 }
 
+/* The result of a run whose text, kept as a child wrote it, does not
+ * parse (hx_result_parse_head reads only what comes before it): a crash,
+ * as for a child that wrote no result. */
+static json_t *unreadable(const hx_sched *S, const job *j)
+{
+    hx_run_opts o = opts_for(S, 0);
+    return hx_result_new(j->c, j->index, &o, HX_ST_CRASH,
+                         "the child's result line could not be read: not JSON");
+}
+
 lg_status hx_sched_collect(const hx_sched *S, hx_report *rep, size_t *not_run)
 {
     *not_run = 0;
@@ -623,7 +654,11 @@ lg_status hx_sched_collect(const hx_sched *S, hx_report *rep, size_t *not_run)
         }
         json_array_foreach(S->jobs[i].results, k, res) {
             const char *text = json_string_value(res);
-            lg_status st = hx_report_add(rep, hx_json_loadb(text, json_string_length(res), 0, NULL));
+            json_error_t e;
+            json_t *r = hx_json_loadb(text, json_string_length(res), 0, &e);
+            if (!r && json_error_code(&e) != json_error_out_of_memory)
+                r = unreadable(S, &S->jobs[i]); /* a child's text that is not JSON */
+            lg_status st = hx_report_add(rep, r);
             if (st != LG_OK)
                 return st;
         }

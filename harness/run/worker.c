@@ -21,12 +21,16 @@
 
 /* ------------------------------------------------------ the result line */
 
-/* {"fired": N[, "retire": why], "result": res} and a newline, in one
- * write where the pipe allows; the result last, so that the parent can
- * keep its text as it came (hx_result_parse_raw). Takes res. */
+/* {"fired": N, "status": S[, "retire": why], "result": res} and a
+ * newline, in one write where the pipe allows; the result last, so that
+ * the parent can read what comes before it alone and keep the result's
+ * text as it came (hx_result_read). Takes res. */
 static lg_status emit_line(int fd, json_t *res, uint64_t fired, const char *retire)
 {
     json_t *w = json_pack("{s:I}", "fired", (json_int_t)fired);
+    const char *status = hx_json_get_str(res, "status");
+    if (w && status)
+        json_object_set_new(w, "status", json_string(status));
     if (w && retire)
         json_object_set_new(w, "retire", hx_json_str(retire));
     if (w)
@@ -53,21 +57,11 @@ lg_status hx_result_emit(int fd, json_t *res, uint64_t fired)
     return emit_line(fd, res, fired, NULL);
 }
 
-/* The text of the line's result, where the line is {"fired": N[,
- * "retire": why], "result": {...}} in that order (as emit_line writes
- * it): nothing before the result can then hold the text "result":, and
- * the result runs to the line's last brace. NULL for any other line. */
-static json_t *result_text(const char *text, size_t len, json_t *w)
+/* The text of the result whose key "result": is at `at`, the line's
+ * last key: from the brace after it to the one before the line's last
+ * brace. NULL when those are not braces (or at is NULL). */
+static json_t *result_text(const char *text, size_t len, const char *at)
 {
-    const char *key;
-    json_t *v;
-    size_t i = 0, n = json_object_size(w);
-    json_object_foreach(w, key, v) {
-        int last = ++i == n;
-        if (last ? strcmp(key, "result") : strcmp(key, "fired") && strcmp(key, "retire"))
-            return NULL;
-    }
-    const char *at = memmem(text, len, "\"result\":", 9);
     if (!at)
         return NULL;
     const char *from = at + 9, *to = text + len;
@@ -81,6 +75,24 @@ static json_t *result_text(const char *text, size_t len, json_t *w)
     while (to > from && strchr(" \t\r\n", to[-1]))
         to--;
     return to > from && to[-1] == '}' ? json_stringn_nocheck(from, (size_t)(to - from)) : NULL;
+}
+
+/* Are the line's keys fired, status and retire (any of them) before
+ * "result", the last (as emit_line writes them)? Nothing before the
+ * result can then hold the text "result":, and the result runs to the
+ * line's last brace. */
+static int keys_in_order(json_t *w)
+{
+    const char *key;
+    json_t *v;
+    size_t i = 0, n = json_object_size(w);
+    json_object_foreach(w, key, v) {
+        int last = ++i == n;
+        if (last ? strcmp(key, "result")
+                 : strcmp(key, "fired") && strcmp(key, "retire") && strcmp(key, "status"))
+            return 0;
+    }
+    return 1;
 }
 
 int hx_result_parse_raw(const char *text, size_t len, json_t **res, json_t **raw,
@@ -101,8 +113,8 @@ int hx_result_parse_raw(const char *text, size_t len, json_t **res, json_t **raw
     const char *why = hx_json_get_str(w, "retire");
     if (why && n)
         snprintf(retire, n, "%s", why);
-    if (raw)
-        *raw = result_text(text, len, w);
+    if (raw && keys_in_order(w))
+        *raw = result_text(text, len, memmem(text, len, "\"result\":", 9));
     json_decref(w);
     return 0;
 }
@@ -111,6 +123,53 @@ int hx_result_parse(const char *text, size_t len, json_t **res, uint64_t *fired,
                     size_t n)
 {
     return hx_result_parse_raw(text, len, res, NULL, fired, retire, n);
+}
+
+/* The longest part before the result that hx_result_parse_head reads. */
+#define HEAD_MAX 1024
+
+int hx_result_parse_head(const char *text, size_t len, json_t **raw, hx_status *st,
+                         uint64_t *fired, char *retire, size_t n)
+{
+    char head[HEAD_MAX];
+    *raw = NULL;
+    /* the first "result": is the top level's key: in a string every quote
+     * is escaped, and the keys before it hold no object */
+    const char *at = text ? memmem(text, len, "\"result\":", 9) : NULL;
+    const char *end = at;
+    while (end && end > text && strchr(" \t\r\n", end[-1]))
+        end--;
+    if (!end || end <= text || end[-1] != ',' || (size_t)(end - text) > sizeof head)
+        return -1;
+    size_t hn = (size_t)(end - 1 - text);
+    memcpy(head, text, hn);
+    head[hn] = '}'; /* {"fired": N, "status": S[, "retire": R]} */
+    json_t *h = hx_json_loadb(head, hn + 1, JSON_REJECT_DUPLICATES, NULL);
+    json_t *f = json_object_get(h, "fired");
+    const char *why = hx_json_get_str(h, "retire");
+    size_t keys = 2 + (why != NULL);
+    int ok = json_is_integer(f) && json_integer_value(f) >= 0 && json_object_size(h) == keys &&
+             hx_status_parse(hx_json_get_str(h, "status"), st) == 0;
+    if (ok) {
+        *fired = (uint64_t)json_integer_value(f);
+        if (n)
+            snprintf(retire, n, "%s", why ? why : "");
+        *raw = result_text(text, len, at);
+    }
+    json_decref(h);
+    return *raw ? 0 : -1;
+}
+
+int hx_result_read(const char *text, size_t len, json_t **res, json_t **raw, hx_status *st,
+                   uint64_t *fired, char *retire, size_t n)
+{
+    *res = NULL;
+    if (hx_result_parse_head(text, len, raw, st, fired, retire, n) == 0)
+        return 0;
+    if (hx_result_parse_raw(text, len, res, raw, fired, retire, n))
+        return -1;
+    *st = hx_case_status(*res);
+    return 0;
 }
 
 /* ------------------------------------------------------- in the worker */
@@ -314,12 +373,10 @@ static hx_worker_event ended(hx_worker *w)
     return HX_WORKER_ENDED;
 }
 
-hx_worker_event hx_worker_take(hx_worker *w, json_t **res, uint64_t *fired)
-{
-    return hx_worker_take_raw(w, res, NULL, fired);
-}
-
-hx_worker_event hx_worker_take_raw(hx_worker *w, json_t **res, json_t **raw, uint64_t *fired)
+/* The result line of w's request, if it came: read whole (raw NULL) or
+ * the parent's fast way (hx_result_read). */
+static hx_worker_event take(hx_worker *w, json_t **res, json_t **raw, hx_status *st,
+                            uint64_t *fired)
 {
     char retire[160];
     size_t len = 0;
@@ -328,7 +385,8 @@ hx_worker_event hx_worker_take_raw(hx_worker *w, json_t **res, json_t **raw, uin
         *raw = NULL;
     if (!line)
         return hx_child_done(&w->child) ? ended(w) : HX_WORKER_WAITING;
-    if (hx_result_parse_raw(line, len, res, raw, fired, retire, sizeof retire)) {
+    if (raw ? hx_result_read(line, len, res, raw, st, fired, retire, sizeof retire)
+            : hx_result_parse(line, len, res, fired, retire, sizeof retire)) {
         /* not a result: the worker is broken; its case is a crash */
         kill(w->child.pid, SIGKILL);
         hx_child_wait(&w->child);
@@ -340,6 +398,17 @@ hx_worker_event hx_worker_take_raw(hx_worker *w, json_t **res, json_t **raw, uin
     if (retire[0])
         hx_worker_stop(w);
     return HX_WORKER_RESULT;
+}
+
+hx_worker_event hx_worker_take(hx_worker *w, json_t **res, uint64_t *fired)
+{
+    return take(w, res, NULL, NULL, fired);
+}
+
+hx_worker_event hx_worker_take_raw(hx_worker *w, json_t **res, json_t **raw, hx_status *st,
+                                   uint64_t *fired)
+{
+    return take(w, res, raw, st, fired);
 }
 
 void hx_worker_stop(hx_worker *w)

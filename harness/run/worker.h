@@ -19,6 +19,7 @@
 #define HX_WORKER_H
 
 #include "loadgate/loadgate.h"
+#include "report/report.h"
 #include "run/child.h"
 
 #include <jansson.h>
@@ -83,18 +84,22 @@ lg_status hx_worker_send_quick(hx_worker *w, size_t job, uint64_t k, double time
  * by the caller) and *fired are set and w is idle again, or down when it
  * retired. */
 hx_worker_event hx_worker_take(hx_worker *w, json_t **res, uint64_t *fired);
-/* The same; on HX_WORKER_RESULT also *raw (taken by the caller): the
- * result's text as the worker wrote it, a JSON string, or NULL
- * (hx_result_parse_raw). */
-hx_worker_event hx_worker_take_raw(hx_worker *w, json_t **res, json_t **raw, uint64_t *fired);
+/* The same, the parent's fast way (hx_result_read): on HX_WORKER_RESULT,
+ * *res (NULL when only the part before the result was parsed), *raw
+ * (the result's text as the worker wrote it, a JSON string, or NULL; at
+ * least one of the two is set), *st and *fired; the caller takes *res
+ * and *raw. */
+hx_worker_event hx_worker_take_raw(hx_worker *w, json_t **res, json_t **raw, hx_status *st,
+                                   uint64_t *fired);
 /* Closes w's input and waits for it to exit (killing it after a few
  * seconds), then frees it. Nothing is done for a worker that is not up. */
 void hx_worker_stop(hx_worker *w);
 /* Frees a worker that is done (after HX_WORKER_DIED or _LOST). */
 void hx_worker_free(hx_worker *w);
 
-/* What a child hands back on fd: {"fired": N, "result": res} and a
- * newline. Takes res. LG_OK, or LG_E_IO / LG_E_NOMEM. */
+/* What a child hands back on fd: {"fired": N, "status": S, "result": res}
+ * (S: res's status) and a newline. Takes res. LG_OK, or LG_E_IO /
+ * LG_E_NOMEM. */
 lg_status hx_result_emit(int fd, json_t *res, uint64_t fired);
 /* Reads a line of hx_result_emit: 0 and *res (new reference), *fired,
  * and its "retire" reason in retire (empty when none; n may be 0); -1
@@ -107,4 +112,17 @@ int hx_result_parse(const char *text, size_t len, json_t **res, uint64_t *fired,
  * without a dump of its own. */
 int hx_result_parse_raw(const char *text, size_t len, json_t **res, json_t **raw,
                         uint64_t *fired, char *retire, size_t n);
+/* The parent's fast read of a line as hx_result_emit writes it, its keys
+ * in that order: only the part before the result is parsed (a result is
+ * about 1 KB of JSON, and a sweep's parent would parse each one again
+ * when it builds the report). 0 with *raw (the result's text, a new JSON
+ * string, not parsed), *st (the line's status), *fired and retire; -1
+ * for a line of any other form. */
+int hx_result_parse_head(const char *text, size_t len, json_t **raw, hx_status *st,
+                         uint64_t *fired, char *retire, size_t n);
+/* hx_result_parse_head where the line has its form (*res NULL), else
+ * hx_result_parse_raw (*res set, *raw maybe), with *st the result's
+ * status. 0, or -1 when the line is not a result. */
+int hx_result_read(const char *text, size_t len, json_t **res, json_t **raw, hx_status *st,
+                   uint64_t *fired, char *retire, size_t n);
 #endif

@@ -638,6 +638,92 @@ START_TEST(test_result_raw_text)
 }
 END_TEST
 
+/* The parent's fast read (hx_result_read): a line as hx_result_emit
+ * writes it has only its head parsed, the result kept as text; a line of
+ * any other form is read whole, as before. */
+START_TEST(test_result_head)
+{
+    int p[2];
+    char line[4096], retire[64];
+    json_t *res, *raw;
+    uint64_t fired;
+    hx_status st;
+    ck_assert_int_eq(pipe(p), 0);
+    json_t *r = json_pack("{s:s,s:s,s:{s:s}}", "id", "s/c", "status", "xfail", "actual",
+                          "message", "\"result\": {\"status\": \"pass\"}");
+    char *want = json_dumps(r, JSON_COMPACT);
+    ck_assert_int_eq(hx_result_emit(p[1], r, 3), LG_OK);
+    ssize_t n = read(p[0], line, sizeof line - 1);
+    close(p[0]);
+    close(p[1]);
+    ck_assert_int_gt(n, 0);
+    line[n] = 0;
+    HAS(line, "{\"fired\":3,\"status\":\"xfail\",\"result\":{");
+    ck_assert_int_eq(hx_result_read(line, (size_t)n, &res, &raw, &st, &fired, retire, 64), 0);
+    ck_assert_ptr_null(res); /* not parsed */
+    ck_assert_str_eq(json_string_value(raw), want);
+    ck_assert_int_eq(st, HX_ST_XFAIL);
+    ck_assert_uint_eq(fired, 3);
+    ck_assert_str_eq(retire, "");
+    json_decref(raw);
+    free(want);
+    /* with a reason to retire that names a result, and spaces */
+    const char spaced[] = "{ \"fired\": 1, \"status\": \"crash\", \"retire\": \"\\\"result\\\": "
+                          "no\" , \"result\": {\"id\":\"a\",\"status\":\"crash\"} }\n";
+    ck_assert_int_eq(hx_result_parse_head(spaced, strlen(spaced), &raw, &st, &fired, retire, 64),
+                     0);
+    ck_assert_str_eq(retire, "\"result\": no");
+    ck_assert_int_eq(st, HX_ST_CRASH);
+    ck_assert_str_eq(json_string_value(raw), "{\"id\":\"a\",\"status\":\"crash\"}");
+    json_decref(raw);
+    /* heads the fast read refuses; hx_result_read reads them whole where
+     * they are results */
+    static const struct {
+        const char *line;
+        int whole; /* a result all the same */
+    } other[] = {
+        {"{\"fired\":2,\"result\":{\"id\":\"a\",\"status\":\"pass\"}}", 1}, /* no status */
+        {"{\"result\":{\"id\":\"a\",\"status\":\"pass\"},\"fired\":2,\"status\":\"pass\"}", 1},
+        {"{\"fired\":2,\"status\":\"pass\",\"x\":1,\"result\":{\"id\":\"a\",\"status\":\"pass\"}}",
+         1},
+        {"{\"fired\":2,\"status\":\"pass\",\"result\" :{\"id\":\"a\",\"status\":\"pass\"}}", 1},
+        {"{\"fired\":-1,\"status\":\"pass\",\"result\":{\"id\":\"a\",\"status\":\"pass\"}}", 1},
+        {"{\"fired\":2,\"status\":\"won\",\"result\":{\"id\":\"a\",\"status\":\"pass\"}}", 1},
+        {"{\"fired\":2,\"status\":\"pass\",\"status\":\"fail\",\"result\":{\"id\":\"a\","
+         "\"status\":\"pass\"}}", 1},
+        {"{\"fired\":2,\"status\":\"pass\",\"result\":[1]}", 0},
+        {"{\"fired\":2,\"status\":\"pass\",\"result\":", 0},
+        {"\"result\":{}}", 0},
+    };
+    for (size_t i = 0; i < sizeof other / sizeof other[0]; i++) {
+        const char *l = other[i].line;
+        ck_assert_msg(hx_result_parse_head(l, strlen(l), &raw, &st, &fired, retire, 64) == -1,
+                      "%s", l);
+        ck_assert_ptr_null(raw);
+        int rc = hx_result_read(l, strlen(l), &res, &raw, &st, &fired, retire, 64);
+        ck_assert_msg(rc == (other[i].whole ? 0 : -1), "%s", l);
+        if (rc == 0) {
+            ck_assert_ptr_nonnull(res);
+            ck_assert_int_eq(st, HX_ST_PASS); /* the result's own status */
+        }
+        json_decref(res);
+        json_decref(raw);
+    }
+    /* a head longer than the fast read takes: read whole */
+    char longer[2400];
+    snprintf(longer, sizeof longer, "{\"fired\":0,\"status\":\"pass\",\"retire\":\"%01500d\","
+             "\"result\":{\"id\":\"a\",\"status\":\"pass\"}}", 0);
+    ck_assert_int_eq(hx_result_parse_head(longer, strlen(longer), &raw, &st, &fired, retire, 0),
+                     -1);
+    ck_assert_int_eq(hx_result_read(longer, strlen(longer), &res, &raw, &st, &fired, retire, 0),
+                     0);
+    ck_assert_ptr_nonnull(res);
+    json_decref(res);
+    json_decref(raw);
+    ck_assert_int_eq(hx_result_parse_head(NULL, 0, &raw, &st, &fired, retire, 0), -1);
+}
+END_TEST
+
 /* ------------------------------------------------------------ children */
 
 static int dies_of_40(void *arg, int out_fd)
@@ -812,6 +898,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_mirror_not_in_place);
     tcase_add_test(tc, test_worker_breaks);
     tcase_add_test(tc, test_result_raw_text);
+    tcase_add_test(tc, test_result_head);
     tcase_add_test(tc, test_child_signals);
     tcase_add_test(tc, test_sandbox);
     suite_add_tcase(s, tc);
