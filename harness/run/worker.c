@@ -338,7 +338,8 @@ lg_status hx_worker_send(hx_worker *w, size_t job, uint64_t k, double timeout)
 
 lg_status hx_worker_send_quick(hx_worker *w, size_t job, uint64_t k, double timeout)
 {
-    return send(w, job, k, timeout, hx_child_input_pending(&w->child) >= 0);
+    /* an idle worker has read all it was sent: nothing is pending */
+    return send(w, job, k, timeout, hx_child_input_pending(&w->child) == 0);
 }
 
 /* The worker took its request: its output starts with "+", or it read a
