@@ -68,10 +68,18 @@ static int result_pid(json_t *res)
     return (int)json_integer_value(json_object_get(res, "pid"));
 }
 
-/* The tests below run twice: _i = 0 sends requests the worker
- * acknowledges with "+", _i = 1 quick ones (hx_worker_send_quick). */
+/* The tests below run at least twice: _i = 0 sends requests the worker
+ * acknowledges with "+", _i = 1 quick ones (hx_worker_send_quick), and
+ * _i = 2 (one_worker_many_requests) quick and acknowledged ones in turn,
+ * as a run with sim and torch cases sends them. */
+static int quick_now(int i, uint64_t k)
+{
+    return i == 1 || (i == 2 && k % 2);
+}
+
 #define SEND(w, job, k, timeout)                                                                 \
-    (_i ? hx_worker_send_quick(w, job, k, timeout) : hx_worker_send(w, job, k, timeout))
+    (quick_now(_i, k) ? hx_worker_send_quick(w, job, k, timeout)                                 \
+                      : hx_worker_send(w, job, k, timeout))
 
 START_TEST(one_worker_many_requests)
 {
@@ -81,6 +89,9 @@ START_TEST(one_worker_many_requests)
     ck_assert_int_eq(hx_worker_start(&w, test_fn, NULL), LG_OK);
     for (uint64_t k = 1; k <= 5; k++) {
         ck_assert_int_eq(SEND(&w, REQ_OK, k, 10), LG_OK);
+#ifdef __linux__
+        ck_assert_int_eq(w.quick, quick_now(_i, k)); /* else every request is acknowledged */
+#endif
         ck_assert_int_eq(await(&w, &res, &fired), HX_WORKER_RESULT);
         ck_assert_uint_eq(fired, k);
         ck_assert_int_eq(result_pid(res), w.child.pid); /* the same process each time */
@@ -210,32 +221,6 @@ START_TEST(dead_idle_worker_ends_quietly)
     ck_assert_int_eq(SEND(&w, REQ_OK, 0, 10), LG_E_IO);
     ck_assert_int_eq(hx_worker_take(&w, &res, &fired), HX_WORKER_ENDED);
     ck_assert(!w.up);
-}
-END_TEST
-
-/* One worker takes quick and acknowledged requests in turn, as a run
- * with sim and torch cases sends them. */
-START_TEST(quick_and_acknowledged_requests_mix)
-{
-    hx_worker w;
-    json_t *res = NULL;
-    uint64_t fired = 0;
-    ck_assert_int_eq(hx_worker_start(&w, test_fn, NULL), LG_OK);
-    for (uint64_t k = 1; k <= 6; k++) {
-        lg_status st = k % 2 ? hx_worker_send_quick(&w, REQ_OK, k, 10)
-                             : hx_worker_send(&w, REQ_OK, k, 10);
-        ck_assert_int_eq(st, LG_OK);
-#ifdef __linux__
-        ck_assert_int_eq(w.quick, k % 2); /* else every request is acknowledged */
-#endif
-        ck_assert_int_eq(await(&w, &res, &fired), HX_WORKER_RESULT);
-        ck_assert_uint_eq(fired, k);
-        json_decref(res);
-    }
-    /* a crash after a quick request that was taken: died, not lost */
-    ck_assert_int_eq(hx_worker_send_quick(&w, REQ_CRASH, 0, 10), LG_OK);
-    ck_assert_int_eq(await(&w, &res, &fired), HX_WORKER_DIED);
-    hx_worker_free(&w);
 }
 END_TEST
 
@@ -375,7 +360,7 @@ static Suite *worker_suite(void)
     Suite *s = suite_create("worker");
     TCase *t = tcase_create("worker");
     tcase_set_timeout(t, 120);
-    tcase_add_loop_test(t, one_worker_many_requests, 0, 2);
+    tcase_add_loop_test(t, one_worker_many_requests, 0, 3);
     tcase_add_loop_test(t, crash_is_reported_with_its_signal, 0, 2);
     tcase_add_loop_test(t, hang_is_killed_at_the_deadline, 0, 2);
     tcase_add_loop_test(t, idle_worker_has_no_deadline, 0, 2);
@@ -383,7 +368,6 @@ static Suite *worker_suite(void)
     tcase_add_loop_test(t, exit_without_result_is_a_crash, 0, 2);
     tcase_add_loop_test(t, death_before_the_request_is_lost_not_crashed, 0, 2);
     tcase_add_loop_test(t, dead_idle_worker_ends_quietly, 0, 2);
-    tcase_add_test(t, quick_and_acknowledged_requests_mix);
     tcase_add_test(t, siblings_do_not_hold_stdin);
     tcase_add_test(t, crash_and_hang_alone_under_worker);
     tcase_add_test(t, no_worker_left_behind);
