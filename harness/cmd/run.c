@@ -399,8 +399,11 @@ static int report_and_exit_code(const hx_sched *S, lg_status ran, const run_args
         rc = 1;
     } else {
         print_summary(&rep, a, not_run);
-        /* a setup error (2) wins over a failure (1): docs/cli.md */
-        rc = hx_sched_errors(S) ? 2 : hx_sched_failing(S) || ran != LG_OK ? 1 : 0;
+        /* a setup error (2) wins over a failure (1): docs/cli.md; counted
+         * in the report, whose results are parsed whole */
+        rc = hx_count_errors(rep.cases)    ? 2
+             : hx_count_failing(rep.cases) || ran != LG_OK ? 1
+                                                           : 0;
         /* --rerun-failed of a report with no failure selects none: not an error */
         size_t n = hx_sched_selected(S) + (a->rerun && !a->s.pattern);
         rc = hx_cmd_selection_rc("run", n, a->s.pattern, rc);

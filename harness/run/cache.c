@@ -5,11 +5,14 @@
 #include "run/cache.h"
 #include "util/error.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #ifdef __linux__
 #include <sys/vfs.h>
 #define HX_TMPFS_MAGIC 0x01021994 /* linux/magic.h */
@@ -42,6 +45,30 @@ void hx_scratch_make(char *buf, size_t n)
     (void)tmp;
     (void)n;
 #endif
+}
+
+/* Is name a copy of process pid's: does it end in ".PID-N"? */
+static int copy_of(const char *name, long pid)
+{
+    char tag[32];
+    const char *dot = strrchr(name, '.');
+    int n = snprintf(tag, sizeof tag, ".%ld-", pid);
+    if (!dot || strncmp(dot, tag, (size_t)n) || !dot[n])
+        return 0;
+    return strspn(dot + n, "0123456789") == strlen(dot + n);
+}
+
+void hx_cache_remove_copies(const char *dir, long pid)
+{
+    char path[PATH_MAX];
+    DIR *d = dir && dir[0] ? opendir(dir) : NULL;
+    struct dirent *e;
+    while (d && (e = readdir(d)))
+        if (copy_of(e->d_name, pid) &&
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name) < (int)sizeof path)
+            unlink(path);
+    if (d)
+        closedir(d);
 }
 
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)

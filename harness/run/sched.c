@@ -5,6 +5,7 @@
 #include "case/require.h"
 #include "fixture/cache.h"
 #include "report/result.h"
+#include "run/cache.h"
 #include "run/child.h"
 #include "run/keep.h"
 #include "run/worker.h"
@@ -390,6 +391,9 @@ static json_t *failed_run(const hx_sched *S, const job *j, uint64_t k, const hx_
     char why[512], sig[32], tail[HX_CHILD_TAIL + 8];
     hx_run_opts o = opts_for(S, k);
     hx_status st = c->killed ? HX_ST_TIMEOUT : HX_ST_CRASH;
+    /* the copy its case did not get to remove */
+    hx_cache_remove_copies(S->o.run.scratch_dir, (long)c->pid);
+    hx_cache_remove_copies(S->o.run.cache_dir, (long)c->pid);
     hx_child_describe(c, why, sizeof why);
     json_t *res = hx_result_new(j->c, j->index, &o, st, why);
     if (!res)
@@ -631,14 +635,14 @@ static lg_status add_not_run(const hx_sched *S, const job *j, hx_report *rep)
     return hx_report_add(rep, hx_result_new(j->c, j->index, &o, HX_ST_SKIP, why));
 }
 
-/* The result of a run whose text, kept as a child wrote it, does not
- * parse (hx_result_parse_head reads only what comes before it): a crash,
- * as for a child that wrote no result. */
-static json_t *unreadable(const hx_sched *S, const job *j)
+/* The result of run k of j whose text, kept as a child wrote it, is not
+ * a result (hx_result_parse_head reads only what comes before it): a
+ * crash, as for a child that wrote no result. */
+static json_t *unreadable(const hx_sched *S, const job *j, uint64_t k)
 {
-    hx_run_opts o = opts_for(S, 0);
+    hx_run_opts o = opts_for(S, k);
     return hx_result_new(j->c, j->index, &o, HX_ST_CRASH,
-                         "the child's result line could not be read: not JSON");
+                         "the child's result line could not be read: not a result object");
 }
 
 lg_status hx_sched_collect(const hx_sched *S, hx_report *rep, size_t *not_run)
@@ -654,10 +658,12 @@ lg_status hx_sched_collect(const hx_sched *S, hx_report *rep, size_t *not_run)
         }
         json_array_foreach(S->jobs[i].results, k, res) {
             const char *text = json_string_value(res);
-            json_error_t e;
-            json_t *r = hx_json_loadb(text, json_string_length(res), 0, &e);
-            if (!r && json_error_code(&e) != json_error_out_of_memory)
-                r = unreadable(S, &S->jobs[i]); /* a child's text that is not JSON */
+            json_t *r = hx_json_loadb(text, json_string_length(res), 0, NULL);
+            if (!hx_json_lost() &&
+                (!json_is_object(r) || !hx_json_get_str(r, "id") || !hx_json_get_str(r, "status"))) {
+                json_decref(r); /* a sweep's runs are kept in order, from k = 1 */
+                r = unreadable(S, &S->jobs[i], S->jobs[i].sweeps ? (uint64_t)k + 1 : 0);
+            }
             lg_status st = hx_report_add(rep, r);
             if (st != LG_OK)
                 return st;
@@ -667,10 +673,6 @@ lg_status hx_sched_collect(const hx_sched *S, hx_report *rep, size_t *not_run)
 }
 
 size_t hx_sched_selected(const hx_sched *S) { return S->njobs; }
-
-size_t hx_sched_failing(const hx_sched *S) { return S->failing; }
-
-size_t hx_sched_errors(const hx_sched *S) { return S->errors; }
 
 void hx_sched_free(hx_sched *S)
 {

@@ -70,7 +70,5 @@ size_t hx_sched_selected(const hx_sched *s); /* cases selected */
 void hx_sched_interrupt(int sig);
 /* The signal that interrupted the run, or 0. */
 int hx_sched_interrupted(void);
-size_t hx_sched_failing(const hx_sched *s);  /* runs that fail the run */
-size_t hx_sched_errors(const hx_sched *s);   /* runs with a setup error */
 void hx_sched_free(hx_sched *s);
 #endif

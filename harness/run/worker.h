@@ -76,9 +76,10 @@ void hx_worker_set_prepare(hx_worker_prepare_fn fn);
 lg_status hx_worker_send(hx_worker *w, size_t job, uint64_t k, double timeout);
 /* As hx_worker_send, for a case with no start-up work (no module to load):
  * the worker skips the prepare function and the "+", and the deadline
- * counts from now. It spares the parent a wake-up a case. Where the worker's
- * unread input cannot be measured (hx_child_input_pending), or is not
- * empty, it is hx_worker_send. */
+ * counts from now. It spares the parent a wake-up a case. To a worker that
+ * has not answered a request yet (its start-up is not the case's time),
+ * or whose unread input cannot be measured (hx_child_input_pending) or is
+ * not empty, it is hx_worker_send. */
 lg_status hx_worker_send_quick(hx_worker *w, size_t job, uint64_t k, double timeout);
 /* After hx_child_poll: what became of w. On HX_WORKER_RESULT, *res (taken
  * by the caller) and *fired are set and w is idle again, or down when it

@@ -81,6 +81,8 @@ int hx_json_dumpf(const json_t *j, FILE *f, size_t flags)
 
 void hx_json_reset(void) { atomic_store(&lost, 0); }
 
+int hx_json_lost(void) { return atomic_load(&lost); }
+
 int hx_utf8_decode(const unsigned char *p, unsigned long *cp)
 {
     unsigned long c = p[0];

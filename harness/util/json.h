@@ -31,6 +31,8 @@ char *hx_json_dumps(const json_t *j, size_t flags);
 int hx_json_dumpf(const json_t *j, FILE *f, size_t flags);
 /* Forgets a failed allocation: a worker's next case starts clean. */
 void hx_json_reset(void);
+/* Has an allocation of jansson's failed since the last hx_json_reset? */
+int hx_json_lost(void);
 /* json_loadb and json_load_file, which the harness parses with: out of
  * memory they fail cleanly, where jansson 2.14's lexer may not (json.c). */
 json_t *hx_json_loadb(const char *buf, size_t n, size_t flags, json_error_t *e);

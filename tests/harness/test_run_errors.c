@@ -5,6 +5,7 @@
  * --trust-code sandbox when the kernel refuses to confine the child (a
  * seccomp filter of the test's own refusing capset, prctl or seccomp). */
 #include "case/case.h"
+#include "cmd/cmd.h"
 #include "corrupt/corrupt.h"
 #include "mirror.h"
 #include "probe/internal.h"
@@ -18,6 +19,7 @@
 #include "run/worker.h"
 #include "testutil.h"
 #include "util/error.h"
+#include "util/json.h"
 
 #include <check.h>
 #include <errno.h>
@@ -28,11 +30,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #ifdef __linux__
+#include <sys/vfs.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <stddef.h>
@@ -297,9 +299,12 @@ START_TEST(test_scratch_copies)
     ck_assert_str_eq(buf, "");
     unsetenv("TMPDIR");
     hx_scratch_make(buf, sizeof buf);
+    int tmpfs = 0;
+#ifdef __linux__
     struct statfs fs;
-    int tmpfs = statfs("/dev/shm", &fs) == 0 && fs.f_type == 0x01021994 &&
-                access("/dev/shm", W_OK) == 0;
+    tmpfs = statfs("/dev/shm", &fs) == 0 && fs.f_type == 0x01021994 &&
+            access("/dev/shm", W_OK) == 0;
+#endif
     if (tmpfs) {
         ck_assert_msg(strncmp(buf, "/dev/shm/loadgate-scratch-", 26) == 0, "%s", buf);
         ck_assert_int_eq(stat(buf, &sb), 0);
@@ -405,6 +410,101 @@ START_TEST(test_sched_spawn)
     HAS(json_string_value(json_object_get(w, "stderr")), "no-harness: No such file or directory");
     json_decref(cases);
     unsetenv("LOADGATE_HARNESS");
+}
+END_TEST
+
+/* A child whose line has a good head and a result that is not one JSON
+ * object (hx_result_parse_head reads only the head): its run is a crash
+ * in the report, under the id of its run, whatever the head said. */
+START_TEST(test_sched_unreadable_result)
+{
+    const char *fake = path_of("fake-harness");
+    static const char script[] =
+        "#!/bin/sh\n"
+        "printf '+{\"fired\":0,\"status\":\"pass\",\"result\":{\"id\":\"x\"},\"y\":{}}\\n'\n";
+    ck_assert_int_eq(tu_write(fake, script, strlen(script)), 0);
+    ck_assert_int_eq(chmod(fake, 0700), 0);
+    setenv("LOADGATE_HARNESS", fake, 1);
+    hx_sched_opts o = {.run = {.backend = "sim", .cache_dir = dir}, .jobs = 1,
+                       .isolation = HX_ISO_SPAWN};
+    json_t *cases = sched_run(&o);
+    unsetenv("LOADGATE_HARNESS");
+    ck_assert_uint_eq(json_array_size(cases), 2);
+    static const char *const ids[] = {"sc/sweep[k=1]", "sc/wrong"};
+    for (size_t i = 0; i < 2; i++) {
+        json_t *c = case_named(cases, ids[i]);
+        ck_assert_str_eq(json_string_value(json_object_get(c, "status")), "crash");
+        HAS(json_string_value(json_object_get(c, "reason")),
+            "the child's result line could not be read: not a result object");
+    }
+    json_decref(cases);
+    /* `harness run` exits as its report says (1: crashes), not as the heads
+     * said (pass) */
+    char *out = NULL;
+    char *argv[] = {"run", (char *)path_of("sc.yaml"), "-o", (char *)path_of("unread-out"),
+                    "--isolation", "spawn", "-j", "1", "--format", "json", NULL};
+    setenv("LOADGATE_HARNESS", fake, 1);
+    ck_assert_int_eq(tu_run_cmd(hx_cmd_run, argv, dir, &out), 1);
+    unsetenv("LOADGATE_HARNESS");
+    free(out);
+}
+END_TEST
+
+/* A case that crashes or hangs after its corrupted copy was written
+ * leaves the copy to the parent, which removes it with the run's other
+ * copies of that process (hx_cache_remove_copies), under fork as under
+ * worker: the scratch folder is empty after the run, before the run's
+ * end removes it. */
+START_TEST(test_dead_child_copies_removed)
+{
+    static const char yaml[] =
+        "suite: dc\n"
+        "fixtures:\n" FIXTURE
+        "defaults: {backend: sim, device: mps, file: f, corrupt: {flip: {offset: 150, bit: 1}}}\n"
+        "cases:\n"
+        "  - {name: boom, fault: {point: io.open, nth: 1, action: crash}}\n"
+        "  - {name: stuck, timeout: 0.5, fault: {point: io.open, nth: 1, action: hang}}\n"
+        "  - {name: fine}\n";
+    const char *p = path_of("dc.yaml"), *scratch = path_of("dc-scratch");
+    ck_assert_int_eq(mkdir(scratch, 0700), 0);
+    ck_assert_int_eq(tu_write(p, yaml, strlen(yaml)), 0);
+    static const int isos[] = {HX_ISO_FORK, HX_ISO_WORKER};
+    static const char *const want[] = {"crash", "timeout", "pass"};
+    for (size_t i = 0; i < 2; i++) {
+        hx_suite s;
+        hx_report rep;
+        hx_sched *S;
+        size_t not_run;
+        hx_sched_opts o = {.run = {.cache_dir = dir, .scratch_dir = scratch}, .jobs = 1,
+                           .isolation = isos[i]};
+        ck_assert_int_eq(hx_suite_load(p, dir, &s, NULL), LG_OK);
+        ck_assert_int_eq(hx_sched_new(&o, &s, 1, &S), LG_OK);
+        ck_assert_int_eq(hx_sched_run(S), LG_OK);
+        empty_folder(scratch);
+        ck_assert_int_eq(hx_report_init(&rep), LG_OK);
+        ck_assert_int_eq(hx_sched_collect(S, &rep, &not_run), LG_OK);
+        ck_assert_uint_eq(json_array_size(rep.cases), 3);
+        for (size_t c = 0; c < 3; c++) {
+            json_t *r = json_array_get(rep.cases, c);
+            const char *st = json_string_value(json_object_get(r, "status"));
+            ck_assert_msg(!strcmp(st, want[c]), "%s: %s, want %s (%s)",
+                          hx_json_get_str(r, "id"), st, want[c], hx_json_get_str(r, "reason"));
+        }
+        hx_report_free(&rep);
+        hx_sched_free(S);
+        hx_suite_free(&s);
+    }
+    /* only the copies of the process named: ORIGINAL.LABEL.PID-N */
+    static const char *const names[] = {"a.st.truncate:4.123-0", "a.st.flip:1.5.123-17",
+                                        "a.st.truncate:4.1234-0", "a.st.truncate:4.123-x",
+                                        "a.st.123", ".tmp-123", "a.st.123-"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        ck_assert_int_eq(tu_write(path_of(names[i]), "x", 1), 0);
+    hx_cache_remove_copies(dir, 123);
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        ck_assert_msg((access(path_of(names[i]), F_OK) == 0) == (i >= 2), "%s", names[i]);
+    hx_cache_remove_copies(NULL, 123);
+    hx_cache_remove_copies(path_of("none"), 123);
 }
 END_TEST
 
@@ -896,6 +996,8 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_case_cannot_be_met);
     tcase_add_test(tc, test_scratch_copies);
     tcase_add_test(tc, test_sched_spawn);
+    tcase_add_test(tc, test_dead_child_copies_removed);
+    tcase_add_test(tc, test_sched_unreadable_result);
     tcase_add_test(tc, test_probe_and_cache);
     tcase_add_test(tc, test_mirror_not_in_place);
     tcase_add_test(tc, test_worker_breaks);
