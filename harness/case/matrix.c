@@ -1,14 +1,32 @@
 /* A case's combinations: the matrix's cross product, less what exclude
- * drops, plus what include merges in or adds (GitHub Actions' rules). */
+ * drops, plus what include merges in or adds (GitHub Actions' rules).
+ *
+ * An include or exclude entry matches the combinations whose values equal
+ * the entry's on every matrix key it names. Each axis's values are indexed
+ * by hash, and the matches are enumerated from the values found, so an
+ * entry costs what it matches, not the whole cross product: 30,000
+ * entries over 30,000 combinations took 24 s one against the other. */
 #include "case/parse.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 typedef struct {
+    uint64_t h;
+    size_t i; /* the value's index in its list */
+} hashed;
+
+typedef struct {
     int key;
     yaml_node_t *list;
+    size_t len, stride;    /* a combination's cross index: sum of index * stride */
+    hashed *by_hash;       /* the list's values by hash (index_axes) */
+    size_t *match, nmatch; /* the values the entry at hand names; all when !named */
+    int named;
 } axis;
+
+#define NOT_KEPT SIZE_MAX /* pos[] of a combination exclude dropped */
 
 int cf_combo_push(cf_ctx *c, cf_combos *cs, const cf_combo *x)
 {
@@ -46,7 +64,7 @@ static int matrix_axes(cf_ctx *c, yaml_node_t *n, axis *ax, int *nax)
                    v->type == YAML_SEQUENCE_NODE ? "an empty list" : cf_kind(v));
             continue;
         }
-        ax[(*nax)++] = (axis){k, v};
+        ax[(*nax)++] = (axis){.key = k, .list = v, .len = list_len(v)};
     }
     cf_kvs_free(&m);
     return c->nerrs > before || c->fatal ? -1 : 0;
@@ -98,14 +116,133 @@ static int is_axis(const axis *ax, int nax, int k)
     return 0;
 }
 
-/* Does x hold every pair of the entry whose key is a matrix key? */
-static int combo_matches(cf_ctx *c, const cf_combo *x, const cf_kvs *e, const int *keys, const axis *ax,
-                         int nax)
+/* ------------------------------------------------- values by hash */
+
+/* Values that cf_equal finds equal hash alike: a scalar by its text (the
+ * spellings of null as one: a quoted "~" equals a plain ~, which equals a
+ * plain null), a list by its length and its items' shallow hashes, a
+ * mapping by its kind alone (its `<<` merges would have to be resolved).
+ * Values that share a hash are compared with cf_equal. */
+static uint64_t value_hash(cf_ctx *c, yaml_node_t *n, int deep)
 {
-    for (size_t i = 0; i < e->n; i++)
-        if (is_axis(ax, nax, keys[i]) &&
-            !(x->v[keys[i]] && cf_equal(c, x->v[keys[i]], e->it[i].v)))
+    uint64_t h = 0xcbf29ce484222325ULL ^ (uint64_t)n->type;
+    if (n->type == YAML_SCALAR_NODE) {
+        const char *s = cf_sv(n);
+        if (cf_is_null_text(s))
+            return 1;
+        for (; *s; s++)
+            h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
+        return h;
+    }
+    if (n->type != YAML_SEQUENCE_NODE || !deep)
+        return h;
+    h ^= list_len(n) * 0x9e3779b97f4a7c15ULL;
+    for (yaml_node_item_t *i = n->data.sequence.items.start;
+         i < n->data.sequence.items.top && !c->fatal; i++)
+        h = (h ^ value_hash(c, cf_node(c, *i), 0)) * 0x100000001b3ULL;
+    return h;
+}
+
+static int by_hash(const void *pa, const void *pb)
+{
+    const hashed *a = pa, *b = pb;
+    if (a->h != b->h)
+        return a->h < b->h ? -1 : 1;
+    return a->i < b->i ? -1 : a->i > b->i;
+}
+
+/* Each axis's values by hash, and the strides of the cross index; *pos
+ * maps a cross index to the combination's place in cs (all of them, in
+ * order, as cross() leaves them). */
+static int index_axes(cf_ctx *c, axis *ax, int nax, size_t ncombos, size_t **pos)
+{
+    size_t stride = 1;
+    for (int a = nax - 1; a >= 0; a--) {
+        ax[a].stride = stride;
+        stride *= ax[a].len;
+        ax[a].by_hash = malloc(ax[a].len * sizeof *ax[a].by_hash);
+        ax[a].match = malloc(ax[a].len * sizeof *ax[a].match);
+        if (!ax[a].by_hash || !ax[a].match) {
+            cf_oom(c);
+            return -1;
+        }
+        yaml_node_item_t *it = ax[a].list->data.sequence.items.start;
+        for (size_t i = 0; i < ax[a].len && !c->fatal; i++)
+            ax[a].by_hash[i] = (hashed){value_hash(c, cf_node(c, it[i]), 1), i};
+        qsort(ax[a].by_hash, ax[a].len, sizeof *ax[a].by_hash, by_hash);
+    }
+    if (!(*pos = malloc((ncombos ? ncombos : 1) * sizeof **pos))) {
+        cf_oom(c);
+        return -1;
+    }
+    for (size_t j = 0; j < ncombos; j++)
+        (*pos)[j] = j;
+    return c->fatal ? -1 : 0;
+}
+
+static void free_axes(axis *ax, int nax)
+{
+    for (int a = 0; a < nax; a++) {
+        free(ax[a].by_hash);
+        free(ax[a].match);
+    }
+}
+
+/* The values of axis a equal to v, into a->match. */
+static void find_values(cf_ctx *c, axis *a, yaml_node_t *v)
+{
+    uint64_t h = value_hash(c, v, 1);
+    size_t lo = 0, hi = a->len;
+    yaml_node_item_t *it = a->list->data.sequence.items.start;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (a->by_hash[mid].h < h)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    a->named = 1;
+    a->nmatch = 0;
+    for (; lo < a->len && a->by_hash[lo].h == h && !c->fatal; lo++)
+        if (cf_equal(c, cf_node(c, it[a->by_hash[lo].i]), v))
+            a->match[a->nmatch++] = a->by_hash[lo].i;
+}
+
+/* Sets each axis's matches from the entry's pairs whose key is a matrix
+ * key: the combinations it matches hold every such pair. */
+static void match_entry(cf_ctx *c, axis *ax, int nax, const cf_kvs *e, const int *keys)
+{
+    for (int a = 0; a < nax; a++)
+        ax[a].named = 0;
+    for (size_t i = 0; i < e->n && !c->fatal; i++)
+        for (int a = 0; a < nax; a++)
+            if (ax[a].key == keys[i])
+                find_values(c, &ax[a], e->it[i].v);
+}
+
+static size_t value_at(const axis *a, size_t d) { return a->named ? a->match[d] : d; }
+static size_t count_at(const axis *a) { return a->named ? a->nmatch : a->len; }
+
+/* The next combination the entry matches (match_entry), in cross order:
+ * *cross its index. d (one digit an axis, zeros to start) counts through
+ * each axis's matching values; 0 once there are no more. */
+static int next_match(const axis *ax, int nax, size_t *d, int *started, size_t *cross)
+{
+    if (*started) {
+        int a = nax - 1;
+        while (a >= 0 && ++d[a] == count_at(&ax[a]))
+            d[a--] = 0;
+        if (a < 0)
             return 0;
+    } else {
+        for (int a = 0; a < nax; a++)
+            if (!count_at(&ax[a]))
+                return 0;
+        *started = 1;
+    }
+    *cross = 0;
+    for (int a = 0; a < nax; a++)
+        *cross += value_at(&ax[a], d[a]) * ax[a].stride;
     return 1;
 }
 
@@ -129,12 +266,11 @@ static int entry_of(cf_ctx *c, yaml_node_t *n, const char *what, cf_kvs *e, int 
     return bad ? -1 : 0;
 }
 
-static int exclude_entry(cf_ctx *c, yaml_node_t *n, const axis *ax, int nax, cf_combos *cs,
-                         unsigned char *drop)
+static int exclude_entry(cf_ctx *c, yaml_node_t *n, axis *ax, int nax, unsigned char *drop)
 {
     cf_kvs e = {0};
-    int *keys = NULL, rc = -1;
-    size_t hits = 0;
+    int *keys = NULL, rc = -1, started = 0;
+    size_t hits = 0, d[K_COUNT] = {0}, x;
     if (entry_of(c, n, "exclude", &e, &keys))
         goto done;
     for (size_t i = 0; i < e.n; i++)
@@ -142,12 +278,12 @@ static int exclude_entry(cf_ctx *c, yaml_node_t *n, const axis *ax, int nax, cf_
             cf_report(c, e.it[i].k, "exclude: '%s' is not a key of the matrix", cf_sv(e.it[i].k));
             goto done;
         }
-    for (size_t j = 0; j < cs->n; j++)
-        if (combo_matches(c, &cs->v[j], &e, keys, ax, nax)) {
-            drop[j] = 1;
-            hits++;
-        }
-    if (!hits)
+    match_entry(c, ax, nax, &e, keys);
+    while (!c->fatal && next_match(ax, nax, d, &started, &x)) {
+        drop[x] = 1;
+        hits++;
+    }
+    if (!hits && !c->fatal)
         cf_report(c, n, "exclude: this entry matches no combination of the matrix");
     rc = 0;
 done:
@@ -156,7 +292,11 @@ done:
     return rc;
 }
 
-static int apply_exclude(cf_ctx *c, yaml_node_t *n, const axis *ax, int nax, cf_combos *cs)
+/* Drops what the entries of exclude match (every entry is matched against
+ * the whole cross product, so that one that matches nothing is told);
+ * pos[] follows the combinations that remain. */
+static int apply_exclude(cf_ctx *c, yaml_node_t *n, axis *ax, int nax, cf_combos *cs,
+                         size_t *pos)
 {
     if (n->type != YAML_SEQUENCE_NODE) {
         cf_report(c, n, "exclude: expected a list of mappings, got %s", cf_kind(n));
@@ -169,11 +309,13 @@ static int apply_exclude(cf_ctx *c, yaml_node_t *n, const axis *ax, int nax, cf_
     }
     for (yaml_node_item_t *i = n->data.sequence.items.start;
          i < n->data.sequence.items.top && !c->fatal; i++)
-        exclude_entry(c, cf_node(c, *i), ax, nax, cs, drop);
+        exclude_entry(c, cf_node(c, *i), ax, nax, drop);
     size_t kept = 0;
-    for (size_t j = 0; j < cs->n; j++)
+    for (size_t j = 0; j < cs->n; j++) {
+        pos[j] = drop[j] ? NOT_KEPT : kept;
         if (!drop[j])
             cs->v[kept++] = cs->v[j];
+    }
     cs->n = kept;
     free(drop);
     return 0;
@@ -183,21 +325,23 @@ static int apply_exclude(cf_ctx *c, yaml_node_t *n, const axis *ax, int nax, cf_
  * whose matrix values it does not overwrite; values added by an earlier
  * entry may be overwritten. An entry that fits none is a combination of
  * its own; there, every key but the meta keys goes into the id. */
-static int include_entry(cf_ctx *c, yaml_node_t *n, const axis *ax, int nax, cf_combos *cs,
-                         size_t norig)
+static int include_entry(cf_ctx *c, yaml_node_t *n, axis *ax, int nax, cf_combos *cs,
+                         const size_t *pos)
 {
     cf_kvs e = {0};
-    int *keys = NULL;
-    size_t hits = 0;
+    int *keys = NULL, started = 0;
+    size_t hits = 0, d[K_COUNT] = {0}, at;
     if (entry_of(c, n, "include", &e, &keys)) {
         free(keys);
         cf_kvs_free(&e);
         return 0; /* reported; the other entries are still checked */
     }
-    for (size_t j = 0; j < norig; j++) {
-        cf_combo *x = &cs->v[j];
-        if (!combo_matches(c, x, &e, keys, ax, nax))
+    if (pos) /* a matrix: its combinations, what exclude left of them */
+        match_entry(c, ax, nax, &e, keys);
+    while (pos && !c->fatal && next_match(ax, nax, d, &started, &at)) {
+        if (pos[at] == NOT_KEPT)
             continue;
+        cf_combo *x = &cs->v[pos[at]];
         hits++;
         for (size_t i = 0; i < e.n; i++)
             if (!is_axis(ax, nax, keys[i]))
@@ -217,36 +361,44 @@ static int include_entry(cf_ctx *c, yaml_node_t *n, const axis *ax, int nax, cf_
     return rc;
 }
 
-static int apply_include(cf_ctx *c, yaml_node_t *n, const axis *ax, int nax, cf_combos *cs)
+/* pos: the original combinations' places (NULL without a matrix). */
+static int apply_include(cf_ctx *c, yaml_node_t *n, axis *ax, int nax, cf_combos *cs,
+                         const size_t *pos)
 {
     if (n->type != YAML_SEQUENCE_NODE) {
         cf_report(c, n, "include: expected a list of mappings, got %s", cf_kind(n));
         return -1;
     }
-    size_t norig = cs->n;
     for (yaml_node_item_t *i = n->data.sequence.items.start;
          i < n->data.sequence.items.top && !c->fatal; i++)
-        if (include_entry(c, cf_node(c, *i), ax, nax, cs, norig))
+        if (include_entry(c, cf_node(c, *i), ax, nax, cs, pos))
             return -1;
     return 0;
 }
 
 int cf_expand_matrix(cf_ctx *c, const cf_casedef *d, cf_combos *cs)
 {
-    axis ax[K_COUNT];
-    int nax = 0;
+    axis ax[K_COUNT] = {{0}};
+    int nax = 0, rc = -1;
+    size_t *pos = NULL;
     yaml_node_t *m = d->slot[K_MATRIX], *inc = d->slot[K_INCLUDE], *exc = d->slot[K_EXCLUDE];
     if (!m && exc)
         cf_report(c, d->knode[K_EXCLUDE], "exclude: the case has no matrix");
     if (m && (matrix_axes(c, m, ax, &nax) || cross(c, m, ax, nax, cs)))
-        return -1;
-    if (m && exc && apply_exclude(c, exc, ax, nax, cs))
-        return -1;
-    if (inc && apply_include(c, inc, ax, nax, cs))
-        return -1;
+        goto done;
+    if (m && (exc || inc) && index_axes(c, ax, nax, cs->n, &pos))
+        goto done;
+    if (m && exc && apply_exclude(c, exc, ax, nax, cs, pos))
+        goto done;
+    if (inc && apply_include(c, inc, ax, nax, cs, pos))
+        goto done;
+    rc = 0;
     if (!m && !inc)
-        return cf_combo_push(c, cs, &(cf_combo){0});
-    if (!cs->n)
+        rc = cf_combo_push(c, cs, &(cf_combo){0});
+    else if (!cs->n)
         cf_report(c, d->node, "case '%s' expands into no cases", d->name);
-    return 0;
+done:
+    free_axes(ax, nax);
+    free(pos);
+    return rc;
 }

@@ -158,7 +158,9 @@ int cf_grow(cf_ctx *c, void *array, size_t *cap, size_t n, size_t size);
 /* The errors as "file:line:col: message" lines, in file order. */
 void cf_errors_take(cf_ctx *c, hx_case_errors *out);
 yaml_node_t *cf_node(cf_ctx *c, int id);
+/* A plain scalar spelled as null ("", ~, null, Null, NULL); the text alone. */
 int cf_is_null(const yaml_node_t *n);
+int cf_is_null_text(const char *s);
 const char *cf_kind(const yaml_node_t *n);
 void cf_doc_scan(cf_ctx *c, yaml_node_t *n, int depth, size_t *count);
 void cf_kvs_free(cf_kvs *m);

@@ -138,13 +138,16 @@ yaml_node_t *cf_node(cf_ctx *c, int id)
     return yaml_document_get_node(&c->doc, id);
 }
 
-int cf_is_null(const yaml_node_t *n)
+int cf_is_null_text(const char *s)
 {
-    if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
-        return 0;
-    const char *s = cf_sv(n);
     return !*s || !strcmp(s, "~") || !strcmp(s, "null") || !strcmp(s, "Null") ||
            !strcmp(s, "NULL");
+}
+
+int cf_is_null(const yaml_node_t *n)
+{
+    return n->type == YAML_SCALAR_NODE && n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+           cf_is_null_text(cf_sv(n));
 }
 
 const char *cf_kind(const yaml_node_t *n)

@@ -285,6 +285,43 @@ START_TEST(test_matrix_map_values)
 }
 END_TEST
 
+/* include and exclude find a matrix value by hash, then compare: values
+ * that are equal but written otherwise (a mapping's keys in another
+ * order; a plain null against a plain ~, both null, or against a quoted
+ * "null", the same text) must still match, and values that only hash
+ * alike (a quoted "~" and a quoted "null") must not. */
+START_TEST(test_entries_match_values_written_otherwise)
+{
+    hx_suite s;
+    load_ok("suite: s\n" FIX "cases:\n  - name: f\n    file: small\n    matrix:\n"
+            "      fault: [{point: device.copy, nth: 2}, [{point: io.read, nth: 1, errno: EIO},"
+            " {point: mem.alloc, from: 3}], {point: device.copy, nth: 3}]\n"
+            "      description: [\"~\", ~, \"null\", x]\n"
+            "    exclude:\n"
+            "      - {fault: {nth: 2, point: device.copy}}\n"
+            "      - {description: null}\n"
+            "    include:\n"
+            "      - {fault: [{errno: EIO, nth: 1, point: io.read}, {from: 3, point: mem.alloc}],"
+            " timeout: 7}\n"
+            "      - {fault: {nth: 3, point: device.copy}, description: x, timeout: 9}\n",
+            &s);
+    /* 3 x 4, less the first fault's 4 and ~ and "null" of the other two */
+    ck_assert_uint_eq(s.ncases, 4);
+    const char *descr[] = {"~", "x", "~", "x"};
+    const double timeout[] = {7, 7, 10, 9}; /* 10: the default */
+    for (int i = 0; i < 4; i++) {
+        ck_assert_str_eq(s.cases[i].description, descr[i]);
+        ck_assert_uint_eq(s.cases[i].nfaults, i < 2 ? 2 : 1);
+        ck_assert_double_eq(s.cases[i].timeout, timeout[i]);
+    }
+    hx_suite_free(&s);
+    /* a quoted "null" is not a quoted "~", though both hash as null */
+    load_err("suite: s\n" FIX "cases:\n  - name: f\n    file: small\n    matrix:\n"
+             "      description: [\"~\", x]\n    exclude:\n      - {description: \"null\"}\n",
+             "11:9: exclude: this entry matches no combination");
+}
+END_TEST
+
 START_TEST(test_duplicate_ids)
 {
     load_err("suite: s\n" FIX "cases:\n  - name: a\n    file: small\n    include:\n"
@@ -1025,6 +1062,7 @@ static Suite *case_suite(void)
     tcase_add_test(tc, test_exclude_include);
     tcase_add_test(tc, test_include_github_semantics);
     tcase_add_test(tc, test_include_without_matrix);
+    tcase_add_test(tc, test_entries_match_values_written_otherwise);
     tcase_add_test(tc, test_matrix_map_values);
     tcase_add_test(tc, test_duplicate_ids);
     tcase_add_test(tc, test_error_unknown_key);

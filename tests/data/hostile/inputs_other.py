@@ -381,6 +381,8 @@ def specials(m):
     m.expect("@big-zip-100k-entries.pt", "load {} --device mps --json", 0, "LG_OK", "-")
     for big in ["@big-pickle-lists-16mib.pt", "@big-pickle-dups-16mib.pt"]:
         m.expect(big, "inspect {} --json", 1, "LG_E_FORMAT", "the limit for this file")
+    m.expect("@big-exclude-30k.yaml", "validate {}", 0, "-", "1 cases")
+    m.expect("@big-include-30k.yaml", "validate {}", 0, "-", "30000 cases")
 
 
 def make(m):
