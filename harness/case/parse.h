@@ -157,7 +157,12 @@ void cf_oom(cf_ctx *c);
 int cf_grow(cf_ctx *c, void *array, size_t *cap, size_t n, size_t size);
 /* The errors as "file:line:col: message" lines, in file order. */
 void cf_errors_take(cf_ctx *c, hx_case_errors *out);
+/* The node id, counted as a visit: expanding a file visits at most its
+ * budget of nodes (CF_MAX_VISITS, source.c), then the load stops (fatal). */
 yaml_node_t *cf_node(cf_ctx *c, int id);
+/* n visits of work that reads no node (a combination an include or exclude
+ * entry matches), under the same budget. */
+void cf_visit(cf_ctx *c, size_t n);
 /* A plain scalar spelled as null ("", ~, null, Null, NULL); the text alone. */
 int cf_is_null(const yaml_node_t *n);
 int cf_is_null_text(const char *s);

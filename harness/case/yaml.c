@@ -125,16 +125,23 @@ void cf_errors_take(cf_ctx *c, hx_case_errors *out)
 
 /* -------------------------------------------------------------- nodes */
 
-yaml_node_t *cf_node(cf_ctx *c, int id)
+void cf_visit(cf_ctx *c, size_t n)
 {
     size_t max = c->max_visits ? c->max_visits : CF_MAX_VISITS;
-    if (++c->visits == max + 1) {
+    int under = c->visits <= max;
+    c->visits = n > SIZE_MAX - c->visits ? SIZE_MAX : c->visits + n;
+    if (under && c->visits > max) {
         cf_report_mark(c, (yaml_mark_t){0, 0, 0},
                        "expanding the cases visits more than %zu nodes, the limit for this "
-                       "file (%d + 8 per byte, at most %d); aliases or the matrix make it "
-                       "too large", max, CF_VISITS_BASE, CF_MAX_VISITS);
+                       "file (%d + 8 per byte, at most %d); aliases, the matrix or what its "
+                       "include and exclude entries match make it too large", max, CF_VISITS_BASE, CF_MAX_VISITS);
         c->fatal = 1;
     }
+}
+
+yaml_node_t *cf_node(cf_ctx *c, int id)
+{
+    cf_visit(c, 1);
     return yaml_document_get_node(&c->doc, id);
 }
 

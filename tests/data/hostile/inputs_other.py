@@ -383,6 +383,7 @@ def specials(m):
         m.expect(big, "inspect {} --json", 1, "LG_E_FORMAT", "the limit for this file")
     m.expect("@big-exclude-30k.yaml", "validate {}", 0, "-", "1 cases")
     m.expect("@big-include-30k.yaml", "validate {}", 0, "-", "30000 cases")
+    m.expect("@big-include-all-30k.yaml", "validate {}", 2, "-", "the limit for this file")
 
 
 def make(m):
