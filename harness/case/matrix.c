@@ -285,7 +285,7 @@ static int exclude_entry(cf_ctx *c, yaml_node_t *n, axis *ax, int nax, unsigned 
     while (!c->fatal && next_match(ax, nax, d, &started, &x)) {
         drop[x] = 1;
         hits++;
-        cf_visit(c, 1);
+        cf_visit(c);
     }
     if (!hits && !c->fatal)
         cf_report(c, n, "exclude: this entry matches no combination of the matrix");
@@ -347,7 +347,7 @@ static int include_entry(cf_ctx *c, yaml_node_t *n, axis *ax, int nax, cf_combos
             continue;
         cf_combo *x = &cs->v[pos[at]];
         hits++;
-        cf_visit(c, 1);
+        cf_visit(c);
         for (size_t i = 0; i < e.n; i++)
             if (!is_axis(ax, nax, keys[i]))
                 x->v[keys[i]] = e.it[i].v;

@@ -141,6 +141,20 @@ static inline const char *cf_sv(const yaml_node_t *n)
     return (const char *)n->data.scalar.value;
 }
 
+/* Reports that the file's budget of visits is spent; the load stops (fatal). */
+void cf_visits_over(cf_ctx *c);
+
+#define CF_VISIT_BUDGET(c) ((c)->max_visits ? (c)->max_visits : (size_t)CF_MAX_VISITS)
+
+/* One visit: a node read, or a combination an include or exclude entry
+ * matches. Expanding a file makes at most its budget of visits (source.c),
+ * then the load stops (cf_visits_over). */
+static inline void cf_visit(cf_ctx *c)
+{
+    if (++c->visits == CF_VISIT_BUDGET(c) + 1)
+        cf_visits_over(c);
+}
+
 /* yaml.c: errors at marks, the node tree, mapping views. */
 void cf_report(cf_ctx *c, const yaml_node_t *n, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -157,12 +171,8 @@ void cf_oom(cf_ctx *c);
 int cf_grow(cf_ctx *c, void *array, size_t *cap, size_t n, size_t size);
 /* The errors as "file:line:col: message" lines, in file order. */
 void cf_errors_take(cf_ctx *c, hx_case_errors *out);
-/* The node id, counted as a visit: expanding a file visits at most its
- * budget of nodes (CF_MAX_VISITS, source.c), then the load stops (fatal). */
+/* The node id, counted as a visit (cf_visit). */
 yaml_node_t *cf_node(cf_ctx *c, int id);
-/* n visits of work that reads no node (a combination an include or exclude
- * entry matches), under the same budget. */
-void cf_visit(cf_ctx *c, size_t n);
 /* A plain scalar spelled as null ("", ~, null, Null, NULL); the text alone. */
 int cf_is_null(const yaml_node_t *n);
 int cf_is_null_text(const char *s);

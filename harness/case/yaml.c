@@ -125,23 +125,19 @@ void cf_errors_take(cf_ctx *c, hx_case_errors *out)
 
 /* -------------------------------------------------------------- nodes */
 
-void cf_visit(cf_ctx *c, size_t n)
+void cf_visits_over(cf_ctx *c)
 {
-    size_t max = c->max_visits ? c->max_visits : CF_MAX_VISITS;
-    int under = c->visits <= max;
-    c->visits = n > SIZE_MAX - c->visits ? SIZE_MAX : c->visits + n;
-    if (under && c->visits > max) {
-        cf_report_mark(c, (yaml_mark_t){0, 0, 0},
-                       "expanding the cases visits more than %zu nodes, the limit for this "
-                       "file (%d + 8 per byte, at most %d); aliases, the matrix or what its "
-                       "include and exclude entries match make it too large", max, CF_VISITS_BASE, CF_MAX_VISITS);
-        c->fatal = 1;
-    }
+    cf_report_mark(c, (yaml_mark_t){0, 0, 0},
+                   "expanding the cases visits more than %zu nodes, the limit for this file "
+                   "(%d + 8 per byte, at most %d); aliases, the matrix or what its include "
+                   "and exclude entries match make it too large",
+                   CF_VISIT_BUDGET(c), CF_VISITS_BASE, CF_MAX_VISITS);
+    c->fatal = 1;
 }
 
 yaml_node_t *cf_node(cf_ctx *c, int id)
 {
-    cf_visit(c, 1);
+    cf_visit(c);
     return yaml_document_get_node(&c->doc, id);
 }
 
