@@ -5,10 +5,11 @@
  * the entry's on every matrix key it names. Each axis's values are indexed
  * by hash, and the matches are enumerated from the values found, so an
  * entry costs what it matches, not the whole cross product: 30,000
- * entries over 30,000 combinations took 24 s one against the other. Each
- * combination an entry matches counts as a visit (cf_visit), so that
- * entries that each match much of a large matrix meet the file's budget
- * rather than run for seconds. */
+ * entries over 30,000 combinations took 24 s one against the other. An
+ * include entry walks the fewer of what it matches and what exclude kept.
+ * Each combination walked counts as a visit (cf_visit), so that entries
+ * that each match much of a large matrix meet the file's budget rather
+ * than run for seconds. */
 #include "case/parse.h"
 
 #include <stdint.h>
@@ -26,10 +27,18 @@ typedef struct {
     size_t len, stride;    /* a combination's cross index: sum of index * stride */
     hashed *by_hash;       /* the list's values by hash (index_axes) */
     size_t *match, nmatch; /* the values the entry at hand names; all when !named */
+    unsigned char *is_match; /* by value: in match[] */
     int named;
 } axis;
 
-#define NOT_KEPT SIZE_MAX /* pos[] of a combination exclude dropped */
+/* The original combinations (the cross product) and what exclude left of
+ * them: pos[] by cross index, the place in cs or NOT_KEPT; cross[] by
+ * place, the cross index of each of the n kept. */
+typedef struct {
+    size_t *pos, *cross, n;
+} origins;
+
+#define NOT_KEPT SIZE_MAX
 
 int cf_combo_push(cf_ctx *c, cf_combos *cs, const cf_combo *x)
 {
@@ -154,10 +163,9 @@ static int by_hash(const void *pa, const void *pb)
     return a->i < b->i ? -1 : a->i > b->i;
 }
 
-/* Each axis's values by hash, and the strides of the cross index; *pos
- * maps a cross index to the combination's place in cs (all of them, in
- * order, as cross() leaves them). */
-static int index_axes(cf_ctx *c, axis *ax, int nax, size_t ncombos, size_t **pos)
+/* Each axis's values by hash, and the strides of the cross index; o: all
+ * ncombos combinations kept, in order, as cross() leaves them. */
+static int index_axes(cf_ctx *c, axis *ax, int nax, size_t ncombos, origins *o)
 {
     size_t stride = 1;
     for (int a = nax - 1; a >= 0; a--) {
@@ -165,7 +173,8 @@ static int index_axes(cf_ctx *c, axis *ax, int nax, size_t ncombos, size_t **pos
         stride *= ax[a].len;
         ax[a].by_hash = malloc(ax[a].len * sizeof *ax[a].by_hash);
         ax[a].match = malloc(ax[a].len * sizeof *ax[a].match);
-        if (!ax[a].by_hash || !ax[a].match) {
+        ax[a].is_match = calloc(ax[a].len, 1);
+        if (!ax[a].by_hash || !ax[a].match || !ax[a].is_match) {
             cf_oom(c);
             return -1;
         }
@@ -174,12 +183,15 @@ static int index_axes(cf_ctx *c, axis *ax, int nax, size_t ncombos, size_t **pos
             ax[a].by_hash[i] = (hashed){value_hash(c, cf_node(c, it[i]), 1), i};
         qsort(ax[a].by_hash, ax[a].len, sizeof *ax[a].by_hash, by_hash);
     }
-    if (!(*pos = malloc((ncombos ? ncombos : 1) * sizeof **pos))) {
+    o->pos = malloc((ncombos ? ncombos : 1) * sizeof *o->pos);
+    o->cross = malloc((ncombos ? ncombos : 1) * sizeof *o->cross);
+    if (!o->pos || !o->cross) {
         cf_oom(c);
         return -1;
     }
     for (size_t j = 0; j < ncombos; j++)
-        (*pos)[j] = j;
+        o->pos[j] = o->cross[j] = j;
+    o->n = ncombos;
     return c->fatal ? -1 : 0;
 }
 
@@ -188,6 +200,7 @@ static void free_axes(axis *ax, int nax)
     for (int a = 0; a < nax; a++) {
         free(ax[a].by_hash);
         free(ax[a].match);
+        free(ax[a].is_match);
     }
 }
 
@@ -207,16 +220,21 @@ static void find_values(cf_ctx *c, axis *a, yaml_node_t *v)
     a->named = 1;
     a->nmatch = 0;
     for (; lo < a->len && a->by_hash[lo].h == h && !c->fatal; lo++)
-        if (cf_equal(c, cf_node(c, it[a->by_hash[lo].i]), v))
+        if (cf_equal(c, cf_node(c, it[a->by_hash[lo].i]), v)) {
             a->match[a->nmatch++] = a->by_hash[lo].i;
+            a->is_match[a->by_hash[lo].i] = 1;
+        }
 }
 
 /* Sets each axis's matches from the entry's pairs whose key is a matrix
  * key: the combinations it matches hold every such pair. */
 static void match_entry(cf_ctx *c, axis *ax, int nax, const cf_kvs *e, const int *keys)
 {
-    for (int a = 0; a < nax; a++)
+    for (int a = 0; a < nax; a++) {
+        for (size_t k = 0; ax[a].named && k < ax[a].nmatch; k++)
+            ax[a].is_match[ax[a].match[k]] = 0;
         ax[a].named = 0;
+    }
     for (size_t i = 0; i < e->n && !c->fatal; i++)
         for (int a = 0; a < nax; a++)
             if (ax[a].key == keys[i])
@@ -246,6 +264,24 @@ static int next_match(const axis *ax, int nax, size_t *d, int *started, size_t *
     *cross = 0;
     for (int a = 0; a < nax; a++)
         *cross += value_at(&ax[a], d[a]) * ax[a].stride;
+    return 1;
+}
+
+/* How many combinations of the cross product the entry matches. */
+static size_t match_count(const axis *ax, int nax)
+{
+    size_t n = 1;
+    for (int a = 0; a < nax; a++)
+        n *= count_at(&ax[a]); /* at most the cross product's size */
+    return n;
+}
+
+/* Does the combination at cross index x match the entry? */
+static int cross_matches(const axis *ax, int nax, size_t x)
+{
+    for (int a = 0; a < nax; a++)
+        if (ax[a].named && !ax[a].is_match[x / ax[a].stride % ax[a].len])
+            return 0;
     return 1;
 }
 
@@ -297,10 +333,10 @@ done:
 }
 
 /* Drops what the entries of exclude match (every entry is matched against
- * the whole cross product, so that one that matches nothing is told);
- * pos[] follows the combinations that remain. */
+ * the whole cross product, so that one that matches nothing is told); o
+ * follows the combinations that remain. */
 static int apply_exclude(cf_ctx *c, yaml_node_t *n, axis *ax, int nax, cf_combos *cs,
-                         size_t *pos)
+                         origins *o)
 {
     if (n->type != YAML_SEQUENCE_NODE) {
         cf_report(c, n, "exclude: expected a list of mappings, got %s", cf_kind(n));
@@ -316,38 +352,65 @@ static int apply_exclude(cf_ctx *c, yaml_node_t *n, axis *ax, int nax, cf_combos
         exclude_entry(c, cf_node(c, *i), ax, nax, drop);
     size_t kept = 0;
     for (size_t j = 0; j < cs->n; j++) {
-        pos[j] = drop[j] ? NOT_KEPT : kept;
-        if (!drop[j])
+        o->pos[j] = drop[j] ? NOT_KEPT : kept;
+        if (!drop[j]) {
+            o->cross[kept] = j;
             cs->v[kept++] = cs->v[j];
+        }
     }
-    cs->n = kept;
+    cs->n = o->n = kept;
     free(drop);
+    return 0;
+}
+
+/* The next original combination that exclude kept and the entry matches:
+ * *at its place in cs; 0 once there are no more. Whichever is fewer is
+ * walked: the combinations the entry matches in the cross product
+ * (enumerated; d and started as next_match's), or the kept ones (*k, from
+ * 0). Each combination walked is a visit. */
+static int next_kept_match(cf_ctx *c, const axis *ax, int nax, const origins *o, int by_cross,
+                           size_t *d, int *started, size_t *k, size_t *at)
+{
+    size_t x;
+    while (!c->fatal) {
+        if (by_cross ? !next_match(ax, nax, d, started, &x) : *k >= o->n)
+            return 0;
+        cf_visit(c);
+        if (by_cross && o->pos[x] != NOT_KEPT) {
+            *at = o->pos[x];
+            return 1;
+        }
+        if (!by_cross && cross_matches(ax, nax, o->cross[(*k)++])) {
+            *at = *k - 1;
+            return 1;
+        }
+    }
     return 0;
 }
 
 /* GitHub Actions' rule: an entry is merged into every original combination
  * whose matrix values it does not overwrite; values added by an earlier
  * entry may be overwritten. An entry that fits none is a combination of
- * its own; there, every key but the meta keys goes into the id. */
+ * its own; there, every key but the meta keys goes into the id.
+ * o: the original combinations (NULL without a matrix). */
 static int include_entry(cf_ctx *c, yaml_node_t *n, axis *ax, int nax, cf_combos *cs,
-                         const size_t *pos)
+                         const origins *o)
 {
     cf_kvs e = {0};
-    int *keys = NULL, started = 0;
-    size_t hits = 0, d[K_COUNT] = {0}, at;
+    int *keys = NULL, started = 0, by_cross = 0;
+    size_t hits = 0, d[K_COUNT] = {0}, k = 0, at;
     if (entry_of(c, n, "include", &e, &keys)) {
         free(keys);
         cf_kvs_free(&e);
         return 0; /* reported; the other entries are still checked */
     }
-    if (pos) /* a matrix: its combinations, what exclude left of them */
+    if (o) { /* a matrix: its combinations, what exclude left of them */
         match_entry(c, ax, nax, &e, keys);
-    while (pos && !c->fatal && next_match(ax, nax, d, &started, &at)) {
-        if (pos[at] == NOT_KEPT)
-            continue;
-        cf_combo *x = &cs->v[pos[at]];
+        by_cross = match_count(ax, nax) <= o->n;
+    }
+    while (o && next_kept_match(c, ax, nax, o, by_cross, d, &started, &k, &at)) {
+        cf_combo *x = &cs->v[at];
         hits++;
-        cf_visit(c);
         for (size_t i = 0; i < e.n; i++)
             if (!is_axis(ax, nax, keys[i]))
                 x->v[keys[i]] = e.it[i].v;
@@ -366,9 +429,8 @@ static int include_entry(cf_ctx *c, yaml_node_t *n, axis *ax, int nax, cf_combos
     return rc;
 }
 
-/* pos: the original combinations' places (NULL without a matrix). */
 static int apply_include(cf_ctx *c, yaml_node_t *n, axis *ax, int nax, cf_combos *cs,
-                         const size_t *pos)
+                         const origins *o)
 {
     if (n->type != YAML_SEQUENCE_NODE) {
         cf_report(c, n, "include: expected a list of mappings, got %s", cf_kind(n));
@@ -376,7 +438,7 @@ static int apply_include(cf_ctx *c, yaml_node_t *n, axis *ax, int nax, cf_combos
     }
     for (yaml_node_item_t *i = n->data.sequence.items.start;
          i < n->data.sequence.items.top && !c->fatal; i++)
-        if (include_entry(c, cf_node(c, *i), ax, nax, cs, pos))
+        if (include_entry(c, cf_node(c, *i), ax, nax, cs, o))
             return -1;
     return 0;
 }
@@ -385,17 +447,17 @@ int cf_expand_matrix(cf_ctx *c, const cf_casedef *d, cf_combos *cs)
 {
     axis ax[K_COUNT] = {{0}};
     int nax = 0, rc = -1;
-    size_t *pos = NULL;
+    origins o = {0};
     yaml_node_t *m = d->slot[K_MATRIX], *inc = d->slot[K_INCLUDE], *exc = d->slot[K_EXCLUDE];
     if (!m && exc)
         cf_report(c, d->knode[K_EXCLUDE], "exclude: the case has no matrix");
     if (m && (matrix_axes(c, m, ax, &nax) || cross(c, m, ax, nax, cs)))
         goto done;
-    if (m && (exc || inc) && index_axes(c, ax, nax, cs->n, &pos))
+    if (m && (exc || inc) && index_axes(c, ax, nax, cs->n, &o))
         goto done;
-    if (m && exc && apply_exclude(c, exc, ax, nax, cs, pos))
+    if (m && exc && apply_exclude(c, exc, ax, nax, cs, &o))
         goto done;
-    if (inc && apply_include(c, inc, ax, nax, cs, pos))
+    if (inc && apply_include(c, inc, ax, nax, cs, m ? &o : NULL))
         goto done;
     rc = 0;
     if (!m && !inc)
@@ -404,6 +466,7 @@ int cf_expand_matrix(cf_ctx *c, const cf_casedef *d, cf_combos *cs)
         cf_report(c, d->node, "case '%s' expands into no cases", d->name);
 done:
     free_axes(ax, nax);
-    free(pos);
+    free(o.pos);
+    free(o.cross);
     return rc;
 }

@@ -286,10 +286,10 @@ START_TEST(test_matrix_map_values)
 END_TEST
 
 /* include and exclude find a matrix value by hash, then compare: values
- * that are equal but written otherwise (a mapping's keys in another
- * order; a plain null against a plain ~, both null, or against a quoted
- * "null", the same text) must still match, and values that only hash
- * alike (a quoted "~" and a quoted "null") must not. */
+ * that are equal but written otherwise (a mapping's keys in another order
+ * or merged with <<; a plain null against a plain ~, both null, or against
+ * a quoted "null", the same text) must still match, and values that only
+ * hash alike (a quoted "~" and a quoted "null") must not. */
 START_TEST(test_entries_match_values_written_otherwise)
 {
     hx_suite s;
@@ -298,14 +298,17 @@ START_TEST(test_entries_match_values_written_otherwise)
             " {point: mem.alloc, from: 3}], {point: device.copy, nth: 3}]\n"
             "      description: [\"~\", ~, \"null\", x]\n"
             "    exclude:\n"
-            "      - {fault: {nth: 2, point: device.copy}}\n"
+            "      - {fault: {<<: {point: device.copy}, nth: 2}}\n"
             "      - {description: null}\n"
             "    include:\n"
             "      - {fault: [{errno: EIO, nth: 1, point: io.read}, {from: 3, point: mem.alloc}],"
             " timeout: 7}\n"
-            "      - {fault: {nth: 3, point: device.copy}, description: x, timeout: 9}\n",
+            "      - {fault: {nth: 3, point: device.copy}, description: x, timeout: 9}\n"
+            "      - {tags: [all]}\n",
             &s);
-    /* 3 x 4, less the first fault's 4 and ~ and "null" of the other two */
+    /* 3 x 4, less the first fault's 4 and ~ and "null" of the other two;
+     * the last include names no matrix value: it matches the 12, of which
+     * it walks the 4 kept */
     ck_assert_uint_eq(s.ncases, 4);
     const char *descr[] = {"~", "x", "~", "x"};
     const double timeout[] = {7, 7, 10, 9}; /* 10: the default */
@@ -313,7 +316,22 @@ START_TEST(test_entries_match_values_written_otherwise)
         ck_assert_str_eq(s.cases[i].description, descr[i]);
         ck_assert_uint_eq(s.cases[i].nfaults, i < 2 ? 2 : 1);
         ck_assert_double_eq(s.cases[i].timeout, timeout[i]);
+        ck_assert_uint_eq(s.cases[i].ntags, 1);
+        ck_assert_str_eq(s.cases[i].tags[0], "all");
     }
+    hx_suite_free(&s);
+    /* an include that matches more than exclude kept walks the kept ones
+     * (4 of 8 combinations match policy: staged; 2 are kept) */
+    load_ok("suite: s\n" FIX "cases:\n  - name: k\n    file: small\n    matrix:\n"
+            "      staging_budget: [1, 2, 3, 4]\n      policy: [via-cpu, staged]\n"
+            "    exclude: [{staging_budget: 1}, {staging_budget: 2}, {staging_budget: 3}]\n"
+            "    include: [{policy: staged, timeout: 3}]\n",
+            &s);
+    ck_assert_uint_eq(s.ncases, 2);
+    ck_assert_int_eq(s.cases[0].policy, LG_POLICY_VIA_CPU);
+    ck_assert_double_eq(s.cases[0].timeout, 10);
+    ck_assert_int_eq(s.cases[1].policy, LG_POLICY_STAGED);
+    ck_assert_double_eq(s.cases[1].timeout, 3);
     hx_suite_free(&s);
     /* a quoted "null" is not a quoted "~", though both hash as null */
     load_err("suite: s\n" FIX "cases:\n  - name: f\n    file: small\n    matrix:\n"

@@ -25,6 +25,11 @@
  *                          on every combination (0.9 MB): 900 million
  *                          merges, 8 s, now refused at the file's budget
  *                          of visits
+ *   big-include-after-exclude-30k
+ *                          an exclude entry that drops all 30,000
+ *                          combinations, then 29,999 include entries of
+ *                          their own: an entry walks the fewer of what it
+ *                          matches and what exclude kept (none)
  *
  * Included by test_hostile.c only. */
 #ifndef TEST_HOSTILE_BIG_H
@@ -204,10 +209,14 @@ static int big_pickle(const char *path, unsigned char first, unsigned char each)
 
 #define BIG_MATRIX 30000
 
+enum { BIG_EACH, BIG_ALL, BIG_AFTER_EXCLUDE };
+
 /* A case whose matrix has BIG_MATRIX values, and an entry of what
- * (exclude or include) for each value but the last; all: the include
- * entries name no matrix value, so that each matches every combination. */
-static int big_entries(const char *path, const char *what, int all)
+ * (exclude or include) for each value but the last. BIG_ALL: the include
+ * entries name no matrix value, so that each matches every combination;
+ * BIG_AFTER_EXCLUDE: the same after `exclude: [{}]`, and each a case key of
+ * its own. */
+static int big_entries(const char *path, const char *what, int kind)
 {
     FILE *f = fopen(path, "w");
     if (!f)
@@ -217,9 +226,11 @@ static int big_entries(const char *path, const char *what, int all)
           f);
     for (int k = 1; k <= BIG_MATRIX; k++)
         fprintf(f, "%s%d", k > 1 ? "," : "", k);
-    fprintf(f, "]\n    %s:\n", what);
+    fprintf(f, "]\n%s    %s:\n", kind == BIG_AFTER_EXCLUDE ? "    exclude: [{}]\n" : "", what);
     for (int k = 1; k < BIG_MATRIX; k++)
-        if (all)
+        if (kind == BIG_AFTER_EXCLUDE)
+            fprintf(f, "      - {key: k%d}\n", k);
+        else if (kind == BIG_ALL)
             fprintf(f, "      - {timeout: %d}\n", k % 1000 + 1);
         else
             fprintf(f, "      - {staging_budget: %d%s}\n", k,
@@ -230,11 +241,13 @@ static int big_entries(const char *path, const char *what, int all)
 static int hostile_big_write(const char *name, const char *path)
 {
     if (!strcmp(name, "big-exclude-30k.yaml"))
-        return big_entries(path, "exclude", 0);
+        return big_entries(path, "exclude", BIG_EACH);
     if (!strcmp(name, "big-include-30k.yaml"))
-        return big_entries(path, "include", 0);
+        return big_entries(path, "include", BIG_EACH);
     if (!strcmp(name, "big-include-all-30k.yaml"))
-        return big_entries(path, "include", 1);
+        return big_entries(path, "include", BIG_ALL);
+    if (!strcmp(name, "big-include-after-exclude-30k.yaml"))
+        return big_entries(path, "include", BIG_AFTER_EXCLUDE);
     if (!strcmp(name, "big-pickle-lists-16mib.pt"))
         return big_pickle(path, ']', ']');
     if (!strcmp(name, "big-pickle-dups-16mib.pt"))

@@ -927,7 +927,7 @@ static int with_refusal(int nr, long arg0, int err, int (*check)(void))
         struct sock_fprog prog = {sizeof f / sizeof f[0], f};
         if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog))
             _exit(90);
-#ifdef __SANITIZE_ADDRESS__
+#if TU_ASAN
         /* LeakSanitizer's check at exit waits on a tracer that watches
          * getppid(), which one filter refuses: it never ends */
         _exit(check());

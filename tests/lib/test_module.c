@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 /* What a process that never used the torch backend must not map. */
-#if defined(__SANITIZE_ADDRESS__)
+#if TU_ASAN
 /* A sanitizer build (-DLOADGATE_SANITIZE: ASan and UBSan) maps the C++
  * runtime into every program: gcc's libubsan links libstdc++. There the
  * check is of libtorch alone, and main() says so. */

@@ -2,6 +2,19 @@
 #ifndef LG_TESTUTIL_H
 #define LG_TESTUTIL_H
 
+/* TU_ASAN: 1 in an AddressSanitizer build (gcc's __SANITIZE_ADDRESS__,
+ * clang's __has_feature), else 0. */
+#if defined(__SANITIZE_ADDRESS__)
+#define TU_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TU_ASAN 1
+#endif
+#endif
+#ifndef TU_ASAN
+#define TU_ASAN 0
+#endif
+
 #include <stddef.h>
 #include <stdint.h>
 

@@ -381,9 +381,10 @@ def specials(m):
     m.expect("@big-zip-100k-entries.pt", "load {} --device mps --json", 0, "LG_OK", "-")
     for big in ["@big-pickle-lists-16mib.pt", "@big-pickle-dups-16mib.pt"]:
         m.expect(big, "inspect {} --json", 1, "LG_E_FORMAT", "the limit for this file")
-    m.expect("@big-exclude-30k.yaml", "validate {}", 0, "-", "1 cases")
-    m.expect("@big-include-30k.yaml", "validate {}", 0, "-", "30000 cases")
+    m.expect("@big-exclude-30k.yaml", "validate {}", 0, "-", ": 1 cases")
+    m.expect("@big-include-30k.yaml", "validate {}", 0, "-", ": 30000 cases")
     m.expect("@big-include-all-30k.yaml", "validate {}", 2, "-", "the limit for this file")
+    m.expect("@big-include-after-exclude-30k.yaml", "validate {}", 0, "-", ": 29999 cases")
 
 
 def make(m):
