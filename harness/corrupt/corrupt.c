@@ -232,13 +232,29 @@ static lg_status read_source(const char *in, unsigned char **buf, size_t *len)
     return st;
 }
 
+lg_status hx_corrupt_make(const hx_corrupt *c, const char *in, unsigned char **buf,
+                          size_t *len, size_t *in_len)
+{
+    *len = 0;
+    lg_status st = read_source(in, buf, len);
+    *in_len = *len;
+    if (st == LG_OK && (st = hx_corrupt_apply_mem(c, buf, len)) != LG_OK) {
+        free(*buf);
+        *buf = NULL;
+    }
+    return st;
+}
+
+lg_status hx_corrupt_write(const char *out, const unsigned char *buf, size_t len)
+{
+    return write_all(out, buf, len);
+}
+
 lg_status hx_corrupt_apply(const hx_corrupt *c, const char *in, const char *out)
 {
-    size_t len = 0;
+    size_t len, in_len;
     unsigned char *buf;
-    lg_status st = read_source(in, &buf, &len);
-    if (st == LG_OK)
-        st = hx_corrupt_apply_mem(c, &buf, &len);
+    lg_status st = hx_corrupt_make(c, in, &buf, &len, &in_len);
     if (st == LG_OK)
         st = write_all(out, buf, len);
     free(buf);

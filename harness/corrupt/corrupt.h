@@ -64,6 +64,13 @@ hx_corrupt_class hx_corrupt_class_of_label(const char *label);
  * offset or length outside the file is an error, not clamped; an input a
  * named mutation cannot parse), LG_E_IO, LG_E_NOMEM. */
 lg_status hx_corrupt_apply(const hx_corrupt *c, const char *in, const char *out);
+/* hx_corrupt_apply in two steps, for a caller that picks where the copy
+ * goes by the source's size: the corrupted bytes of in (*buf, malloc'd,
+ * NULL on an error; *len) and the source's size (*in_len), then those
+ * bytes written to out. */
+lg_status hx_corrupt_make(const hx_corrupt *c, const char *in, unsigned char **buf,
+                          size_t *len, size_t *in_len);
+lg_status hx_corrupt_write(const char *out, const unsigned char *buf, size_t len);
 /* hx_corrupt_apply keeps the bytes of the last file it read (up to 16 MiB)
  * for the next corruption of the same file, unchanged since (util/fs.h,
  * hx_same_file). This forgets them. */

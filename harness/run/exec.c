@@ -130,23 +130,13 @@ static const char *file_label(const char *label)
     return buf[0] ? buf : "corrupt";
 }
 
-/* The folder for the corrupted copy of r->path: the scratch folder on a
- * memory file system for a small file, else the cache folder. */
-static const char *copy_dir(const case_run *r)
-{
-    struct stat sb;
-    const char *scratch = r->o->scratch_dir;
-    if (scratch && scratch[0] && stat(r->path, &sb) == 0 && sb.st_size <= HX_SCRATCH_FILE_MAX)
-        return scratch;
-    return r->o->cache_dir;
-}
-
-static lg_status write_copy(case_run *r, const hx_corrupt *cc, const char *dir)
+static lg_status write_copy(case_run *r, const hx_corrupt *cc, const char *dir,
+                            const unsigned char *buf, size_t len)
 {
     static unsigned long serial;
     snprintf(r->tmp, sizeof r->tmp, "%s/%s.%s.%ld-%lu", dir, base_name(r->path),
              file_label(cc->label), (long)getpid(), serial++);
-    lg_status st = hx_corrupt_apply(cc, r->path, r->tmp);
+    lg_status st = hx_corrupt_write(r->tmp, buf, len);
     if (st != LG_OK)
         unlink(r->tmp);
     return st;
@@ -159,10 +149,19 @@ static int prepare_corrupt(case_run *r, char *why, size_t n)
         return 0;
     if (cc.random)
         cc.seed += r->o->seed;
-    const char *dir = copy_dir(r);
-    lg_status st = write_copy(r, &cc, dir);
-    if (st == LG_E_IO && dir != r->o->cache_dir) /* the memory file system full: the cache */
-        st = write_copy(r, &cc, r->o->cache_dir);
+    unsigned char *buf;
+    size_t len, in_len;
+    lg_status st = hx_corrupt_make(&cc, r->path, &buf, &len, &in_len);
+    if (st == LG_OK) {
+        /* a small file's copy to the scratch folder on a memory file
+         * system; when that is full, or for a larger file, the cache */
+        const char *scratch = r->o->scratch_dir;
+        int small = scratch && scratch[0] && in_len <= HX_SCRATCH_FILE_MAX;
+        st = write_copy(r, &cc, small ? scratch : r->o->cache_dir, buf, len);
+        if (st == LG_E_IO && small)
+            st = write_copy(r, &cc, r->o->cache_dir, buf, len);
+    }
+    free(buf);
     if (st != LG_OK) {
         /* the generators name the corruption already; a read or a write of
          * the file does not */

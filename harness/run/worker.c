@@ -349,9 +349,9 @@ lg_status hx_worker_send_quick(hx_worker *w, size_t job, uint64_t k, double time
 static int started(const hx_worker *w)
 {
     size_t len = 0;
-    const char *out = hx_child_output(&w->child, &len);
     if (w->quick)
         return hx_child_input_pending(&w->child) == 0;
+    const char *out = hx_child_output(&w->child, &len);
     return out && out[0] == '+';
 }
 
@@ -376,10 +376,10 @@ static hx_worker_event ended(hx_worker *w)
     return HX_WORKER_ENDED;
 }
 
-/* The result line of w's request, if it came: read whole (raw NULL) or
- * the parent's fast way (hx_result_read). */
-static hx_worker_event take(hx_worker *w, json_t **res, json_t **raw, hx_status *st,
-                            uint64_t *fired)
+/* raw NULL: the result line read whole (hx_worker_take); else the
+ * parent's fast way (hx_result_read). */
+hx_worker_event hx_worker_take_raw(hx_worker *w, json_t **res, json_t **raw, hx_status *st,
+                                   uint64_t *fired)
 {
     char retire[160];
     size_t len = 0;
@@ -405,13 +405,7 @@ static hx_worker_event take(hx_worker *w, json_t **res, json_t **raw, hx_status 
 
 hx_worker_event hx_worker_take(hx_worker *w, json_t **res, uint64_t *fired)
 {
-    return take(w, res, NULL, NULL, fired);
-}
-
-hx_worker_event hx_worker_take_raw(hx_worker *w, json_t **res, json_t **raw, hx_status *st,
-                                   uint64_t *fired)
-{
-    return take(w, res, raw, st, fired);
+    return hx_worker_take_raw(w, res, NULL, NULL, fired);
 }
 
 void hx_worker_stop(hx_worker *w)
