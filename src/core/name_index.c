@@ -1,19 +1,70 @@
 /* A hash index of names (name_index.h): open addressing, linear probing,
- * FNV-1a. */
+ * keyed XXH3. */
 #include "core/name_index.h"
 #include "core/internal.h"
 
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+/* xxHash compiled into this file (its header-only mode): every function
+ * static, no symbol of it exported and no library to link. */
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+/* The key: a secret drawn once per process, so that nobody can write a
+ * file of names that all land in one run of slots (docs/limits.md,
+ * "Names"). xxHash's own advice for a hash that meets chosen inputs is a
+ * secret made by XXH3_generateSecret from random bytes. */
+static unsigned char secret[XXH3_SECRET_DEFAULT_SIZE];
+static pthread_once_t secret_once = PTHREAD_ONCE_INIT;
+
+static void secret_make(void)
+{
+    unsigned char seed[32];
+    ssize_t got = getrandom(seed, sizeof seed, GRND_NONBLOCK);
+    if (got != (ssize_t)sizeof seed) {
+        /* no entropy yet (early boot) or no getrandom: less secret, but
+         * still not known before the process starts */
+        struct timespec t[2];
+        clock_gettime(CLOCK_REALTIME, &t[0]);
+        clock_gettime(CLOCK_MONOTONIC, &t[1]);
+        uintptr_t a[2] = {(uintptr_t)&got, (uintptr_t)getpid()};
+        memcpy(seed, t, sizeof seed < sizeof t ? sizeof seed : sizeof t);
+        memcpy(seed + 16, a, sizeof a);
+    }
+    XXH3_generateSecret(secret, sizeof secret, seed, sizeof seed);
+}
 
 uint64_t lg__name_hash(const void *p, size_t n)
 {
-    const unsigned char *s = p;
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ s[i]) * 0x100000001b3ULL;
-    return h ^ h >> 32;
+    pthread_once(&secret_once, secret_make);
+    return XXH3_64bits_withSecret(p, n, secret, sizeof secret);
+}
+
+uint64_t lg__name_hash_fold(const char *p, size_t n)
+{
+    unsigned char low[256];
+    if (n <= sizeof low) {
+        for (size_t i = 0; i < n; i++)
+            low[i] = (unsigned char)lg__ascii_lower(p[i]);
+        return lg__name_hash(low, n);
+    }
+    /* streamed: the same value as one call over the whole lowered name */
+    pthread_once(&secret_once, secret_make);
+    XXH3_state_t st;
+    XXH3_INITSTATE(&st);
+    XXH3_64bits_reset_withSecret(&st, secret, sizeof secret);
+    for (size_t at = 0; at < n; at += sizeof low) {
+        size_t k = n - at < sizeof low ? n - at : sizeof low;
+        for (size_t i = 0; i < k; i++)
+            low[i] = (unsigned char)lg__ascii_lower(p[at + i]);
+        XXH3_64bits_update(&st, low, k);
+    }
+    return XXH3_64bits_digest(&st);
 }
 
 static uint64_t name_hash(const char *s) { return lg__name_hash(s, strlen(s)); }

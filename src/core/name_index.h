@@ -13,11 +13,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* FNV-1a of the n bytes at p, its high half folded into its low: the
- * hash of the project's open-addressed tables (this index, a zip's
+/* The hash of the project's open-addressed tables (this index, a zip's
  * record names, torch.save's storage keys), which take a slot from its
- * low bits. */
+ * low bits: XXH3 of the n bytes at p under a secret drawn once per
+ * process, so that a file cannot choose names that collide. */
 uint64_t lg__name_hash(const void *p, size_t n);
+/* lg__name_hash of the name with A-Z as a-z (ASCII only): the hash of a
+ * table whose names match ignoring case (a zip's records, as PyTorch's
+ * reader finds them). */
+uint64_t lg__name_hash_fold(const char *p, size_t n);
+
+static inline int lg__ascii_lower(int c) { return c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c; }
 
 /* The name of entry i of ctx. */
 typedef const char *(*lg__name_at)(const void *ctx, size_t i);

@@ -121,6 +121,10 @@ uint64_t lg__pickle_budget(uint64_t file_size);
  * them (lg__pickle_budget of the file's size); LG__PICKLE_MAX_BYTES until
  * set. */
 void lg__pickle_set_budget(lg__pickle *p, uint64_t max_bytes);
+/* Counts n bytes held for the pickles' sake outside the values (a
+ * record's text inflated to be unpickled) against p's budget: 0, or -1,
+ * nothing counted, when they would go past it. */
+int lg__pickle_hold(lg__pickle *p, uint64_t n);
 
 /* Every value of the pickles loaded into p lives until lg__pickle_free. */
 lg_status lg__pickle_new(lg__pickle **out);

@@ -60,6 +60,15 @@ void lg__pickle_set_budget(lg__pickle *p, uint64_t max_bytes)
     p->max_bytes = max_bytes < LG__PICKLE_MAX_BYTES ? max_bytes : LG__PICKLE_MAX_BYTES;
 }
 
+int lg__pickle_hold(lg__pickle *p, uint64_t n)
+{
+    uint64_t max = p->max_bytes ? p->max_bytes : LG__PICKLE_MAX_BYTES;
+    if (n > max - p->bytes)
+        return -1;
+    p->bytes += n;
+    return 0;
+}
+
 lg_status lg__pk_charge(lg__um *u, uint64_t n)
 {
     lg__pickle *p = u->p;

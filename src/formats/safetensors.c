@@ -324,6 +324,9 @@ static lg_status parse_dtype(const st_json *j, const char *name, yyjson_val *v, 
 static lg_status get_count(const lg_checkpoint *c, const char *name, const char *what,
                            size_t idx, yyjson_val *v, uint64_t *out)
 {
+    if (yyjson_is_sint(v) && yyjson_get_sint(v) == 0) /* yyjson's -0; serde_json's -0.0 */
+        return lg__err(LG_E_FORMAT, "%s: tensor \"%s\": %s[%zu] is -0, not a non-negative "
+                       "integer (the reference reads -0 as a float)", c->path, name, what, idx);
     if (yyjson_is_sint(v))
         return lg__err(LG_E_FORMAT, "%s: tensor \"%s\": %s[%zu] is %" PRId64 ", not a "
                        "non-negative integer", c->path, name, what, idx, yyjson_get_sint(v));

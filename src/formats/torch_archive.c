@@ -98,6 +98,20 @@ static int rest_is(zip_name e, size_t plen, const char *s)
     return e.n - plen == sl && !memcmp(e.p + plen, s, sl);
 }
 
+/* rest_is, ignoring the case of A-Z: how PyTorch's reader looks a record
+ * up (data.pkl), where its check for TorchScript ('constants.pkl' in the
+ * list of records) is exact. */
+static int rest_is_fold(zip_name e, size_t plen, const char *s)
+{
+    size_t sl = strlen(s);
+    if (e.n - plen != sl)
+        return 0;
+    for (size_t i = 0; i < sl; i++)
+        if (lg__ascii_lower(e.p[plen + i]) != s[i])
+            return 0;
+    return 1;
+}
+
 static int rest_starts(zip_name e, size_t plen, const char *s)
 {
     size_t sl = strlen(s);
@@ -130,7 +144,7 @@ static int head_layout(const unsigned char *head, size_t n)
             return LG__ZIP_LIBTORCH;
         if (!order && rest_starts(e[i], plen, "data/") && e[i].n > plen + 5)
             order = LG__ZIP_LIBTORCH;
-        if (!order && rest_is(e[i], plen, "data.pkl"))
+        if (!order && rest_is_fold(e[i], plen, "data.pkl"))
             order = LG__ZIP_TORCH_SAVE;
     }
     return order;
@@ -151,7 +165,7 @@ static int mark_name(const char *name, size_t n, void *arg)
     size_t plen = (size_t)(slash - name) + 1;
     if (rest_starts(e, plen, "code/") || rest_is(e, plen, "constants.pkl"))
         return m->code = 1;
-    if (rest_is(e, plen, "data.pkl"))
+    if (rest_is_fold(e, plen, "data.pkl"))
         m->pkl = 1;
     return 0;
 }

@@ -527,12 +527,22 @@ static int view_end(const lg_tensor_info *ti, const int64_t *stride, uint64_t of
     return 1;
 }
 
+/* Whether the view is laid out row-major, each stride the product of the
+ * sizes after it (sizes of 1 aside); an empty view is, as torch's
+ * is_contiguous says. The sizes are not bounded here (an empty view's
+ * extent is not checked): a product past int64 is no stride's. */
 static int row_major(const lg_tensor_info *ti, const int64_t *stride)
 {
+    if (ti->nbytes == 0)
+        for (int d = 0; d < ti->ndim; d++)
+            if (ti->shape[d] == 0)
+                return 1;
     int64_t want = 1;
     for (int d = ti->ndim; d-- > 0;) {
         if (ti->shape[d] != 1 && stride[d] != want)
             return 0;
+        if (d && ti->shape[d] > INT64_MAX / want)
+            return 0; /* the next stride cannot match */
         want *= ti->shape[d];
     }
     return 1;

@@ -371,6 +371,13 @@ lg_status ts_unpickle_data(lg_checkpoint *c, ts_priv *p, lg__pickle *pk, const c
     if (!e)
         return lg__err(LG_E_FORMAT, "%s: no record %.*s/data.pkl (not %s?)", c->path,
                        (int)p->plen, p->prefix, what);
+    /* a deflated pickle is inflated whole: its text counts against the
+     * unpickler's budget, as its values do (docs/limits.md) */
+    if (e->method != 0 && lg__pickle_hold(pk, e->usize))
+        return lg__err(LG_E_FORMAT, "%s: record \"%.*s\" inflates to %" PRIu64 " bytes, more "
+                       "than the unpickler may take for this file (%u MiB + 3 times its size: %"
+                       PRIu64 " bytes)", c->path, (int)e->nlen, e->name, e->usize,
+                       LG__PICKLE_BUDGET_BASE >> 20, lg__pickle_budget(c->size));
     lg_status st = ts_record_bytes(c, p, e, &b, owned);
     if (st != LG_OK)
         return st;

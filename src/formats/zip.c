@@ -348,13 +348,22 @@ static int by_offset(const void *a, const void *b)
     return x->local < y->local ? -1 : x->local > y->local;
 }
 
+/* Whether record e is named name, ignoring the case of A-Z: PyTorch's
+ * reader finds a record so (miniz's mz_zip_reader_locate_file without
+ * MZ_ZIP_FLAG_CASE_SENSITIVE), and so does this one. */
 static int same_name(const lg__zip_entry *e, const char *name, size_t nlen)
 {
-    return e->nlen == nlen && !memcmp(e->name, name, nlen);
+    if (e->nlen != nlen)
+        return 0;
+    for (size_t i = 0; i < nlen; i++)
+        if (e->name[i] != name[i] && lg__ascii_lower(e->name[i]) != lg__ascii_lower(name[i]))
+            return 0;
+    return 1;
 }
 
-/* The slot of the record named name (hash h), or the empty slot where it
- * would go: open addressing, linear probing, at most half full. */
+/* The slot of the record named name (hash h, of its lowered name), or
+ * the empty slot where it would go: open addressing, linear probing, at
+ * most half full. */
 static lg__zip_slot *slot_of(const lg__zip *z, uint64_t h, const char *name, size_t nlen)
 {
     size_t mask = z->nslot - 1;
@@ -384,8 +393,11 @@ static int offset_order(lg__zip *z, lg__zip_entry ***sorted)
     return 0;
 }
 
-/* No two records share bytes; no two share a name. The names are
- * indexed by hash on the way (lg__zip_find). */
+/* No two records share bytes; no two share a name, even ignoring case:
+ * PyTorch's reader could take either of two names that differ only in
+ * case, where this one would take the one asked for, and the two would
+ * read different data. The names are indexed by hash on the way
+ * (lg__zip_find). */
 static lg_status check_layout(lg__zip *z)
 {
     lg__zip_entry **sorted;
@@ -404,11 +416,16 @@ static lg_status check_layout(lg__zip *z)
     free(sorted);
     for (size_t i = 0; i < z->n; i++) {
         const lg__zip_entry *e = &z->e[i];
-        uint64_t h = lg__name_hash(e->name, e->nlen);
+        uint64_t h = lg__name_hash_fold(e->name, e->nlen);
         lg__zip_slot *s = slot_of(z, h, e->name, e->nlen);
-        if (s->k)
+        if (s->k && !memcmp(z->e[s->k - 1].name, e->name, e->nlen))
             return lg__err(LG_E_FORMAT, "%s: zip record \"%.*s\" appears twice in the central "
                            "directory", z->path, (int)e->nlen, e->name);
+        if (s->k)
+            return lg__err(LG_E_FORMAT, "%s: zip records \"%.*s\" and \"%.*s\" differ only in "
+                           "case (PyTorch's reader finds records ignoring case, and could read "
+                           "either)", z->path, (int)z->e[s->k - 1].nlen, z->e[s->k - 1].name,
+                           (int)e->nlen, e->name);
         *s = (lg__zip_slot){h, i + 1};
     }
     return LG_OK;
@@ -507,7 +524,7 @@ const lg__zip_entry *lg__zip_find(const lg__zip *z, const char *name, size_t nle
 {
     if (!z->nslot)
         return NULL;
-    size_t k = slot_of(z, lg__name_hash(name, nlen), name, nlen)->k;
+    size_t k = slot_of(z, lg__name_hash_fold(name, nlen), name, nlen)->k;
     return k ? &z->e[k - 1] : NULL;
 }
 

@@ -53,7 +53,8 @@ int lg__zip_each_name(const unsigned char *map, uint64_t size,
  * they pick when there are several (miniz, and so libtorch, takes the
  * last; lg__zip_open the one whose comment reaches the end of the file). */
 size_t lg__zip_end_records(const unsigned char *map, uint64_t size);
-/* The entry named exactly name (nlen bytes), or NULL. */
+/* The entry named name (nlen bytes), the case of A-Z aside, as PyTorch's
+ * reader finds it; or NULL. No two entries differ only in case. */
 const lg__zip_entry *lg__zip_find(const lg__zip *z, const char *name, size_t nlen);
 /* The same, looking first at entry hint of the central directory (for a
  * caller that reads records in the order they were written). */

@@ -6,9 +6,11 @@
 #include "testutil.h"
 
 #include <check.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define NAMES 20000
 
@@ -239,8 +241,84 @@ START_TEST(test_checkpoint_find)
 }
 END_TEST
 
-int main(void)
+/* FNV-1a with its high half folded into its low: how names were hashed
+ * before the hash was keyed, and a file could choose names for it. */
+static uint64_t fnv_fold(const char *s)
 {
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
+    return h ^ h >> 32;
+}
+
+/* Names chosen to share one slot of 1,024 under the unkeyed hash spread
+ * over the slots under the keyed one, as any names would (expected: about
+ * 640 slots of 1,024 for 1,000 names; the unkeyed hash gives 1). */
+START_TEST(test_hash_spreads_chosen_names)
+{
+    enum { N = 1000, SLOTS = 1024 };
+    static char name[N][24];
+    static unsigned char used[SLOTS];
+    size_t n = 0, distinct = 0;
+    uint64_t want = 0;
+    for (uint64_t k = 0; n < N; k++) {
+        snprintf(name[n], sizeof name[n], "t%" PRIu64 ".weight", k);
+        uint64_t h = fnv_fold(name[n]) & (SLOTS - 1);
+        if (n == 0)
+            want = h;
+        if (h == want)
+            n++;
+    }
+    for (size_t i = 0; i < N; i++) {
+        size_t slot = (size_t)(lg__name_hash(name[i], strlen(name[i])) & (SLOTS - 1));
+        distinct += !used[slot];
+        used[slot] = 1;
+    }
+    ck_assert_msg(distinct > 400, "1,000 chosen names took %zu slots of 1,024", distinct);
+}
+END_TEST
+
+/* The key is drawn per process: another process hashes the same name
+ * differently (a chance of 2^-64 that it does not), and this one always
+ * the same. */
+START_TEST(test_hash_keyed_per_process)
+{
+    const char *nm = "layer.0.weight";
+    uint64_t here = lg__name_hash(nm, strlen(nm)), there = 0;
+    ck_assert_uint_eq(here, lg__name_hash(nm, strlen(nm)));
+    char cmd[64];
+    snprintf(cmd, sizeof cmd, "/proc/%ld/exe --hash %s", (long)getpid(), nm);
+    FILE *f = popen(cmd, "r");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(fscanf(f, "%" SCNx64, &there), 1);
+    ck_assert_int_eq(pclose(f), 0);
+    ck_assert_msg(here != there, "two processes hashed \"%s\" alike: %016" PRIx64, nm, here);
+}
+END_TEST
+
+/* The hash of a name ignoring case is the hash of its lowered bytes, A-Z
+ * only, whether the name is short or streamed (over 256 bytes). */
+START_TEST(test_hash_fold)
+{
+    const char *mixed = "Archive/DATA.pkl\xc3\x89", *low = "archive/data.pkl\xc3\x89";
+    ck_assert_uint_eq(lg__name_hash_fold(mixed, strlen(mixed)), lg__name_hash(low, strlen(low)));
+    ck_assert_uint_ne(lg__name_hash(mixed, strlen(mixed)), lg__name_hash(low, strlen(low)));
+    char a[1000], b[1000];
+    for (size_t i = 0; i < sizeof a; i++) {
+        a[i] = (char)("AbCdEfGhIj/._0Z"[i % 15]);
+        b[i] = (char)lg__ascii_lower(a[i]);
+    }
+    for (size_t n = 255; n <= sizeof a; n += 149)
+        ck_assert_uint_eq(lg__name_hash_fold(a, n), lg__name_hash(b, n));
+}
+END_TEST
+
+int main(int argc, char **argv)
+{
+    if (argc == 3 && !strcmp(argv[1], "--hash")) { /* test_hash_keyed_per_process */
+        printf("%016" PRIx64 "\n", lg__name_hash(argv[2], strlen(argv[2])));
+        return 0;
+    }
     Suite *s = suite_create("name_index");
     TCase *tc = tcase_create("index");
     tcase_add_test(tc, test_index_finds_every_name);
@@ -252,6 +330,9 @@ int main(void)
     tcase_add_test(tc, test_index_find_hint);
     tcase_add_test(tc, test_store_find_many);
     tcase_add_test(tc, test_checkpoint_find);
+    tcase_add_test(tc, test_hash_spreads_chosen_names);
+    tcase_add_test(tc, test_hash_keyed_per_process);
+    tcase_add_test(tc, test_hash_fold);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }

@@ -171,6 +171,29 @@ def zips(m):
     # Two folders: the first record decides.
     e = ok_entries() + [dict(name="other/data.pkl", data=PKL)]
     z("two-folders", zipbytes(e), "other/data.pkl")
+    # Names that differ only in case: PyTorch's reader (miniz) finds records
+    # ignoring case and could read either, so two readers would see two
+    # different checkpoints. Refused.
+    e = ok_entries()
+    e.insert(1, dict(name="archive/DATA.pkl", data=pickle(sdict([("evil", tensor(key="1"))]))))
+    e.append(dict(name="archive/data/1", data=f32(4, 666.0)))
+    z("case-twin-data-pkl", zipbytes(e), "differ only in case")
+    e = ok_entries()
+    e.insert(2, dict(name="archive/DATA/0", data=f32(4, 100.0)))
+    z("case-twin-storage", zipbytes(e), "differ only in case")
+    # One of each name, in capitals under the folder: torch.load finds them
+    # (its lookups ignore case), and so does loadgate.
+    e = ok_entries()
+    for x in e:
+        x["name"] = "archive/" + x["name"][len("archive/"):].upper()
+    z("names-in-capitals", zipbytes(e), "-", "LG_OK", 0, sha="torch")
+    # A deflated data.pkl of 64 MiB of opcodes (NONE, POP: no value kept)
+    # from a record of about 64 KiB: its text counts against the
+    # unpickler's budget (48 MiB + 3 x the file's size) before it is
+    # inflated.
+    e = ok_entries(pkl=b"\x80\x02" + b"N0" * (1 << 25) + PKL[2:])
+    e[0]["method"] = 8
+    z("deflate-pkl-past-budget", zipbytes(e), "more than the unpickler may take")
 
 
 def sts(m):
@@ -201,12 +224,14 @@ def sts(m):
        "__metadata__")
     for name, text in [("1e400", "1e400"), ("nan", "NaN"), ("inf", "Infinity"),
                        ("neg", "-16"), ("frac", "16.5"), ("exp", "1.6e1"),
-                       ("big", "18446744073709551616"), ("u64max", "18446744073709551615")]:
+                       ("big", "18446744073709551616"), ("u64max", "18446744073709551615"),
+                       ("minus-zero", "-0")]:
         raw = ('{"w":{"dtype":"F32","shape":[4],"data_offsets":[0,%s]}}' % text).encode()
         # NaN and Infinity are not JSON; the rest is, and is refused as a
         # number that is not an offset or a dimension.
         want = {"nan": "not valid JSON", "inf": "not valid JSON", "1e400": "too big for 64 bits",
-                "big": "too big for 64 bits", "u64max": "more than 2^63 - 1"}
+                "big": "too big for 64 bits", "u64max": "more than 2^63 - 1",
+                "minus-zero": "is -0"}  # serde_json reads -0 as a float
         st("offset-" + name, safetensors(None, f32(4), raw_header=raw),
            want.get(name, "data_offsets"))
         raw = ('{"w":{"dtype":"F32","shape":[%s],"data_offsets":[0,16]}}' % text).encode()

@@ -43,6 +43,11 @@ def views(m):
     one(m, "record-missing", tensor(key="9"), message="data/9")
     one(m, "empty-huge-dims", tensor(size=(0,) + (2 ** 62,) * 7, stride=(1,) * 8),
         status="LG_OK", exit_code=0)
+    # Empty, so its extent is not checked; its other sizes multiply past
+    # int64 while its strides stay row-major (an empty view is contiguous).
+    one(m, "empty-row-major-overflow", tensor(numel=1, size=(0, 2 ** 62, 2 ** 62),
+                                              stride=(2 ** 63 - 1, 2 ** 62, 1)),
+        status="LG_OK", exit_code=0, storages={"0": f32(1)})
     one(m, "zero-stride-broadcast", tensor(size=(1000, 1000), stride=(0, 0), numel=1),
         status="LG_OK", exit_code=0, storages={"0": f32(1)})
     # A 600-byte file claiming a 16 GiB expanded tensor: a limit, with a message.

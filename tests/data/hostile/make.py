@@ -85,6 +85,7 @@ def main():
     for inp in ["pickle/overlapping-views.pt", "pickle/key-two-types.pt",
                 "pickle/string-long-name.pt", "pickle/zero-stride-broadcast.pt",
                 "zip/baseline.pt", "zip/deflated-records.pt", "zip/data-descriptors.pt",
+                "zip/names-in-capitals.pt",
                 "legacy/baseline.pt", "safetensors/many-tensors-500.safetensors",
                 "safetensors/name-4k.safetensors", "safetensors/zero-size.safetensors"]:
         for policy in ["via-cpu", "staged"]:
