@@ -3,8 +3,11 @@
 #include "cmd/cmd.h"
 #include "loadgate/loadgate.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char usage[] =
     "usage: harness COMMAND [ARGS]\n"
@@ -67,8 +70,20 @@ static int stdout_checked(int rc)
     return rc ? rc : 2;
 }
 
+/* stdin, stdout or stderr closed by whoever started the harness: each
+ * is opened on /dev/null, so that no file the harness opens (a report, a
+ * result pipe) takes its number and receives what is meant for it. */
+static void std_fds_open(void)
+{
+    for (int fd = 0; fd < 3; fd++)
+        if (fcntl(fd, F_GETFD) < 0 && errno == EBADF &&
+            open("/dev/null", fd ? O_WRONLY : O_RDONLY) < 0)
+            _exit(2); /* nothing can be said: there is nowhere to say it */
+}
+
 int main(int argc, char **argv)
 {
+    std_fds_open();
     if (argc < 2) {
         fputs(usage, stderr);
         return 2;

@@ -330,7 +330,7 @@ static void print_not_ok(const json_t *cases)
     hx_fail_groups_free(&G);
 }
 
-static void print_summary(const hx_report *rep, const run_args *a, size_t not_run)
+static void print_summary(const hx_report *rep, const run_args *a, size_t not_run, int wrote)
 {
     print_not_ok(rep->cases);
     json_t *s = hx_report_summary(rep);
@@ -343,7 +343,8 @@ static void print_summary(const hx_report *rep, const run_args *a, size_t not_ru
         printf("; %s: %zu not run", rep->interrupted, not_run);
     else if (not_run)
         printf("; %zu not run (--fail-fast)", not_run);
-    printf("; reports in %s\n", a->out_dir);
+    printf(wrote ? "; reports in %s\n" : "; the reports could not all be written to %s\n",
+           a->out_dir);
     fflush(stdout);
     json_decref(s);
 }
@@ -393,17 +394,19 @@ static int report_and_exit_code(const hx_sched *S, lg_status ran, const run_args
     if (st != LG_OK || !rep.environment) {
         fprintf(stderr, "harness run: out of memory\n");
         rc = 2;
-    } else if (hx_report_write_all(&rep, a->out_dir, a->formats) != LG_OK) {
-        fprintf(stderr, "harness run: the reports could not all be written to %s: %s\n",
-                a->out_dir, hx_errmsg());
-        rc = 1;
     } else {
-        print_summary(&rep, a, not_run);
-        /* a setup error (2) wins over a failure (1): docs/cli.md; counted
-         * in the report, whose results are parsed whole */
-        rc = hx_count_errors(rep.cases)    ? 2
-             : hx_count_failing(rep.cases) || ran != LG_OK ? 1
-                                                           : 0;
+        int wrote = hx_report_write_all(&rep, a->out_dir, a->formats) == LG_OK;
+        if (!wrote)
+            fprintf(stderr, "harness run: the reports could not all be written to %s: %s\n",
+                    a->out_dir, hx_errmsg());
+        print_summary(&rep, a, not_run, wrote);
+        /* a setup error (2) wins over a failure or reports not written
+         * (1), and an interruption and no case selected over both:
+         * docs/cli.md; counted in the report, whose results are parsed
+         * whole */
+        rc = hx_count_errors(rep.cases)                          ? 2
+             : hx_count_failing(rep.cases) || ran != LG_OK || !wrote ? 1
+                                                                 : 0;
         /* --rerun-failed of a report with no failure selects none: not an error */
         size_t n = hx_sched_selected(S) + (a->rerun && !a->s.pattern);
         rc = hx_cmd_selection_rc("run", n, a->s.pattern, rc);

@@ -160,12 +160,26 @@ static void spawned_child(pid_t parent, int ow, int ew, const char *const *argv)
 
 /* ------------------------------------------------------ in the parent */
 
+/* A pipe whose ends are neither 0, 1 nor 2, even when the process has
+ * those closed: a child moves its ends onto them, and an end already
+ * there would be lost (its result written to the stderr capture). */
 static int cloexec_pipe(int p[2])
 {
-    if (pipe(p))
+    if (pipe2(p, O_CLOEXEC))
         return -1;
-    fcntl(p[0], F_SETFD, FD_CLOEXEC);
-    fcntl(p[1], F_SETFD, FD_CLOEXEC);
+    for (int i = 0; i < 2; i++) {
+        if (p[i] > 2)
+            continue;
+        int fd = fcntl(p[i], F_DUPFD_CLOEXEC, 3);
+        if (fd < 0) {
+            close(p[0]);
+            close(p[1]);
+            p[0] = p[1] = -1;
+            return -1;
+        }
+        close(p[i]);
+        p[i] = fd;
+    }
     return 0;
 }
 

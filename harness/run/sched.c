@@ -56,6 +56,7 @@ struct hx_sched {
     int nslots, nactive;
     size_t runs_done, runs_total, failing, errors;
     int stop, oom;
+    int held;     /* a start failed while others ran: wait for one to end */
     double t0;
     hx_require_memo memo; /* torch's devices, as children found them */
 };
@@ -362,8 +363,16 @@ static void start_run(hx_sched *S, job *j)
     s->k = k;
     lg_status st = j->iso == HX_ISO_WORKER ? start_on_worker(S, s) : start_child(S, s);
     if (st != LG_OK) {
-        snprintf(why, sizeof why, "the case could not be started: %s", hx_errmsg());
         s->j = NULL;
+        if (S->nactive > 0) {
+            /* Out of something the running ones hold (descriptors,
+             * processes: EMFILE, EAGAIN): the run waits for one of them
+             * to end and starts it then, on whichever slot is free. */
+            j->state = j->sweeps ? JOB_READY : JOB_PENDING;
+            S->held = 1;
+            return;
+        }
+        snprintf(why, sizeof why, "the case could not be started: %s", hx_errmsg());
         record(S, j, k, made(hx_result_new(j->c, j->index, &o, HX_ST_CRASH, why), 0));
         return;
     }
@@ -533,13 +542,15 @@ lg_status hx_sched_run(hx_sched *S)
     S->t0 = hx_now_s();
     prepare_fixtures(S);
     for (;;) {
-        while (S->nactive < S->nslots && !S->stop && !interrupted && (j = next_job(S)))
+        while (S->nactive < S->nslots && !S->held && !S->stop && !interrupted &&
+               (j = next_job(S)))
             start_run(S, j);
         if (interrupted)
             kill_all(S);
         if (!S->nactive)
             break;
         wait_some(S);
+        S->held = 0;
     }
     stop_workers(S);
     progress(S, 1);

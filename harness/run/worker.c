@@ -391,13 +391,12 @@ hx_worker_event hx_worker_take_raw(hx_worker *w, json_t **res, json_t **raw, hx_
     if (raw ? hx_result_read(line, len, res, raw, st, fired, retire, sizeof retire)
             : hx_result_parse(line, len, res, fired, retire, sizeof retire)) {
         /* not a result: the worker is broken; its case is a crash */
-        kill(w->child.pid, SIGKILL);
-        hx_child_wait(&w->child);
+        hx_child_kill(&w->child); /* not a pid already reaped, which may be another's now */
         return ended(w);
     }
     w->busy = 0;
     w->ran++;
-    hx_child_next(&w->child, 0);
+    hx_child_next_started(&w->child, 0); /* idle: no deadline, no start-up allowance */
     if (retire[0])
         hx_worker_stop(w);
     return HX_WORKER_RESULT;
@@ -413,7 +412,7 @@ void hx_worker_stop(hx_worker *w)
     if (!w->up)
         return;
     hx_child_close_input(&w->child);
-    hx_child_next(&w->child, STOP_WAIT_S); /* killed if it lingers */
+    hx_child_next_started(&w->child, STOP_WAIT_S); /* killed if it lingers */
     hx_child_wait(&w->child);
     w->up = w->busy = 0;
     hx_worker_free(w);

@@ -79,6 +79,13 @@ START_TEST(test_run_unwritable)
         char *argv[] = {"run", "--isolation", "none", "-o", link, (char *)y, NULL};
         EXPECT_ERR(hx_cmd_run, 1, "the reports could not all be written to", "link/report.json");
     }
+    {
+        /* reports not written weigh as a failure: a run that selects no
+         * case still exits 5, and says why (docs/cli.md, Exit codes) */
+        char *argv[] = {"run", "--isolation", "none", "-k", "no-such-case", "-o", link,
+                        (char *)y, NULL};
+        EXPECT_ERR(hx_cmd_run, 5, "the reports could not all be written to", "no case selected");
+    }
     snprintf(o, sizeof o, "%s", tu_path(dir, "out"));
     snprintf(h, sizeof h, "%s/h", plain);
     {

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -177,11 +178,34 @@ START_TEST(idle_worker_has_no_deadline)
     ck_assert_int_eq(SEND(&w, REQ_OK, 0, 0.2), LG_OK);
     ck_assert_int_eq(await(&w, &res, &fired), HX_WORKER_RESULT);
     json_decref(res);
+    /* no deadline at all: not the last request's, nor the start-up
+     * allowance of a worker's first request */
+    ck_assert(w.child.deadline == 0 && !w.child.ack_wait);
     hx_child *const one[1] = {&w.child};
     hx_child_poll(one, 1, 0.5); /* past the last request's deadline */
     ck_assert_int_eq(hx_worker_take(&w, &res, &fired), HX_WORKER_WAITING);
     ck_assert(w.up && !w.child.killed);
     hx_worker_stop(&w);
+}
+END_TEST
+
+/* A worker that does not leave when its input closes is killed once the
+ * stop's wait is over (5 s), not the start-up allowance (120 s). */
+START_TEST(lingering_worker_is_killed_at_stop)
+{
+    hx_worker w;
+    json_t *res = NULL;
+    uint64_t fired = 0;
+    ck_assert_int_eq(hx_worker_start(&w, test_fn, NULL), LG_OK);
+    ck_assert_int_eq(SEND(&w, REQ_OK, 0, 0.2), LG_OK);
+    ck_assert_int_eq(await(&w, &res, &fired), HX_WORKER_RESULT);
+    json_decref(res);
+    ck_assert_int_eq(kill(w.child.pid, SIGSTOP), 0); /* it cannot read the end of its input */
+    double t0 = hx_now_s();
+    hx_worker_stop(&w);
+    double took = hx_now_s() - t0;
+    ck_assert(!w.up);
+    ck_assert_msg(took >= 4 && took < 60, "the stop took %.1f s", took);
 }
 END_TEST
 
@@ -367,6 +391,79 @@ START_TEST(crash_and_hang_alone_under_worker)
 }
 END_TEST
 
+static const char cut_yaml[] =
+    "suite: cut\n"
+    "defaults: {backend: sim, device: mps, file: small, timeout: 30}\n" FIXTURES
+    "cases:\n"
+    "  - name: cut\n"
+    "    corrupt: {truncate: every}\n"
+    "    expect: {outcome: error, error: LG_E_FORMAT}\n";
+
+/* Checks that every run of out's report passed: no crash, no other
+ * status. */
+static void check_all_passed(const char *out)
+{
+    json_t *doc = report_of(out), *s = json_object_get(doc, "summary");
+    json_int_t total = json_integer_value(json_object_get(s, "total"));
+    ck_assert_int_gt(total, 100);
+    ck_assert_int_eq(json_integer_value(json_object_get(s, "passed")), total);
+    json_decref(doc);
+}
+
+/* Descriptors for only a few children at -j 8: a start that fails for
+ * want of them waits for a running case to end, and no case is reported
+ * as a crash (before, every case after the first such failure was a
+ * crash "the case could not be started: pipe: Too many open files"). */
+START_TEST(starved_slots_wait)
+{
+    char suite[600], out[600];
+    snprintf(suite, sizeof suite, "%s", tu_path(g_dir, "cut.yaml"));
+    ck_assert_int_eq(tu_write(suite, cut_yaml, strlen(cut_yaml)), 0);
+    struct rlimit was, low;
+    ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &was), 0);
+    low = was;
+    low.rlim_cur = (rlim_t)tu_open_fds() + 11; /* room for about three children */
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+    static const char *const iso[] = {"fork", "worker"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(out, sizeof out, "%s/starved-%s", g_dir, iso[i]);
+        ck_assert_int_eq(run(suite, "-o", out, "-j", "8", "--isolation", iso[i], NULL), 0);
+        check_all_passed(out);
+    }
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &was), 0);
+}
+END_TEST
+
+/* Started with stdout and stderr closed: the result pipes do not take
+ * their numbers, so a child's result is not moved onto its stderr (before,
+ * every forked case crashed "without a result", and every worker waited
+ * out its start-up allowance). */
+START_TEST(closed_std_fds)
+{
+    char suite[600], out[600];
+    snprintf(suite, sizeof suite, "%s", tu_path(g_dir, "cut2.yaml"));
+    ck_assert_int_eq(tu_write(suite, cut_yaml, strlen(cut_yaml)), 0);
+    static const char *const iso[] = {"fork", "worker"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(out, sizeof out, "%s/closed-%s", g_dir, iso[i]);
+        fflush(NULL);
+        int so = dup(1), se = dup(2);
+        ck_assert_int_ge(so, 0);
+        ck_assert_int_ge(se, 0);
+        close(1);
+        close(2);
+        int rc = run(suite, "-o", out, "-j", "2", "--isolation", iso[i], NULL);
+        fflush(NULL);
+        dup2(so, 1);
+        dup2(se, 2);
+        close(so);
+        close(se);
+        ck_assert_int_eq(rc, 0);
+        check_all_passed(out);
+    }
+}
+END_TEST
+
 /* The harness leaves no worker behind: after a run, no child of this
  * process is left to reap. */
 START_TEST(no_worker_left_behind)
@@ -391,6 +488,7 @@ static Suite *worker_suite(void)
     tcase_add_loop_test(t, crash_is_reported_with_its_signal, 0, 2);
     tcase_add_loop_test(t, hang_is_killed_at_the_deadline, 0, 2);
     tcase_add_loop_test(t, idle_worker_has_no_deadline, 0, 2);
+    tcase_add_test(t, lingering_worker_is_killed_at_stop);
     tcase_add_loop_test(t, leaking_worker_retires, 0, 2);
     tcase_add_loop_test(t, exit_without_result_is_a_crash, 0, 2);
     tcase_add_loop_test(t, death_before_the_request_is_lost_not_crashed, 0, 2);
@@ -398,6 +496,8 @@ static Suite *worker_suite(void)
     tcase_add_test(t, siblings_do_not_hold_stdin);
     tcase_add_test(t, crash_and_hang_alone_under_worker);
     tcase_add_test(t, no_worker_left_behind);
+    tcase_add_test(t, starved_slots_wait);
+    tcase_add_test(t, closed_std_fds);
     suite_add_tcase(s, t);
     return s;
 }
