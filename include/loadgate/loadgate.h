@@ -325,7 +325,9 @@ LG_API const void *lg_store_peek(lg_store *s, size_t i, lg_device *where);
 /* Where variable i is: lg_store_device(s), except after a load under
  * policy tch that ended with LG_E_PANIC (a move that stopped part-way). */
 LG_API lg_device lg_store_var_device(const lg_store *s, size_t i);
-/* Moves every variable (all-or-nothing). */
+/* Moves every variable to d (all-or-nothing); those already there stay,
+ * so that it also mends a store left split by LG_E_PANIC, even to the
+ * device the store says it is on. */
 LG_API lg_status lg_store_set_device(lg_store *s, lg_device d);
 
 /* The unit of lg_load_options.on_read's pieces: 256 KiB. */
@@ -402,7 +404,7 @@ LG_API lg_status lg_store_load(lg_store *s, const char *path, const lg_load_opti
  * opened with the store's backend (LG_E_INVALID otherwise). The reader,
  * key, crc and trust_code of o are not used: c's own, from its open,
  * are. Under policy tch the file is opened again by c's path, as tch-rs
- * opens it. The fault points of an open (io.*, format.parse) are not
+ * opens it, with c's key, crc and trust_code. The fault points of an open (io.*, format.parse) are not
  * reached: those of the reads are. */
 LG_API lg_status lg_store_load_open(lg_store *s, lg_checkpoint *c, const lg_load_options *o,
                                     lg_load_stats *stats);

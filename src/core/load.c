@@ -29,6 +29,21 @@ static void set_dtypes(lg_store *s, const lg_dtype *d)
     }
 }
 
+/* Frees the tensors t on d, each of its variable's shape in dtype dt[i]:
+ * the store's own dtypes may no longer be theirs (a load that changes
+ * them), and the trace gives each free its tensor's true size. */
+static void free_as(load_ctx *L, lg_device d, void **t, const lg_dtype *dt)
+{
+    lg_store *s = L->s;
+    for (size_t i = 0; i < s->n; i++) {
+        uint64_t nb = 0;
+        if (!t[i])
+            continue;
+        lg__nbytes(dt[i], s->v[i].info.ndim, s->v[i].info.shape, &nb);
+        lg__dev_free(&L->x, s->v[i].name, d, nb, t[i]);
+    }
+}
+
 /* Check every variable against the file before anything changes. */
 static lg_status plan(load_ctx *L, lg_dtype_rule rule)
 {
@@ -246,8 +261,8 @@ static lg_status load_via_cpu(load_ctx *L, void **t)
     /* 3. always move back */
     lg_status back = move_home(L, home, t);
     if (back == LG_OK) {
-        if (st == LG_OK)
-            lg__free_all(&L->x, s, cpu, old);
+        if (st == LG_OK) /* the previous values, in their own dtypes */
+            free_as(L, cpu, old, L->old_dtype);
         free(old);
         return st;
     }
@@ -257,7 +272,7 @@ static lg_status load_via_cpu(load_ctx *L, void **t)
         snprintf(why, sizeof why, "%s", lg_error_message());
         lg__swap_in(&L->x, s, cpu, old); /* old <- new values */
         set_dtypes(s, L->old_dtype);
-        lg__free_all(&L->x, s, cpu, old);
+        free_as(L, cpu, old, L->dtype);
         st = move_home(L, home, t);
         if (st == LG_OK)
             st = lg__err(back, "%s: %s; the store was restored with its previous values",
@@ -367,9 +382,17 @@ lg_status lg_store_load_open(lg_store *s, lg_checkpoint *c, const lg_load_option
     lg_status st = load_args(c->path, &o, &def, &stats, &local);
     if (st != LG_OK)
         return st;
-    if (o->policy == LG_POLICY_TCH)
-        return lg__load_tch(s, c->path, o, stats);
     if (c->backend && c->backend != s->b)
         return lg__err(LG_E_INVALID, "%s: opened for another backend than the store's", c->path);
+    if (o->policy == LG_POLICY_TCH) {
+        /* tch-rs opens the file itself: again, with c's key, crc and
+         * trust_code, as every other policy reads c (loadgate.h) */
+        static const char *const crc_names[] = {"error", "warn", "off"};
+        lg_load_options co = *o;
+        co.key = c->kept_key;
+        co.crc = crc_names[c->crc];
+        co.trust_code = c->trust_code;
+        return lg__load_tch(s, c->path, &co, stats);
+    }
     return load_from(s, c, o, stats);
 }

@@ -188,24 +188,51 @@ void lg__swap_in(lg__dev *x, lg_store *s, lg_device d, void **t)
         lg__trace_add(x->trace, LG_OP_SET_DEVICE, "", from, d, 0, 1, lg_device_format(d, a));
 }
 
+/* Moves every variable not on d there, all-or-nothing: those already on
+ * d stay (a store that a tch load left split, LG_E_PANIC, has some on
+ * each side), and each old tensor is freed on its own device. */
 lg_status lg_store_set_device(lg_store *s, lg_device d)
 {
     char dn[LG_DEVICE_NAME_MAX];
-    if (lg_device_equal(d, s->device))
+    size_t away = 0;
+    for (size_t i = 0; i < s->n; i++)
+        away += !lg_device_equal(s->v[i].dev, d);
+    if (lg_device_equal(d, s->device) && !away)
         return LG_OK;
     if (!lg_backend_has_device(s->b, d))
         return lg__err(LG_E_DEVICE, "cannot move the store to %s: no such device here",
                        lg_device_format(d, dn));
     lg__dev x = {s->b, s->trace};
-    void **t = lg__calloc(s->n, sizeof *t);
+    void **t = lg__calloc(s->n ? 2 * s->n : 1, sizeof *t);
     if (!t)
         return lg__err(LG_E_NOMEM, "out of memory moving the store");
-    lg_device from = s->device;
-    lg_status st = lg__move_all(&x, s, "store.move", d, t);
-    if (st == LG_OK) {
-        lg__swap_in(&x, s, d, t);
-        lg__free_all(&x, s, from, t); /* t now holds the old tensors */
+    void **moved = t + s->n; /* the new tensors, NULL for those that stay */
+    lg_device *was = lg__calloc(s->n ? s->n : 1, sizeof *was);
+    if (!was) {
+        free(t);
+        return lg__err(LG_E_NOMEM, "out of memory moving the store");
     }
+    lg_status st = LG_OK;
+    for (size_t i = 0; i < s->n && st == LG_OK; i++) {
+        const lg_tensor_info *v = &s->v[i].info;
+        was[i] = s->v[i].dev;
+        if (!lg_device_equal(was[i], d))
+            st = lg__dev_move(&x, "store.move", v->name, s->v[i].t, was[i], d, v->dtype,
+                              v->ndim, v->shape, v->nbytes, &moved[i]);
+    }
+    if (st == LG_OK) {
+        for (size_t i = 0; i < s->n; i++)
+            t[i] = moved[i] ? moved[i] : s->v[i].t;
+        lg__swap_in(&x, s, d, t); /* t now holds the old tensors */
+        for (size_t i = 0; i < s->n; i++)
+            if (moved[i])
+                lg__dev_free(&x, s->v[i].name, was[i], s->v[i].info.nbytes, t[i]);
+    } else {
+        for (size_t i = 0; i < s->n; i++)
+            if (moved[i])
+                lg__dev_free(&x, s->v[i].name, d, s->v[i].info.nbytes, moved[i]);
+    }
+    free(was);
     free(t);
     return st;
 }

@@ -281,6 +281,12 @@ lg_status lg_checkpoint_open(const char *path, const lg_open_options *opt, lg_ch
         goto fail;
     }
     st = c->ops->open(c);
+    /* a plain copy, as the name index's memory: outside the mem.alloc
+     * fault point, whose sweeps count the allocations of an open */
+    if (st == LG_OK && c->key && !(c->kept_key = strdup(c->key))) {
+        c->ops->close(c);
+        st = lg__err(LG_E_NOMEM, "%s: out of memory", c->path);
+    }
     c->key = NULL; /* the caller's string: valid during open() only */
     if (st != LG_OK) {
         c->ops = NULL; /* open() cleans up after itself on failure */
@@ -314,6 +320,7 @@ void lg_checkpoint_close(lg_checkpoint *c)
         free(c->findings[i]);
     free(c->findings);
     lg__index_free(&c->index);
+    free(c->kept_key);
     free(c->path);
     free(c);
 }

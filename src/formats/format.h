@@ -71,6 +71,8 @@ struct lg_checkpoint {
     size_t nfindings;
     void *priv;
     const char *key;          /* from the options, valid during open() only; NULL = all */
+    char *kept_key;           /* a copy of it, for a tch load from this open
+                                 (lg_store_load_open), which opens the file again */
     lg__crc_mode crc;         /* from the options */
     int trust_code;           /* from the options: libtorch may run the file's code */
     /* lg_load_options.on_read, set by the load; NULL otherwise */

@@ -305,6 +305,59 @@ START_TEST(test_f64_into_mps)
 }
 END_TEST
 
+/* Bytes allocated minus bytes freed on d, by the trace's events. */
+static long long trace_balance(const lg_trace *t, lg_device d)
+{
+    long long n = 0;
+    for (size_t i = 0; i < lg_trace_count(t); i++) {
+        const lg_event *e = lg_trace_event(t, i);
+        if (!lg_device_equal(e->to, d))
+            continue;
+        if (e->op == LG_OP_ALLOC && e->ok)
+            n += (long long)e->bytes;
+        else if (e->op == LG_OP_FREE)
+            n -= (long long)e->bytes;
+    }
+    return n;
+}
+
+/* via-cpu with adopt changes a variable's dtype (f32 to f64) on its way
+ * through cpu: every tensor freed there is traced with its own size, so
+ * that cpu's allocations and frees balance, whether the load succeeds or
+ * the new values cannot go home and the previous ones are put back. */
+START_TEST(test_adopt_via_cpu_trace_balances)
+{
+    int64_t shape[1] = {2};
+    for (int fail = 0; fail < 2; fail++) {
+        lg_backend *b = sim();
+        lg_store *s;
+        lg_trace *t;
+        ck_assert_int_eq(lg_trace_new(&t), LG_OK);
+        ck_assert_int_eq(lg_store_new(b, dev("cuda"), &s), LG_OK);
+        ck_assert_int_eq(lg_store_add(s, "w", LG_F32, 1, shape), LG_OK);
+        lg_store_set_trace(s, t);
+        lg_load_options o;
+        lg_load_options_init(&o);
+        o.policy = LG_POLICY_VIA_CPU;
+        o.dtype_rule = LG_DTYPE_ADOPT;
+        lg_fault_schedule once = {.when = LG_FAULT_NTH, .k = 1};
+        if (fail)
+            ck_assert_int_eq(lg_fault_set("store.restore", &once), LG_OK);
+        lg_status st = lg_store_load(s, f64file, &o, NULL);
+        lg_fault_clear();
+        ck_assert_int_eq(st, fail ? LG_E_DEVICE : LG_OK);
+        ck_assert_int_eq(lg_store_var(s, 0)->dtype, fail ? LG_F32 : LG_F64);
+        ck_assert_int_eq(trace_balance(t, dev("cpu")), 0);
+        /* on cuda: the new f64 variable in place of the f32 one, or the
+         * f32 one again */
+        ck_assert_int_eq(trace_balance(t, dev("cuda")), fail ? 0 : 16 - 8);
+        lg_store_free(s);
+        lg_trace_free(t);
+        lg_backend_close(b);
+    }
+}
+END_TEST
+
 /* The f64 tensor of tests/data/casts into an explicit store of one f32
  * variable on sim mps, through the harness (default rule, convert): every
  * invariant holds, the variable stays f32 on mps, and its bytes are
@@ -546,6 +599,7 @@ static Suite *store_suite(void)
     tcase_add_test(tc, test_shape_mismatch);
     tcase_add_test(tc, test_notfound_and_extra);
     tcase_add_test(tc, test_f64_into_mps);
+    tcase_add_test(tc, test_adopt_via_cpu_trace_balances);
     tcase_add_test(tc, test_pytorch_f64_into_f32_store);
     tcase_add_test(tc, test_restore_failure);
     tcase_add_test(tc, test_oom_on_the_way_back);

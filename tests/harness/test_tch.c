@@ -262,6 +262,12 @@ START_TEST(test_tch_restore_panics_part_way)
         on_mps += where.type == LG_DEV_MPS;
     }
     ck_assert_int_eq(on_mps, 2);
+    /* set_device mends it: the two on mps come to cpu, where the store
+     * says it is, and the two there stay */
+    ck_assert_int_eq(lg_store_set_device(s, lg_device_cpu()), LG_OK);
+    for (size_t i = 0; i < 4; i++)
+        ck_assert(lg_store_var_device(s, i).type == LG_DEV_CPU);
+    ck_assert_uint_eq(lg_backend_device_bytes(b, dev("mps")), 0);
     lg_store_free(s);
     ck_assert_int_eq(lg_backend_live_tensors(b), 0);
     ck_assert_uint_eq(lg_backend_device_bytes(b, dev("mps")), 0);
@@ -286,6 +292,14 @@ START_TEST(test_tch_move_panics_part_way)
         on_cpu += lg_store_var_device(s, i).type == LG_DEV_CPU;
     }
     ck_assert_int_eq(on_cpu, 1);
+    /* set_device to the device the store says it is on mends it (it did
+     * nothing before: the store's device was already mps) */
+    ck_assert_int_eq(lg_store_set_device(s, dev("mps")), LG_OK);
+    for (size_t i = 0; i < 4; i++) {
+        ck_assert(lg_store_var_device(s, i).type == LG_DEV_MPS);
+        ck_assert(first(s, i, NULL) == 7);
+    }
+    ck_assert_uint_eq(lg_backend_device_bytes(b, lg_device_cpu()), 0);
     lg_store_free(s);
     ck_assert_int_eq(lg_backend_live_tensors(b), 0);
     lg_backend_close(b);
@@ -446,6 +460,47 @@ static const char *status_of(json_t *report, const char *name)
     return "(none)";
 }
 
+/* lg_store_load_open under tch opens the file again, as tch-rs does, with
+ * the open checkpoint's key, crc and trust_code, as every other policy
+ * reads that checkpoint (loadgate.h); and refuses a checkpoint opened for
+ * another backend, as they do. train_with_args.pt is refused whole (an
+ * argparse.Namespace) and loads under the key "model". */
+START_TEST(test_tch_load_open_uses_the_checkpoints_options)
+{
+    const char *path = LG_SOURCE_DIR "/tests/data/interop/train_with_args.pt";
+    lg_backend *b, *other;
+    lg_store *s;
+    lg_checkpoint *c;
+    int64_t shape_b[1] = {3}, shape_w[2] = {3, 2};
+    ck_assert_int_eq(lg_backend_open("sim", &b), LG_OK);
+    ck_assert_int_eq(lg_backend_open("sim", &other), LG_OK);
+    ck_assert_int_eq(lg_store_new(b, lg_device_cpu(), &s), LG_OK);
+    ck_assert_int_eq(lg_store_add(s, "b", LG_F32, 1, shape_b), LG_OK);
+    ck_assert_int_eq(lg_store_add(s, "w", LG_F32, 2, shape_w), LG_OK);
+    lg_open_options oo = {.backend = b, .key = "model", .crc = "warn"};
+    ck_assert_int_eq(lg_checkpoint_open(path, &oo, &c), LG_OK);
+    for (int p = 0; p < 2; p++) {
+        lg_load_options o;
+        lg_load_options_init(&o);
+        o.policy = p ? LG_POLICY_TCH : LG_POLICY_DIRECT;
+        lg_status st = lg_store_load_open(s, c, &o, NULL);
+        ck_assert_msg(st == LG_OK, "%s: %s", lg_policy_name(o.policy), lg_error_message());
+    }
+    lg_checkpoint_close(c);
+    oo.backend = other;
+    ck_assert_int_eq(lg_checkpoint_open(path, &oo, &c), LG_OK);
+    lg_load_options o;
+    lg_load_options_init(&o);
+    o.policy = LG_POLICY_TCH;
+    ck_assert_int_eq(lg_store_load_open(s, c, &o, NULL), LG_E_INVALID);
+    ck_assert_ptr_nonnull(strstr(lg_error_message(), "another backend"));
+    lg_checkpoint_close(c);
+    lg_store_free(s);
+    lg_backend_close(other);
+    lg_backend_close(b);
+}
+END_TEST
+
 /* An xfail that names invariants is an xfail only when exactly those
  * break; summary.md and index.html carry the tch vs via-cpu table. */
 START_TEST(test_xfail_names_invariants_and_table)
@@ -556,6 +611,7 @@ int main(void)
     tcase_add_test(t, test_tch_refuses_other_rules);
     tcase_add_loop_test(t, test_f64_into_f32_store_matches_pytorch, 0, 3);
     tcase_add_test(t, test_xfail_names_invariants_and_table);
+    tcase_add_test(t, test_tch_load_open_uses_the_checkpoints_options);
 #ifdef LOADGATE_HAVE_TORCH
     TCase *torch = tcase_create("tch-torch");
     tcase_set_timeout(torch, 120);
