@@ -263,6 +263,7 @@ lg_status lg_checkpoint_open(const char *path, const lg_open_options *opt, lg_ch
     lg_status st = c->path ? map_file(c) : lg__err(LG_E_NOMEM, "%s: out of memory", path);
     if (st != LG_OK)
         goto fail;
+    c->reader_forced = forced != NULL;
     if (forced)
         c->ops = reader_named(forced);
     for (size_t i = 0; !c->ops && readers[i]; i++) {

@@ -71,6 +71,7 @@ struct lg_checkpoint {
     size_t nfindings;
     void *priv;
     const char *key;          /* from the options, valid during open() only; NULL = all */
+    int reader_forced;        /* the options named the reader */
     char *kept_key;           /* a copy of it, for a tch load from this open
                                  (lg_store_load_open), which opens the file again */
     lg__crc_mode crc;         /* from the options */
@@ -141,9 +142,14 @@ int lg__zip_layout(const unsigned char *map, size_t n, uint64_t size);
 
 /* LG_OK when libtorch can load the archive without running code from it:
  * no record is compressed, the zip has one end record (so every reader
- * finds the same records), and no byte of the file spells __setstate__,
- * the one method torch::jit::load calls. Else LG_E_FORMAT saying why. */
+ * finds the same records), no byte of the file spells __setstate__, the
+ * one method torch::jit::load calls, and its TorchScript only declares
+ * (lg__archive_declares_only). Else LG_E_FORMAT saying why. */
 lg_status lg__archive_runs_no_code(const lg_checkpoint *c);
+/* Part of it: every record under <folder>/code/ only declares (imports,
+ * classes listing their tensors, annotations, literal constants), since
+ * compiling a function evaluates its parameters' defaults. */
+lg_status lg__archive_declares_only(const lg_checkpoint *c);
 /* The whole file at c->path read into memory of c's own (c->map, with
  * map_is_copy set; c->size), with the checks lg_checkpoint_open makes of
  * a path. For lg_torch_read_archive: what is checked for code is then

@@ -23,6 +23,8 @@
 #include "formats/format.h"
 #include "formats/zip.h"
 
+#include <ctype.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -274,7 +276,270 @@ static lg_status entry_runs_no_code(const lg_checkpoint *c, const lg__zip *z,
     return LG_OK;
 }
 
-lg_status lg__archive_runs_no_code(const lg_checkpoint *c)
+/* ------------------------------------------- what its TorchScript declares */
+
+/* Compiling is not free of running, though: torch::jit::load compiles
+ * every record under code/, and the compiler evaluates the defaults of a
+ * function's parameters then (to_ir's evaluateDefaults), so an expression
+ * there runs with the caller's rights, __setstate__ or not. Without
+ * trust_code, a record under code/ may therefore only declare what
+ * libtorch's own writers declare for a module of tensors
+ * (torch::serialize::OutputArchive, tch-rs's .ot files): imports, classes
+ * whose bodies list their parameters and buffers, annotate their
+ * attributes and give constants as literals. A def, a decorator, a call
+ * or any other statement is code libtorch would compile. */
+enum { DECL_DEPTH = 8 };
+#define DECL_RECORD_MAX (64u << 20)
+
+static void skip_sp(const char **p, const char *e)
+{
+    while (*p < e && (**p == ' ' || **p == '\t'))
+        (*p)++;
+}
+
+static int ident(const char **p, const char *e)
+{
+    const char *s = *p;
+    if (s >= e || !(isalpha((unsigned char)*s) || *s == '_'))
+        return 0;
+    while (s < e && (isalnum((unsigned char)*s) || *s == '_'))
+        s++;
+    *p = s;
+    return 1;
+}
+
+static int dotted(const char **p, const char *e)
+{
+    if (!ident(p, e))
+        return 0;
+    while (*p < e && **p == '.') {
+        (*p)++;
+        if (!ident(p, e))
+            return 0;
+    }
+    return 1;
+}
+
+static int word(const char **p, const char *e, const char *w)
+{
+    size_t n = strlen(w);
+    const char *s = *p;
+    if ((size_t)(e - s) < n || memcmp(s, w, n) ||
+        (s + n < e && (isalnum((unsigned char)s[n]) || s[n] == '_')))
+        return 0;
+    *p = s + n;
+    return 1;
+}
+
+static int punct(const char **p, const char *e, char ch)
+{
+    skip_sp(p, e);
+    if (*p < e && **p == ch) {
+        (*p)++;
+        skip_sp(p, e);
+        return 1;
+    }
+    return 0;
+}
+
+static int string_lit(const char **p, const char *e)
+{
+    const char *s = *p;
+    char q = s < e ? *s : 0;
+    if (q != '"' && q != '\'')
+        return 0;
+    for (s++; s < e && *s != q; s++)
+        if (*s == '\\' && ++s >= e)
+            return 0;
+    if (s >= e)
+        return 0;
+    *p = s + 1;
+    return 1;
+}
+
+static int number_lit(const char **p, const char *e)
+{
+    const char *s = *p;
+    if (s < e && (*s == '-' || *s == '+'))
+        s++;
+    const char *d = s;
+    while (s < e && (isalnum((unsigned char)*s) || *s == '.' ||
+                     ((*s == '-' || *s == '+') && (s[-1] == 'e' || s[-1] == 'E'))))
+        s++;
+    if (s == d || (!isdigit((unsigned char)*d) && *d != '.'))
+        return 0;
+    *p = s;
+    return 1;
+}
+
+/* A literal: a number, a string, True, False, None, or a tuple or list
+ * of literals. */
+static int literal(const char **p, const char *e, int depth)
+{
+    if (string_lit(p, e) || number_lit(p, e) || word(p, e, "True") || word(p, e, "False") ||
+        word(p, e, "None"))
+        return 1;
+    char close = *p < e && **p == '(' ? ')' : *p < e && **p == '[' ? ']' : 0;
+    if (!close || depth >= DECL_DEPTH)
+        return 0;
+    (*p)++;
+    skip_sp(p, e);
+    while (*p < e && **p != close) {
+        if (!literal(p, e, depth + 1))
+            return 0;
+        if (!punct(p, e, ',') && !(*p < e && **p == close))
+            return 0;
+    }
+    if (*p >= e)
+        return 0;
+    (*p)++;
+    return 1;
+}
+
+/* A type: a dotted name, with [types] after it. */
+static int type_expr(const char **p, const char *e, int depth)
+{
+    if (!dotted(p, e))
+        return 0;
+    skip_sp(p, e);
+    if (*p >= e || **p != '[')
+        return 1;
+    if (depth >= DECL_DEPTH)
+        return 0;
+    (*p)++;
+    do {
+        skip_sp(p, e);
+        if (!type_expr(p, e, depth + 1))
+            return 0;
+    } while (punct(p, e, ','));
+    return punct(p, e, ']');
+}
+
+/* One line of a code record: something it may declare, or a blank. */
+static int declares(const char *p, const char *e)
+{
+    skip_sp(&p, e);
+    if (p == e || *p == '#')
+        return 1;
+    if (word(&p, e, "import")) { /* import a.b */
+        skip_sp(&p, e);
+        return dotted(&p, e) && (skip_sp(&p, e), p == e);
+    }
+    if (word(&p, e, "from")) { /* from a.b import c, d */
+        skip_sp(&p, e);
+        if (!dotted(&p, e) || (skip_sp(&p, e), !word(&p, e, "import")))
+            return 0;
+        do {
+            skip_sp(&p, e);
+            if (!ident(&p, e))
+                return 0;
+        } while (punct(&p, e, ','));
+        return p == e;
+    }
+    if (word(&p, e, "pass"))
+        return (skip_sp(&p, e), p == e);
+    if (word(&p, e, "class")) { /* class A(b.C, D): */
+        skip_sp(&p, e);
+        if (!ident(&p, e))
+            return 0;
+        if (punct(&p, e, '(')) {
+            if (p < e && *p != ')') {
+                do {
+                    if (!dotted(&p, e))
+                        return 0;
+                } while (punct(&p, e, ','));
+            }
+            if (!punct(&p, e, ')'))
+                return 0;
+        }
+        return punct(&p, e, ':') && p == e;
+    }
+    const char *name = p;
+    if (!ident(&p, e)) /* name : Type [= literal], or name = literal */
+        return 0;
+    if (p - name == 15 && !memcmp(name, "__annotations__", 15) && (skip_sp(&p, e), p < e) &&
+        *p == '[') {
+        /* __annotations__["a.b"] = Type: an attribute whose name is no
+         * identifier (OutputArchive's dotted names, with | for the dots) */
+        if (!punct(&p, e, '[') || !string_lit(&p, e) || !punct(&p, e, ']') ||
+            !punct(&p, e, '=') || !type_expr(&p, e, 0))
+            return 0;
+        skip_sp(&p, e);
+        return p == e;
+    }
+    if (punct(&p, e, ':') && !type_expr(&p, e, 0))
+        return 0;
+    if (punct(&p, e, '=') && !literal(&p, e, 0))
+        return 0;
+    skip_sp(&p, e);
+    return p == e;
+}
+
+/* The record's lines, each one that declares: 0, or the number of the
+ * first line that does not (*at, *len: that line). */
+static size_t first_code_line(const char *p, size_t n, const char **at, size_t *len)
+{
+    const char *e = p + n;
+    for (size_t line = 1; p < e; line++) {
+        const char *nl = memchr(p, '\n', (size_t)(e - p)), *end = nl ? nl : e;
+        const char *stop = end > p && end[-1] == '\r' ? end - 1 : end;
+        if (!declares(p, stop)) {
+            *at = p;
+            *len = (size_t)(stop - p);
+            return line;
+        }
+        p = nl ? nl + 1 : e;
+    }
+    return 0;
+}
+
+/* Every record under <folder>/code/ declares only (above): LG_OK, or
+ * LG_E_FORMAT naming the record and the first line that does more. */
+lg_status lg__archive_declares_only(const lg_checkpoint *c)
+{
+    lg__zip z;
+    lg_status st = lg__zip_open(&z, c->path, c->map, c->size);
+    if (st != LG_OK)
+        return st;
+    for (size_t i = 0; i < z.n && st == LG_OK; i++) {
+        const lg__zip_entry *e = &z.e[i];
+        const char *slash = memchr(e->name, '/', e->nlen);
+        size_t rest = slash ? e->nlen - (size_t)(slash + 1 - e->name) : 0;
+        int nlen = (int)(e->nlen > 256 ? 256 : e->nlen);
+        /* the sources libtorch compiles; the .debug_pkl beside them are
+         * source ranges, unpickled by libtorch's reader of them */
+        if (rest < 5 || memcmp(slash + 1, "code/", 5) || e->nlen < 3 ||
+            memcmp(e->name + e->nlen - 3, ".py", 3))
+            continue;
+        /* libtorch's writer deflates its code records: inflated here, each
+         * at most DECL_RECORD_MAX (deflate's ratio bounds the work) */
+        unsigned char *owned = NULL;
+        if (e->usize > DECL_RECORD_MAX)
+            st = lg__err(LG_E_FORMAT, "%s: record \"%.*s\" holds %" PRIu64 " bytes of code, "
+                         "more than %u MiB can be checked; read the file only if you trust it "
+                         "(--trust-code)", c->path, nlen, e->name, e->usize, DECL_RECORD_MAX >> 20);
+        else if ((st = lg__zip_readable(&z, e)) == LG_OK && e->method == 8)
+            st = lg__zip_inflate(&z, e, &owned);
+        if (st != LG_OK)
+            break;
+        const char *text = owned ? (const char *)owned : (const char *)c->map + e->data;
+        const char *at = NULL;
+        size_t len = 0, line = first_code_line(text, (size_t)e->usize, &at, &len);
+        if (line)
+            st = lg__err(LG_E_FORMAT, "%s: record \"%.*s\" line %zu (\"%.*s\") is code, not a "
+                         "declaration of tensors: libtorch compiles it when loading, and "
+                         "compiling runs the defaults of a function's parameters; read the file "
+                         "only if you trust it (--trust-code)", c->path, nlen, e->name, line,
+                         (int)(len > 80 ? 80 : len), at);
+        free(owned);
+    }
+    lg__zip_close(&z);
+    return st;
+}
+
+/* What runs no code but for what is declared: one zip from the first
+ * byte, one end record, no __setstate__ (above). */
+static lg_status runs_nothing_at_load(const lg_checkpoint *c)
 {
     static const char *const how = "libtorch would run code from it when loading; "
                                    "read it only if you trust it (--trust-code)";
@@ -301,6 +566,12 @@ lg_status lg__archive_runs_no_code(const lg_checkpoint *c)
         st = entry_runs_no_code(c, &z, &z.e[i], how);
     lg__zip_close(&z);
     return st;
+}
+
+lg_status lg__archive_runs_no_code(const lg_checkpoint *c)
+{
+    lg_status st = runs_nothing_at_load(c);
+    return st == LG_OK ? lg__archive_declares_only(c) : st;
 }
 
 /* ------------------------------------------------------------ readers */
@@ -419,7 +690,17 @@ static lg_status open_as(lg_checkpoint *c, lgt_loader how)
      * read other bytes than were checked. */
     lg_status code = c->trust_code ? LG_OK : privatize(c);
     if (code == LG_OK && !c->trust_code)
-        code = lg__archive_runs_no_code(c);
+        code = runs_nothing_at_load(c);
+    if (code == LG_OK && !c->trust_code && (code = lg__archive_declares_only(c)) != LG_OK &&
+        code != LG_E_NOMEM && !c->reader_forced) {
+        /* A module with methods, picked by its magic bytes: its tensors are
+         * read natively, compiling nothing (torchscript-data), as without
+         * the torch backend. A reader asked for by name is libtorch's, or
+         * nothing: the error stands. */
+        lg_error_clear();
+        c->ops = &lg__torchscript_data_reader;
+        return c->ops->open(c);
+    }
     if (code != LG_OK)
         return code;
     ta_priv *p = lg__calloc(1, sizeof *p);

@@ -376,6 +376,44 @@ static int count_tensor(void *ctx, const lg_named_data *t, lg_device where)
     return 0;
 }
 
+/* defarg_writes.pt spells no __setstate__: its forward's default
+ * argument writes the marker, and TorchScript's compiler evaluates it
+ * when libtorch loads the file. Without --trust-code libtorch compiles
+ * nothing of it: by its magic bytes the torch backend reads it natively
+ * (torchscript-data, its one tensor); asked for libtorch's reader by
+ * name, and through lg_torch_read_archive, it is refused, naming the
+ * line. The marker keeps its zeros on every route. */
+static void inspect_defarg(const char *reader, int want_rc, const char *want)
+{
+    char *out = NULL;
+    char *argv[] = {"inspect", (char *)hostile("defarg_writes.pt"), "--json", "--backend",
+                    "torch", reader ? "--reader" : NULL, (char *)reader, NULL};
+    enter_dir();
+    int rc = tu_run_cmd(hx_cmd_inspect, argv, g_dir, &out);
+    marker_untouched();
+    ck_assert_ptr_nonnull(out);
+    ck_assert_msg(rc == want_rc, "exit %d: %s", rc, out);
+    ck_assert_msg(strstr(out, want), "%s not in: %s", want, out);
+    free(out);
+}
+
+START_TEST(default_argument_not_compiled)
+{
+    inspect_defarg(NULL, 0, "\"format\": \"torchscript-data\"");
+    inspect_defarg("torchscript", 1, "def forward");
+    inspect_defarg("torch-archive", 1, "--trust-code");
+    int n = 0;
+    enter_dir();
+    lg_status st = lg_torch_read_archive(hostile("defarg_writes.pt"), "torchscript",
+                                         lg_device_cpu(), count_tensor, &n);
+    marker_untouched();
+    ck_assert_int_eq(st, LG_E_FORMAT);
+    ck_assert_msg(strstr(lg_error_message(), "is code, not a declaration of tensors"), "%s",
+                  lg_error_message());
+    ck_assert_int_eq(n, 0);
+}
+END_TEST
+
 START_TEST(read_archive_refuses_code)
 {
     int n = 0;
@@ -414,6 +452,7 @@ int main(void)
     tcase_add_test(trusted, trusted_runs_confined);
     tcase_add_test(trusted, trusted_loads_without_printing);
     tcase_add_test(trusted, read_archive_refuses_code);
+    tcase_add_test(trusted, default_argument_not_compiled);
     suite_add_tcase(s, trusted);
 #endif
     int failed = tu_run_suite(s);

@@ -222,13 +222,18 @@ static lg_backend *torch_open(void)
     return b;
 }
 
-static lg_checkpoint *open_with(const char *path, lg_backend *b, const char *reader)
+static lg_checkpoint *open_opts(const char *path, lg_backend *b, const char *reader, int trust)
 {
-    lg_open_options o = {.reader = reader, .backend = b};
+    lg_open_options o = {.reader = reader, .backend = b, .trust_code = trust};
     lg_checkpoint *c = NULL;
     lg_status st = lg_checkpoint_open(path, &o, &c);
     ck_assert_msg(st == LG_OK, "%s: %s", lg_status_name(st), lg_error_message());
     return c;
+}
+
+static lg_checkpoint *open_with(const char *path, lg_backend *b, const char *reader)
+{
+    return open_opts(path, b, reader, 0);
 }
 
 static void assert_mps_refusal(const char *msg)
@@ -865,13 +870,18 @@ START_TEST(torchscript_fixture)
                                                    "mlp_script.pt"), "tensors");
     ck_assert(json_is_object(want));
     lg_backend *b = torch_open();
-    /* by magic bytes: torch-archive, which finds submodules and turns
-     * the checkpoint into a TorchScript one */
-    lg_checkpoint *c = open_with(path, b, NULL);
+    /* by magic bytes, trusted: torch-archive, which finds submodules and
+     * turns the checkpoint into a TorchScript one */
+    lg_checkpoint *c = open_opts(path, b, NULL, 1);
     ck_assert_str_eq(lg_checkpoint_format(c), "torchscript");
     assert_matches_manifest(c, want);
     lg_checkpoint_close(c);
-    c = open_with(path, b, "torchscript");
+    c = open_opts(path, b, "torchscript", 1);
+    assert_matches_manifest(c, want);
+    lg_checkpoint_close(c);
+    /* untrusted, its forward method is not compiled: read natively */
+    c = open_with(path, b, NULL);
+    ck_assert_str_eq(lg_checkpoint_format(c), "torchscript-data");
     assert_matches_manifest(c, want);
     lg_checkpoint_close(c);
     /* and into a store, directly on cpu */

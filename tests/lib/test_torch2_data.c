@@ -89,6 +89,15 @@ static lg_status open_file(const char *file, const char *reader, lg_backend *b,
     return lg_checkpoint_open(data_path(file), &o, c);
 }
 
+/* open_file, trusting the file's code (the repository's own files): a
+ * TorchScript module with methods is read by libtorch only so. */
+static lg_status open_trusted(const char *file, const char *reader, lg_backend *b,
+                              lg_checkpoint **c)
+{
+    lg_open_options o = {.reader = reader, .backend = b, .trust_code = 1};
+    return lg_checkpoint_open(data_path(file), &o, c);
+}
+
 /* ------------------------------------------------------------ native */
 
 /* By magic bytes, no backend: torch.save's zip, _save_parameters's zip
@@ -225,7 +234,7 @@ START_TEST(torch_reads_exactly)
 {
     lg_backend *b = torch_open();
     lg_checkpoint *c = NULL;
-    lg_status st = open_file(by_torch[_i].file, by_torch[_i].reader, b, &c);
+    lg_status st = open_trusted(by_torch[_i].file, by_torch[_i].reader, b, &c);
     ck_assert_msg(st == LG_OK, "libtorch %s: %s by %s: %s", lg_libtorch_version(),
                   by_torch[_i].file, by_torch[_i].reader ? by_torch[_i].reader : "magic",
                   lg_error_message());
@@ -261,10 +270,33 @@ static int check_read(void *ctx, const lg_named_data *t, lg_device where)
 static const struct {
     const char *file, *reader;
 } by_read[] = {
-    {"script.pt", "torchscript"},
     {"params.pt", "torch-params"},
     {"params.pt", "torch-pickle"},
 };
+
+/* Without trust, 2.x's scripted module (it has a forward method) is not
+ * compiled by libtorch: by its magic bytes it is read natively
+ * (torchscript-data), the same tensors; by name, and through
+ * lg_torch_read_archive, it is refused, naming the method. */
+START_TEST(script_untrusted)
+{
+    lg_backend *b = torch_open();
+    lg_checkpoint *c = NULL;
+    ck_assert_int_eq(open_file("script.pt", NULL, b, &c), LG_OK);
+    ck_assert_str_eq(lg_checkpoint_format(c), "torchscript-data");
+    assert_checkpoint("script.pt", c);
+    lg_checkpoint_close(c);
+    ck_assert_int_eq(open_file("script.pt", "torchscript", b, &c), LG_E_FORMAT);
+    ck_assert_ptr_nonnull(strstr(lg_error_message(), "def forward"));
+    ck_assert_ptr_nonnull(strstr(lg_error_message(), "--trust-code"));
+    read_ctx k = {"script.pt", 0};
+    ck_assert_int_eq(lg_torch_read_archive(data_path("script.pt"), "torchscript",
+                                           (lg_device){LG_DEV_CPU, 0}, check_read, &k),
+                     LG_E_FORMAT);
+    ck_assert_int_eq(k.seen, 0);
+    lg_backend_close(b);
+}
+END_TEST
 
 START_TEST(torch_read_archive_exactly)
 {
@@ -294,6 +326,7 @@ static Suite *torch2_suite(void)
     TCase *tt = tcase_create("libtorch");
     tcase_add_loop_test(tt, torch_reads_exactly, 0, sizeof by_torch / sizeof by_torch[0]);
     tcase_add_loop_test(tt, torch_read_archive_exactly, 0, sizeof by_read / sizeof by_read[0]);
+    tcase_add_test(tt, script_untrusted);
     suite_add_tcase(s, tt);
 #else
     fprintf(stderr, "torch2_data: libtorch readers not tested: this build has no libtorch\n");

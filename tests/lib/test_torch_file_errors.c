@@ -33,7 +33,9 @@
 static void open_refused(const char *file, lg_status want, const char *what)
 {
     lg_backend *b = open_torch();
-    lg_open_options o = {.reader = "torchscript", .backend = b};
+    /* these modules have a forward method: libtorch reads them only for a
+     * caller who trusts them (the repository's own files) */
+    lg_open_options o = {.reader = "torchscript", .backend = b, .trust_code = 1};
     lg_checkpoint *c = NULL;
     ck_assert_int_eq(lg_checkpoint_open(data(file), &o, &c), want);
     assert_msg_has(data(file));
@@ -41,10 +43,13 @@ static void open_refused(const char *file, lg_status want, const char *what)
     ck_assert_ptr_null(c);
     ck_assert_uint_eq(lg_backend_live_tensors(b), 0);
     lg_backend_close(b);
+    /* lg_torch_read_archive trusts nothing: the method is code libtorch
+     * would compile, refused before libtorch sees a byte */
     seen s = {0};
-    ck_assert_int_eq(lg_torch_read_archive(data(file), "torchscript", cpu, note, &s), want);
+    ck_assert_int_eq(lg_torch_read_archive(data(file), "torchscript", cpu, note, &s), LG_E_FORMAT);
     assert_msg_has(data(file));
-    assert_msg_has(what);
+    assert_msg_has("def forward");
+    ck_assert_int_eq(s.n, 0);
 }
 
 START_TEST(complex_dtype)
@@ -67,17 +72,13 @@ START_TEST(sparse_layout)
 END_TEST
 
 /* One element expanded to 16 GiB, in a file of 2 KB: refused before any
- * tensor is read or handed over, as the torch.save reader refuses it. */
+ * tensor is read or handed over, as the torch.save reader refuses it
+ * (lg_torch_read_archive refuses the file's forward method before). */
 START_TEST(expanded_past_the_claim_limit)
 {
     open_refused("expanded.pt", LG_E_FORMAT,
                  "tensor \"big\": the tensors up to it claim 17179869192 bytes, more than a "
                  "file of ");
-    assert_msg_has("views that repeat or expand a storage this much are refused");
-    seen s = {0};
-    ck_assert_int_eq(lg_torch_read_archive(data("expanded.pt"), "torchscript", cpu, note, &s),
-                     LG_E_FORMAT);
-    ck_assert_int_eq(s.n, 0); /* not even "w", listed first */
 }
 END_TEST
 

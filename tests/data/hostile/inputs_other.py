@@ -311,6 +311,14 @@ def torchscripts(m):
              "LG_E_FORMAT", "__setstate__", code=True)
     m.expect(D + "setstate_writes.pt", "inspect {} --json --reader torch-zip", 1, "LG_E_FORMAT",
              "__torch__", code=True)
+    # No __setstate__: forward's default argument writes the marker when
+    # libtorch compiles the module. By its magic bytes it is read natively
+    # (one tensor, nothing compiled); asked for libtorch's reader by name,
+    # refused (without the torch backend: that reader needs it).
+    m.expect(D + "defarg_writes.pt", "inspect {} --json", 0, "LG_OK", "-", code=True)
+    m.expect(D + "defarg_writes.pt", "load {} --device cpu --json", 0, "LG_OK", "-", code=True)
+    m.expect(D + "defarg_writes.pt", "inspect {} --json --reader torchscript", 1, "LG_E_FORMAT",
+             "-", code=True)
 
 
 def cases(m):

@@ -91,6 +91,31 @@ manifest["files"]["whole_module.pt"] = {"format": "torch-zip", "note":
                                         "refused": 'global "torch.nn.modules.linear Linear" is not allowed',
                                         "tensors": {}}
 
+# A TorchScript module that declares its tensors and nothing else (no
+# method: submodules of its own class, no nn.Linear): libtorch reads it
+# without compiling a function, so without --trust-code
+# (docs/limits.md); the upgrade suite's "script" file.
+class Holder(torch.nn.Module):
+    def __init__(self, rows, cols):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.randn(rows, cols))
+        self.register_buffer("scale", torch.randn(cols))
+
+
+class Declared(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc0 = Holder(4, 3)
+        self.fc1 = Holder(2, 4)
+
+
+declared = torch.jit.script(Declared())
+torch.jit.save(declared, f"{out}/script_declared.pt")
+manifest["files"]["script_declared.pt"] = {
+    "format": "torchscript", "note": "torch.jit.save of a module with submodules and no method",
+    "tensors": {k: digest(v) for k, v in list(declared.named_parameters()) +
+                list(declared.named_buffers())}}
+
 with open(f"{out}/manifest.json", "w") as f:
     json.dump(manifest, f, indent=1, sort_keys=True)
 print("wrote", sorted(os.listdir(out)))

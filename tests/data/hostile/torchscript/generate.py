@@ -17,6 +17,9 @@ and checks that it still holds zeros afterwards.
   setstate_bzip2.pt     rezipped with its code records in bzip2 (method 12)
   setstate_two_ends.pt  setstate_prints.pt with a second end of central
                         directory record inside the zip comment
+  defarg_writes.pt      no __setstate__: forward's default argument, which
+                        TorchScript's compiler evaluates when libtorch loads
+                        the file, writes the marker through torch.from_file
 """
 import io
 import struct
@@ -61,6 +64,34 @@ class Prints(torch.nn.Module):
         self.training = state[1]
 
 
+class Plain(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.ones(2, 2))
+
+    def forward(self, x: int = 3) -> int:
+        return x
+
+
+def defarg(dst):
+    """Plain, its default 3 made an expression that writes the marker;
+    every record stored, the .debug_pkl (source ranges) left out."""
+    torch.jit.save(torch.jit.script(Plain()), dst)
+    payload = 'torch.numel(torch.fill_(torch.from_file("setstate-marker", True, 4), 7.0))'
+    with zipfile.ZipFile(dst) as zin:
+        records = [(i, zin.read(i.filename)) for i in zin.infolist()]
+    with zipfile.ZipFile(dst, "w", zipfile.ZIP_STORED) as zout:
+        for info, data in records:
+            if info.filename.endswith(".debug_pkl"):
+                continue
+            if info.filename.endswith("code/__torch__.py"):
+                src = data.decode()
+                assert "x: int=3" in src, src
+                data = src.replace("x: int=3", "x: int=" + payload).encode()
+            zi = zipfile.ZipInfo(info.filename, date_time=info.date_time)
+            zout.writestr(zi, data)
+
+
 def rezip(src, dst, method_for):
     with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
         for info in zin.infolist():
@@ -74,6 +105,7 @@ def main():
     rezip("setstate_writes.pt", "setstate_stored.pt", lambda n: zipfile.ZIP_STORED)
     rezip("setstate_writes.pt", "setstate_bzip2.pt",
           lambda n: zipfile.ZIP_BZIP2 if "/code/" in n else zipfile.ZIP_STORED)
+    defarg("defarg_writes.pt")
     data = bytearray(open("setstate_prints.pt", "rb").read())
     # The real end record gains a comment that holds a copy of itself: a
     # reader that takes the last signature reads the copy.
