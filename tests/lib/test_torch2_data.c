@@ -89,14 +89,6 @@ static lg_status open_file(const char *file, const char *reader, lg_backend *b,
     return lg_checkpoint_open(data_path(file), &o, c);
 }
 
-/* open_file, trusting the file's code (the repository's own files): a
- * TorchScript module with methods is read by libtorch only so. */
-static lg_status open_trusted(const char *file, const char *reader, lg_backend *b,
-                              lg_checkpoint **c)
-{
-    lg_open_options o = {.reader = reader, .backend = b, .trust_code = 1};
-    return lg_checkpoint_open(data_path(file), &o, c);
-}
 
 /* ------------------------------------------------------------ native */
 
@@ -210,6 +202,15 @@ START_TEST(manifest_complete)
 END_TEST
 
 #ifdef LOADGATE_HAVE_TORCH
+
+/* open_file, trusting the file's code (the repository's own files): a
+ * TorchScript module with methods is read by libtorch only so. */
+static lg_status open_trusted(const char *file, const char *reader, lg_backend *b,
+                              lg_checkpoint **c)
+{
+    lg_open_options o = {.reader = reader, .backend = b, .trust_code = 1};
+    return lg_checkpoint_open(data_path(file), &o, c);
+}
 
 /* ----------------------------------------------------------- libtorch */
 
