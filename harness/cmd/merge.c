@@ -141,6 +141,10 @@ static int merge_inputs(hx_report *out, json_t *envs, char **inputs, int n)
         if (!out->run && in.run)
             out->run = json_incref(in.run);
         out->duration_s += in.duration_s;
+        /* one interrupted run makes the merged one interrupted: its cases
+         * not run are skips there too (docs/report.md) */
+        if (!out->interrupted[0] && in.interrupted[0])
+            snprintf(out->interrupted, sizeof out->interrupted, "%s", in.interrupted);
         int bad = merge_cases(out, ids, &in, inputs[i]);
         hx_report_free(&in);
         if (bad) {

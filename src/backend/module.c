@@ -96,7 +96,9 @@ static size_t candidates(char (*c)[LG_MODULE_PATH_MAX])
 {
     const char *env = getenv("LOADGATE_TORCH_MODULE");
     if (env && env[0]) {
-        snprintf(c[0], LG_MODULE_PATH_MAX, "%s", env);
+        /* a name without a slash is a file here, as stat and open take
+         * it; dlopen would look for it in the library path instead */
+        snprintf(c[0], LG_MODULE_PATH_MAX, "%s%s", strchr(env, '/') ? "" : "./", env);
         return 1;
     }
     size_t k = 0;
@@ -226,6 +228,14 @@ static void load_locked(void)
         i++;
     if (i == k) {
         not_found(c, k);
+        return;
+    }
+    if (strchr(c[i], '$')) {
+        /* dlopen reads $ORIGIN, $LIB and $PLATFORM in a path as
+         * substitutions: it would load another file than the one checked */
+        snprintf(module_error, sizeof module_error, "the torch module %s could not be loaded: "
+                 "its path holds '$', which dlopen reads as a substitution ($ORIGIN, $LIB); "
+                 "move or link the module to a path without one", c[i]);
         return;
     }
     void *h = dlopen(c[i], RTLD_NOW | RTLD_LOCAL);

@@ -32,6 +32,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -145,7 +146,14 @@ bool from_scalar(at::ScalarType s, lg_dtype *out)
 c10::Device to_device(lg_device d)
 {
     switch (d.type) {
-    case LG_DEV_CUDA: return c10::Device(c10::DeviceType::CUDA, (c10::DeviceIndex)d.index);
+    case LG_DEV_CUDA:
+        // c10::DeviceIndex is 8 bits in libtorch 1.13 (16 from 2.3): a
+        // larger index would wrap (cuda:255 to -1, the current device)
+        if (d.index < 0 || d.index > std::numeric_limits<c10::DeviceIndex>::max())
+            throw std::out_of_range("cuda:" + std::to_string(d.index) + ": libtorch " +
+                                    TORCH_VERSION + " numbers devices up to " +
+                                    std::to_string(std::numeric_limits<c10::DeviceIndex>::max()));
+        return c10::Device(c10::DeviceType::CUDA, (c10::DeviceIndex)d.index);
     case LG_DEV_MPS: return c10::Device(c10::DeviceType::MPS);
     default: return c10::Device(c10::DeviceType::CPU);
     }

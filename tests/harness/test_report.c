@@ -459,6 +459,22 @@ START_TEST(merge_shards)
     ck_assert_int_eq(hx_report_load(out, &m), LG_OK);
     ck_assert_uint_eq(json_array_size(m.cases), 2);
     ck_assert_str_eq(hx_json_get_str(json_array_get(m.cases, 1), "status"), "pass");
+    ck_assert_str_eq(m.interrupted, "");
+    hx_report_free(&m);
+
+    /* one interrupted shard makes the merged run interrupted, with its
+     * reason in the summary (it was dropped before) */
+    hx_report p;
+    ck_assert_int_eq(hx_report_load(c, &p), LG_OK);
+    snprintf(p.interrupted, sizeof p.interrupted, "interrupted by SIGINT");
+    ck_assert_int_eq(hx_report_write_json(&p, c), 0);
+    hx_report_free(&p);
+    merge(out, b, c, NULL);
+    ck_assert_int_eq(hx_report_load(out, &m), LG_OK);
+    ck_assert_str_eq(m.interrupted, "interrupted by SIGINT");
+    json_t *s = hx_report_summary(&m);
+    ck_assert(json_is_true(json_object_get(s, "interrupted")));
+    json_decref(s);
     hx_report_free(&m);
     hx_report_free(&r);
 }

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -237,6 +238,58 @@ START_TEST(test_module_foreign)
 }
 END_TEST
 
+/* A name without a slash is the file in the working folder, as the
+ * checks that read its stamp take it (dlopen alone would search the
+ * library path): here a library that is no module, found and named. */
+static int relative_work(void *ctx)
+{
+    if (chdir((const char *)ctx) != 0)
+        return 1;
+    setenv("LOADGATE_TORCH_MODULE", "foreign.so", 1);
+    if (lg_torch_module_load() != LG_E_BACKEND)
+        return 2;
+    fprintf(stderr, "test_module: relative: %s\n", lg_error_message());
+    return strstr(lg_error_message(), "./foreign.so is not a loadgate torch module") ? 0 : 3;
+}
+
+START_TEST(test_module_relative_name)
+{
+    const char *dir = tu_tmpdir();
+    size_t n = 0;
+    void *so = tu_read(LG_BINARY_DIR "/libloadgate.so", &n);
+    ck_assert_ptr_nonnull(so);
+    ck_assert_int_eq(tu_write(tu_path(dir, "foreign.so"), so, n), 0);
+    free(so);
+    int rc = in_child(relative_work, (void *)dir);
+    ck_assert_msg(rc == 0, "child failed at step %d", rc);
+    tu_rmtree(dir);
+}
+END_TEST
+
+/* A path with '$' would be another file to dlopen ($LIB, $ORIGIN are
+ * substituted): refused, saying so, before dlopen. */
+static int dollar_work(void *ctx)
+{
+    setenv("LOADGATE_TORCH_MODULE", (const char *)ctx, 1);
+    if (lg_torch_module_load() != LG_E_BACKEND)
+        return 1;
+    return strstr(lg_error_message(), "holds '$'") ? 0 : 2;
+}
+
+START_TEST(test_module_dollar_refused)
+{
+    const char *dir = tu_tmpdir();
+    char sub[1200], path[1300];
+    snprintf(sub, sizeof sub, "%s", tu_path(dir, "m$LIB"));
+    ck_assert_int_eq(mkdir(sub, 0700), 0);
+    snprintf(path, sizeof path, "%s/libloadgate-torch.so", sub);
+    ck_assert_int_eq(tu_write(path, "not an ELF file\n", 16), 0);
+    int rc = in_child(dollar_work, (void *)path);
+    ck_assert_msg(rc == 0, "child failed at step %d", rc);
+    tu_rmtree(dir);
+}
+END_TEST
+
 /* The build tree's module is found beside the program, and its stamp
  * gives the libtorch version before it is loaded; the torch backend then
  * maps it (the check above can fail). */
@@ -317,6 +370,8 @@ int main(void)
 #ifdef LOADGATE_HAVE_TORCH
     tcase_add_test(tc, test_module_broken);
     tcase_add_test(tc, test_module_foreign);
+    tcase_add_test(tc, test_module_relative_name);
+    tcase_add_test(tc, test_module_dollar_refused);
     tcase_add_test(tc, test_module_stamp_read_not_loaded);
     tcase_add_test(tc, test_module_present);
 #endif

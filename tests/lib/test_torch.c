@@ -509,6 +509,24 @@ START_TEST(read_archive_onto_mps)
 }
 END_TEST
 
+/* A cuda index past what libtorch's c10::DeviceIndex holds (127 in 1.13)
+ * is refused, naming it: cast, cuda:255 was -1, the current device. */
+START_TEST(read_archive_cuda_index_past_libtorch)
+{
+    sample s;
+    const char *path = sample_write("index.ot", &s);
+    lg_device d;
+    ck_assert_int_eq(lg_device_parse("cuda:255", &d), LG_OK);
+    int n = 0;
+    ck_assert_int_eq(lg_torch_read_archive(path, "torch-archive", d, count_tensor, &n),
+                     LG_E_DEVICE);
+    ck_assert_msg(strstr(lg_error_message(), "cuda:255: libtorch") &&
+                  strstr(lg_error_message(), "numbers devices up to"), "%s",
+                  lg_error_message());
+    ck_assert_int_eq(n, 0);
+}
+END_TEST
+
 typedef struct {
     const sample *s;
     int seen, stop_after;
@@ -984,6 +1002,7 @@ static Suite *torch_suite(void)
     TCase *mpsc = tcase_create("mps");
     tcase_add_test(mpsc, mps_direct_refused);
     tcase_add_test(mpsc, read_archive_onto_mps);
+    tcase_add_test(mpsc, read_archive_cuda_index_past_libtorch);
     suite_add_tcase(s, mpsc);
     TCase *store = tcase_create("store");
     tcase_add_test(store, store_load_each_policy);
