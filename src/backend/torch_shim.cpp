@@ -37,6 +37,7 @@
 #include <memory>
 #include <mutex>
 #include <new>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 #include <cerrno>
@@ -284,6 +285,7 @@ struct lgt_archive {
     std::vector<std::string> names;
     std::vector<at::Tensor> tensors;
     std::vector<bool> taken;
+    std::set<const void *> handed; // the storages already handed over
     bool modules = false;
 };
 

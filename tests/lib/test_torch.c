@@ -509,6 +509,49 @@ START_TEST(read_archive_onto_mps)
 }
 END_TEST
 
+/* script_tied.pt: enc.weight and dec.weight are one parameter in the file
+ * (tied weights), rows a buffer expanded from one row. Loaded through
+ * libtorch into a cpu store under every policy that hands libtorch's
+ * tensors over, each variable owns its bytes: filling enc.weight leaves
+ * dec.weight as it was, and rows can be filled. */
+START_TEST(tied_weights_handed_apart)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/tests/data/interop/script_tied.pt", tu_source_dir());
+    static const lg_policy pols[] = {LG_POLICY_DIRECT, LG_POLICY_STAGED};
+    for (size_t k = 0; k < sizeof pols / sizeof pols[0]; k++) {
+        lg_backend *b = torch_open();
+        lg_checkpoint *c = open_with(path, b, NULL);
+        ck_assert_str_eq(lg_checkpoint_format(c), "torchscript"); /* libtorch's reader */
+        lg_store *st = NULL;
+        ck_assert_int_eq(lg_store_new(b, cpu, &st), LG_OK);
+        for (size_t i = 0; i < lg_checkpoint_count(c); i++) {
+            const lg_tensor_info *t = lg_checkpoint_tensor(c, i);
+            ck_assert_int_eq(lg_store_add(st, t->name, t->dtype, t->ndim, t->shape), LG_OK);
+        }
+        lg_checkpoint_close(c);
+        lg_load_options o;
+        lg_load_options_init(&o);
+        o.policy = pols[k];
+        ck_assert_msg(lg_store_load(st, path, &o, NULL) == LG_OK, "%s", lg_error_message());
+        size_t enc = lg_store_find(st, "enc.weight"), dec = lg_store_find(st, "dec.weight");
+        float before[12], after[12], zeros[12] = {0};
+        lg_device where;
+        ck_assert_int_eq(lg_store_read(st, dec, before, sizeof before, &where), LG_OK);
+        ck_assert_int_eq(lg_store_fill(st, "enc.weight", zeros, sizeof zeros), LG_OK);
+        ck_assert_int_eq(lg_store_read(st, dec, after, sizeof after, &where), LG_OK);
+        ck_assert_msg(!memcmp(before, after, sizeof after), "dec.weight changed with enc.weight");
+        ck_assert_int_eq(lg_store_read(st, enc, after, sizeof after, &where), LG_OK);
+        ck_assert(!memcmp(after, zeros, sizeof zeros));
+        ck_assert_msg(lg_store_fill(st, "rows", zeros, sizeof zeros) == LG_OK, "%s",
+                      lg_error_message());
+        lg_store_free(st);
+        ck_assert_uint_eq(lg_backend_live_tensors(b), 0);
+        lg_backend_close(b);
+    }
+}
+END_TEST
+
 /* A cuda index past what libtorch's c10::DeviceIndex holds (127 in 1.13)
  * is refused, naming it: cast, cuda:255 was -1, the current device. */
 START_TEST(read_archive_cuda_index_past_libtorch)
@@ -1009,6 +1052,7 @@ static Suite *torch_suite(void)
     tcase_add_test(store, store_load_shape_mismatch);
     tcase_add_test(store, store_load_convert);
     tcase_add_test(store, torchscript_fixture);
+    tcase_add_test(store, tied_weights_handed_apart);
     suite_add_tcase(s, store);
     TCase *faults = tcase_create("faults");
     tcase_add_test(faults, injected_faults);

@@ -116,6 +116,27 @@ manifest["files"]["script_declared.pt"] = {
     "tensors": {k: digest(v) for k, v in list(declared.named_parameters()) +
                 list(declared.named_buffers())}}
 
+# The same, with a parameter under two names (tied weights) and a buffer
+# expanded from one row (stride 0): libtorch hands them over sharing
+# storage, which loadgate's torch backend copies apart (docs/boundary.md).
+class Tied(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.enc = Holder(3, 4)
+        self.dec = Holder(3, 4)
+        self.dec.weight = self.enc.weight
+        self.register_buffer("rows", torch.randn(1, 4).expand(3, 4))
+
+
+tied = torch.jit.script(Tied())
+torch.jit.save(tied, f"{out}/script_tied.pt")
+manifest["files"]["script_tied.pt"] = {
+    "format": "torchscript", "note": "a parameter under two names, a buffer expanded from one row",
+    "tensors": {k: digest(v) for k, v in [("enc.weight", tied.enc.weight),
+                                          ("enc.scale", tied.enc.scale),
+                                          ("dec.weight", tied.dec.weight),
+                                          ("dec.scale", tied.dec.scale), ("rows", tied.rows)]}}
+
 with open(f"{out}/manifest.json", "w") as f:
     json.dump(manifest, f, indent=1, sort_keys=True)
 print("wrote", sorted(os.listdir(out)))
