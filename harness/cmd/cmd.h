@@ -53,6 +53,10 @@ void hx_sha256_hex(const void *p, size_t n, char *hex);
 /* A JSON array of the dims (jansson json_t *, as void * to keep jansson
  * out of this header). */
 struct json_t;
+/* The ids of s not given before among *seen (a JSON object, made on the
+ * first call; the caller frees it): each one given again is reported on
+ * stderr as FILE:LINE:COL with where it was first. How many were. */
+int hx_cmd_ids_check(struct json_t **seen, const struct hx_suite *s);
 struct json_t *hx_shape_json(int ndim, const int64_t *shape);
 
 /* ------------------------------------------ CLI conventions (docs/cli.md) */

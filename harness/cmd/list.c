@@ -5,6 +5,7 @@
 #include "cmd/cmd.h"
 #include "util/error.h"
 
+#include <jansson.h>
 #include <stdio.h>
 
 static const char list_usage[] =
@@ -51,12 +52,15 @@ static int list_main(int argc, char **argv)
     if (hx_args_count(&a) == 0)
         return hx_args_error(&a, "no case file given");
     size_t index = 0, selected = 0;
+    json_t *ids = NULL;
     for (int f = a.next; f < argc; f++) {
         hx_suite s;
         if (hx_cmd_suite_load(argv[f], NULL, &s)) {
             rc = 2;
             continue;
         }
+        if (hx_cmd_ids_check(&ids, &s))
+            rc = 2;
         for (size_t i = 0; i < s.ncases; i++, index++)
             if (hx_case_selected(&s.cases[i], index, pattern, shard_i, shard_n)) {
                 printf("%s\n", s.cases[i].id);
@@ -64,6 +68,7 @@ static int list_main(int argc, char **argv)
             }
         hx_suite_free(&s);
     }
+    json_decref(ids);
     if (fflush(stdout) != 0)
         rc = 2;
     return rc ? rc : hx_cmd_selection_rc("list", selected, pattern, rc);

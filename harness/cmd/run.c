@@ -214,9 +214,11 @@ static void print_progress(void *ctx, const hx_progress *p)
 static int load_suites(const run_args *a, const char *cache, hx_suite *suites)
 {
     int bad = 0;
+    json_t *ids = NULL;
     for (int f = 0; f < a->nfiles; f++)
-        if (hx_cmd_suite_load(a->files[f], cache, &suites[f]))
+        if (hx_cmd_suite_load(a->files[f], cache, &suites[f]) || hx_cmd_ids_check(&ids, &suites[f]))
             bad = 1;
+    json_decref(ids);
     return bad;
 }
 

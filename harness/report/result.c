@@ -6,6 +6,7 @@
 #include "util/json.h"
 
 #include <inttypes.h>
+#include <limits.h>
 
 /* Sets o[key] = v, taking v; -1 when v is NULL (out of memory). */
 static int put(json_t *o, const char *key, json_t *v)
@@ -95,7 +96,7 @@ static int put_corruption(json_t *r, const hx_case *c)
         return 0;
     hx_corrupt label = c->corrupt;
     hx_corrupt_label(&label);
-    int bad = put(r, "corrupt", json_string(label.label));
+    int bad = put(r, "corrupt", hx_json_str(label.label));
     bad |= put(r, "corrupt_class",
                json_string(hx_corrupt_class_name(hx_corrupt_class_of(&c->corrupt))));
     return bad;
@@ -112,7 +113,9 @@ json_t *hx_result_make(const hx_case *c, const char *id, size_t index, const cha
     bad |= put(r, "suite", hx_json_str(c->suite));
     bad |= put(r, "name", hx_json_str(c->name));
     bad |= put(r, "index", json_integer((json_int_t)index));
-    bad |= put(r, "source", json_sprintf("%s:%d", c->src ? c->src : "?", c->line));
+    char src[PATH_MAX + 24]; /* the file's name need not be UTF-8: hx_json_str mends it */
+    snprintf(src, sizeof src, "%s:%d", c->src ? c->src : "?", c->line);
+    bad |= put(r, "source", hx_json_str(src));
     bad |= put(r, "params", params_json(c, k));
     bad |= put(r, "tags", tags_json(c));
     bad |= put(r, "status", json_string(hx_status_name(st)));
