@@ -207,12 +207,28 @@ void hx_case_free(hx_case *h)
     memset(h, 0, sizeof *h);
 }
 
+/* Does pattern hold a case id's parameters, "[...=...]"? Then it is an id
+ * (or part of one) copied from a report, and its brackets are not a glob's
+ * class: as one, "[policy=via-cpu,...]" would match any one of its
+ * characters, and select other cases. */
+static int id_like(const char *pattern)
+{
+    const char *open = strchr(pattern, '[');
+    if (!open)
+        return 0;
+    const char *close = strchr(open, ']');
+    const char *eq = strchr(open, '=');
+    return eq && (!close || eq < close);
+}
+
 /* A substring, or a glob that matches anywhere (as if between two *). */
 static int matches(const char *pattern, const char *s)
 {
     char glob[1024];
     if (strstr(s, pattern))
         return 1;
+    if (id_like(pattern))
+        return 0;
     if (snprintf(glob, sizeof glob, "*%s*", pattern) >= (int)sizeof glob)
         return fnmatch(pattern, s, 0) == 0;
     return fnmatch(glob, s, 0) == 0;

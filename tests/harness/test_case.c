@@ -931,6 +931,13 @@ START_TEST(test_select_pattern)
     ck_assert(hx_case_selected(mps, 1, "p?licy", 0, 0));
     ck_assert(hx_case_selected(mps, 1, "s/load[device=mps]", 0, 0)); /* an id as given */
     ck_assert(hx_case_selected(other, 2, "s/other", 0, 0));
+    /* an id's brackets are not a glob's class: as one, "[device=mps]"
+     * matched any of its letters ("s/load[device=mps]" selected cpu's
+     * case through the "c" of "device") */
+    ck_assert(!hx_case_selected(cpu, 0, "s/load[device=mps]", 0, 0));
+    ck_assert(!hx_case_selected(cpu, 0, "load[device=mps", 0, 0));
+    ck_assert(hx_case_selected(cpu, 0, "load[cd]", 0, 0) == 0); /* a glob class: no match */
+    ck_assert(hx_case_selected(cpu, 0, "s/load[[]device=c*", 0, 0)); /* [[] globs a [ */
     hx_suite_free(&s);
 }
 END_TEST
