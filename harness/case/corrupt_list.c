@@ -3,6 +3,7 @@
  * over every byte or bit of the case's file). */
 #define _POSIX_C_SOURCE 200809L /* strdup */
 #include "case/parse.h"
+#include "util/digest.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -246,6 +247,7 @@ static int parse_zero(cf_ctx *c, yaml_node_t *n, cf_corrs *l, int *expanded)
 static int splice_source(cf_ctx *c, yaml_node_t *n, hx_corrupt *x)
 {
     hx_file f;
+    const char *fixture = NULL;
     memset(&f, 0, sizeof f);
     if (n->type == YAML_MAPPING_NODE) {
         if (cf_parse_file_def(c, n, "splice.from", "inline", &f)) {
@@ -267,14 +269,30 @@ static int splice_source(cf_ctx *c, yaml_node_t *n, hx_corrupt *x)
             cf_oom(c);
             return -1;
         }
-        snprintf(x->from_name, sizeof x->from_name, "%s", s);
+        fixture = s;
     }
-    if (f.kind == HX_FILE_PATH && !x->from_name[0]) {
+    /* The name in the label, so that two sources never share one: a
+     * fixture's name or the path's last part, cut to 22 bytes and given a
+     * digest of the whole when it is longer than fits; an inline source,
+     * a digest of its spec as flattened for ids. */
+    char *spec = NULL;
+    const char *name = fixture;
+    if (!name && f.kind == HX_FILE_PATH) {
         const char *slash = strrchr(f.path, '/');
-        snprintf(x->from_name, sizeof x->from_name, "%s", slash ? slash + 1 : f.path);
-    } else if (!x->from_name[0]) {
-        snprintf(x->from_name, sizeof x->from_name, "inline");
+        name = slash ? slash + 1 : f.path;
+    } else if (!name && !(spec = cf_render(c, n))) {
+        cf_file_free(&f);
+        return -1;
     }
+    if (spec)
+        snprintf(x->from_name, sizeof x->from_name, "inline-%08" PRIx32,
+                 (uint32_t)hx_digest(spec, strlen(spec)));
+    else if (strlen(name) > HX_SPLICE_NAME_MAX)
+        snprintf(x->from_name, sizeof x->from_name, "%.22s~%08" PRIx32, name,
+                 (uint32_t)hx_digest(name, strlen(name)));
+    else
+        snprintf(x->from_name, sizeof x->from_name, "%s", name);
+    free(spec);
     int rc = 0;
     if (c->scratch) {
         rc = 0;

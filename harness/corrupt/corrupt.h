@@ -16,6 +16,9 @@ typedef enum {
     HX_CORRUPT_TORCH_ZIP    /* a named edit of a torch.save zip archive (corrupt.h) */
 } hx_corrupt_kind;
 
+/* The longest name a splice's source has in a case id's label. */
+#define HX_SPLICE_NAME_MAX 31
+
 /* One concrete corruption (lists are expanded into one case each). */
 typedef struct {
     hx_corrupt_kind kind;
@@ -24,13 +27,16 @@ typedef struct {
     int bit;           /* flip: bit 0..7 at offset a; -1 = every bit of the byte */
     int random;        /* flip random: count (a), seed */
     uint64_t seed;
-    char label[64];    /* the value as it appears in the case id */
+    char label[112];   /* the value as it appears in the case id: room for
+                          every label whole (a splice's at most 108 bytes) */
     /* splice: bytes [a, b) of the file `from` are written at offset `at` of
      * the case's file (inserted when `insert`); `from` is owned by the case
      * (hx_case_copy / hx_case_free), `from_name` is the fixture's name or
-     * the path's last part, for the label. */
+     * the path's last part, or "inline-" and a digest of an inline
+     * source's spec, for the label; a longer name than fits is cut and
+     * given a digest of the whole (hx_splice_name). */
     char *from;
-    char from_name[32];
+    char from_name[HX_SPLICE_NAME_MAX + 1];
     int64_t at;
     int at_half;
     int insert;

@@ -563,13 +563,14 @@ START_TEST(test_case_language)
                   "        - {from: other, range: [0, -1], insert: true}\n"
                   "        - {from: {path: data/x.bin}, range: [0, 1], at: -1}\n"
                   "        - {from: {generate: {tensors: 1}}, range: [0, 8]}\n"
+                  "        - {from: {generate: {tensors: 2}}, range: [0, 8]}\n"
                   "  - name: tz\n    file: small\n    corrupt: {torch_zip: all}\n"
                   "  - name: tz1\n    file: small\n    corrupt: {torch_zip: crc-mismatch}\n"
                   "  - name: tz2\n    file: small\n"
                   "    corrupt: {torch_zip: [missing-data-pkl, pickle-huge-size]}\n",
                   &s);
     ck_assert_msg(rc == 0, "%s", errs);
-    ck_assert_uint_eq(s.ncases, 33 + 1 + 2 + 1 + 3 + 14 + 1 + 2);
+    ck_assert_uint_eq(s.ncases, 33 + 1 + 2 + 1 + 4 + 14 + 1 + 2);
     /* torch_zip: all is every mutation but missing-data-pkl (its status needs
      * the torch-zip reader named) */
     const hx_case *c = find(&s, "s/tz[corrupt=torch_zip:eocd-missing]");
@@ -602,13 +603,49 @@ START_TEST(test_case_language)
     ck_assert_int_eq(c->corrupt.insert, 1);
     c = find(&s, "s/sps[corrupt=splice:x.bin:0:1@-1]");
     ck_assert_ptr_nonnull(strstr(c->corrupt.from, "/data/x.bin"));
-    find(&s, "s/sps[corrupt=splice:inline:0:8@0]");
+    /* two inline sources: each named by a digest of its spec, so their
+     * ids differ (both were "inline" before, one id twice) */
+    const char *inl[2] = {NULL, NULL};
+    for (size_t i = 0; i < s.ncases; i++)
+        if (!strncmp(s.cases[i].id, "s/sps[corrupt=splice:inline-", 28)) {
+            ck_assert_ptr_null(inl[1]);
+            inl[inl[0] != NULL] = s.cases[i].id;
+            ck_assert_uint_eq(strlen(s.cases[i].id), 28 + 8 + strlen(":0:8@0]"));
+        }
+    ck_assert(inl[0] && inl[1] && strcmp(inl[0], inl[1]));
     /* the source path is the case's own: copies own a copy */
     hx_case copy;
     ck_assert_int_eq(hx_case_copy(&copy, c), 0);
     ck_assert_ptr_ne(copy.corrupt.from, c->corrupt.from);
     ck_assert_str_eq(copy.corrupt.from, c->corrupt.from);
     hx_case_free(&copy);
+    hx_suite_free(&s);
+}
+END_TEST
+
+/* Two splice sources whose names share their first 31 bytes: each is cut
+ * and given a digest of the whole name, so their ids differ (both were cut
+ * to one name before, and the file refused as giving one id twice); and a
+ * label is never cut (room for three 20-digit offsets and :insert). */
+START_TEST(test_splice_labels_whole)
+{
+    hx_suite s;
+    int rc = load("suite: s\nfixtures:\n"
+                  "  small: {generate: {tensors: 2, shape: [2, 2], seed: 1}}\n"
+                  "  reference_checkpoint_from_release_a: {generate: {tensors: 1, seed: 3}}\n"
+                  "  reference_checkpoint_from_release_b: {generate: {tensors: 1, seed: 4}}\n"
+                  "cases:\n  - name: sp\n    file: small\n    corrupt:\n      splice:\n"
+                  "        - {from: reference_checkpoint_from_release_a, range: [0, 8]}\n"
+                  "        - {from: reference_checkpoint_from_release_b, range: [0, 8]}\n"
+                  "        - {from: small, range: [-100000, -90000], at: -1234567890}\n"
+                  "        - {from: small, range: [-100000, -90000], at: -1234567890, "
+                  "insert: true}\n",
+                  &s);
+    ck_assert_msg(rc == 0, "%s", errs);
+    ck_assert_uint_eq(s.ncases, 4);
+    ck_assert_ptr_nonnull(strstr(s.cases[0].id, "splice:reference_checkpoint_f~"));
+    ck_assert_str_ne(s.cases[0].id, s.cases[1].id);
+    ck_assert_str_eq(s.cases[3].corrupt.label, "splice:small:-100000:-90000@-1234567890:insert");
     hx_suite_free(&s);
 }
 END_TEST
@@ -666,6 +703,7 @@ static Suite *corrupt_suite(void)
     tcase_add_test(tc, test_source_kept_until_changed);
     tcase_add_test(tc, test_splice_apply);
     tcase_add_test(tc, test_case_language);
+    tcase_add_test(tc, test_splice_labels_whole);
     tcase_add_test(tc, test_case_language_errors);
     suite_add_tcase(s, tc);
     return s;
