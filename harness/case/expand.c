@@ -82,6 +82,23 @@ static int add_param(hx_case *h, const char *key, const char *value)
     return p[h->nparams - 1].key && p[h->nparams - 1].value ? 0 : -1;
 }
 
+/* v into the id, its control characters (a newline, an escape) written
+ * as \xNN: an id is one line of `harness list`, and prints as it is. */
+static void add_id_value(cf_sb *b, const char *v)
+{
+    char esc[5], one[2] = {0, 0};
+    for (; *v; v++) {
+        unsigned char ch = (unsigned char)*v;
+        if (ch < 0x20 || ch == 0x7f) {
+            snprintf(esc, sizeof esc, "\\x%02x", ch);
+            cf_sb_add(b, esc);
+        } else {
+            one[0] = (char)ch;
+            cf_sb_add(b, one);
+        }
+    }
+}
+
 /* suite/name[k=v,...] */
 static int make_id(hx_case *h)
 {
@@ -93,7 +110,7 @@ static int make_id(hx_case *h)
         cf_sb_add(&b, i ? "," : "[");
         cf_sb_add(&b, h->params[i].key);
         cf_sb_add(&b, "=");
-        cf_sb_add(&b, h->params[i].value);
+        add_id_value(&b, h->params[i].value);
     }
     if (h->nparams)
         cf_sb_add(&b, "]");

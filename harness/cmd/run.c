@@ -178,7 +178,12 @@ static int load_rerun(const char *path, json_t **ids)
     json_array_foreach(r.cases, i, c) {
         if (bad || !hx_status_not_ok(hx_case_status(c)))
             continue;
-        char *base = hx_base_id(hx_json_get_str(c, "id"));
+        /* a sweep's run is selected by its case's id: only a run that
+         * says it is one (params.k), so that a value of the id's own that
+         * ends in ",k=N" is not cut off */
+        const char *id = hx_json_get_str(c, "id");
+        char *base = json_object_get(json_object_get(c, "params"), "k") ? hx_base_id(id)
+                                                                        : strdup(id ? id : "");
         bad = !base || json_object_set_new(*ids, base, json_true());
         free(base);
     }

@@ -910,6 +910,22 @@ START_TEST(test_shards)
 }
 END_TEST
 
+/* A value with control characters (a newline, an escape) is written into
+ * the id as \xNN: an id is one line of `harness list`, and prints as it
+ * is (the newline split an id over two lines before). */
+START_TEST(test_id_control_characters)
+{
+    hx_suite s;
+    load_ok("suite: s\n" FIX "cases:\n  - name: m\n    file: small\n"
+            "    matrix: {description: [\"a\\nb\", \"c\\x1b[31m\"]}\n",
+            &s);
+    ck_assert_uint_eq(s.ncases, 2);
+    ck_assert_str_eq(s.cases[0].id, "s/m[description=a\\x0ab]");
+    ck_assert_str_eq(s.cases[1].id, "s/m[description=c\\x1b[31m]");
+    hx_suite_free(&s);
+}
+END_TEST
+
 START_TEST(test_select_pattern)
 {
     hx_suite s;
@@ -1109,6 +1125,7 @@ static Suite *case_suite(void)
     tcase_add_test(tc, test_case_copy);
     tcase_add_test(tc, test_shards);
     tcase_add_test(tc, test_select_pattern);
+    tcase_add_test(tc, test_id_control_characters);
     tcase_add_test(tc, test_generate_size_limit);
     tcase_add_test(tc, test_generate_size_limit_cmds);
     tcase_add_test(tc, test_cmd_exit_codes);

@@ -462,6 +462,23 @@ START_TEST(rerun_failed)
     doc = report_of(again);
     ck_assert_int_eq(summary_count(doc, "total"), 0);
     json_decref(doc);
+    /* a failed case whose id ends in a value ",k=1" (not a sweep's run):
+     * rerun as itself, not cut to a case that does not exist (it was
+     * dropped, and the rerun passed with no case) */
+    static const char kv_yaml[] = "suite: kv\n"
+                                  "defaults: {backend: sim, device: mps, file: small}\n" FIXTURES
+                                  "cases:\n"
+                                  "  - name: a\n"
+                                  "    matrix: {description: [\"model,k=1\"]}\n"
+                                  "    expect: {outcome: error}\n";
+    const char *kv = write_suite("rr-kv.yaml", kv_yaml), *out4 = out_dir("rr4");
+    ck_assert_int_eq(run(kv, "-o", out4, NULL), 1);
+    snprintf(prev, sizeof prev, "%s", tu_path(out4, "report.json"));
+    ck_assert_int_eq(run(kv, "-o", again, "--rerun-failed", prev, NULL), 1);
+    doc = report_of(again);
+    ck_assert_int_eq(summary_count(doc, "total"), 1);
+    ck_assert_str_eq(status_of(doc, "kv/a[description=model,k=1]"), "fail");
+    json_decref(doc);
 }
 END_TEST
 
