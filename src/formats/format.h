@@ -146,7 +146,7 @@ int lg__zip_layout(const unsigned char *map, size_t n, uint64_t size);
  * one method torch::jit::load calls, and its TorchScript only declares
  * (lg__archive_declares_only). Else LG_E_FORMAT saying why. */
 lg_status lg__archive_runs_no_code(const lg_checkpoint *c);
-/* Part of it: every record under <folder>/code/ only declares (imports,
+/* Part of it: every record named *.py only declares (imports,
  * classes listing their tensors, annotations, literal constants), since
  * compiling a function evaluates its parameters' defaults. */
 lg_status lg__archive_declares_only(const lg_checkpoint *c);

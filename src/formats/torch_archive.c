@@ -493,7 +493,7 @@ static size_t first_code_line(const char *p, size_t n, const char **at, size_t *
     return 0;
 }
 
-/* Every record under <folder>/code/ declares only (above): LG_OK, or
+/* Every record named *.py (any case, any folder) declares only (above): LG_OK, or
  * LG_E_FORMAT naming the record and the first line that does more. */
 lg_status lg__archive_declares_only(const lg_checkpoint *c)
 {
@@ -503,13 +503,15 @@ lg_status lg__archive_declares_only(const lg_checkpoint *c)
         return st;
     for (size_t i = 0; i < z.n && st == LG_OK; i++) {
         const lg__zip_entry *e = &z.e[i];
-        const char *slash = memchr(e->name, '/', e->nlen);
-        size_t rest = slash ? e->nlen - (size_t)(slash + 1 - e->name) : 0;
         int nlen = (int)(e->nlen > 256 ? 256 : e->nlen);
-        /* the sources libtorch compiles; the .debug_pkl beside them are
-         * source ranges, unpickled by libtorch's reader of them */
-        if (rest < 5 || memcmp(slash + 1, "code/", 5) || e->nlen < 3 ||
-            memcmp(e->name + e->nlen - 3, ".py", 3))
+        /* The sources libtorch compiles: every record whose name ends in
+         * .py, wherever it lies and in any case, since libtorch finds
+         * "code/__torch__.py" ignoring case (miniz) and its folder could
+         * be spelled otherwise. The .debug_pkl beside them are source
+         * ranges, unpickled by libtorch's reader of them. */
+        if (e->nlen < 3 || e->name[e->nlen - 3] != '.' ||
+            lg__ascii_lower(e->name[e->nlen - 2]) != 'p' ||
+            lg__ascii_lower(e->name[e->nlen - 1]) != 'y')
             continue;
         /* libtorch's writer deflates its code records: inflated here, each
          * at most DECL_RECORD_MAX (deflate's ratio bounds the work) */

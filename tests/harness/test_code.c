@@ -383,10 +383,10 @@ static int count_tensor(void *ctx, const lg_named_data *t, lg_device where)
  * (torchscript-data, its one tensor); asked for libtorch's reader by
  * name, and through lg_torch_read_archive, it is refused, naming the
  * line. The marker keeps its zeros on every route. */
-static void inspect_defarg(const char *reader, int want_rc, const char *want)
+static void inspect_defarg(const char *file, const char *reader, int want_rc, const char *want)
 {
     char *out = NULL;
-    char *argv[] = {"inspect", (char *)hostile("defarg_writes.pt"), "--json", "--backend",
+    char *argv[] = {"inspect", (char *)hostile(file), "--json", "--backend",
                     "torch", reader ? "--reader" : NULL, (char *)reader, NULL};
     enter_dir();
     int rc = tu_run_cmd(hx_cmd_inspect, argv, g_dir, &out);
@@ -397,20 +397,25 @@ static void inspect_defarg(const char *reader, int want_rc, const char *want)
     free(out);
 }
 
+/* defarg_folder_case.pt: the same with its code folder spelled CODE,
+ * which libtorch finds as code/ (ignoring case): checked all the same. */
 START_TEST(default_argument_not_compiled)
 {
-    inspect_defarg(NULL, 0, "\"format\": \"torchscript-data\"");
-    inspect_defarg("torchscript", 1, "def forward");
-    inspect_defarg("torch-archive", 1, "--trust-code");
-    int n = 0;
-    enter_dir();
-    lg_status st = lg_torch_read_archive(hostile("defarg_writes.pt"), "torchscript",
-                                         lg_device_cpu(), count_tensor, &n);
-    marker_untouched();
-    ck_assert_int_eq(st, LG_E_FORMAT);
-    ck_assert_msg(strstr(lg_error_message(), "is code, not a declaration of tensors"), "%s",
-                  lg_error_message());
-    ck_assert_int_eq(n, 0);
+    static const char *const files[] = {"defarg_writes.pt", "defarg_folder_case.pt"};
+    for (size_t i = 0; i < 2; i++) {
+        inspect_defarg(files[i], NULL, 0, "\"format\": \"torchscript-data\"");
+        inspect_defarg(files[i], "torchscript", 1, "def forward");
+        inspect_defarg(files[i], "torch-archive", 1, "--trust-code");
+        int n = 0;
+        enter_dir();
+        lg_status st = lg_torch_read_archive(hostile(files[i]), "torchscript", lg_device_cpu(),
+                                             count_tensor, &n);
+        marker_untouched();
+        ck_assert_int_eq(st, LG_E_FORMAT);
+        ck_assert_msg(strstr(lg_error_message(), "is code, not a declaration of tensors"),
+                      "%s", lg_error_message());
+        ck_assert_int_eq(n, 0);
+    }
 }
 END_TEST
 

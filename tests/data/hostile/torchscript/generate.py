@@ -20,6 +20,8 @@ and checks that it still holds zeros afterwards.
   defarg_writes.pt      no __setstate__: forward's default argument, which
                         TorchScript's compiler evaluates when libtorch loads
                         the file, writes the marker through torch.from_file
+  defarg_folder_case.pt defarg_writes.pt with its code folder spelled CODE:
+                        libtorch finds code/__torch__.py ignoring case
 """
 import io
 import struct
@@ -73,6 +75,16 @@ class Plain(torch.nn.Module):
         return x
 
 
+def recase(src, dst, old, new):
+    """src with `old` in its record names written `new`."""
+    with zipfile.ZipFile(src) as zin:
+        records = [(i, zin.read(i.filename)) for i in zin.infolist()]
+    with zipfile.ZipFile(dst, "w", zipfile.ZIP_STORED) as zout:
+        for info, data in records:
+            zi = zipfile.ZipInfo(info.filename.replace(old, new), date_time=info.date_time)
+            zout.writestr(zi, data)
+
+
 def defarg(dst):
     """Plain, its default 3 made an expression that writes the marker;
     every record stored, the .debug_pkl (source ranges) left out."""
@@ -106,6 +118,7 @@ def main():
     rezip("setstate_writes.pt", "setstate_bzip2.pt",
           lambda n: zipfile.ZIP_BZIP2 if "/code/" in n else zipfile.ZIP_STORED)
     defarg("defarg_writes.pt")
+    recase("defarg_writes.pt", "defarg_folder_case.pt", "/code/", "/CODE/")
     data = bytearray(open("setstate_prints.pt", "rb").read())
     # The real end record gains a comment that holds a copy of itself: a
     # reader that takes the last signature reads the copy.
