@@ -143,13 +143,11 @@ int lg__zip_layout(const unsigned char *map, size_t n, uint64_t size);
 /* LG_OK when libtorch can load the archive without running code from it:
  * no record is compressed, the zip has one end record (so every reader
  * finds the same records), no byte of the file spells __setstate__, the
- * one method torch::jit::load calls, and its TorchScript only declares
- * (lg__archive_declares_only). Else LG_E_FORMAT saying why. */
+ * one method torch::jit::load calls, and every *.py record of it only
+ * declares (imports, classes listing their tensors, annotations, literal
+ * constants), since compiling a function evaluates its parameters'
+ * defaults. Else LG_E_FORMAT saying why. */
 lg_status lg__archive_runs_no_code(const lg_checkpoint *c);
-/* Part of it: every record named *.py only declares (imports,
- * classes listing their tensors, annotations, literal constants), since
- * compiling a function evaluates its parameters' defaults. */
-lg_status lg__archive_declares_only(const lg_checkpoint *c);
 /* The whole file at c->path read into memory of c's own (c->map, with
  * map_is_copy set; c->size), with the checks lg_checkpoint_open makes of
  * a path. For lg_torch_read_archive: what is checked for code is then

@@ -493,16 +493,14 @@ static size_t first_code_line(const char *p, size_t n, const char **at, size_t *
     return 0;
 }
 
-/* Every record named *.py (any case, any folder) declares only (above): LG_OK, or
- * LG_E_FORMAT naming the record and the first line that does more. */
-lg_status lg__archive_declares_only(const lg_checkpoint *c)
+/* Every record of z named *.py (any case, any folder) declares only
+ * (above): LG_OK, or LG_E_FORMAT naming the record and the first line that
+ * does more. */
+static lg_status declares_only(const lg_checkpoint *c, const lg__zip *z)
 {
-    lg__zip z;
-    lg_status st = lg__zip_open(&z, c->path, c->map, c->size);
-    if (st != LG_OK)
-        return st;
-    for (size_t i = 0; i < z.n && st == LG_OK; i++) {
-        const lg__zip_entry *e = &z.e[i];
+    lg_status st = LG_OK;
+    for (size_t i = 0; i < z->n && st == LG_OK; i++) {
+        const lg__zip_entry *e = &z->e[i];
         int nlen = (int)(e->nlen > 256 ? 256 : e->nlen);
         /* The sources libtorch compiles: every record whose name ends in
          * .py, wherever it lies and in any case, since libtorch finds
@@ -520,8 +518,8 @@ lg_status lg__archive_declares_only(const lg_checkpoint *c)
             st = lg__err(LG_E_FORMAT, "%s: record \"%.*s\" holds %" PRIu64 " bytes of code, "
                          "more than %u MiB can be checked; read the file only if you trust it "
                          "(--trust-code)", c->path, nlen, e->name, e->usize, DECL_RECORD_MAX >> 20);
-        else if ((st = lg__zip_readable(&z, e)) == LG_OK && e->method == 8)
-            st = lg__zip_inflate(&z, e, &owned);
+        else if ((st = lg__zip_readable(z, e)) == LG_OK && e->method == 8)
+            st = lg__zip_inflate(z, e, &owned);
         if (st != LG_OK)
             break;
         const char *text = owned ? (const char *)owned : (const char *)c->map + e->data;
@@ -535,17 +533,19 @@ lg_status lg__archive_declares_only(const lg_checkpoint *c)
                          (int)(len > 80 ? 80 : len), at);
         free(owned);
     }
-    lg__zip_close(&z);
     return st;
 }
 
-/* What runs no code but for what is declared: one zip from the first
- * byte, one end record, no __setstate__ (above). */
-static lg_status runs_nothing_at_load(const lg_checkpoint *c)
+/* The checks of lg__archive_runs_no_code, over one read of the zip: one
+ * zip from the first byte, one end record, no __setstate__, then its
+ * TorchScript declares only. *declarations: the file failed that last
+ * check alone (a module with methods, and nothing else against it). */
+static lg_status archive_code(const lg_checkpoint *c, int *declarations)
 {
     static const char *const how = "libtorch would run code from it when loading; "
                                    "read it only if you trust it (--trust-code)";
     lg__zip z;
+    *declarations = 0;
     /* libtorch picks its reader from the first bytes: only a zip from its
      * first byte goes to the zip reader this check is about ("PTMF" at 4
      * would go to the flatbuffer loader, which runs bytecode unchecked). */
@@ -566,14 +566,18 @@ static lg_status runs_nothing_at_load(const lg_checkpoint *c)
     }
     for (size_t i = 0; i < z.n && st == LG_OK; i++)
         st = entry_runs_no_code(c, &z, &z.e[i], how);
+    if (st == LG_OK) {
+        st = declares_only(c, &z);
+        *declarations = st == LG_E_FORMAT;
+    }
     lg__zip_close(&z);
     return st;
 }
 
 lg_status lg__archive_runs_no_code(const lg_checkpoint *c)
 {
-    lg_status st = runs_nothing_at_load(c);
-    return st == LG_OK ? lg__archive_declares_only(c) : st;
+    int declarations = 0;
+    return archive_code(c, &declarations);
 }
 
 /* ------------------------------------------------------------ readers */
@@ -690,11 +694,11 @@ static lg_status open_as(lg_checkpoint *c, lgt_loader how)
     /* Before libtorch sees a byte (docs/limits.md), on a private copy:
      * a mapping would show later writes to the file, so libtorch could
      * read other bytes than were checked. */
+    int declarations = 0;
     lg_status code = c->trust_code ? LG_OK : privatize(c);
     if (code == LG_OK && !c->trust_code)
-        code = runs_nothing_at_load(c);
-    if (code == LG_OK && !c->trust_code && (code = lg__archive_declares_only(c)) != LG_OK &&
-        code != LG_E_NOMEM && !c->reader_forced) {
+        code = archive_code(c, &declarations);
+    if (code != LG_OK && declarations && !c->reader_forced) {
         /* A module with methods, picked by its magic bytes: its tensors are
          * read natively, compiling nothing (torchscript-data), as without
          * the torch backend. A reader asked for by name is libtorch's, or
