@@ -100,7 +100,7 @@ static outcome made(json_t *res, uint64_t fired)
 static json_t *full(outcome *o)
 {
     if (!o->res && o->raw)
-        o->res = hx_json_loadb(json_string_value(o->raw), json_string_length(o->raw), 0, NULL);
+        o->res = hx_json_parse(json_string_value(o->raw), json_string_length(o->raw), 0);
     return o->res;
 }
 
@@ -115,11 +115,12 @@ static int keep_result(job *j, outcome *o, int changed)
         return json_array_append_new(j->results, o->raw);
     }
     json_decref(o->raw);
-    char *text = o->res ? hx_json_dumps(o->res, JSON_COMPACT) : NULL;
+    size_t len = 0;
+    char *text = o->res ? hx_json_text(o->res, &len) : NULL;
     json_decref(o->res);
     if (!text)
         return -1;
-    int rc = json_array_append_new(j->results, json_string_nocheck(text));
+    int rc = json_array_append_new(j->results, json_stringn_nocheck(text, len));
     free(text);
     return rc;
 }
@@ -669,7 +670,7 @@ lg_status hx_sched_collect(const hx_sched *S, hx_report *rep, size_t *not_run)
         }
         json_array_foreach(S->jobs[i].results, k, res) {
             const char *text = json_string_value(res);
-            json_t *r = hx_json_loadb(text, json_string_length(res), 0, NULL);
+            json_t *r = hx_json_parse(text, json_string_length(res), 0);
             if (!hx_json_lost() &&
                 (!json_is_object(r) || !hx_json_get_str(r, "id") || !hx_json_get_str(r, "status"))) {
                 json_decref(r); /* a sweep's runs are kept in order, from k = 1 */

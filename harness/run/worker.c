@@ -37,8 +37,8 @@ static lg_status emit_line(int fd, json_t *res, uint64_t fired, const char *reti
         json_object_set_new(w, "result", res);
     else
         json_decref(res);
-    char *text = w ? hx_json_dumps(w, JSON_COMPACT) : NULL;
-    size_t len = text ? strlen(text) : 0;
+    size_t len = 0;
+    char *text = w ? hx_json_text(w, &len) : NULL;
     lg_status st = LG_OK;
     int err;
     if (text)
@@ -98,7 +98,7 @@ static int keys_in_order(json_t *w)
 int hx_result_parse_raw(const char *text, size_t len, json_t **res, json_t **raw,
                         uint64_t *fired, char *retire, size_t n)
 {
-    json_t *w = text ? hx_json_loadb(text, len, 0, NULL) : NULL;
+    json_t *w = hx_json_parse(text, len, 0);
     json_t *r = json_object_get(w, "result");
     if (n)
         retire[0] = 0;
@@ -144,7 +144,7 @@ int hx_result_parse_head(const char *text, size_t len, json_t **raw, hx_status *
     size_t hn = (size_t)(end - 1 - text);
     memcpy(head, text, hn);
     head[hn] = '}'; /* {"fired": N, "status": S[, "retire": R]} */
-    json_t *h = hx_json_loadb(head, hn + 1, JSON_REJECT_DUPLICATES, NULL);
+    json_t *h = hx_json_parse(head, hn + 1, 1);
     json_t *f = json_object_get(h, "fired");
     const char *why = hx_json_get_str(h, "retire");
     size_t keys = 2 + (why != NULL);

@@ -1,6 +1,9 @@
 /* JSON text helpers (util/json.h). */
 #include "util/json.h"
 
+#include <yyjson.h>
+
+#include <limits.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -166,4 +169,164 @@ json_t *hx_json_load_file(const char *path, size_t flags, json_error_t *e)
     json_t *j = json_load_file(path, flags, e);
     parsing--;
     return j;
+}
+
+/* ------------------------------------------------- yyjson, for results */
+
+/* yyjson allocates through these, so that a failed allocation is marked
+ * as jansson's are. */
+static void *yy_malloc(void *ctx, size_t n)
+{
+    (void)ctx;
+    void *p = malloc(n);
+    if (!p)
+        atomic_store(&lost, 1);
+    return p;
+}
+
+static void *yy_realloc(void *ctx, void *p, size_t old, size_t n)
+{
+    (void)ctx;
+    (void)old;
+    void *q = realloc(p, n);
+    if (!q)
+        atomic_store(&lost, 1);
+    return q;
+}
+
+static void yy_free(void *ctx, void *p)
+{
+    (void)ctx;
+    free(p);
+}
+
+static const yyjson_alc yy_alc = {yy_malloc, yy_realloc, yy_free, NULL};
+
+/* Nesting deeper than jansson's parser takes (JSON_PARSER_MAX_DEPTH). */
+#define PARSE_DEPTH_MAX 2048
+
+/* The jansson value of v, at nesting depth: NULL when v cannot be one (a
+ * string with a NUL, an integer past json_int_t, a key given twice under
+ * reject_duplicates, nesting past PARSE_DEPTH_MAX), or out of memory. */
+static json_t *from_yy(yyjson_val *v, int reject_duplicates, int depth)
+{
+    size_t i, max;
+    yyjson_val *k, *e;
+    json_t *out;
+    switch (yyjson_get_type(v)) {
+    case YYJSON_TYPE_NULL:
+        return json_null();
+    case YYJSON_TYPE_BOOL:
+        return json_boolean(yyjson_get_bool(v));
+    case YYJSON_TYPE_NUM:
+        if (yyjson_is_real(v))
+            return json_real(yyjson_get_real(v));
+        if (yyjson_is_uint(v))
+            return yyjson_get_uint(v) > (uint64_t)LLONG_MAX
+                       ? NULL
+                       : json_integer((json_int_t)yyjson_get_uint(v));
+        return json_integer((json_int_t)yyjson_get_sint(v));
+    case YYJSON_TYPE_STR:
+        if (memchr(yyjson_get_str(v), 0, yyjson_get_len(v)))
+            return NULL; /* json_loadb refuses \u0000 without JSON_ALLOW_NUL */
+        return json_stringn_nocheck(yyjson_get_str(v), yyjson_get_len(v)); /* yyjson checked UTF-8 */
+    case YYJSON_TYPE_ARR:
+        out = depth > PARSE_DEPTH_MAX ? NULL : json_array();
+        yyjson_arr_foreach(v, i, max, e) {
+            if (!out || json_array_append_new(out, from_yy(e, reject_duplicates, depth + 1))) {
+                json_decref(out);
+                return NULL;
+            }
+        }
+        return out;
+    case YYJSON_TYPE_OBJ:
+        out = depth > PARSE_DEPTH_MAX ? NULL : json_object();
+        yyjson_obj_foreach(v, i, max, k, e) {
+            const char *key = yyjson_get_str(k);
+            size_t klen = yyjson_get_len(k);
+            if (!out || memchr(key, 0, klen) ||
+                (reject_duplicates && json_object_getn(out, key, klen)) ||
+                json_object_setn_new_nocheck(out, key, klen, from_yy(e, reject_duplicates, depth + 1))) {
+                json_decref(out);
+                return NULL;
+            }
+        }
+        return out;
+    default:
+        return NULL;
+    }
+}
+
+json_t *hx_json_parse(const char *buf, size_t n, int reject_duplicates)
+{
+    if (!buf)
+        return NULL;
+    /* yyjson reads a const buffer when not told it may write in it */
+    yyjson_doc *doc = yyjson_read_opts((char *)buf, n, 0, &yy_alc, NULL);
+    yyjson_val *root = yyjson_doc_get_root(doc);
+    json_t *j = yyjson_is_obj(root) || yyjson_is_arr(root) ? from_yy(root, reject_duplicates, 1)
+                                                           : NULL;
+    yyjson_doc_free(doc);
+    return j;
+}
+
+/* yyjson's value of j, its strings referenced, not copied: d is written
+ * while j lives. NULL out of memory (or for a value that is none of
+ * jansson's types). */
+static yyjson_mut_val *to_yy(yyjson_mut_doc *d, json_t *j)
+{
+    size_t i, klen;
+    const char *key;
+    json_t *e;
+    yyjson_mut_val *out;
+    switch (json_typeof(j)) {
+    case JSON_NULL:
+        return yyjson_mut_null(d);
+    case JSON_TRUE:
+        return yyjson_mut_true(d);
+    case JSON_FALSE:
+        return yyjson_mut_false(d);
+    case JSON_INTEGER:
+        return yyjson_mut_sint(d, (int64_t)json_integer_value(j));
+    case JSON_REAL:
+        return yyjson_mut_real(d, json_real_value(j));
+    case JSON_STRING:
+        return yyjson_mut_strn(d, json_string_value(j), json_string_length(j));
+    case JSON_ARRAY:
+        out = yyjson_mut_arr(d);
+        json_array_foreach(j, i, e) {
+            if (!out || !yyjson_mut_arr_append(out, to_yy(d, e)))
+                return NULL;
+        }
+        return out;
+    case JSON_OBJECT:
+        out = yyjson_mut_obj(d);
+        json_object_keylen_foreach(j, key, klen, e) {
+            if (!out || !yyjson_mut_obj_add(out, yyjson_mut_strn(d, key, klen), to_yy(d, e)))
+                return NULL;
+        }
+        return out;
+    default:
+        return NULL;
+    }
+}
+
+char *hx_json_text(const json_t *j, size_t *len)
+{
+    size_t n = 0;
+    char *s = NULL;
+    yyjson_mut_doc *d = atomic_load(&lost) || !j ? NULL : yyjson_mut_doc_new(&yy_alc);
+    yyjson_mut_val *root = d ? to_yy(d, (json_t *)j) : NULL;
+    if (root) {
+        yyjson_mut_doc_set_root(d, root);
+        s = yyjson_mut_write_opts(d, 0, &yy_alc, &n, NULL);
+    }
+    yyjson_mut_doc_free(d);
+    if (s && atomic_load(&lost)) {
+        free(s);
+        s = NULL;
+    }
+    if (len)
+        *len = s ? n : 0;
+    return s;
 }

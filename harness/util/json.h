@@ -37,4 +37,17 @@ int hx_json_lost(void);
  * memory they fail cleanly, where jansson 2.14's lexer may not (json.c). */
 json_t *hx_json_loadb(const char *buf, size_t n, size_t flags, json_error_t *e);
 json_t *hx_json_load_file(const char *path, size_t flags, json_error_t *e);
+/* The harness's own result texts, which every case sends and the report
+ * reads back (a worker's result line, the runner's kept results): read
+ * and written with yyjson, several times faster than jansson's lexer and
+ * writer (docs/dependencies.md), into and from the same jansson values.
+ * hx_json_parse reads what json_loadb reads with no flags (an object or
+ * an array, strict RFC 8259 text, no \u0000 in a string, integers within
+ * json_int_t) and, with reject_duplicates, refuses a key given twice in
+ * an object; NULL when the text is not that, or out of memory (which
+ * hx_json_lost then tells). hx_json_text writes j as JSON_COMPACT would
+ * (keys in their order), under the rule of hx_json_dumps: NULL when an
+ * allocation has failed. */
+json_t *hx_json_parse(const char *buf, size_t n, int reject_duplicates);
+char *hx_json_text(const json_t *j, size_t *len);
 #endif
