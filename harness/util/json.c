@@ -206,8 +206,9 @@ static const yyjson_alc yy_alc = {yy_malloc, yy_realloc, yy_free, NULL};
 #define PARSE_DEPTH_MAX 2048
 
 /* The jansson value of v, at nesting depth: NULL when v cannot be one (a
- * string with a NUL, an integer past json_int_t, a key given twice under
- * reject_duplicates, nesting past PARSE_DEPTH_MAX), or out of memory. */
+ * string with a NUL, an integer past json_int_t, a number past 64 bits,
+ * raw, a key given twice under reject_duplicates, nesting past
+ * PARSE_DEPTH_MAX), or out of memory. */
 static json_t *from_yy(yyjson_val *v, int reject_duplicates, int depth)
 {
     size_t i, max;
@@ -261,8 +262,10 @@ json_t *hx_json_parse(const char *buf, size_t n, int reject_duplicates)
 {
     if (!buf)
         return NULL;
-    /* yyjson reads a const buffer when not told it may write in it */
-    yyjson_doc *doc = yyjson_read_opts((char *)buf, n, 0, &yy_alc, NULL);
+    /* yyjson reads a const buffer when not told it may write in it; a
+     * number past 64 bits (which it would read as a real) is kept raw,
+     * and refused as jansson refuses it */
+    yyjson_doc *doc = yyjson_read_opts((char *)buf, n, YYJSON_READ_BIGNUM_AS_RAW, &yy_alc, NULL);
     yyjson_val *root = yyjson_doc_get_root(doc);
     json_t *j = yyjson_is_obj(root) || yyjson_is_arr(root) ? from_yy(root, reject_duplicates, 1)
                                                            : NULL;
