@@ -253,14 +253,15 @@ static void overwrite(const char *path, const char *with)
     free(old);
 }
 
-/* A trusted file is read through its mapping, not a copy: when it changes
- * after the open, the tensor listed is missing from the new load, or the
- * new load fails; each an error, not a wrong tensor. */
+/* A trusted file past 64 KiB is read through its mapping, not a copy:
+ * when it changes after the open, the tensor listed is missing from the
+ * new load, or the new load fails; each an error, not a wrong tensor. */
 START_TEST(trusted_file_changes)
 {
-    const char *path = write_pair("changes.ot", "a", "torch-archive");
+    /* 2 x 128 KiB: mapped (a file of 64 KiB or less is read whole) */
+    const char *path = write_pair_n("changes.ot", "a", "torch-archive", 32 << 10);
     /* the same size: the zip's folder is the file's name, and one letter */
-    const char *other = write_pair("changeb.ot", "b", "torch-archive");
+    const char *other = write_pair_n("changeb.ot", "b", "torch-archive", 32 << 10);
     lg_backend *b = open_torch();
     lg_open_options o = {.backend = b, .trust_code = 1};
     lg_checkpoint *c = NULL;
@@ -280,6 +281,28 @@ START_TEST(trusted_file_changes)
     ck_assert_int_eq(lg_checkpoint_try_device(c, w, cpu), LG_E_FORMAT);
     assert_msg_has("changes.ot: libtorch archive onto cpu: ");
     free(junk);
+    lg_checkpoint_close(c);
+    ck_assert_uint_eq(lg_backend_live_tensors(b), 0);
+    lg_backend_close(b);
+}
+END_TEST
+
+/* A file of 64 KiB or less is read whole at the open, not mapped: a
+ * change after the open is not seen, and its tensors load as they were. */
+START_TEST(small_file_read_whole)
+{
+    const char *path = write_pair("smalla.ot", "a", "torch-archive");
+    const char *other = write_pair("smallb.ot", "b", "torch-archive");
+    lg_backend *b = open_torch();
+    lg_open_options o = {.backend = b, .trust_code = 1};
+    lg_checkpoint *c = NULL;
+    ck_assert_msg(lg_checkpoint_open(path, &o, &c) == LG_OK, "%s", lg_error_message());
+    size_t k = lg_checkpoint_find(c, "a");
+    overwrite(path, other);
+    ck_assert_msg(lg_checkpoint_try_device(c, k, cpu) == LG_OK, "%s", lg_error_message());
+    float got[4] = {0};
+    ck_assert_int_eq(lg_checkpoint_read(c, k, got, sizeof got), LG_OK);
+    ck_assert(got[0] == 1 && got[3] == 4);
     lg_checkpoint_close(c);
     ck_assert_uint_eq(lg_backend_live_tensors(b), 0);
     lg_backend_close(b);
@@ -336,6 +359,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, wrong_reader);
     tcase_add_test(tc, trusted_print_goes_to_stderr);
     tcase_add_test(tc, trusted_file_changes);
+    tcase_add_test(tc, small_file_read_whole);
     tcase_add_test(tc, deserialize_onto_missing_device);
 #else
     tcase_add_test(tc, no_libtorch);

@@ -48,15 +48,25 @@ static int note(void *ctx, const lg_named_data *t, lg_device where)
     return 0;
 }
 
-/* A two-tensor archive ("a" or another one-letter name, and "w"). */
-static const char *write_pair(const char *file, const char *name, const char *format)
+/* A two-tensor archive ("a" or another one-letter name, and "w"), each
+ * of n f32 values (n <= PAIR_MAX). */
+#define PAIR_MAX (64 << 10)
+static const char *write_pair_n(const char *file, const char *name, const char *format,
+                                int64_t n)
 {
-    static float v[4] = {1, 2, 3, 4};
-    static int64_t shape[] = {4};
+    static float v[PAIR_MAX];
+    int64_t shape[] = {n};
+    for (int64_t i = 0; i < n; i++)
+        v[i] = (float)(i + 1);
     lg_named_data t[2] = {{name, LG_F32, 1, shape, v}, {"w", LG_F32, 1, shape, v}};
     const char *path = tu_path(g_dir, file);
     ck_assert_msg(lg_torch_write_file(path, format, t, 2) == LG_OK, "%s", lg_error_message());
     return path;
+}
+
+static const char *write_pair(const char *file, const char *name, const char *format)
+{
+    return write_pair_n(file, name, format, 4);
 }
 
 #endif /* LOADGATE_HAVE_TORCH */
