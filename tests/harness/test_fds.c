@@ -7,11 +7,14 @@
 #include <check.h>
 #include <fcntl.h>
 #include <sys/resource.h>
+#include <stdio.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 START_TEST(probe_sees_open_and_close)
 {
-    int before = hx_open_fds_probe(), listed = hx_open_fds();
+    int listed = hx_open_fds(); /* first: it opens the descriptor it keeps (util/fds.c) */
+    int before = hx_open_fds_probe();
     ck_assert_int_gt(before, 0);
     int fd[3];
     for (int i = 0; i < 3; i++) {
@@ -50,7 +53,8 @@ END_TEST
  * listing (before), with three more open and after they are closed. */
 START_TEST(probe_agrees_with_proc)
 {
-    ck_assert_int_eq(hx_open_fds_probe(), hx_open_fds());
+    int kept = hx_open_fds(); /* its first count opens the descriptor it keeps */
+    ck_assert_int_eq(hx_open_fds_probe(), kept);
     ck_assert_int_eq(hx_open_fds(), tu_open_fds());
     ck_assert_int_eq(hx_open_fds_listed(), hx_open_fds());
     int fd[3];
@@ -65,6 +69,47 @@ START_TEST(probe_agrees_with_proc)
 END_TEST
 #endif
 
+/* The descriptor hx_open_fds keeps is its process's own: a forked child
+ * counts its own descriptors, not its parent's, and a number closed under
+ * the count and taken by another file is left to that file. */
+START_TEST(kept_descriptor_is_its_own)
+{
+    int n = hx_open_fds();
+    ck_assert_int_eq(hx_open_fds_probe(), n);
+    int extra = open("/dev/null", O_RDONLY);
+    ck_assert_int_ge(extra, 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        close(extra); /* the child has one fewer than its parent */
+        _exit(hx_open_fds() == hx_open_fds_probe() && hx_open_fds() == n ? 0 : 1);
+    }
+    int ws;
+    ck_assert_int_eq(waitpid(pid, &ws, 0), pid);
+    ck_assert(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+    ck_assert_int_eq(hx_open_fds(), n + 1);
+    /* every descriptor above stderr closed, as a case may do (in a child,
+     * so that the test's own stay open); the lowest number then goes to
+     * another file */
+    fflush(NULL);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        for (int fd = 3; fd < 1024; fd++)
+            close(fd);
+        int other = open("/dev/null", O_RDONLY);
+        int m = hx_open_fds();
+        int fine = other >= 0 && m == hx_open_fds_probe() && m == hx_open_fds() &&
+                   fcntl(other, F_GETFD) != -1; /* not closed as if it were the count's */
+        _exit(fine ? 0 : 1);
+    }
+    ck_assert_int_eq(waitpid(pid, &ws, 0), pid);
+    ck_assert(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+    close(extra);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("fds");
@@ -73,6 +118,7 @@ int main(void)
     tcase_add_test(t, probe_sees_high_descriptor);
 #ifdef __linux__
     tcase_add_test(t, probe_agrees_with_proc);
+    tcase_add_test(t, kept_descriptor_is_its_own);
 #endif
     suite_add_tcase(s, t);
     return tu_run_suite(s) ? 1 : 0;
