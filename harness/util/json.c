@@ -142,6 +142,14 @@ json_t *hx_json_str(const char *s)
 {
     if (!s)
         return json_null();
+    /* valid already (most are: ASCII), it is copied once, as it is */
+    const unsigned char *p = (const unsigned char *)s;
+    unsigned long cp;
+    int n = 1;
+    while (*p && n)
+        p += *p < 0x80 ? 1 : (n = hx_utf8_decode(p, &cp));
+    if (!*p)
+        return json_stringn_nocheck(s, (size_t)(p - (const unsigned char *)s));
     char *clean = hx_utf8_clean(s);
     if (!clean)
         return NULL;

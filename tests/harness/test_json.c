@@ -130,6 +130,33 @@ START_TEST(refusals_of_its_own)
 }
 END_TEST
 
+/* hx_json_str: valid UTF-8 as it is, each invalid byte as U+FFFD. */
+START_TEST(strings_made_valid)
+{
+    static const char *const same[] = {"", "ascii \x01\t\"", "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80"};
+    for (size_t i = 0; i < sizeof same / sizeof *same; i++) {
+        json_t *j = hx_json_str(same[i]);
+        ck_assert_str_eq(json_string_value(j), same[i]);
+        json_decref(j);
+    }
+    static const char *const bad[][2] = {
+        {"a\xff" "b", "a\xef\xbf\xbd" "b"},
+        {"\xc3", "\xef\xbf\xbd"},                      /* cut at the end */
+        {"\xe2\x82", "\xef\xbf\xbd\xef\xbf\xbd"},  /* cut, two bytes */
+        {"\xc0\xaf", "\xef\xbf\xbd\xef\xbf\xbd"},  /* overlong */
+        {"\xed\xa0\x80", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"}, /* a surrogate */
+        {"ok \xc3\xa9 \xf5", "ok \xc3\xa9 \xef\xbf\xbd"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        json_t *j = hx_json_str(bad[i][0]);
+        ck_assert_ptr_nonnull(j);
+        ck_assert_str_eq(json_string_value(j), bad[i][1]);
+        json_decref(j);
+    }
+    ck_assert(json_is_null(hx_json_str(NULL)));
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("json");
@@ -137,6 +164,7 @@ int main(void)
     tcase_add_test(t, written_as_jansson_reads_it);
     tcase_add_test(t, reads_what_json_loadb_reads);
     tcase_add_test(t, refusals_of_its_own);
+    tcase_add_test(t, strings_made_valid);
     suite_add_tcase(s, t);
     return tu_run_suite(s) ? 1 : 0;
 }
