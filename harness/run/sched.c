@@ -497,6 +497,8 @@ static void wait_some(hx_sched *S)
 
 static void stop_workers(hx_sched *S)
 {
+    for (int i = 0; i < S->nslots; i++) /* all told first: they exit together */
+        hx_worker_end(&S->workers[i]);
     for (int i = 0; i < S->nslots; i++) {
         hx_worker_stop(&S->workers[i]);
         S->watch[S->nslots + i] = NULL;

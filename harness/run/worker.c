@@ -407,12 +407,19 @@ hx_worker_event hx_worker_take(hx_worker *w, json_t **res, uint64_t *fired)
     return hx_worker_take_raw(w, res, NULL, NULL, fired);
 }
 
-void hx_worker_stop(hx_worker *w)
+void hx_worker_end(hx_worker *w)
 {
     if (!w->up)
         return;
     hx_child_close_input(&w->child);
     hx_child_next_started(&w->child, STOP_WAIT_S); /* killed if it lingers */
+}
+
+void hx_worker_stop(hx_worker *w)
+{
+    if (!w->up)
+        return;
+    hx_worker_end(w);
     hx_child_wait(&w->child);
     w->up = w->busy = 0;
     hx_worker_free(w);

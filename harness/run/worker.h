@@ -95,6 +95,10 @@ hx_worker_event hx_worker_take_raw(hx_worker *w, json_t **res, json_t **raw, hx_
 /* Closes w's input and waits for it to exit (killing it after a few
  * seconds), then frees it. Nothing is done for a worker that is not up. */
 void hx_worker_stop(hx_worker *w);
+/* The first half of hx_worker_stop: closes w's input and gives it a few
+ * seconds to exit, without waiting; so that several workers end at once
+ * (hx_worker_stop each then waits). */
+void hx_worker_end(hx_worker *w);
 /* Frees a worker that is done (after HX_WORKER_DIED or _LOST). */
 void hx_worker_free(hx_worker *w);
 
