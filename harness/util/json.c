@@ -210,6 +210,11 @@ static void yy_free(void *ctx, void *p)
 
 static const yyjson_alc yy_alc = {yy_malloc, yy_realloc, yy_free, NULL};
 
+/* How from_yy reads: refusing a key given twice; looking for a NUL in
+ * every string (only a text with "\\u0000" in it can have one: a raw
+ * NUL byte is not JSON). */
+enum { NO_DUPLICATES = 1, MAY_NUL = 2 };
+
 /* Nesting deeper than jansson's parser takes (JSON_PARSER_MAX_DEPTH). */
 #define PARSE_DEPTH_MAX 2048
 
@@ -217,7 +222,7 @@ static const yyjson_alc yy_alc = {yy_malloc, yy_realloc, yy_free, NULL};
  * string with a NUL, an integer past json_int_t, a number past 64 bits,
  * raw, a key given twice under reject_duplicates, nesting past
  * PARSE_DEPTH_MAX), or out of memory. */
-static json_t *from_yy(yyjson_val *v, int reject_duplicates, int depth)
+static json_t *from_yy(yyjson_val *v, int how, int depth)
 {
     size_t i, max;
     yyjson_val *k, *e;
@@ -236,13 +241,13 @@ static json_t *from_yy(yyjson_val *v, int reject_duplicates, int depth)
                        : json_integer((json_int_t)yyjson_get_uint(v));
         return json_integer((json_int_t)yyjson_get_sint(v));
     case YYJSON_TYPE_STR:
-        if (memchr(yyjson_get_str(v), 0, yyjson_get_len(v)))
+        if ((how & MAY_NUL) && memchr(yyjson_get_str(v), 0, yyjson_get_len(v)))
             return NULL; /* json_loadb refuses \u0000 without JSON_ALLOW_NUL */
         return json_stringn_nocheck(yyjson_get_str(v), yyjson_get_len(v)); /* yyjson checked UTF-8 */
     case YYJSON_TYPE_ARR:
         out = depth > PARSE_DEPTH_MAX ? NULL : json_array();
         yyjson_arr_foreach(v, i, max, e) {
-            if (!out || json_array_append_new(out, from_yy(e, reject_duplicates, depth + 1))) {
+            if (!out || json_array_append_new(out, from_yy(e, how, depth + 1))) {
                 json_decref(out);
                 return NULL;
             }
@@ -253,9 +258,9 @@ static json_t *from_yy(yyjson_val *v, int reject_duplicates, int depth)
         yyjson_obj_foreach(v, i, max, k, e) {
             const char *key = yyjson_get_str(k);
             size_t klen = yyjson_get_len(k);
-            if (!out || memchr(key, 0, klen) ||
-                (reject_duplicates && json_object_getn(out, key, klen)) ||
-                json_object_setn_new_nocheck(out, key, klen, from_yy(e, reject_duplicates, depth + 1))) {
+            if (!out || ((how & MAY_NUL) && memchr(key, 0, klen)) ||
+                ((how & NO_DUPLICATES) && json_object_getn(out, key, klen)) ||
+                json_object_setn_new_nocheck(out, key, klen, from_yy(e, how, depth + 1))) {
                 json_decref(out);
                 return NULL;
             }
@@ -275,8 +280,8 @@ json_t *hx_json_parse(const char *buf, size_t n, int reject_duplicates)
      * and refused as jansson refuses it */
     yyjson_doc *doc = yyjson_read_opts((char *)buf, n, YYJSON_READ_BIGNUM_AS_RAW, &yy_alc, NULL);
     yyjson_val *root = yyjson_doc_get_root(doc);
-    json_t *j = yyjson_is_obj(root) || yyjson_is_arr(root) ? from_yy(root, reject_duplicates, 1)
-                                                           : NULL;
+    int how = (reject_duplicates ? NO_DUPLICATES : 0) | (memmem(buf, n, "\\u0000", 6) ? MAY_NUL : 0);
+    json_t *j = yyjson_is_obj(root) || yyjson_is_arr(root) ? from_yy(root, how, 1) : NULL;
     yyjson_doc_free(doc);
     return j;
 }
