@@ -510,13 +510,17 @@ static const char cut_yaml[] =
     "    expect: {outcome: error, error: LG_E_FORMAT}\n";
 
 /* Checks that every run of out's report passed: no crash, no other
- * status. */
+ * status; and that the cases are in the suite's order (the results,
+ * more than a hundred, are parsed on several threads: hx_sched_collect). */
 static void check_all_passed(const char *out)
 {
-    json_t *doc = report_of(out), *s = json_object_get(doc, "summary");
+    json_t *doc = report_of(out), *s = json_object_get(doc, "summary"), *c;
     json_int_t total = json_integer_value(json_object_get(s, "total"));
     ck_assert_int_gt(total, 100);
     ck_assert_int_eq(json_integer_value(json_object_get(s, "passed")), total);
+    size_t i;
+    json_array_foreach(json_object_get(doc, "cases"), i, c)
+        ck_assert_int_eq(json_integer_value(json_object_get(c, "index")), (json_int_t)i);
     json_decref(doc);
 }
 
