@@ -15,7 +15,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -717,102 +716,31 @@ static json_t *unreadable(const hx_sched *S, const job *j, uint64_t k)
                          "the child's result line could not be read: not a result object");
 }
 
-/* The kept results' texts, parsed on up to COLLECT_THREADS threads: the
- * parse is most of the collection, and the run's slots are idle by then. */
-#define COLLECT_THREADS 4
-/* Fewer results than this are parsed on the calling thread alone. */
-#define COLLECT_THREADED_MIN 128
-
-typedef struct {
-    json_t *const *texts;
-    json_t **parsed;
-    size_t from, to;
-} parse_part;
-
-static void *parse_texts(void *arg)
-{
-    const parse_part *p = arg;
-    for (size_t i = p->from; i < p->to; i++)
-        p->parsed[i] = hx_json_parse(json_string_value(p->texts[i]),
-                                     json_string_length(p->texts[i]), 0);
-    return NULL;
-}
-
-/* Every kept result of S parsed, in job and K order, into a new array
- * (NULL out of memory; an entry is NULL where its text did not parse). */
-static json_t **parse_all(const hx_sched *S, size_t *n)
-{
-    size_t total = 0, at = 0;
-    for (size_t i = 0; i < S->njobs; i++)
-        total += json_array_size(S->jobs[i].results);
-    *n = total;
-    json_t **texts = malloc((total + 1) * sizeof *texts);
-    json_t **parsed = calloc(total + 1, sizeof *parsed);
-    if (!texts || !parsed) {
-        free(texts);
-        free(parsed);
-        return NULL;
-    }
-    for (size_t i = 0; i < S->njobs; i++)
-        for (size_t k = 0; k < json_array_size(S->jobs[i].results); k++)
-            texts[at++] = json_array_get(S->jobs[i].results, k);
-    int nt = S->nslots < COLLECT_THREADS ? S->nslots : COLLECT_THREADS;
-    if (total < COLLECT_THREADED_MIN)
-        nt = 1;
-    pthread_t tid[COLLECT_THREADS];
-    parse_part part[COLLECT_THREADS];
-    int started[COLLECT_THREADS] = {0};
-    for (int t = 0; t < nt; t++) {
-        part[t] = (parse_part){texts, parsed, total * (size_t)t / (size_t)nt,
-                               total * (size_t)(t + 1) / (size_t)nt};
-        /* the first part on this thread; one that cannot start too */
-        started[t] = t > 0 && pthread_create(&tid[t], NULL, parse_texts, &part[t]) == 0;
-    }
-    for (int t = 0; t < nt; t++)
-        if (!started[t])
-            parse_texts(&part[t]);
-    for (int t = 0; t < nt; t++)
-        if (started[t])
-            pthread_join(tid[t], NULL);
-    free(texts);
-    return parsed;
-}
-
 lg_status hx_sched_collect(const hx_sched *S, hx_report *rep, size_t *not_run)
 {
-    size_t n = 0, at = 0;
-    lg_status st = LG_OK;
     *not_run = 0;
-    json_t **parsed = parse_all(S, &n);
-    if (!parsed)
-        return LG_E_NOMEM;
-    for (size_t i = 0; i < S->njobs && st == LG_OK; i++) {
+    for (size_t i = 0; i < S->njobs; i++) {
         size_t k;
         json_t *res;
         if (!json_array_size(S->jobs[i].results)) {
             (*not_run)++;
             if (interrupted && add_not_run(S, &S->jobs[i], rep) != LG_OK)
-                st = LG_E_NOMEM;
+                return LG_E_NOMEM;
         }
         json_array_foreach(S->jobs[i].results, k, res) {
-            json_t *r = parsed[at];
-            parsed[at++] = NULL;
-            if (st != LG_OK) {
-                json_decref(r);
-                continue;
-            }
+            const char *text = json_string_value(res);
+            json_t *r = hx_json_parse(text, json_string_length(res), 0);
             if (!hx_json_lost() &&
                 (!json_is_object(r) || !hx_json_get_str(r, "id") || !hx_json_get_str(r, "status"))) {
                 json_decref(r); /* a sweep's runs are kept in order, from k = 1 */
                 r = unreadable(S, &S->jobs[i], S->jobs[i].sweeps ? (uint64_t)k + 1 : 0);
             }
-            st = hx_report_add(rep, r);
+            lg_status st = hx_report_add(rep, r);
+            if (st != LG_OK)
+                return st;
         }
     }
-    for (; at < n; at++)
-        json_decref(parsed[at]);
-    free(parsed);
-    return st;
+    return LG_OK;
 }
 
 size_t hx_sched_selected(const hx_sched *S) { return S->njobs; }
