@@ -255,7 +255,10 @@ lg_status hx_shard_parse(const char *s, int *shard_i, int *shard_n)
     if (slash && (size_t)(slash - s) < sizeof buf) {
         memcpy(buf, s, (size_t)(slash - s));
         buf[slash - s] = 0;
-        if (cf_text_i64(buf, &i) == 0 && cf_text_i64(slash + 1, &n) == 0 && n >= 1 &&
+        /* decimal digits only: not the YAML forms cf_text_i64 reads too (0x1, +1) */
+        int digits = buf[0] && slash[1] && !buf[strspn(buf, "0123456789")] &&
+                     !slash[1 + strspn(slash + 1, "0123456789")];
+        if (digits && cf_text_i64(buf, &i) == 0 && cf_text_i64(slash + 1, &n) == 0 && n >= 1 &&
             n <= 1000000 && i >= 1 && i <= n) {
             *shard_i = (int)i;
             *shard_n = (int)n;

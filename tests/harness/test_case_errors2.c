@@ -328,6 +328,8 @@ START_TEST(test_select_and_shard)
     ck_assert_int_eq(hx_shard_parse("2/3", &i, &n), LG_OK);
     ck_assert_int_eq(i * 10 + n, 23);
     static const char *const bad[] = {"a/2", "1/b", "0/2", "3/2", "1/0", "1/2000000", "12",
+                                      "0x1/0x3", "+1/2", "1/+2", " 1/2", "1/2 ", "/2", "1/",
+                                      "1e0/2", "1_0/20",
                                       "1111111111111111111111111111111111111111111111111111111111"
                                       "11111111/2"};
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
