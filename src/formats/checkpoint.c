@@ -118,8 +118,9 @@ static lg_status open_regular(lg_checkpoint *c, int *out)
 }
 
 /* A file of at most this many bytes is read whole rather than mapped:
- * a map and its unmap cost more system time than reading a few pages
- * (about 15 us against 2 here: docs/performance.md, "Small files"). */
+ * a map, its first touch and its unmap cost more system time than
+ * reading a few pages (about 4 us against 0.3 for an 8 KiB file here:
+ * docs/performance.md, "Result texts, small files read whole"). */
 #define READ_WHOLE_MAX ((uint64_t)64 << 10)
 
 /* Reads the small file open at fd into memory of its own, in place of
