@@ -409,7 +409,7 @@ hx_worker_event hx_worker_take(hx_worker *w, json_t **res, uint64_t *fired)
 
 void hx_worker_end(hx_worker *w)
 {
-    if (!w->up)
+    if (!w->up || w->child.in_fd < 0) /* told already: its deadline stands */
         return;
     hx_child_close_input(&w->child);
     hx_child_next_started(&w->child, STOP_WAIT_S); /* killed if it lingers */

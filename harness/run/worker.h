@@ -97,7 +97,8 @@ hx_worker_event hx_worker_take_raw(hx_worker *w, json_t **res, json_t **raw, hx_
 void hx_worker_stop(hx_worker *w);
 /* The first half of hx_worker_stop: closes w's input and gives it a few
  * seconds to exit, without waiting; so that several workers end at once
- * (hx_worker_stop each then waits). */
+ * (hx_worker_stop each then waits, within the same few seconds). Once
+ * only: told again, a worker keeps its first deadline. */
 void hx_worker_end(hx_worker *w);
 /* Frees a worker that is done (after HX_WORKER_DIED or _LOST). */
 void hx_worker_free(hx_worker *w);

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <sys/resource.h>
 #include <unistd.h>
 #ifdef __linux__
@@ -45,35 +46,49 @@ int hx_open_fds_listed(void)
  *
  * The folder is kept open and asked with fstat: no walk of the path
  * through /proc, a third of a stat's time, and the no-leak check counts
- * twice a case. It counts itself, in every count alike. It is this
- * process's own: a forked child (another pid) closes the copy it
+ * twice a case. It counts itself, in every count alike. One thread at
+ * a time opens or asks it (kept_lock). It is this process's own: a forked child (another pid) closes the copy it
  * inherited and opens its own, and a descriptor closed under it (a case
  * that closes descriptors), whose number may now be another file's, is
  * told by its identity and left alone. */
-static int proc_fds(void)
+static int kept_fd = -1;
+static pid_t kept_owner;
+static struct stat kept_id;
+static pthread_mutex_t kept_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* The count through the kept descriptor, opened (again) as needed; -1
+ * where its size is no count. Under kept_lock. */
+static int kept_count(void)
 {
-    static int fd = -1;
-    static pid_t owner;
-    static struct stat id;
     struct stat sb;
     pid_t me = getpid();
-    if (fd >= 0) {
-        int ours = fstat(fd, &sb) == 0 && sb.st_dev == id.st_dev && sb.st_ino == id.st_ino;
-        if (ours && owner == me && sb.st_size > 0 && sb.st_size < INT_MAX)
+    if (kept_fd >= 0) {
+        int ours = fstat(kept_fd, &sb) == 0 && sb.st_dev == kept_id.st_dev &&
+                   sb.st_ino == kept_id.st_ino;
+        if (ours && kept_owner == me && sb.st_size > 0 && sb.st_size < INT_MAX)
             return (int)sb.st_size;
         if (ours)
-            close(fd);
-        fd = -1;
+            close(kept_fd);
+        kept_fd = -1;
     }
-    fd = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0 && fstat(fd, &id) == 0 && id.st_size > 0 && id.st_size < INT_MAX) {
-        owner = me;
-        return (int)id.st_size;
+    kept_fd = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (kept_fd >= 0 && fstat(kept_fd, &kept_id) == 0 && kept_id.st_size > 0 &&
+        kept_id.st_size < INT_MAX) {
+        kept_owner = me;
+        return (int)kept_id.st_size;
     }
-    if (fd >= 0)
-        close(fd);
-    fd = -1;
-    return hx_open_fds_listed();
+    if (kept_fd >= 0)
+        close(kept_fd);
+    kept_fd = -1;
+    return -1;
+}
+
+static int proc_fds(void)
+{
+    pthread_mutex_lock(&kept_lock);
+    int n = kept_count();
+    pthread_mutex_unlock(&kept_lock);
+    return n >= 0 ? n : hx_open_fds_listed();
 }
 #endif
 

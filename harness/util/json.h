@@ -43,11 +43,15 @@ json_t *hx_json_load_file(const char *path, size_t flags, json_error_t *e);
  * writer (docs/dependencies.md), into and from the same jansson values.
  * hx_json_parse reads what json_loadb reads with no flags (an object or
  * an array, strict RFC 8259 text, no \u0000 in a string, integers within
- * json_int_t) and, with reject_duplicates, refuses a key given twice in
- * an object; NULL when the text is not that, or out of memory (which
- * hx_json_lost then tells). hx_json_text writes j as JSON_COMPACT would
- * (keys in their order), under the rule of hx_json_dumps: NULL when an
- * allocation has failed. */
+ * json_int_t, nesting within 2048 values) and, with reject_duplicates,
+ * refuses a key given twice in an object; NULL when the text is not that,
+ * or out of memory (which hx_json_lost then tells). One difference, in
+ * jansson's disfavour: a raw NUL byte just after a number or a literal
+ * ("[1\0]"), which jansson lets through, is refused. hx_json_text writes
+ * j as JSON_COMPACT would (keys in their order), under the rule of
+ * hx_json_dumps: NULL when an allocation has failed, and for a value
+ * nested deeper than 2048 (one that holds itself, which json_dumps
+ * refuses too, among them). */
 json_t *hx_json_parse(const char *buf, size_t n, int reject_duplicates);
 char *hx_json_text(const json_t *j, size_t *len);
 #endif

@@ -122,6 +122,41 @@ START_TEST(refusals_of_its_own)
         json_decref(j);
     }
     free(deep);
+    /* jansson counts a scalar as a level too: one at depth 2049 is refused */
+    for (int extra = 0; extra < 2; extra++) {
+        size_t d = depth - 1 + (size_t)extra; /* arrays around the scalar */
+        char *t = malloc(2 * d + 2);
+        memset(t, '[', d);
+        t[d] = '1';
+        memset(t + d + 1, ']', d);
+        json_t *want = json_loadb(t, 2 * d + 1, 0, NULL);
+        j = hx_json_parse(t, 2 * d + 1, 0);
+        ck_assert_msg(!want == !j && (j == NULL) == (extra == 1), "a scalar under %zu arrays", d);
+        json_decref(want);
+        json_decref(j);
+        free(t);
+    }
+    /* a number of more than 768 digits, halfway between two doubles:
+     * rounded to even, as strtod does (yyjson 0.10.0 rounds it up) */
+    char num[2048];
+    int at = snprintf(num, sizeof num, "[6.6924147853274475317081900271875392492841405048178996935177273344");
+    memset(num + at, '0', 735);
+    snprintf(num + at + 735, sizeof num - (size_t)at - 735, "e+64]");
+    json_t *want = json_loadb(num, strlen(num), 0, NULL);
+    j = hx_json_parse(num, strlen(num), 0);
+    ck_assert(want && j);
+    ck_assert(json_real_value(json_array_get(want, 0)) == json_real_value(json_array_get(j, 0)));
+    json_decref(want);
+    json_decref(j);
+    /* a value that holds itself: no text, as json_dumps gives none */
+    json_t *a = json_array(), *o = json_object();
+    json_array_append(a, o);
+    json_object_set(o, "a", a);
+    ck_assert_ptr_null(json_dumps(a, JSON_COMPACT));
+    ck_assert_ptr_null(hx_json_text(a, NULL));
+    json_object_del(o, "a"); /* the loop undone, so that both can be freed */
+    json_decref(o);
+    json_decref(a);
     /* NULL text, and a length that cuts the text */
     ck_assert_ptr_null(hx_json_parse(NULL, 0, 0));
     ck_assert_ptr_null(hx_json_parse("{\"a\": 1}", 5, 0));
