@@ -127,7 +127,8 @@ static lg_status open_regular(lg_checkpoint *c, int *out)
  * its map. It is the step that the io.mmap fault point stands for
  * (map_file), so neither the io.read point nor mem.alloc counts it; with
  * no memory for it the file is mapped after all. A file cut short under
- * the read fails as one cut short under its map does (lg__map_check).
+ * the read fails as one cut short under its map does (lg__map_check); one
+ * whose size says more than it holds, as lg__read_full says.
  * 1 and fd left open: map it instead; else 0, *st set and fd closed. */
 static int read_small(lg_checkpoint *c, int fd, lg_status *st)
 {
@@ -154,10 +155,9 @@ static int read_small(lg_checkpoint *c, int fd, lg_status *st)
         *st = lg__err(LG_E_IO, "%s: the file changed while it was read: it was %llu bytes "
                       "and is now %llu (cut short by another process?)", c->path,
                       (unsigned long long)c->size, (unsigned long long)sb.st_size);
-    } else {
-        *st = lg__err(LG_E_IO, "%s: the file changed while it was read: its %llu bytes could "
-                      "not all be read (cut short by another process?)", c->path,
-                      (unsigned long long)c->size);
+    } else { /* the same size, and fewer bytes: a file that says more than it holds (sysfs) */
+        *st = lg__err(LG_E_IO, "%s: unexpected end of file (%zu bytes missing)", c->path,
+                      n - got);
     }
     if (*st != LG_OK)
         free(buf);

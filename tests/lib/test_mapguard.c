@@ -229,33 +229,87 @@ START_TEST(test_read_cut_short)
 }
 END_TEST
 
+/* train_ckpt.pt (8 KiB) at f, or with a zip comment that takes it past
+ * 64 KiB, so that it is mapped, not read whole (checkpoint.c,
+ * READ_WHOLE_MAX); both open as they are. */
+static void write_train_ckpt(const char *f, int mapped)
+{
+    char src[1024];
+    snprintf(src, sizeof src, "%s/tests/data/pytorch-1.13/train_ckpt.pt", tu_source_dir());
+    size_t n, pad = mapped ? 60000 : 0;
+    unsigned char *bytes = tu_read(src, &n);
+    ck_assert(bytes && n > 8192);
+    /* the end of central directory record, with no comment, ends the file */
+    ck_assert(!memcmp(bytes + n - 22, "PK\5\6", 4) && bytes[n - 2] == 0 && bytes[n - 1] == 0);
+    bytes = realloc(bytes, n + pad);
+    ck_assert_ptr_nonnull(bytes);
+    bytes[n - 2] = (unsigned char)(pad & 0xff);
+    bytes[n - 1] = (unsigned char)(pad >> 8);
+    memset(bytes + n, 'c', pad);
+    ck_assert_int_eq(tu_write(f, bytes, n + pad), 0);
+    free(bytes);
+    lg_checkpoint *c;
+    ck_assert_msg(lg_checkpoint_open(f, NULL, &c) == LG_OK, "%s", lg_error_message());
+    lg_checkpoint_close(c);
+}
+
 /* Cut under the parse, between fstat and the parse of the zip's central
- * directory at the end: LG_E_IO, not a format error about zeros. */
+ * directory at the end: LG_E_IO, not a format error about zeros. Mapped
+ * (the SIGBUS guard at open, and lg_checkpoint_open's check of the map)
+ * and read whole (read_small's short read). */
 START_TEST(test_open_cut_short)
 {
 #ifdef __linux__
-    const char *f = tu_path(dir, "mixed.pt");
-    char src[1024];
-    snprintf(src, sizeof src, "%s/tests/data/pytorch-1.13/train_ckpt.pt", tu_source_dir());
-    size_t n;
-    void *bytes = tu_read(src, &n);
-    ck_assert(bytes && n > 8192);
-    ck_assert_int_eq(tu_write(f, bytes, n), 0);
-    free(bytes);
-    lg_checkpoint *c;
-    cut_path = f;
-    cut_to = 4096;
-    ck_assert_int_eq(lg_checkpoint_open(f, NULL, &c), LG_E_IO);
-    ck_assert(cut_path == NULL);
-    assert_cut_message(f);
-    ck_assert(strstr(lg_error_message(), "is now 4096"));
-    cut_path = f; /* to nothing: even the sniff reads zeros */
-    cut_to = 0;
-    ck_assert_int_eq(lg_checkpoint_open(f, NULL, &c), LG_E_IO);
-    assert_cut_message(f);
+    for (int mapped = 1; mapped >= 0; mapped--) {
+        const char *f = tu_path(dir, mapped ? "mixed-big.pt" : "mixed.pt");
+        write_train_ckpt(f, mapped);
+        lg_checkpoint *c;
+        cut_path = f;
+        cut_to = 4096;
+        ck_assert_int_eq(lg_checkpoint_open(f, NULL, &c), LG_E_IO);
+        ck_assert(cut_path == NULL);
+        assert_cut_message(f);
+        ck_assert_msg(strstr(lg_error_message(), "is now 4096"), "%s", lg_error_message());
+        cut_path = f; /* to nothing: even the sniff reads zeros */
+        cut_to = 0;
+        ck_assert_int_eq(lg_checkpoint_open(f, NULL, &c), LG_E_IO);
+        assert_cut_message(f);
+    }
 #else
     fprintf(stderr, "test_open_cut_short: skipped: it replaces fstat, which it does on Linux only\n");
 #endif
+}
+END_TEST
+
+/* A file whose size says more than it holds (a sysfs attribute: 4096
+ * bytes, a few in it), read whole: the end of the file, not a change. */
+START_TEST(test_size_says_more)
+{
+    static const char *const sysfs[] = {"/sys/class/net/lo/address",
+                                        "/sys/kernel/mm/transparent_hugepage/enabled",
+                                        "/sys/devices/system/cpu/online"};
+    for (size_t i = 0; i < sizeof sysfs / sizeof *sysfs; i++) {
+        struct stat sb;
+        char buf[8192];
+        ssize_t got = -1;
+        int fd = stat(sysfs[i], &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > 0 &&
+                         sb.st_size <= (off_t)sizeof buf
+                     ? open(sysfs[i], O_RDONLY)
+                     : -1;
+        if (fd >= 0) {
+            got = read(fd, buf, sizeof buf);
+            close(fd);
+        }
+        if (got < 0 || got >= sb.st_size)
+            continue;
+        lg_checkpoint *c;
+        ck_assert_int_eq(lg_checkpoint_open(sysfs[i], NULL, &c), LG_E_IO);
+        const char *m = lg_error_message();
+        ck_assert_msg(strstr(m, sysfs[i]) && strstr(m, "unexpected end of file (") &&
+                          !strstr(m, "changed"), "%s", m);
+        return;
+    }
+    fprintf(stderr, "test_size_says_more: skipped: no sysfs file here says more than it holds\n");
 }
 END_TEST
 
@@ -438,6 +492,7 @@ int main(int argc, char **argv)
 #endif
     tcase_add_test(tc, test_read_cut_short);
     tcase_add_test(tc, test_open_cut_short);
+    tcase_add_test(tc, test_size_says_more);
     tcase_add_test(tc, test_other_sigbus_kills);
     tcase_add_test(tc, test_users_handler_kept);
     tcase_add_test(tc, test_users_plain_handler_kept);

@@ -309,6 +309,38 @@ START_TEST(small_file_read_whole)
 }
 END_TEST
 
+/* An archive past 64 KiB is mapped; opened untrusted, its bytes are
+ * copied into memory of its own before they are checked and libtorch
+ * reads them (torch_archive.c, privatize): that copy can run out of
+ * memory, and the open then fails cleanly. (A smaller file is read whole
+ * at open and needs no copy.) */
+START_TEST(untrusted_mapped_archive_copied)
+{
+    const char *path = write_pair_n("bigcopy.ot", "a", "torch-archive", 32 << 10);
+    lg_backend *b = open_torch();
+    lg_open_options o = {.backend = b};
+    lg_checkpoint *c = NULL;
+    ck_assert_msg(lg_checkpoint_open(path, &o, &c) == LG_OK, "%s", lg_error_message());
+    lg_checkpoint_close(c);
+    int met = 0;
+    for (uint64_t k = 1; k <= 64 && !met; k++) {
+        lg_fault_schedule f = {.when = LG_FAULT_NTH, .k = k};
+        ck_assert_int_eq(lg_fault_set("mem.alloc", &f), LG_OK);
+        lg_status st = lg_checkpoint_open(path, &o, &c);
+        lg_fault_clear();
+        if (st == LG_OK) {
+            lg_checkpoint_close(c);
+            break;
+        }
+        ck_assert_int_eq(st, LG_E_NOMEM);
+        met = strstr(lg_error_message(), "out of memory copying") && strstr(lg_error_message(), path);
+    }
+    ck_assert_msg(met, "the copy never failed: %s", lg_error_message());
+    ck_assert_uint_eq(lg_backend_live_tensors(b), 0);
+    lg_backend_close(b);
+}
+END_TEST
+
 /* A device libtorch refuses: nothing is kept for it. */
 START_TEST(deserialize_onto_missing_device)
 {
@@ -360,6 +392,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, trusted_print_goes_to_stderr);
     tcase_add_test(tc, trusted_file_changes);
     tcase_add_test(tc, small_file_read_whole);
+    tcase_add_test(tc, untrusted_mapped_archive_copied);
     tcase_add_test(tc, deserialize_onto_missing_device);
 #else
     tcase_add_test(tc, no_libtorch);
