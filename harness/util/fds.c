@@ -46,11 +46,12 @@ int hx_open_fds_listed(void)
  *
  * The folder is kept open and asked with fstat: no walk of the path
  * through /proc, a third of a stat's time, and the no-leak check counts
- * twice a case. It counts itself, in every count alike. One thread at
- * a time opens or asks it (kept_lock). It is this process's own: a forked child (another pid) closes the copy it
- * inherited and opens its own, and a descriptor closed under it (a case
- * that closes descriptors), whose number may now be another file's, is
- * told by its identity and left alone. */
+ * twice a case. It counts itself, in every count alike. One thread at a
+ * time opens or asks it (kept_lock). It is this process's own: a forked
+ * child (another pid) closes the copy it inherited and opens its own,
+ * and a descriptor closed under it (a case that closes descriptors),
+ * whose number may now be another file's, is told by its identity and
+ * left alone. */
 static int kept_fd = -1;
 static pid_t kept_owner;
 static struct stat kept_id;
