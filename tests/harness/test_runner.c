@@ -442,24 +442,26 @@ START_TEST(fail_fast)
 }
 END_TEST
 
+/* Runs suite into out, exit code rc, then again with --rerun-failed of
+ * that report into again, exit code rerun_rc: the second run's report. */
+static json_t *rerun_of(const char *suite, const char *name, int rc, int rerun_rc)
+{
+    char prev[600];
+    const char *out = out_dir(name), *again = out_dir("rr-again");
+    ck_assert_int_eq(run(suite, "-o", out, NULL), rc);
+    snprintf(prev, sizeof prev, "%s", tu_path(out, "report.json"));
+    ck_assert_int_eq(run(suite, "-o", again, "--rerun-failed", prev, NULL), rerun_rc);
+    return report_of(again);
+}
+
 START_TEST(rerun_failed)
 {
-    const char *suite = write_suite("rr.yaml", wrong_yaml), *out = out_dir("rr1"),
-               *again = out_dir("rr2");
-    char prev[600];
-    ck_assert_int_eq(run(suite, "-o", out, NULL), 1);
-    snprintf(prev, sizeof prev, "%s", tu_path(out, "report.json"));
-    ck_assert_int_eq(run(suite, "-o", again, "--rerun-failed", prev, NULL), 1);
-    json_t *doc = report_of(again);
+    json_t *doc = rerun_of(write_suite("rr.yaml", wrong_yaml), "rr1", 1, 1);
     ck_assert_int_eq(summary_count(doc, "total"), 1);
     ck_assert_str_eq(status_of(doc, "basic/wrong"), "fail");
     json_decref(doc);
     /* a report with no failure reruns nothing */
-    const char *ok = write_suite("rr-ok.yaml", basic_yaml), *out3 = out_dir("rr3");
-    ck_assert_int_eq(run(ok, "-o", out3, NULL), 0);
-    snprintf(prev, sizeof prev, "%s", tu_path(out3, "report.json"));
-    ck_assert_int_eq(run(ok, "-o", again, "--rerun-failed", prev, NULL), 0);
-    doc = report_of(again);
+    doc = rerun_of(write_suite("rr-ok.yaml", basic_yaml), "rr3", 0, 0);
     ck_assert_int_eq(summary_count(doc, "total"), 0);
     json_decref(doc);
     /* a failed case whose id ends in a value ",k=1" (not a sweep's run):
@@ -471,11 +473,7 @@ START_TEST(rerun_failed)
                                   "  - name: a\n"
                                   "    matrix: {description: [\"model,k=1\"]}\n"
                                   "    expect: {outcome: error}\n";
-    const char *kv = write_suite("rr-kv.yaml", kv_yaml), *out4 = out_dir("rr4");
-    ck_assert_int_eq(run(kv, "-o", out4, NULL), 1);
-    snprintf(prev, sizeof prev, "%s", tu_path(out4, "report.json"));
-    ck_assert_int_eq(run(kv, "-o", again, "--rerun-failed", prev, NULL), 1);
-    doc = report_of(again);
+    doc = rerun_of(write_suite("rr-kv.yaml", kv_yaml), "rr4", 1, 1);
     ck_assert_int_eq(summary_count(doc, "total"), 1);
     ck_assert_str_eq(status_of(doc, "kv/a[description=model,k=1]"), "fail");
     json_decref(doc);
