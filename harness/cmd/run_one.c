@@ -99,7 +99,7 @@ static int run_one(const run_one_args *a, const char *dir)
         goto out;
     }
     hx_run_opts o = {a->backend, a->seed, dir, hx_case_sweeps(c) ? (k ? k : 1) : 0,
-                     a->paranoid, NULL};
+                     a->paranoid, NULL, 0};
     /* start-up done (the torch module loaded for a torch case): the
      * parent's clock for this case starts at the "+" (docs/runner.md) */
     lg_backend *b = NULL;

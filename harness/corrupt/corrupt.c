@@ -250,6 +250,21 @@ lg_status hx_corrupt_write(const char *out, const unsigned char *buf, size_t len
     return write_all(out, buf, len);
 }
 
+lg_status hx_corrupt_rewrite(const char *out, const unsigned char *buf, size_t len)
+{
+    int fd = open(out, O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
+    if (fd < 0)
+        return hx_err(LG_E_IO, "%s: %s", out, strerror(errno));
+    int err = hx_write_full(fd, buf, len);
+    if (!err && ftruncate(fd, (off_t)len))
+        err = errno;
+    if (close(fd) && !err)
+        err = errno;
+    if (err)
+        return hx_err(LG_E_IO, "%s: write error: %s", out, strerror(err));
+    return LG_OK;
+}
+
 lg_status hx_corrupt_apply(const hx_corrupt *c, const char *in, const char *out)
 {
     size_t len, in_len;

@@ -77,6 +77,10 @@ lg_status hx_corrupt_apply(const hx_corrupt *c, const char *in, const char *out)
 lg_status hx_corrupt_make(const hx_corrupt *c, const char *in, unsigned char **buf,
                           size_t *len, size_t *in_len);
 lg_status hx_corrupt_write(const char *out, const unsigned char *buf, size_t len);
+/* hx_corrupt_write over a file kept from one copy to the next: out
+ * (created when missing) written from its start, then cut to len. Its
+ * page stays, where a file written anew is made and removed each time. */
+lg_status hx_corrupt_rewrite(const char *out, const unsigned char *buf, size_t len);
 /* hx_corrupt_apply keeps the bytes of the last file it read (up to 16 MiB)
  * for the next corruption of the same file, unchanged since (util/fs.h,
  * hx_same_file). This forgets them. */

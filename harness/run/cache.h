@@ -20,7 +20,7 @@ lg_status hx_cache_make(char *buf, size_t n);
  * where temporary files go, or when /dev/shm is not a writable tmpfs. */
 void hx_scratch_make(char *buf, size_t n);
 /* Removes the corrupted copies that process pid left in dir, the files
- * named ORIGINAL.LABEL.PID-N (run/exec.c): a child that crashed or was
+ * named ORIGINAL.PID-N (run/exec.c): a child that crashed or was
  * killed before it removed its copy. Nothing for NULL or "". */
 void hx_cache_remove_copies(const char *dir, long pid);
 /* Removes dir and everything in it; nothing for NULL or "". */

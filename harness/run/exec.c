@@ -119,26 +119,45 @@ static const char *base_name(const char *path)
     return slash ? slash + 1 : path;
 }
 
-/* A corruption's label as part of a file name. */
-static const char *file_label(const char *label)
+/* A case's corrupted copy is ORIGINAL.PID-N, in the scratch or the cache
+ * folder: N counts the copies of a process from 1. A process that runs
+ * case after case (a worker, `--isolation none`: reuse_copy) keeps one,
+ * ORIGINAL.PID-0, written over for each case, where a copy per case
+ * costs a file made and removed (a third of a truncation case's time in
+ * a worker). The copy has no label in its name: the case's result names
+ * the corruption. The process that made the kept copy removes it; a
+ * forked child that inherits its name leaves it alone. */
+static struct {
+    char path[PATH_MAX + 64];
+    pid_t owner;
+} kept;
+
+void hx_run_copy_end(void)
 {
-    static char buf[64];
-    size_t i;
-    for (i = 0; label[i] && i < sizeof buf - 1; i++)
-        buf[i] = strchr("/\\ \t", label[i]) ? '_' : label[i];
-    buf[i] = 0;
-    return buf[0] ? buf : "corrupt";
+    if (kept.path[0] && kept.owner == getpid())
+        unlink(kept.path);
+    kept.path[0] = 0;
 }
 
-static lg_status write_copy(case_run *r, const hx_corrupt *cc, const char *dir,
-                            const unsigned char *buf, size_t len)
+static lg_status write_copy(case_run *r, const char *dir, const unsigned char *buf, size_t len)
 {
     static unsigned long serial;
-    snprintf(r->tmp, sizeof r->tmp, "%s/%s.%s.%ld-%lu", dir, base_name(r->path),
-             file_label(cc->label), (long)getpid(), serial++);
-    lg_status st = hx_corrupt_write(r->tmp, buf, len);
-    if (st != LG_OK)
-        unlink(r->tmp);
+    lg_status st;
+    int reuse = r->o->reuse_copy;
+    snprintf(r->tmp, sizeof r->tmp, "%s/%s.%ld-%lu", dir, base_name(r->path), (long)getpid(),
+             reuse ? 0 : ++serial);
+    if (!reuse) {
+        if ((st = hx_corrupt_write(r->tmp, buf, len)) != LG_OK)
+            unlink(r->tmp);
+        return st;
+    }
+    if (strcmp(kept.path, r->tmp)) {
+        hx_run_copy_end();
+        snprintf(kept.path, sizeof kept.path, "%s", r->tmp);
+        kept.owner = getpid();
+    }
+    if ((st = hx_corrupt_rewrite(r->tmp, buf, len)) != LG_OK)
+        hx_run_copy_end();
     return st;
 }
 
@@ -157,9 +176,9 @@ static int prepare_corrupt(case_run *r, char *why, size_t n)
          * system; when that is full, or for a larger file, the cache */
         const char *scratch = r->o->scratch_dir;
         int small = scratch && scratch[0] && in_len <= HX_SCRATCH_FILE_MAX;
-        st = write_copy(r, &cc, small ? scratch : r->o->cache_dir, buf, len);
+        st = write_copy(r, small ? scratch : r->o->cache_dir, buf, len);
         if (st == LG_E_IO && small)
-            st = write_copy(r, &cc, r->o->cache_dir, buf, len);
+            st = write_copy(r, r->o->cache_dir, buf, len);
     }
     free(buf);
     if (st != LG_OK) {
@@ -419,7 +438,7 @@ json_t *hx_run_case(const hx_case *c, size_t index, const hx_run_opts *o, uint64
     json_object_set_new(res, "status", json_string(hx_status_name(st)));
     json_object_set_new(res, "reason", why[0] ? hx_json_str(why) : json_null());
     json_object_set_new(res, "duration_s", json_real(hx_now_s() - t0));
-    if (r.tmp[0])
+    if (r.tmp[0] && !o->reuse_copy)
         unlink(r.tmp);
     lg_backend_close(r.b);
     return res;

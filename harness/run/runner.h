@@ -21,6 +21,8 @@ typedef struct {
     uint64_t sweep_k;      /* the K of a sweep run; 0 = not a sweep run */
     int paranoid;          /* --paranoid: atomic and values compare bytes, not digests */
     const char *scratch_dir; /* small corrupted copies (run/cache.h); NULL, "": cache_dir */
+    int reuse_copy; /* the corrupted copy is this process's, kept for its next case
+                     * (worker, none): hx_run_copy_end removes it */
 } hx_run_opts;
 
 /* Runs case c (index: its position in its suite) in this process and
@@ -28,6 +30,9 @@ typedef struct {
  * memory). *fired receives how many times its sweep faults fired (every
  * fault when it has no sweep). */
 json_t *hx_run_case(const hx_case *c, size_t index, const hx_run_opts *o, uint64_t *fired);
+/* Removes the corrupted copy this process kept between its cases
+ * (hx_run_opts.reuse_copy), if any. */
+void hx_run_copy_end(void);
 
 /* The result object of c with nothing run yet: status, reason (NULL = none)
  * and sweep k (0 = none) filled in, actual outcome null, every invariant

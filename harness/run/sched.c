@@ -224,6 +224,7 @@ static json_t *worker_case(void *ctx, size_t i, uint64_t k, uint64_t *fired)
 {
     const hx_sched *S = ctx;
     hx_run_opts o = opts_for(S, k);
+    o.reuse_copy = 1; /* the worker removes it when it ends (worker.c) */
     return hx_run_case(S->jobs[i].c, S->jobs[i].index, &o, fired);
 }
 
@@ -347,6 +348,7 @@ static void start_run(hx_sched *S, job *j)
     j->state = JOB_RUNNING;
     if (j->iso == HX_ISO_NONE) {
         fflush(NULL);
+        o.reuse_copy = 1; /* removed at the end of the run (hx_sched_run) */
         record(S, j, k, made(hx_run_case(j->c, j->index, &o, &fired), fired));
         return;
     }
@@ -556,6 +558,7 @@ lg_status hx_sched_run(hx_sched *S)
         S->held = 0;
     }
     stop_workers(S);
+    hx_run_copy_end();
     progress(S, 1);
     return S->oom ? hx_err(LG_E_NOMEM, "out of memory") : LG_OK;
 }

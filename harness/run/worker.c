@@ -1,6 +1,7 @@
 /* Workers (worker.h): the result line every child sends, the loop a
  * worker runs, its bounds, and the parent's side of the protocol. */
 #include "run/worker.h"
+#include "run/runner.h"
 #include "util/error.h"
 #include "util/fds.h"
 #include "util/fs.h"
@@ -271,7 +272,7 @@ void hx_worker_set_prepare(hx_worker_prepare_fn fn) { prepare = fn; }
 /* Each case starts from a clean state: the fault registry is cleared and
  * the error messages too; the case opens its own backend (exec.c), so the
  * sim devices and their counters are new. */
-static int worker_loop(void *arg, int out_fd)
+static int worker_cases(void *arg, int out_fd)
 {
     const loop_arg *a = arg;
     usage start = measure();
@@ -299,6 +300,14 @@ static int worker_loop(void *arg, int out_fd)
             return 0;
     }
     return r < 0 ? 2 : 0;
+}
+
+/* The worker's cases, then what it kept between them removed. */
+static int worker_loop(void *arg, int out_fd)
+{
+    int rc = worker_cases(arg, out_fd);
+    hx_run_copy_end();
+    return rc;
 }
 
 /* ------------------------------------------------------- in the parent */

@@ -22,6 +22,7 @@
 #include "util/json.h"
 
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -287,7 +288,7 @@ START_TEST(test_scratch_copies)
              "corrupt: {truncate: 4}, expect: {error: LG_E_FORMAT}}\n", big);
     res = run_one(yaml2, 0, &o);
     passed(res);
-    snprintf(want, sizeof want, "%s/big.st.truncate:4.", dir);
+    snprintf(want, sizeof want, "%s/big.st.%ld-", dir, (long)getpid());
     HAS(load_message(res), want);
     json_decref(res);
     empty_folder(scratch);
@@ -317,6 +318,101 @@ START_TEST(test_scratch_copies)
     if (saved)
         setenv("TMPDIR", saved, 1);
     free(saved);
+}
+END_TEST
+
+/* The one file in folder d (its path in out), and its size; -1 when there
+ * is not exactly one. */
+static off_t only_file(const char *d, char *out, size_t n)
+{
+    DIR *dd = opendir(d);
+    struct dirent *e;
+    int count = 0;
+    ck_assert_ptr_nonnull(dd);
+    while ((e = readdir(dd)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") && count++ == 0)
+            snprintf(out, n, "%s/%s", d, e->d_name);
+    closedir(dd);
+    struct stat sb;
+    return count == 1 && stat(out, &sb) == 0 ? sb.st_size : -1;
+}
+
+/* A worker's (or `--isolation none`'s) copy is one file kept from case to
+ * case (reuse_copy): each case's bytes written over the last's, at their
+ * own length, longer or shorter; removed by hx_run_copy_end, and only by
+ * the process that made it. */
+START_TEST(test_kept_copy)
+{
+    char path[1200], first[1200], want[1200], fixture[1200];
+    const char *scratch = path_of("scratch");
+    ck_assert_int_eq(mkdir(scratch, 0700), 0);
+    hx_run_opts o = {.cache_dir = dir, .scratch_dir = scratch, .reuse_copy = 1};
+    const char *yaml = "suite: s\nfixtures:\n" FIXTURE "cases:\n"
+                       "  - {name: a, file: f, corrupt: {truncate: 4}, expect: {error: LG_E_FORMAT}}\n"
+                       "  - {name: b, file: f, corrupt: {truncate: 100}, "
+                       "expect: {error: LG_E_FORMAT}}\n"
+                       "  - {name: c, file: f, corrupt: {flip: {offset: 200, bit: 0}}}\n"
+                       "  - {name: d, file: f, corrupt: {truncate: 4}, expect: {error: LG_E_FORMAT}}\n";
+    static const off_t sizes[] = {4, 100, -2, 4}; /* -2: the fixture's */
+    json_t *res = NULL;
+    for (size_t i = 0; i < 4; i++) {
+        res = run_one(yaml, i, &o);
+        passed(res);
+        off_t size = only_file(scratch, path, sizeof path);
+        if (i == 0) {
+            snprintf(first, sizeof first, "%s", path);
+            snprintf(want, sizeof want, ".%ld-0", (long)getpid());
+            ck_assert_msg(strlen(path) > strlen(want) &&
+                              !strcmp(path + strlen(path) - strlen(want), want), "%s", path);
+            HAS(load_message(res), path);
+        }
+        ck_assert_str_eq(path, first); /* the same file each time */
+        if (sizes[i] >= 0) {
+            ck_assert_int_eq(size, sizes[i]);
+        } else { /* the fixture's bytes, bit 0 of byte 200 flipped */
+            struct stat sb;
+            snprintf(fixture, sizeof fixture, "%s", first);
+            *strrchr(fixture, '.') = 0;
+            snprintf(want, sizeof want, "%s/%s", dir, strrchr(fixture, '/') + 1);
+            ck_assert_int_eq(stat(want, &sb), 0);
+            ck_assert_int_eq(size, sb.st_size);
+            size_t n;
+            unsigned char *a = (unsigned char *)tu_read(want, &n);
+            unsigned char *b = (unsigned char *)tu_read(path, &n);
+            ck_assert_ptr_nonnull(a);
+            ck_assert_ptr_nonnull(b);
+            ck_assert_int_eq(a[200] ^ b[200], 1);
+            b[200] = a[200];
+            ck_assert_mem_eq(a, b, n);
+            free(a);
+            free(b);
+        }
+        json_decref(res);
+    }
+    /* a forked child that inherits it leaves it alone */
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        hx_run_copy_end();
+        _exit(0);
+    }
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_int_eq(only_file(scratch, path, sizeof path), 4);
+    hx_run_copy_end();
+    empty_folder(scratch);
+    /* without reuse_copy, a copy per case, removed after it */
+    o.reuse_copy = 0;
+    res = run_one(yaml, 0, &o);
+    passed(res);
+    snprintf(want, sizeof want, "%s/safetensors-", scratch);
+    HAS(load_message(res), want);
+    snprintf(want, sizeof want, ".%ld-", (long)getpid());
+    HAS(load_message(res), want);
+    snprintf(want, sizeof want, ".%ld-0: ", (long)getpid());
+    ck_assert_ptr_null(strstr(load_message(res), want)); /* not the kept one's name */
+    json_decref(res);
+    empty_folder(scratch);
 }
 END_TEST
 
@@ -494,10 +590,10 @@ START_TEST(test_dead_child_copies_removed)
         hx_sched_free(S);
         hx_suite_free(&s);
     }
-    /* only the copies of the process named: ORIGINAL.LABEL.PID-N */
-    static const char *const names[] = {"a.st.truncate:4.123-0", "a.st.flip:1.5.123-17",
-                                        "a.st.truncate:4.1234-0", "a.st.truncate:4.123-x",
-                                        "a.st.123", ".tmp-123", "a.st.123-"};
+    /* only the copies of the process named: ORIGINAL.PID-N (a worker's
+     * kept one is N = 0) */
+    static const char *const names[] = {"a.st.123-0", "a.st.123-17", "a.st.1234-0",
+                                        "a.st.123-x", "a.st.123", ".tmp-123", "a.st.123-"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         ck_assert_int_eq(tu_write(path_of(names[i]), "x", 1), 0);
     hx_cache_remove_copies(dir, 123);
@@ -1001,6 +1097,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_keep_name);
     tcase_add_test(tc, test_case_cannot_be_met);
     tcase_add_test(tc, test_scratch_copies);
+    tcase_add_test(tc, test_kept_copy);
     tcase_add_test(tc, test_sched_spawn);
     tcase_add_test(tc, test_dead_child_copies_removed);
     tcase_add_test(tc, test_sched_unreadable_result);
