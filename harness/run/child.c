@@ -560,6 +560,21 @@ void hx_child_next_started(hx_child *c, double timeout)
     c->deadline = timeout > 0 ? c->start + timeout : 0;
 }
 
+void hx_child_next_queued(hx_child *c, size_t used, double timeout)
+{
+    if (used > c->len)
+        used = c->len;
+    if (c->out) {
+        memmove(c->out, c->out + used, c->len - used);
+        c->len -= used;
+        c->out[c->len] = 0;
+    }
+    c->timeout = timeout;
+    c->start = hx_now_s();
+    c->ack_wait = 0;
+    c->deadline = timeout > 0 ? c->start + timeout : 0;
+}
+
 long hx_child_input_pending(const hx_child *c)
 {
 #ifdef __linux__

@@ -109,6 +109,12 @@ void hx_child_next(hx_child *c, double timeout);
 /* As hx_child_next, for a task with no start-up work: no "+" is awaited,
  * and the clock starts now. */
 void hx_child_next_started(hx_child *c, double timeout);
+/* A long-lived child goes on to a task it was sent before the last one
+ * ended (a worker's queued request): the first `used` bytes of its output
+ * (the last task's) are dropped and the rest kept, as is the tail of its
+ * stderr (some of it may be the new task's already), and its clock
+ * restarts, started, with timeout seconds (0: no deadline). */
+void hx_child_next_queued(hx_child *c, size_t used, double timeout);
 /* How many bytes written to c's input it has not read yet: 0 once it has
  * read all; -1 where that cannot be told (not Linux, no input). */
 long hx_child_input_pending(const hx_child *c);

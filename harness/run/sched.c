@@ -43,6 +43,8 @@ typedef struct {
     job *j; /* NULL: the slot is free */
     uint64_t k;
     int on_worker; /* the run is on the slot's worker, not in .child */
+    job *next;     /* a run queued on the slot's worker behind j's (queue_more) */
+    uint64_t next_k;
     hx_child child;
 } slot;
 
@@ -453,34 +455,88 @@ static json_t *requeue(hx_sched *S, job *j, uint64_t k, const hx_child *c)
     return NULL;
 }
 
-/* What the worker of slot s has to say. */
+/* The run queued on s's worker will not run there: it goes back in the
+ * queue as it was (it never started, so it is not counted as lost). */
+static void unqueue(slot *s)
+{
+    job *j = s->next;
+    if (!j)
+        return;
+    j->state = j->sweeps ? JOB_READY : JOB_PENDING;
+    j->next_k = j->sweeps ? s->next_k : j->next_k;
+    s->next = NULL;
+}
+
+/* What the worker of slot s has to say: the result of its run, and, when
+ * it went on to a queued one, that one's too once it is in. */
 static void worker_news(hx_sched *S, slot *s)
 {
     int i = (int)(s - S->slots);
     hx_worker *w = &S->workers[i];
-    outcome o = {0};
-    hx_worker_event ev = hx_worker_take_raw(w, &o.res, &o.raw, &o.st, &o.fired);
-    if (ev == HX_WORKER_WAITING)
-        return;
-    S->oom |= w->child.oom;
-    job *j = s->j;
-    uint64_t k = s->k;
-    if (ev == HX_WORKER_DIED)
-        o = made(failed_run(S, j, k, &w->child), 0);
-    if (ev == HX_WORKER_LOST)
-        o = made(requeue(S, j, k, &w->child), 0);
-    if (ev == HX_WORKER_DIED || ev == HX_WORKER_LOST)
-        hx_worker_free(w);
-    if (!w->up)
-        S->watch[S->nslots + i] = NULL;
-    if (ev == HX_WORKER_ENDED || !s->on_worker) {
-        json_decref(o.res); /* NULL: an idle worker ended */
-        json_decref(o.raw);
-        return;
+    for (;;) {
+        outcome o = {0};
+        hx_worker_event ev = hx_worker_take_raw(w, &o.res, &o.raw, &o.st, &o.fired);
+        if (ev == HX_WORKER_WAITING)
+            return;
+        S->oom |= w->child.oom;
+        job *j = s->j;
+        uint64_t k = s->k;
+        if (ev == HX_WORKER_DIED)
+            o = made(failed_run(S, j, k, &w->child), 0);
+        if (ev == HX_WORKER_LOST)
+            o = made(requeue(S, j, k, &w->child), 0);
+        if (ev == HX_WORKER_DIED || ev == HX_WORKER_LOST)
+            hx_worker_free(w);
+        if (!w->up)
+            S->watch[S->nslots + i] = NULL;
+        if (ev == HX_WORKER_ENDED || !s->on_worker) {
+            json_decref(o.res); /* NULL: an idle worker ended */
+            json_decref(o.raw);
+            return;
+        }
+        /* the worker went on to the queued run (hx_worker_take_raw) */
+        job *next = ev == HX_WORKER_RESULT && w->up && w->busy ? s->next : NULL;
+        uint64_t next_k = s->next_k;
+        if (next) {
+            s->j = next;
+            s->k = next_k;
+            s->next = NULL;
+        } else {
+            unqueue(s);
+            release(S, s);
+        }
+        if (ev != HX_WORKER_LOST || j->state == JOB_RUNNING)
+            record(S, j, k, o);
+        if (!next)
+            return;
     }
-    release(S, s);
-    if (ev != HX_WORKER_LOST || j->state == JOB_RUNNING)
-        record(S, j, k, o);
+}
+
+/* Behind each worker that runs a quick request (no start-up work), the
+ * next run, when it can go there too: the worker goes on to it as soon as
+ * it is done, without waiting for the parent to read its result and send
+ * another (hx_worker_queue). Runs are still taken in order: a next run
+ * that cannot be queued waits for a free slot (start_run). Not under
+ * --fail-fast, where a run queued behind a failure would still run. */
+static void queue_more(hx_sched *S)
+{
+    if (S->o.fail_fast || S->stop || S->held || interrupted)
+        return;
+    for (int i = 0; i < S->nslots; i++) {
+        slot *s = &S->slots[i];
+        hx_worker *w = &S->workers[i];
+        if (!s->j || !s->on_worker || s->next || !w->up || !w->busy || !w->quick || w->queued)
+            continue;
+        job *j = next_job(S);
+        if (!j || j->iso != HX_ISO_WORKER || has_startup(S, j->c))
+            return;
+        uint64_t k = j->sweeps ? j->next_k : 0;
+        if (hx_worker_queue(w, (size_t)(j - S->jobs), k, case_timeout(S, j->c)) != LG_OK)
+            continue; /* gone: hx_child_poll tells */
+        j->state = JOB_RUNNING;
+        s->next = j;
+        s->next_k = k;
+    }
 }
 
 static void wait_some(hx_sched *S)
@@ -550,6 +606,7 @@ lg_status hx_sched_run(hx_sched *S)
         while (S->nactive < S->nslots && !S->held && !S->stop && !interrupted &&
                (j = next_job(S)))
             start_run(S, j);
+        queue_more(S);
         if (interrupted)
             kill_all(S);
         if (!S->nactive)

@@ -353,25 +353,52 @@ lg_status hx_worker_send_quick(hx_worker *w, size_t job, uint64_t k, double time
     return send(w, job, k, timeout, w->ran > 0 && hx_child_input_pending(&w->child) == 0);
 }
 
+lg_status hx_worker_queue(hx_worker *w, size_t job, uint64_t k, double timeout)
+{
+    char req[64];
+    if (!w->up || !w->busy || !w->quick || w->queued || w->child.killed)
+        return hx_err(LG_E_INVALID, "the worker has no room for a queued request");
+    int n = snprintf(req, sizeof req, "%zu %" PRIu64 " q\n", job, k);
+    lg_status st = hx_child_send(&w->child, req, (size_t)n);
+    if (st != LG_OK)
+        return st;
+    w->queued = 1;
+    w->next_job = job;
+    w->next_k = k;
+    w->next_timeout = timeout;
+    w->next_len = (size_t)n;
+    return LG_OK;
+}
+
 /* The worker took its request: its output starts with "+", or it read a
- * quick one. */
+ * quick one (all of its input but a queued request behind it). */
 static int started(const hx_worker *w)
 {
     size_t len = 0;
-    if (w->quick)
-        return hx_child_input_pending(&w->child) == 0;
+    if (w->quick) {
+        long left = hx_child_input_pending(&w->child);
+        return left == 0 || (w->queued && left >= 0 && (size_t)left <= w->next_len);
+    }
     const char *out = hx_child_output(&w->child, &len);
     return out && out[0] == '+';
 }
 
-/* A complete result line, after the "+" (a quick request has none). */
-static const char *result_line(const hx_worker *w, size_t *len)
+/* A complete result line, after the "+" (a quick request has none): the
+ * whole output, or with a request queued, its first line (what follows
+ * is the queued one's); *used: the bytes it takes, "+" included. */
+static const char *result_line(const hx_worker *w, size_t *len, size_t *used)
 {
-    const char *out = hx_child_output(&w->child, len);
+    size_t all = 0;
+    const char *out = hx_child_output(&w->child, &all);
     size_t plus = !w->quick;
-    if (!out || *len < plus + 1 || (plus && out[0] != '+') || out[*len - 1] != '\n')
+    if (!out || all < plus + 1 || (plus && out[0] != '+'))
         return NULL;
-    *len -= plus;
+    const char *nl = w->queued ? memchr(out + plus, '\n', all - plus)
+                               : out[all - 1] == '\n' ? out + all - 1 : NULL;
+    if (!nl)
+        return NULL;
+    *used = (size_t)(nl + 1 - out);
+    *len = *used - plus;
     return out + plus;
 }
 
@@ -391,8 +418,8 @@ hx_worker_event hx_worker_take_raw(hx_worker *w, json_t **res, json_t **raw, hx_
                                    uint64_t *fired)
 {
     char retire[160];
-    size_t len = 0;
-    const char *line = w->busy && !w->child.killed ? result_line(w, &len) : NULL;
+    size_t len = 0, used = 0;
+    const char *line = w->busy && !w->child.killed ? result_line(w, &len, &used) : NULL;
     if (raw)
         *raw = NULL;
     if (!line)
@@ -403,11 +430,19 @@ hx_worker_event hx_worker_take_raw(hx_worker *w, json_t **res, json_t **raw, hx_
         hx_child_kill(&w->child); /* not a pid already reaped, which may be another's now */
         return ended(w);
     }
-    w->busy = 0;
     w->ran++;
+    if (w->queued && !retire[0]) { /* on to the queued request, already read or in the pipe */
+        w->queued = 0;
+        w->job = w->next_job;
+        w->k = w->next_k;
+        w->quick = 1;
+        hx_child_next_queued(&w->child, used, w->next_timeout);
+        return HX_WORKER_RESULT;
+    }
+    w->busy = 0;
     hx_child_next_started(&w->child, 0); /* idle: no deadline, no start-up allowance */
     if (retire[0])
-        hx_worker_stop(w);
+        hx_worker_stop(w); /* a queued request is not run: w->queued stays set */
     return HX_WORKER_RESULT;
 }
 

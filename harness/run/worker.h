@@ -14,7 +14,9 @@
  * deadline, leaves its case to be reported as a forked child's would be:
  * crash with the signal, or timeout. One that dies before its "+" (or,
  * for a quick request, before reading it) never started the case: the
- * case runs again on a new worker. */
+ * case runs again on a new worker. Behind a running quick request the
+ * parent may queue one more (hx_worker_queue), which the worker reads
+ * and runs next without waiting for the parent. */
 #ifndef HX_WORKER_H
 #define HX_WORKER_H
 
@@ -46,6 +48,11 @@ typedef struct {
     uint64_t k;
     size_t ran;   /* requests answered */
     int quick;    /* the request in flight has no "+" (hx_worker_send_quick) */
+    int queued;   /* a quick request sent behind it (hx_worker_queue) */
+    size_t next_job;
+    uint64_t next_k;
+    double next_timeout;
+    size_t next_len; /* its bytes */
 } hx_worker;
 
 /* What hx_worker_take found. */
@@ -81,9 +88,21 @@ lg_status hx_worker_send(hx_worker *w, size_t job, uint64_t k, double timeout);
  * or whose unread input cannot be measured (hx_child_input_pending) or is
  * not empty, it is hx_worker_send. */
 lg_status hx_worker_send_quick(hx_worker *w, size_t job, uint64_t k, double timeout);
+/* Sends quick request (job, k) behind the quick one w is running, so that
+ * the worker goes on to it at once, without waiting for the parent to
+ * read its result and answer (it reads its requests in order). Its case's
+ * clock starts when the parent takes the result before it (deadline:
+ * timeout seconds from then). LG_OK; LG_E_INVALID when w is not running a
+ * quick request or has one queued already; LG_E_IO when the worker is
+ * gone. A worker that dies or is killed during its running case never
+ * started the queued one: HX_WORKER_DIED or _LOST tell of the running
+ * case, and the caller runs the queued one elsewhere. */
+lg_status hx_worker_queue(hx_worker *w, size_t job, uint64_t k, double timeout);
 /* After hx_child_poll: what became of w. On HX_WORKER_RESULT, *res (taken
  * by the caller) and *fired are set and w is idle again, or down when it
- * retired. */
+ * retired (a queued request then not run: w->queued still set), or, with
+ * a request queued, running that one (w->job, w->k: call again, its
+ * result may have come too). */
 hx_worker_event hx_worker_take(hx_worker *w, json_t **res, uint64_t *fired);
 /* The same, the parent's fast way (hx_result_read): on HX_WORKER_RESULT,
  * *res (NULL when only the part before the result was parsed), *raw

@@ -297,6 +297,116 @@ START_TEST(siblings_do_not_hold_stdin)
 }
 END_TEST
 
+/* ------------------------------------------------- queued requests */
+
+/* A worker running a quick request, with another queued behind it. */
+static void start_queued(hx_worker *w, size_t first, double t1, size_t second, double t2)
+{
+    json_t *res = NULL;
+    uint64_t fired = 0;
+    ck_assert_int_eq(hx_worker_start(w, test_fn, NULL), LG_OK);
+    ck_assert_int_eq(hx_worker_queue(w, REQ_OK, 1, 10), LG_E_INVALID); /* idle: nothing to queue behind */
+    warm_up(w, 1);
+    ck_assert_int_eq(hx_worker_send_quick(w, first, 1, t1), LG_OK);
+    ck_assert_int_eq(w->quick, 1);
+    ck_assert_int_eq(hx_worker_queue(w, second, 2, t2), LG_OK);
+    ck_assert_int_eq(hx_worker_queue(w, REQ_OK, 3, 10), LG_E_INVALID); /* one at a time */
+    (void)res;
+    (void)fired;
+}
+
+/* Queued behind another, a request is run next, by the same process: the
+ * result of each comes back in turn, and the worker is then idle. Both
+ * results can be in before the parent reads either: each is read. */
+START_TEST(queued_request_runs_next)
+{
+    hx_worker w;
+    json_t *res = NULL;
+    uint64_t fired = 0;
+    start_queued(&w, REQ_OK, 10, REQ_OK, 10);
+    usleep(200 * 1000); /* both answered, most likely, before the first poll */
+    ck_assert_int_eq(await(&w, &res, &fired), HX_WORKER_RESULT);
+    ck_assert_uint_eq(fired, 1);
+    ck_assert_int_eq(result_pid(res), w.child.pid);
+    json_decref(res);
+    ck_assert(w.busy && !w.queued && w.k == 2); /* on to the queued one */
+    ck_assert_int_eq(hx_worker_take(&w, &res, &fired), HX_WORKER_RESULT); /* no poll between */
+    ck_assert_uint_eq(fired, 2);
+    ck_assert_int_eq(result_pid(res), w.child.pid);
+    json_decref(res);
+    ck_assert(w.up && !w.busy);
+    ck_assert_uint_eq(w.ran, 3);
+    hx_worker_stop(&w);
+    ck_assert_int_eq(hx_child_exit_code(&w.child), 0);
+}
+END_TEST
+
+/* A crash, a hang or a retirement of the running request leaves the queued
+ * one not run: the worker says so (w.queued stays set) for the caller to
+ * run it elsewhere. */
+START_TEST(queued_request_outlives_a_crash)
+{
+    hx_worker w;
+    json_t *res = NULL;
+    uint64_t fired = 0;
+    char sig[32];
+    start_queued(&w, REQ_CRASH, 10, REQ_OK, 10);
+    ck_assert_int_eq(await(&w, &res, &fired), HX_WORKER_DIED);
+    ck_assert_str_eq(hx_child_signal(&w.child, sig, sizeof sig), "SIGSEGV");
+    ck_assert(w.queued && w.next_job == REQ_OK && w.next_k == 2);
+    hx_worker_free(&w);
+}
+END_TEST
+
+START_TEST(queued_request_outlives_a_hang)
+{
+    hx_worker w;
+    json_t *res = NULL;
+    uint64_t fired = 0;
+    char why[256];
+    start_queued(&w, REQ_HANG, 0.3, REQ_OK, 10);
+    ck_assert_int_eq(await(&w, &res, &fired), HX_WORKER_DIED);
+    hx_child_describe(&w.child, why, sizeof why);
+    ck_assert_str_eq(why, "timed out after 0.3 s; the child was killed");
+    ck_assert(w.queued);
+    hx_worker_free(&w);
+}
+END_TEST
+
+START_TEST(queued_request_outlives_a_retirement)
+{
+    hx_worker w;
+    json_t *res = NULL;
+    uint64_t fired = 0;
+    start_queued(&w, REQ_LEAK, 10, REQ_OK, 10);
+    ck_assert_int_eq(await(&w, &res, &fired), HX_WORKER_RESULT);
+    json_decref(res);
+    ck_assert(!w.up && w.queued); /* retired after its case: the queued one not run */
+    ck_assert_int_eq(hx_child_exit_code(&w.child), 0);
+}
+END_TEST
+
+/* The queued request's clock starts when the one before it is taken: a
+ * queued hang is killed at its own deadline, after the first result. */
+START_TEST(queued_hang_has_its_own_deadline)
+{
+    hx_worker w;
+    json_t *res = NULL;
+    uint64_t fired = 0;
+    char why[256];
+    start_queued(&w, REQ_OK, 10, REQ_HANG, 0.3);
+    ck_assert_int_eq(await(&w, &res, &fired), HX_WORKER_RESULT);
+    json_decref(res);
+    ck_assert(w.busy && w.k == 2 && w.child.timeout == 0.3);
+    ck_assert_int_eq(await(&w, &res, &fired), HX_WORKER_DIED);
+    ck_assert(w.child.killed);
+    hx_child_describe(&w.child, why, sizeof why);
+    ck_assert_str_eq(why, "timed out after 0.3 s; the child was killed");
+    ck_assert(!w.queued);
+    hx_worker_free(&w);
+}
+END_TEST
+
 /* ------------------------------------------------------ end to end */
 
 #define FIXTURES                                                                                 \
@@ -505,6 +615,11 @@ static Suite *worker_suite(void)
     tcase_add_loop_test(t, death_before_the_request_is_lost_not_crashed, 0, 2);
     tcase_add_loop_test(t, dead_idle_worker_ends_quietly, 0, 2);
     tcase_add_test(t, siblings_do_not_hold_stdin);
+    tcase_add_test(t, queued_request_runs_next);
+    tcase_add_test(t, queued_request_outlives_a_crash);
+    tcase_add_test(t, queued_request_outlives_a_hang);
+    tcase_add_test(t, queued_request_outlives_a_retirement);
+    tcase_add_test(t, queued_hang_has_its_own_deadline);
     tcase_add_test(t, crash_and_hang_alone_under_worker);
     tcase_add_test(t, no_worker_left_behind);
     tcase_add_test(t, starved_slots_wait);
