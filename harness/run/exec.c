@@ -11,6 +11,7 @@
 #include "run/cache.h"
 #include "run/child.h"
 #include "util/error.h"
+#include "util/fs.h"
 #include "util/json.h"
 
 #include <errno.h>
@@ -134,7 +135,7 @@ static struct {
 
 void hx_run_copy_end(void)
 {
-    if (kept.path[0] && kept.owner == getpid())
+    if (kept.path[0] && kept.owner == hx_pid())
         unlink(kept.path);
     kept.path[0] = 0;
 }
@@ -144,7 +145,7 @@ static lg_status write_copy(case_run *r, const char *dir, const unsigned char *b
     static unsigned long serial;
     lg_status st;
     int reuse = r->o->reuse_copy;
-    snprintf(r->tmp, sizeof r->tmp, "%s/%s.%ld-%lu", dir, base_name(r->path), (long)getpid(),
+    snprintf(r->tmp, sizeof r->tmp, "%s/%s.%ld-%lu", dir, base_name(r->path), (long)hx_pid(),
              reuse ? 0 : ++serial);
     if (!reuse) {
         if ((st = hx_corrupt_write(r->tmp, buf, len)) != LG_OK)
@@ -154,7 +155,7 @@ static lg_status write_copy(case_run *r, const char *dir, const unsigned char *b
     if (strcmp(kept.path, r->tmp)) {
         hx_run_copy_end();
         snprintf(kept.path, sizeof kept.path, "%s", r->tmp);
-        kept.owner = getpid();
+        kept.owner = hx_pid();
     }
     if ((st = hx_corrupt_rewrite(r->tmp, buf, len)) != LG_OK)
         hx_run_copy_end();

@@ -1,5 +1,6 @@
 /* Counting open file descriptors (util/fds.h). */
 #include "util/fds.h"
+#include "util/fs.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -62,7 +63,7 @@ static pthread_mutex_t kept_lock = PTHREAD_MUTEX_INITIALIZER;
 static int kept_count(void)
 {
     struct stat sb;
-    pid_t me = getpid();
+    pid_t me = hx_pid();
     if (kept_fd >= 0) {
         int ours = fstat(kept_fd, &sb) == 0 && sb.st_dev == kept_id.st_dev &&
                    sb.st_ino == kept_id.st_ino;

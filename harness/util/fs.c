@@ -3,6 +3,7 @@
 #include "util/error.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -94,4 +95,22 @@ int hx_same_file(const struct stat *a, const struct stat *b)
     return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
            a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
            a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+static pid_t self_pid;
+static int self_pid_kept; /* 0: the child handler could not be set; getpid each time */
+static pthread_once_t self_pid_once = PTHREAD_ONCE_INIT;
+
+static void self_pid_take(void) { self_pid = getpid(); }
+
+static void self_pid_first(void)
+{
+    self_pid_take();
+    self_pid_kept = pthread_atfork(NULL, NULL, self_pid_take) == 0;
+}
+
+pid_t hx_pid(void)
+{
+    pthread_once(&self_pid_once, self_pid_first);
+    return self_pid_kept ? self_pid : getpid();
 }

@@ -8,6 +8,7 @@
 
 #include <stdio.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 
 /* mkdir -p dir (mode 0777 before the umask). On failure errno is left as
  * the failing mkdir set it, for callers that word their own message. */
@@ -27,4 +28,8 @@ int hx_read_full(int fd, void *p, size_t n, size_t *got);
  * modification and change times? (What a cache of a file's contents keys
  * on: a write moves the first, a chmod or a rename the second.) */
 int hx_same_file(const struct stat *a, const struct stat *b);
+/* This process's pid, without a system call for each ask (a worker asks
+ * several times a case): kept from the first ask, and taken again in a
+ * child that fork() made (pthread_atfork). */
+pid_t hx_pid(void);
 #endif

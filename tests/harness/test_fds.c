@@ -3,6 +3,7 @@
  * and closed, a high-numbered one too, and on Linux agrees with /proc. */
 #include "testutil.h"
 #include "util/fds.h"
+#include "util/fs.h"
 
 #include <check.h>
 #include <fcntl.h>
@@ -110,6 +111,31 @@ START_TEST(kept_descriptor_is_its_own)
 }
 END_TEST
 
+/* hx_pid: this process's pid, in a forked child and its child too. */
+START_TEST(pid_is_the_process_own)
+{
+    pid_t parent = hx_pid();
+    ck_assert_int_eq(parent, getpid());
+    fflush(NULL);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        int fine = hx_pid() == getpid() && hx_pid() != parent;
+        pid_t me = hx_pid();
+        pid_t g = fork();
+        if (g == 0)
+            _exit(hx_pid() == getpid() && hx_pid() != me ? 0 : 1);
+        int gs;
+        fine = fine && g > 0 && waitpid(g, &gs, 0) == g && WIFEXITED(gs) && !WEXITSTATUS(gs);
+        _exit(fine ? 0 : 1);
+    }
+    int ws;
+    ck_assert_int_eq(waitpid(pid, &ws, 0), pid);
+    ck_assert(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+    ck_assert_int_eq(hx_pid(), parent);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("fds");
@@ -120,6 +146,7 @@ int main(void)
     tcase_add_test(t, probe_agrees_with_proc);
     tcase_add_test(t, kept_descriptor_is_its_own);
 #endif
+    tcase_add_test(t, pid_is_the_process_own);
     suite_add_tcase(s, t);
     return tu_run_suite(s) ? 1 : 0;
 }
