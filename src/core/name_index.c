@@ -181,12 +181,73 @@ size_t lg__index_insert(lg__name_index *x, lg__name_at at, const void *ctx)
     return add(x, at, ctx, 1);
 }
 
+/* How many names ahead of its insertion a name is hashed and its slot
+ * fetched: enough misses in flight to cover one, few enough that the
+ * fetched lines are still there when their turn comes. */
+#define AHEAD 8
+
+static uint64_t fetch_ahead(const lg__name_index *x, lg__name_at at, const void *ctx, size_t i)
+{
+    uint64_t h = name_hash(at(ctx, i));
+    __builtin_prefetch(&x->slot[(size_t)h & (x->nslot - 1)], 1);
+    return h;
+}
+
+/* Entries x->n .. n-1, with a table already sized for them. stop: return
+ * at the first name met again (as lg__index_insert_all); else skip it,
+ * the first entry keeping the name. */
+static size_t insert_run(lg__name_index *x, lg__name_at at, const void *ctx, size_t n, int stop,
+                         size_t *first)
+{
+    uint64_t h[AHEAD];
+    size_t from = x->n;
+    for (size_t i = from; i < n && i < from + AHEAD; i++)
+        h[i % AHEAD] = fetch_ahead(x, at, ctx, i);
+    for (size_t i = from; i < n; i++) {
+        uint64_t hi = h[i % AHEAD];
+        if (i + AHEAD < n)
+            h[i % AHEAD] = fetch_ahead(x, at, ctx, i + AHEAD);
+        lg__name_slot *s = slot_of(x, hi, at(ctx, i), at, ctx);
+        x->n = i + 1;
+        if (!s->k)
+            *s = (lg__name_slot){hi, i + 1};
+        else if (stop) {
+            *first = s->k - 1;
+            return i;
+        }
+    }
+    return (size_t)-1;
+}
+
+size_t lg__index_insert_all(lg__name_index *x, lg__name_at at, const void *ctx, size_t n,
+                            size_t *first)
+{
+    if (n <= x->n)
+        return (size_t)-1;
+    lg__index_reserve(x, n);
+    if (x->broken || n > x->nslot / 2) { /* without memory: one at a time, by scans */
+        while (x->n < n) {
+            size_t d = add(x, at, ctx, 1);
+            if (d != (size_t)-1) {
+                *first = d;
+                return x->n - 1;
+            }
+        }
+        return (size_t)-1;
+    }
+    return insert_run(x, at, ctx, n, 1, first);
+}
+
 void lg__index_build(lg__name_index *x, lg__name_at at, const void *ctx, size_t n)
 {
+    size_t first;
     lg__index_free(x);
     lg__index_reserve(x, n);
-    while (x->n < n)
-        lg__index_add(x, at, ctx);
+    if (x->broken || n > x->nslot / 2) /* one at a time (a broken index: every find scans) */
+        while (x->n < n)
+            lg__index_add(x, at, ctx);
+    else
+        insert_run(x, at, ctx, n, 0, &first);
 }
 
 void lg__index_free(lg__name_index *x)

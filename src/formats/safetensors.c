@@ -454,6 +454,20 @@ static const char *entry_name(const void *ctx, size_t i)
     return ((const st_entry *)ctx)[i].info.name;
 }
 
+/* The key of tensor entry k: the k-th key of the root object other than
+ * __metadata__. */
+static yyjson_val *tensor_key(const st_json *j, size_t k)
+{
+    yyjson_val *root = yyjson_doc_get_root(j->doc), *key, *v;
+    size_t i, max;
+    yyjson_obj_foreach(root, i, max, key, v) {
+        const char *name = text_of(key);
+        if (name && strcmp(name, ST_METADATA) && k-- == 0)
+            return key;
+    }
+    return NULL; /* not reached: entry k came from one of these keys */
+}
+
 /* Every entry of the root object, __metadata__ checked and left out; the
  * names unique (found by hash). */
 static lg_status parse_entries(const st_json *j, st_entry **out, size_t *count)
@@ -474,14 +488,20 @@ static lg_status parse_entries(const st_json *j, st_entry **out, size_t *count)
             st = nul_in_string(j, key);
         else if (!strcmp(name, ST_METADATA))
             st = meta++ ? duplicate(j, key, "key") : check_metadata(j, v);
-        else if ((st = parse_entry(j, name, v, &e[n])) == LG_OK &&
-                 lg__index_insert(&ix, entry_name, e) != (size_t)-1)
-            st = duplicate(j, key, "tensor name");
+        else
+            st = parse_entry(j, name, v, &e[n]);
         if (st != LG_OK)
             break;
         if (e[n].info.name) /* a tensor, not the metadata */
             n++;
     }
+    /* the names, all at once (lg__index_insert_all: the table's misses
+     * overlap); a name met again before the entry that failed, if one
+     * did, is what the header is refused for, as when each name was
+     * looked up as it was read */
+    size_t first, again = lg__index_insert_all(&ix, entry_name, e, n, &first);
+    if (again != (size_t)-1)
+        st = duplicate(j, tensor_key(j, again), "tensor name");
     lg__index_free(&ix);
     if (st != LG_OK) {
         free_entries(e, cap); /* a failed entry may hold nothing but zeroes */

@@ -374,6 +374,16 @@ static lg__zip_slot *slot_of(const lg__zip *z, uint64_t h, const char *name, siz
     }
 }
 
+#define ZIP_AHEAD 8
+
+/* The hash of e's lowered name, with its first slot fetched ahead. */
+static uint64_t fetch_slot(const lg__zip *z, const lg__zip_entry *e)
+{
+    uint64_t h = lg__name_hash_fold(e->name, e->nlen);
+    __builtin_prefetch(&z->slot[(size_t)h & (z->nslot - 1)], 1);
+    return h;
+}
+
 /* The records in the order of their offsets: *sorted is NULL where the
  * central directory lists them so already (as torch.save and most
  * writers do), else a sorted copy, to be freed. -1: out of memory. */
@@ -414,9 +424,17 @@ static lg_status check_layout(lg__zip *z)
         }
     }
     free(sorted);
+    /* each name hashed ZIP_AHEAD records before its turn and its slot
+     * fetched, so that the table's cache misses overlap (as
+     * lg__index_insert_all does) */
+    uint64_t ahead[ZIP_AHEAD];
+    for (size_t i = 0; i < z->n && i < ZIP_AHEAD; i++)
+        ahead[i] = fetch_slot(z, &z->e[i]);
     for (size_t i = 0; i < z->n; i++) {
         const lg__zip_entry *e = &z->e[i];
-        uint64_t h = lg__name_hash_fold(e->name, e->nlen);
+        uint64_t h = ahead[i % ZIP_AHEAD];
+        if (i + ZIP_AHEAD < z->n)
+            ahead[i % ZIP_AHEAD] = fetch_slot(z, &z->e[i + ZIP_AHEAD]);
         lg__zip_slot *s = slot_of(z, h, e->name, e->nlen);
         if (s->k && !memcmp(z->e[s->k - 1].name, e->name, e->nlen))
             return lg__err(LG_E_FORMAT, "%s: zip record \"%.*s\" appears twice in the central "

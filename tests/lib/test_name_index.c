@@ -175,6 +175,61 @@ START_TEST(test_index_insert)
 }
 END_TEST
 
+/* lg__index_insert_all: the same answers as lg__index_insert one entry at
+ * a time (the names fetched ahead of their turn), from any starting
+ * count, short runs (fewer names than it fetches ahead) included; a
+ * broken index answers by scans. Each call stops at a name met again. */
+START_TEST(test_index_insert_all)
+{
+    table t = make_table(1000);
+    for (size_t i = 500; i < 1000; i += 100)
+        strcpy(t.name[i], t.name[i - 499]); /* 500 repeats 1, 600 repeats 101, ... */
+    for (int broken = 0; broken < 2; broken++) {
+        lg__name_index x = {0};
+        size_t first = 0;
+        x.broken = broken;
+        for (size_t want = 500; want < 1000; want += 100) {
+            ck_assert_uint_eq(lg__index_insert_all(&x, at, &t, 1000, &first), want);
+            ck_assert_uint_eq(first, want - 499);
+            ck_assert_uint_eq(x.n, want + 1);
+        }
+        ck_assert_uint_eq(lg__index_insert_all(&x, at, &t, 1000, &first), (size_t)-1);
+        ck_assert_uint_eq(x.n, 1000);
+        ck_assert_uint_eq(lg__index_insert_all(&x, at, &t, 1000, &first), (size_t)-1);
+        ck_assert_uint_eq(lg__index_find(&x, t.name[600], at, &t, 1000), 101);
+        for (size_t i = 0; i < 1000; i++)
+            if (i < 500 || i % 100)
+                ck_assert_uint_eq(lg__index_find(&x, t.name[i], at, &t, 1000), i);
+        lg__index_free(&x);
+    }
+    /* runs of 1 to 20 names after 0 to 3 indexed one by one; the last
+     * name of the run repeats one of the first three when it can */
+    for (size_t before = 0; before < 4; before++)
+        for (size_t n = before + 1; n <= before + 20; n++) {
+            table u = make_table(n);
+            lg__name_index x = {0};
+            size_t first = 0, dup = n > 1 ? n - 1 : (size_t)-1;
+            if (dup != (size_t)-1)
+                strcpy(u.name[dup], u.name[(n - 1) % 3 < dup ? (n - 1) % 3 : 0]);
+            for (size_t i = 0; i < before; i++)
+                lg__index_add(&x, at, &u);
+            size_t got = lg__index_insert_all(&x, at, &u, n, &first);
+            if (dup != (size_t)-1 && dup >= before) {
+                ck_assert_uint_eq(got, dup);
+                ck_assert_uint_eq(first, (n - 1) % 3 < dup ? (n - 1) % 3 : 0);
+            } else {
+                ck_assert_uint_eq(got, (size_t)-1);
+            }
+            ck_assert_uint_eq(x.n, n);
+            for (size_t i = 0; i + 1 < n; i++)
+                ck_assert_uint_eq(lg__index_find(&x, u.name[i], at, &u, n), i);
+            lg__index_free(&x);
+            free(u.name);
+        }
+    free(t.name);
+}
+END_TEST
+
 /* The store: every name found after many adds, duplicates refused. */
 /* A find with a hint looks at that entry first: one name read when it is
  * the one, and the index's answer when it is not (another name there, a
@@ -327,6 +382,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_index_out_of_memory_scans);
     tcase_add_test(tc, test_index_reserve);
     tcase_add_test(tc, test_index_insert);
+    tcase_add_test(tc, test_index_insert_all);
     tcase_add_test(tc, test_index_find_hint);
     tcase_add_test(tc, test_store_find_many);
     tcase_add_test(tc, test_checkpoint_find);

@@ -259,6 +259,18 @@ START_TEST(header_duplicate_name)
     /* An escaped quote inside the name. */
     snprintf(h, sizeof h, "{\"a\\\"b\":%s,\"a\\\"b\":%s}", e, e);
     expect_format(write_st("dup-esc", h, 1), "duplicate tensor name \"a\\\"b\"", NULL);
+    /* The first fault of the header is named, as it is read: a name met
+     * again before a bad entry, and a bad entry before a name met again
+     * (the names are checked all at once, after the entries). */
+    const char *bad = "{\"dtype\":\"X9\",\"shape\":[1],\"data_offsets\":[0,1]}";
+    snprintf(h, sizeof h, "{\"a\":%s,\"b\":%s,\"a\":%s,\"c\":%s}", e, e, e, bad);
+    expect_format(write_st("dup-then-bad", h, 1), "duplicate tensor name \"a\"", "column 109",
+                  NULL);
+    snprintf(h, sizeof h, "{\"a\":%s,\"c\":%s,\"a\":%s}", e, bad, e);
+    expect_format(write_st("bad-then-dup", h, 1), "tensor \"c\"", "X9", NULL);
+    snprintf(h, sizeof h, "{\"__metadata__\":{},\"a\":%s,\"b\":%s,\"b\":%s}", e, e, e);
+    expect_format(write_st("dup-after-meta", h, 1), "duplicate tensor name \"b\"", "column 127",
+                  NULL);
 }
 END_TEST
 
