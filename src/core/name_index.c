@@ -205,6 +205,8 @@ static size_t insert_run(lg__name_index *x, lg__name_at at, const void *ctx, siz
         h[i % AHEAD] = fetch_ahead(x, at, ctx, i);
     for (size_t i = from; i < n; i++) {
         uint64_t hi = h[i % AHEAD];
+        if (i + 2 * AHEAD < n) /* the name itself, before it is hashed */
+            __builtin_prefetch(at(ctx, i + 2 * AHEAD));
         if (i + AHEAD < n)
             h[i % AHEAD] = fetch_ahead(x, at, ctx, i + AHEAD);
         lg__name_slot *s = slot_of(x, hi, at(ctx, i), at, ctx);
