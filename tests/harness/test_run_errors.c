@@ -604,6 +604,60 @@ START_TEST(test_dead_child_copies_removed)
 }
 END_TEST
 
+/* Which copy each mode's cases load: a worker's runs, and a run under
+ * `--isolation none`, share one kept copy (ORIGINAL.PID-0, the same for
+ * every case of one process); a forked case has its own (PID-N, N from
+ * 1). Nothing is left in the scratch folder after any of them. */
+START_TEST(test_copies_per_mode)
+{
+    static const char yaml[] =
+        "suite: cm\n"
+        "fixtures:\n" FIXTURE
+        "defaults: {backend: sim, device: mps, file: f, expect: {error: LG_E_FORMAT}}\n"
+        "cases:\n"
+        "  - {name: cut, corrupt: {truncate: [4, 8, 12, 16]}}\n";
+    const char *p = path_of("cm.yaml"), *scratch = path_of("cm-scratch");
+    ck_assert_int_eq(mkdir(scratch, 0700), 0);
+    ck_assert_int_eq(tu_write(p, yaml, strlen(yaml)), 0);
+    static const int isos[] = {HX_ISO_FORK, HX_ISO_WORKER, HX_ISO_NONE};
+    for (size_t i = 0; i < 3; i++) {
+        hx_suite s;
+        hx_report rep;
+        hx_sched *S;
+        size_t not_run;
+        char first[1200] = "";
+        hx_sched_opts o = {.run = {.cache_dir = dir, .scratch_dir = scratch}, .jobs = 1,
+                           .isolation = isos[i]};
+        ck_assert_int_eq(hx_suite_load(p, dir, &s, NULL), LG_OK);
+        ck_assert_int_eq(hx_sched_new(&o, &s, 1, &S), LG_OK);
+        ck_assert_int_eq(hx_sched_run(S), LG_OK);
+        empty_folder(scratch);
+        ck_assert_int_eq(hx_report_init(&rep), LG_OK);
+        ck_assert_int_eq(hx_sched_collect(S, &rep, &not_run), LG_OK);
+        ck_assert_uint_eq(json_array_size(rep.cases), 4);
+        for (size_t c = 0; c < 4; c++) {
+            json_t *r = json_array_get(rep.cases, c);
+            passed(r);
+            const char *msg = load_message(r), *colon = msg ? strstr(msg, ": ") : NULL;
+            ck_assert_ptr_nonnull(colon);
+            char path[1200];
+            snprintf(path, sizeof path, "%.*s", (int)(colon - msg), msg);
+            int kept = strlen(path) > 2 && !strcmp(path + strlen(path) - 2, "-0");
+            ck_assert_msg(kept == (isos[i] != HX_ISO_FORK), "mode %zu: %s", i, path);
+            if (c == 0)
+                snprintf(first, sizeof first, "%s", path);
+            if (kept) /* one process, one copy */
+                ck_assert_str_eq(path, first);
+            else
+                ck_assert(c == 0 || strcmp(path, first));
+        }
+        hx_report_free(&rep);
+        hx_sched_free(S);
+        hx_suite_free(&s);
+    }
+}
+END_TEST
+
 /* ------------------------------------------------------------ probes, cache */
 
 START_TEST(test_probe_and_cache)
@@ -1100,6 +1154,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_kept_copy);
     tcase_add_test(tc, test_sched_spawn);
     tcase_add_test(tc, test_dead_child_copies_removed);
+    tcase_add_test(tc, test_copies_per_mode);
     tcase_add_test(tc, test_sched_unreadable_result);
     tcase_add_test(tc, test_probe_and_cache);
     tcase_add_test(tc, test_mirror_not_in_place);
