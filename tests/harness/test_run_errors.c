@@ -551,6 +551,30 @@ END_TEST
  * copies of that process (hx_cache_remove_copies), under fork as under
  * worker: the scratch folder is empty after the run, before the run's
  * end removes it. */
+/* The cases of suite file p run under isolation iso, one at a time, with
+ * corrupted copies in scratch: the report's cases, once the run has left
+ * nothing in scratch. */
+static json_t *mode_run(const char *p, const char *scratch, int iso)
+{
+    hx_suite s;
+    hx_report rep;
+    hx_sched *S;
+    size_t not_run;
+    hx_sched_opts o = {.run = {.cache_dir = dir, .scratch_dir = scratch}, .jobs = 1,
+                       .isolation = iso};
+    ck_assert_int_eq(hx_suite_load(p, dir, &s, NULL), LG_OK);
+    ck_assert_int_eq(hx_sched_new(&o, &s, 1, &S), LG_OK);
+    ck_assert_int_eq(hx_sched_run(S), LG_OK);
+    empty_folder(scratch);
+    ck_assert_int_eq(hx_report_init(&rep), LG_OK);
+    ck_assert_int_eq(hx_sched_collect(S, &rep, &not_run), LG_OK);
+    json_t *cases = json_incref(rep.cases);
+    hx_report_free(&rep);
+    hx_sched_free(S);
+    hx_suite_free(&s);
+    return cases;
+}
+
 START_TEST(test_dead_child_copies_removed)
 {
     static const char yaml[] =
@@ -567,28 +591,15 @@ START_TEST(test_dead_child_copies_removed)
     static const int isos[] = {HX_ISO_FORK, HX_ISO_WORKER};
     static const char *const want[] = {"crash", "timeout", "pass"};
     for (size_t i = 0; i < 2; i++) {
-        hx_suite s;
-        hx_report rep;
-        hx_sched *S;
-        size_t not_run;
-        hx_sched_opts o = {.run = {.cache_dir = dir, .scratch_dir = scratch}, .jobs = 1,
-                           .isolation = isos[i]};
-        ck_assert_int_eq(hx_suite_load(p, dir, &s, NULL), LG_OK);
-        ck_assert_int_eq(hx_sched_new(&o, &s, 1, &S), LG_OK);
-        ck_assert_int_eq(hx_sched_run(S), LG_OK);
-        empty_folder(scratch);
-        ck_assert_int_eq(hx_report_init(&rep), LG_OK);
-        ck_assert_int_eq(hx_sched_collect(S, &rep, &not_run), LG_OK);
-        ck_assert_uint_eq(json_array_size(rep.cases), 3);
+        json_t *cases = mode_run(p, scratch, isos[i]);
+        ck_assert_uint_eq(json_array_size(cases), 3);
         for (size_t c = 0; c < 3; c++) {
-            json_t *r = json_array_get(rep.cases, c);
+            json_t *r = json_array_get(cases, c);
             const char *st = json_string_value(json_object_get(r, "status"));
             ck_assert_msg(!strcmp(st, want[c]), "%s: %s, want %s (%s)",
                           hx_json_get_str(r, "id"), st, want[c], hx_json_get_str(r, "reason"));
         }
-        hx_report_free(&rep);
-        hx_sched_free(S);
-        hx_suite_free(&s);
+        json_decref(cases);
     }
     /* only the copies of the process named: ORIGINAL.PID-N (a worker's
      * kept one is N = 0) */
@@ -621,22 +632,11 @@ START_TEST(test_copies_per_mode)
     ck_assert_int_eq(tu_write(p, yaml, strlen(yaml)), 0);
     static const int isos[] = {HX_ISO_FORK, HX_ISO_WORKER, HX_ISO_NONE};
     for (size_t i = 0; i < 3; i++) {
-        hx_suite s;
-        hx_report rep;
-        hx_sched *S;
-        size_t not_run;
         char first[1200] = "";
-        hx_sched_opts o = {.run = {.cache_dir = dir, .scratch_dir = scratch}, .jobs = 1,
-                           .isolation = isos[i]};
-        ck_assert_int_eq(hx_suite_load(p, dir, &s, NULL), LG_OK);
-        ck_assert_int_eq(hx_sched_new(&o, &s, 1, &S), LG_OK);
-        ck_assert_int_eq(hx_sched_run(S), LG_OK);
-        empty_folder(scratch);
-        ck_assert_int_eq(hx_report_init(&rep), LG_OK);
-        ck_assert_int_eq(hx_sched_collect(S, &rep, &not_run), LG_OK);
-        ck_assert_uint_eq(json_array_size(rep.cases), 4);
+        json_t *cases = mode_run(p, scratch, isos[i]);
+        ck_assert_uint_eq(json_array_size(cases), 4);
         for (size_t c = 0; c < 4; c++) {
-            json_t *r = json_array_get(rep.cases, c);
+            json_t *r = json_array_get(cases, c);
             passed(r);
             const char *msg = load_message(r), *colon = msg ? strstr(msg, ": ") : NULL;
             ck_assert_ptr_nonnull(colon);
@@ -651,9 +651,7 @@ START_TEST(test_copies_per_mode)
             else
                 ck_assert(c == 0 || strcmp(path, first));
         }
-        hx_report_free(&rep);
-        hx_sched_free(S);
-        hx_suite_free(&s);
+        json_decref(cases);
     }
 }
 END_TEST

@@ -302,8 +302,6 @@ END_TEST
 /* A worker running a quick request, with another queued behind it. */
 static void start_queued(hx_worker *w, size_t first, double t1, size_t second, double t2)
 {
-    json_t *res = NULL;
-    uint64_t fired = 0;
     ck_assert_int_eq(hx_worker_start(w, test_fn, NULL), LG_OK);
     ck_assert_int_eq(hx_worker_queue(w, REQ_OK, 1, 10), LG_E_INVALID); /* idle: nothing to queue behind */
     warm_up(w, 1);
@@ -311,8 +309,6 @@ static void start_queued(hx_worker *w, size_t first, double t1, size_t second, d
     ck_assert_int_eq(w->quick, 1);
     ck_assert_int_eq(hx_worker_queue(w, second, 2, t2), LG_OK);
     ck_assert_int_eq(hx_worker_queue(w, REQ_OK, 3, 10), LG_E_INVALID); /* one at a time */
-    (void)res;
-    (void)fired;
 }
 
 /* Queued behind another, a request is run next, by the same process: the
