@@ -6,6 +6,12 @@
 #include <unistd.h>
 #define XXH_STATIC_LINKING_ONLY /* an XXH3 state on the stack: no allocation */
 #include <xxhash.h>
+#ifdef HX_XXH_DISPATCH
+/* XXH3_64bits and its kin become their _dispatch forms: the widest
+ * vectors the processor has (AVX-512, AVX2, else SSE2), chosen at the
+ * first call; the digests are XXH3's whatever the choice. */
+#include <xxh_x86dispatch.h>
+#endif
 
 /* From this size a digest is shared among threads (docs/performance.md). */
 #define PARALLEL_MIN ((uint64_t)8 << 20)
