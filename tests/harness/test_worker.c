@@ -14,6 +14,7 @@
 
 #include <check.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -29,12 +30,23 @@ static const char *g_dir;
 
 enum { REQ_OK, REQ_CRASH, REQ_HANG, REQ_LEAK, REQ_EXIT };
 
+/* k of start_queued's first request (below). */
+#define K_QUEUED_BEHIND 1
+
 /* What a test worker does with request job: answers with its pid, or
- * misbehaves. */
+ * misbehaves. A crash or a retirement sent as start_queued's first
+ * request waits first (at most 2 s) for the request queued behind it to
+ * be in its input: a worker gone before hx_worker_queue writes has it
+ * refused (LG_E_IO, as the scheduler meets any worker gone), which would
+ * make those tests depend on which process runs first. */
 static json_t *test_fn(void *ctx, size_t job, uint64_t k, uint64_t *fired)
 {
     (void)ctx;
     *fired = k;
+    if (k == K_QUEUED_BEHIND && (job == REQ_CRASH || job == REQ_LEAK)) {
+        struct pollfd in = {STDIN_FILENO, POLLIN, 0};
+        poll(&in, 1, 2000);
+    }
     if (job == REQ_CRASH) {
         fputs("about to crash\n", stderr);
         raise(SIGSEGV);
@@ -305,7 +317,7 @@ static void start_queued(hx_worker *w, size_t first, double t1, size_t second, d
     ck_assert_int_eq(hx_worker_start(w, test_fn, NULL), LG_OK);
     ck_assert_int_eq(hx_worker_queue(w, REQ_OK, 1, 10), LG_E_INVALID); /* idle: nothing to queue behind */
     warm_up(w, 1);
-    ck_assert_int_eq(hx_worker_send_quick(w, first, 1, t1), LG_OK);
+    ck_assert_int_eq(hx_worker_send_quick(w, first, K_QUEUED_BEHIND, t1), LG_OK);
     ck_assert_int_eq(w->quick, 1);
     ck_assert_int_eq(hx_worker_queue(w, second, 2, t2), LG_OK);
     ck_assert_int_eq(hx_worker_queue(w, REQ_OK, 3, 10), LG_E_INVALID); /* one at a time */
