@@ -143,12 +143,17 @@ lg_status hx_corrupt_read(const char *path, unsigned char **buf, size_t *len)
     return hx_err(LG_E_IO, "%s: read error: %s", path, strerror(err));
 }
 
-static lg_status write_all(const char *path, const unsigned char *buf, size_t len)
+/* path (created when missing) holding buf: emptied when opened, or, for a
+ * file kept between copies (in_place), written from its start and then
+ * cut to len, so that its pages stay. */
+static lg_status write_all(const char *path, const unsigned char *buf, size_t len, int in_place)
 {
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | (in_place ? 0 : O_TRUNC), 0666);
     if (fd < 0)
         return hx_err(LG_E_IO, "%s: %s", path, strerror(errno));
     int err = hx_write_full(fd, buf, len);
+    if (!err && in_place && ftruncate(fd, (off_t)len))
+        err = errno;
     if (close(fd) && !err)
         err = errno;
     if (err)
@@ -247,22 +252,12 @@ lg_status hx_corrupt_make(const hx_corrupt *c, const char *in, unsigned char **b
 
 lg_status hx_corrupt_write(const char *out, const unsigned char *buf, size_t len)
 {
-    return write_all(out, buf, len);
+    return write_all(out, buf, len, 0);
 }
 
 lg_status hx_corrupt_rewrite(const char *out, const unsigned char *buf, size_t len)
 {
-    int fd = open(out, O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
-    if (fd < 0)
-        return hx_err(LG_E_IO, "%s: %s", out, strerror(errno));
-    int err = hx_write_full(fd, buf, len);
-    if (!err && ftruncate(fd, (off_t)len))
-        err = errno;
-    if (close(fd) && !err)
-        err = errno;
-    if (err)
-        return hx_err(LG_E_IO, "%s: write error: %s", out, strerror(err));
-    return LG_OK;
+    return write_all(out, buf, len, 1);
 }
 
 lg_status hx_corrupt_apply(const hx_corrupt *c, const char *in, const char *out)
@@ -271,7 +266,7 @@ lg_status hx_corrupt_apply(const hx_corrupt *c, const char *in, const char *out)
     unsigned char *buf;
     lg_status st = hx_corrupt_make(c, in, &buf, &len, &in_len);
     if (st == LG_OK)
-        st = write_all(out, buf, len);
+        st = write_all(out, buf, len, 0);
     free(buf);
     return st;
 }

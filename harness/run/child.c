@@ -553,11 +553,17 @@ void hx_child_next(hx_child *c, double timeout)
     arm(c);
 }
 
+/* A task with no start-up work: its deadline runs from c->start. */
+static void no_startup(hx_child *c)
+{
+    c->ack_wait = 0;
+    c->deadline = c->timeout > 0 ? c->start + c->timeout : 0;
+}
+
 void hx_child_next_started(hx_child *c, double timeout)
 {
     hx_child_next(c, timeout);
-    c->ack_wait = 0;
-    c->deadline = timeout > 0 ? c->start + timeout : 0;
+    no_startup(c);
 }
 
 void hx_child_next_queued(hx_child *c, size_t used, double timeout)
@@ -571,8 +577,7 @@ void hx_child_next_queued(hx_child *c, size_t used, double timeout)
     }
     c->timeout = timeout;
     c->start = hx_now_s();
-    c->ack_wait = 0;
-    c->deadline = timeout > 0 ? c->start + timeout : 0;
+    no_startup(c);
 }
 
 long hx_child_input_pending(const hx_child *c)
