@@ -273,6 +273,8 @@ static json_t *from_yy(yyjson_val *v, int how, int depth)
     }
 }
 
+static int is_digit(char c) { return c >= '0' && c <= '9'; }
+
 /* Does the text hold a run of more than 700 digits? yyjson 0.10.0 can
  * round a number of more than 768 significant digits one unit in the
  * last place off (bigint_set_buf keeps a last digit that is not zero when
@@ -281,10 +283,20 @@ static json_t *from_yy(yyjson_val *v, int how, int depth)
  * digits); a text that has one is read by jansson. */
 static int long_digit_run(const char *buf, size_t n)
 {
-    size_t run = 0;
-    for (size_t i = 0; i < n; i++)
-        if ((run = (buf[i] >= '0' && buf[i] <= '9') ? run + 1 : 0) > 700)
+    /* a run of more than 700 digits holds an offset that is a multiple of
+     * 700: only the runs through those offsets are measured (a result's
+     * text, read at every collection, has none: a look every 700 bytes) */
+    for (size_t i = 0; i < n; i += 700) {
+        size_t lo = i, hi = i;
+        while (hi < n && is_digit(buf[hi]))
+            hi++;
+        if (hi == i)
+            continue;
+        while (lo > 0 && is_digit(buf[lo - 1]))
+            lo--;
+        if (hi - lo > 700)
             return 1;
+    }
     return 0;
 }
 

@@ -137,17 +137,24 @@ START_TEST(refusals_of_its_own)
         free(t);
     }
     /* a number of more than 768 digits, halfway between two doubles:
-     * rounded to even, as strtod does (yyjson 0.10.0 rounds it up) */
+     * rounded to even, as strtod does (yyjson 0.10.0 rounds it up); at
+     * every offset from the text's start over 700 bytes (the long run is
+     * looked for every 700 bytes) */
     char num[2048];
-    int at = snprintf(num, sizeof num, "[6.6924147853274475317081900271875392492841405048178996935177273344");
-    memset(num + at, '0', 735);
-    snprintf(num + at + 735, sizeof num - (size_t)at - 735, "e+64]");
-    json_t *want = json_loadb(num, strlen(num), 0, NULL);
-    j = hx_json_parse(num, strlen(num), 0);
-    ck_assert(want && j);
-    ck_assert(json_real_value(json_array_get(want, 0)) == json_real_value(json_array_get(j, 0)));
-    json_decref(want);
-    json_decref(j);
+    for (int pad = 0; pad <= 700; pad++) {
+        memset(num, ' ', (size_t)pad);
+        int at = pad + snprintf(num + pad, sizeof num - (size_t)pad,
+                                "[6.6924147853274475317081900271875392492841405048178996935177273344");
+        memset(num + at, '0', 735);
+        snprintf(num + at + 735, sizeof num - (size_t)at - 735, "e+64]");
+        json_t *want = json_loadb(num, strlen(num), 0, NULL);
+        j = hx_json_parse(num, strlen(num), 0);
+        ck_assert_msg(want && j, "offset %d", pad);
+        ck_assert_msg(json_real_value(json_array_get(want, 0)) ==
+                      json_real_value(json_array_get(j, 0)), "offset %d", pad);
+        json_decref(want);
+        json_decref(j);
+    }
     /* a value that holds itself: no text, as json_dumps gives none */
     json_t *a = json_array(), *o = json_object();
     json_array_append(a, o);
