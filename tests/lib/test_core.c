@@ -5,6 +5,7 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -175,6 +176,70 @@ START_TEST(test_fault_schedules)
         ck_assert(lg_fault_point_valid(*p));
     ck_assert_int_eq(n, 9);
     ck_assert_uint_eq(lg_fault_hits("no.such"), 0);
+}
+END_TEST
+
+/* Each point's name finds its own slot, and nothing else finds one:
+ * names of a listed point's length, or one letter off, are not points. */
+START_TEST(test_fault_names)
+{
+    const char *const *pts = lg_fault_points();
+    for (int i = 0; pts[i]; i++) {
+        lg_fault_clear();
+        for (int k = 0; k <= i; k++)
+            ck_assert(!lg__fault(pts[i], NULL));
+        for (int j = 0; pts[j]; j++)
+            ck_assert_uint_eq(lg_fault_hits(pts[j]), j == i ? (uint64_t)i + 1 : 0);
+    }
+    static const char *const not_points[] = {
+        "",           "i",           "io.",          "io.ope",      "io.openn",
+        "io.xxxx",    "io.opem",     "mem.allox",    "MEM.ALLOC",   "format.parsf",
+        "device.allob", "devicE.copy", "store.movE", "store.restorE", "xx.open",
+    };
+    for (size_t i = 0; i < sizeof not_points / sizeof *not_points; i++) {
+        ck_assert_msg(!lg_fault_point_valid(not_points[i]), "\"%s\" is no point", not_points[i]);
+        ck_assert(!lg__fault(not_points[i], NULL));
+    }
+    lg_fault_clear();
+}
+END_TEST
+
+enum { HIT_THREADS = 4, HITS_EACH = 200000 };
+
+static void *hit_mem_alloc(void *fired)
+{
+    for (int i = 0; i < HITS_EACH; i++)
+        *(int *)fired += lg__fault("mem.alloc", NULL);
+    return NULL;
+}
+
+static void hit_from_threads(int fired[HIT_THREADS])
+{
+    pthread_t t[HIT_THREADS];
+    for (int i = 0; i < HIT_THREADS; i++)
+        ck_assert_int_eq(pthread_create(&t[i], NULL, hit_mem_alloc, &fired[i]), 0);
+    for (int i = 0; i < HIT_THREADS; i++)
+        pthread_join(t[i], NULL);
+}
+
+/* Hits from several threads are all counted, armed (under the lock) or
+ * not (without it), and an armed point fires on exactly its hit. */
+START_TEST(test_fault_hits_threads)
+{
+    int fired[HIT_THREADS] = {0};
+    lg_fault_clear();
+    hit_from_threads(fired);
+    ck_assert_uint_eq(lg_fault_hits("mem.alloc"), (uint64_t)HIT_THREADS * HITS_EACH);
+    ck_assert_int_eq(fired[0] + fired[1] + fired[2] + fired[3], 0);
+
+    memset(fired, 0, sizeof fired);
+    lg_fault_schedule nth = {.when = LG_FAULT_NTH, .k = HIT_THREADS * HITS_EACH / 2 + 1};
+    ck_assert_int_eq(lg_fault_set("mem.alloc", &nth), LG_OK);
+    hit_from_threads(fired);
+    ck_assert_uint_eq(lg_fault_hits("mem.alloc"), (uint64_t)HIT_THREADS * HITS_EACH);
+    ck_assert_uint_eq(lg_fault_fired("mem.alloc"), 1);
+    ck_assert_int_eq(fired[0] + fired[1] + fired[2] + fired[3], 1);
+    lg_fault_clear();
 }
 END_TEST
 
@@ -359,6 +424,8 @@ int main(void)
     tcase_add_test(tc, test_shapes);
     tcase_add_test(tc, test_error_prefix);
     tcase_add_test(tc, test_fault_schedules);
+    tcase_add_test(tc, test_fault_names);
+    tcase_add_test(tc, test_fault_hits_threads);
     tcase_add_test(tc, test_io_faults);
     tcase_add_test(tc, test_load_open);
     tcase_add_test(tc, test_trace);
