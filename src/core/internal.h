@@ -5,6 +5,7 @@
 #include "loadgate/loadgate.h"
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/types.h>
 
 #if defined(__GNUC__)
@@ -18,9 +19,31 @@ lg_status lg__err(lg_status s, const char *fmt, ...) LG_PRINTF(2, 3);
 /* Prefix the current message: "<prefix>: <old message>". Returns s. */
 lg_status lg__err_prefix(lg_status s, const char *fmt, ...) LG_PRINTF(2, 3);
 
-/* fault.c: returns 1 when the point must fail now. Counts the hit. For
- * io points, *err receives the errno to fail with (0 if err is NULL). */
-int lg__fault(const char *point, int *err);
+/* fault.c's number of a fault point's name (its index in
+ * lg_fault_points()), or -1 for a name that is none. Inline so that a
+ * name written in the code, as nearly every lg__fault's is, becomes its
+ * number when compiled: no string is compared at run time. */
+static inline int lg__fault_point_id(const char *point)
+{
+    switch (strlen(point)) {
+    case 7:
+        return !strcmp(point, "io.open") ? 0 : !strcmp(point, "io.read") ? 1
+             : !strcmp(point, "io.mmap") ? 2 : -1;
+    case 9: return !strcmp(point, "mem.alloc") ? 3 : -1;
+    case 12:
+        return !strcmp(point, "format.parse") ? 4 : !strcmp(point, "device.alloc") ? 5 : -1;
+    case 11: return !strcmp(point, "device.copy") ? 6 : -1;
+    case 10: return !strcmp(point, "store.move") ? 7 : -1;
+    case 13: return !strcmp(point, "store.restore") ? 8 : -1;
+    }
+    return -1;
+}
+
+/* fault.c: returns 1 when point number id (lg__fault_point_id) must fail
+ * now. Counts the hit. For io points, *err receives the errno to fail
+ * with (0 if err is NULL). */
+int lg__fault_at(int id, int *err);
+#define lg__fault(point, err) lg__fault_at(lg__fault_point_id(point), (err))
 
 /* alloc.c: host allocation through the mem.alloc fault point. */
 void *lg__malloc(size_t n);
