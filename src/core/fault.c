@@ -3,8 +3,9 @@
  * guarded by a mutex; the library's only other such state is the SIGBUS
  * guard's registry of maps (mapguard.c).
  *
- * Every allocation and I/O call passes a point (a load of 100,000 tensors
- * passes about 500,000), so a point that is not armed costs an atomic add
+ * Every allocation and I/O call passes a point (a store of 100,000
+ * tensors built from a file and loaded passes about 500,000, the load
+ * itself 200,000), so a point that is not armed costs an atomic add
  * to its hit count and no lock (its number is found when the library is
  * compiled: lg__fault_point_id). An armed point takes the lock, which
  * orders its schedule. */
