@@ -16,8 +16,10 @@
 #include <string.h>
 #include <unistd.h>
 
-/* In lg__fault_point_id's order (internal.h): test_core's
- * test_fault_names checks that each name finds its own slot. */
+/* The names lg_fault_points() lists. A name's slot is its number from
+ * lg__fault_point_id (internal.h), which must give each a number of its
+ * own below NPOINTS: test_core's test_fault_names checks that each name
+ * counts on its own slot. */
 static const char *const points[] = {
     "io.open", "io.read", "io.mmap", "mem.alloc", "format.parse",
     "device.alloc", "device.copy", "store.move", "store.restore", NULL,
