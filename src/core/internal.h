@@ -19,8 +19,9 @@ lg_status lg__err(lg_status s, const char *fmt, ...) LG_PRINTF(2, 3);
 /* Prefix the current message: "<prefix>: <old message>". Returns s. */
 lg_status lg__err_prefix(lg_status s, const char *fmt, ...) LG_PRINTF(2, 3);
 
-/* fault.c's number of a fault point's name (its index in
- * lg_fault_points()), or -1 for a name that is none. Inline so that a
+/* fault.c's number of a fault point's name (its slot in the registry;
+ * each name a number of its own, in lg_fault_points()'s order), or -1
+ * for a name that is none. Inline so that a
  * name written in the code, as nearly every lg__fault's is, becomes its
  * number when compiled: no string is compared at run time. */
 static inline int lg__fault_point_id(const char *point)
