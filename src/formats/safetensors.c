@@ -80,13 +80,18 @@ static const char *json_kind(yyjson_val *v)
     }
 }
 
+#define ST_DTYPE(name, dtype) {name, sizeof name - 1, dtype}
 static const struct {
     const char *name;
+    size_t len;
     lg_dtype dtype;
 } st_dtypes[] = {
-    {"F64", LG_F64}, {"F32", LG_F32}, {"F16", LG_F16}, {"BF16", LG_BF16}, {"I64", LG_I64},
-    {"I32", LG_I32}, {"I16", LG_I16}, {"I8", LG_I8},   {"U8", LG_U8},     {"BOOL", LG_BOOL},
+    ST_DTYPE("F64", LG_F64), ST_DTYPE("F32", LG_F32), ST_DTYPE("F16", LG_F16),
+    ST_DTYPE("BF16", LG_BF16), ST_DTYPE("I64", LG_I64), ST_DTYPE("I32", LG_I32),
+    ST_DTYPE("I16", LG_I16), ST_DTYPE("I8", LG_I8), ST_DTYPE("U8", LG_U8),
+    ST_DTYPE("BOOL", LG_BOOL),
 };
+#undef ST_DTYPE
 
 /* Dtypes the format defines that loadgate cannot hold. */
 static const char *const st_unsupported[] = {
@@ -302,10 +307,11 @@ static lg_status parse_dtype(const st_json *j, const char *name, yyjson_val *v, 
         return lg__err(LG_E_FORMAT, "%s: tensor \"%s\": dtype is %s, not a string", c->path,
                        name, json_kind(v));
     const char *s = text_of(v);
+    size_t n = yyjson_get_len(v);
     if (!s)
         return nul_in_string(j, v);
     for (size_t i = 0; i < sizeof st_dtypes / sizeof st_dtypes[0]; i++) {
-        if (!strcmp(s, st_dtypes[i].name)) {
+        if (n == st_dtypes[i].len && !memcmp(s, st_dtypes[i].name, n)) {
             t->info.dtype = st_dtypes[i].dtype;
             t->dtype_name = st_dtypes[i].name;
             return LG_OK;
@@ -383,6 +389,22 @@ static lg_status parse_offsets(const lg_checkpoint *c, const char *name, yyjson_
     return LG_OK;
 }
 
+/* Which of an entry's three keys key is (0 to 2, as entry_fields' want[]),
+ * or 3 for another: by length, then bytes (an entry's every key is
+ * looked at, 100,000 times in a file of as many tensors). */
+static size_t field_of(yyjson_val *key)
+{
+    const char *k = yyjson_get_str(key);
+    switch (yyjson_get_len(key)) {
+    case 5:
+        return !memcmp(k, "dtype", 5) ? 0 : !memcmp(k, "shape", 5) ? 1 : 3;
+    case 12:
+        return !memcmp(k, "data_offsets", 12) ? 2 : 3;
+    default:
+        return 3;
+    }
+}
+
 /* The entry must hold exactly dtype, shape and data_offsets, once each:
  * found in one pass, into fields[]. */
 static lg_status entry_fields(const st_json *j, const char *name, yyjson_val *v,
@@ -393,12 +415,9 @@ static lg_status entry_fields(const st_json *j, const char *name, yyjson_val *v,
     size_t i, max;
     yyjson_val *key, *x, *extra = NULL;
     yyjson_obj_foreach(v, i, max, key, x) {
-        const char *k = text_of(key);
-        size_t w = 0;
-        if (!k)
+        size_t w = field_of(key); /* one of them holds no NUL */
+        if (w == 3 && !text_of(key))
             return nul_in_string(j, key);
-        while (w < 3 && strcmp(k, want[w]))
-            w++;
         if (w == 3) {
             extra = extra ? extra : key;
         } else if (fields[w]) {
