@@ -356,6 +356,14 @@ START_TEST(entry_extra_field)
 {
     expect_format(one("extra", "{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1],"
                       "\"offsets\":[0,1]}", 1), "tensor \"t\": unexpected key \"offsets\"", NULL);
+    /* the length of a key wanted, other bytes: not that key */
+    expect_format(one("extra-5", "{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1],"
+                      "\"shapE\":[1]}", 1), "tensor \"t\": unexpected key \"shapE\"", NULL);
+    expect_format(one("extra-12", "{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1],"
+                      "\"data_offsetz\":[0,1]}", 1),
+                  "tensor \"t\": unexpected key \"data_offsetz\"", NULL);
+    expect_format(one("dtype-as-5", "{\"dtypE\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}",
+                      1), "tensor \"t\": \"dtype\" is missing", NULL);
 }
 END_TEST
 
