@@ -307,9 +307,9 @@ static lg_status parse_dtype(const st_json *j, const char *name, yyjson_val *v, 
         return lg__err(LG_E_FORMAT, "%s: tensor \"%s\": dtype is %s, not a string", c->path,
                        name, json_kind(v));
     const char *s = text_of(v);
-    size_t n = yyjson_get_len(v);
     if (!s)
         return nul_in_string(j, v);
+    size_t n = yyjson_get_len(v);
     for (size_t i = 0; i < sizeof st_dtypes / sizeof st_dtypes[0]; i++) {
         if (n == st_dtypes[i].len && !memcmp(s, st_dtypes[i].name, n)) {
             t->info.dtype = st_dtypes[i].dtype;
@@ -415,8 +415,8 @@ static lg_status entry_fields(const st_json *j, const char *name, yyjson_val *v,
     size_t i, max;
     yyjson_val *key, *x, *extra = NULL;
     yyjson_obj_foreach(v, i, max, key, x) {
-        size_t w = field_of(key); /* one of them holds no NUL */
-        if (w == 3 && !text_of(key))
+        size_t w = field_of(key);
+        if (w == 3 && !text_of(key)) /* a wanted key holds no NUL */
             return nul_in_string(j, key);
         if (w == 3) {
             extra = extra ? extra : key;
