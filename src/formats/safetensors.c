@@ -80,7 +80,9 @@ static const char *json_kind(yyjson_val *v)
     }
 }
 
-#define ST_DTYPE(name, dtype) {name, sizeof name - 1, dtype}
+/* A name and its length, for text_is. */
+#define ST_NAME(name) name, sizeof name - 1
+#define ST_DTYPE(name, dtype) {ST_NAME(name), dtype}
 static const struct {
     const char *name;
     size_t len;
@@ -92,6 +94,13 @@ static const struct {
     ST_DTYPE("BOOL", LG_BOOL),
 };
 #undef ST_DTYPE
+
+/* An entry's keys, each once: entry_fields' fields[] in this order. */
+static const struct {
+    const char *name;
+    size_t len;
+} st_fields[] = {{ST_NAME("dtype")}, {ST_NAME("shape")}, {ST_NAME("data_offsets")}};
+#define ST_NFIELDS (sizeof st_fields / sizeof st_fields[0])
 
 /* Dtypes the format defines that loadgate cannot hold. */
 static const char *const st_unsupported[] = {
@@ -236,6 +245,14 @@ static const char *text_of(yyjson_val *s)
     return strlen(t) == yyjson_get_len(s) ? t : NULL;
 }
 
+/* Is string s the len bytes of name? By its length first, then its bytes
+ * (an entry's keys and dtype are looked at 100,000 times in a file of as
+ * many tensors). A string that is holds no NUL. */
+static int text_is(yyjson_val *s, const char *name, size_t len)
+{
+    return yyjson_get_len(s) == len && !memcmp(yyjson_get_str(s), name, len);
+}
+
 static lg_status nul_in_string(const st_json *j, yyjson_val *s)
 {
     size_t at = string_at(j, s), line, col;
@@ -309,9 +326,8 @@ static lg_status parse_dtype(const st_json *j, const char *name, yyjson_val *v, 
     const char *s = text_of(v);
     if (!s)
         return nul_in_string(j, v);
-    size_t n = yyjson_get_len(v);
     for (size_t i = 0; i < sizeof st_dtypes / sizeof st_dtypes[0]; i++) {
-        if (n == st_dtypes[i].len && !memcmp(s, st_dtypes[i].name, n)) {
+        if (text_is(v, st_dtypes[i].name, st_dtypes[i].len)) {
             t->info.dtype = st_dtypes[i].dtype;
             t->dtype_name = st_dtypes[i].name;
             return LG_OK;
@@ -389,36 +405,21 @@ static lg_status parse_offsets(const lg_checkpoint *c, const char *name, yyjson_
     return LG_OK;
 }
 
-/* Which of an entry's three keys key is (0 to 2, as entry_fields' want[]),
- * or 3 for another: by length, then bytes (an entry's every key is
- * looked at, 100,000 times in a file of as many tensors). */
-static size_t field_of(yyjson_val *key)
-{
-    const char *k = yyjson_get_str(key);
-    switch (yyjson_get_len(key)) {
-    case 5:
-        return !memcmp(k, "dtype", 5) ? 0 : !memcmp(k, "shape", 5) ? 1 : 3;
-    case 12:
-        return !memcmp(k, "data_offsets", 12) ? 2 : 3;
-    default:
-        return 3;
-    }
-}
-
 /* The entry must hold exactly dtype, shape and data_offsets, once each:
  * found in one pass, into fields[]. */
 static lg_status entry_fields(const st_json *j, const char *name, yyjson_val *v,
                               yyjson_val *fields[3])
 {
-    static const char *const want[] = {"dtype", "shape", "data_offsets"};
     const lg_checkpoint *c = j->c;
     size_t i, max;
     yyjson_val *key, *x, *extra = NULL;
     yyjson_obj_foreach(v, i, max, key, x) {
-        size_t w = field_of(key);
-        if (w == 3 && !text_of(key)) /* a wanted key holds no NUL */
-            return nul_in_string(j, key);
-        if (w == 3) {
+        size_t w = 0;
+        while (w < ST_NFIELDS && !text_is(key, st_fields[w].name, st_fields[w].len))
+            w++;
+        if (w == ST_NFIELDS) {
+            if (!text_of(key))
+                return nul_in_string(j, key);
             extra = extra ? extra : key;
         } else if (fields[w]) {
             return duplicate(j, key, "key");
@@ -426,10 +427,10 @@ static lg_status entry_fields(const st_json *j, const char *name, yyjson_val *v,
             fields[w] = x;
         }
     }
-    for (size_t w = 0; w < 3; w++) {
+    for (size_t w = 0; w < ST_NFIELDS; w++) {
         if (!fields[w])
             return lg__err(LG_E_FORMAT, "%s: tensor \"%s\": \"%s\" is missing", c->path, name,
-                           want[w]);
+                           st_fields[w].name);
     }
     if (extra)
         return lg__err(LG_E_FORMAT, "%s: tensor \"%s\": unexpected key \"%s\" (an entry "
