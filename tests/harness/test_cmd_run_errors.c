@@ -11,6 +11,7 @@
 #include <check.h>
 #include <errno.h>
 #include <jansson.h>
+#include <poll.h>
 #include <pty.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -469,11 +470,25 @@ START_TEST(test_run_progress_on_tty)
     dup2(saved, 2);
     close(saved);
     close(t);
+    /* A terminal hands its output to the reader in pieces, as the kernel
+     * passes them on: read until the last line is there whole, the terminal is
+     * closed (EIO), or 5 s go by with nothing more. */
     char buf[4096];
-    ssize_t n = read(m, buf, sizeof buf - 1);
+    size_t n = 0;
+    buf[0] = 0;
+    const char *last;
+    while (n < sizeof buf - 1 && !((last = strstr(buf, "[3/3]")) && strchr(last, '\n'))) {
+        struct pollfd p = {.fd = m, .events = POLLIN};
+        if (poll(&p, 1, 5000) <= 0)
+            break;
+        ssize_t k = read(m, buf + n, sizeof buf - 1 - n);
+        if (k <= 0)
+            break;
+        n += (size_t)k;
+        buf[n] = 0;
+    }
     close(m);
     ck_assert_int_gt(n, 0);
-    buf[n] = 0;
     ck_assert_int_eq(rc, 0);
     ck_assert_msg(strstr(buf, "[3/3] 0 failed, 0 errors"), "%s", buf);
     free(out);
