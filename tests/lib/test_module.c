@@ -186,7 +186,8 @@ START_TEST(test_module_broken)
 END_TEST
 
 /* The stamp is read from the file, not by loading it: here one that
- * straddles the first megabyte's end, in a file that is no ELF object. */
+ * straddles the first megabyte's end (the end of a chunk as the reader
+ * reads them, src/backend/module.c), in a file that is no ELF object. */
 static int stamp_work(void *ctx)
 {
     lg_torch_module m[2];
