@@ -51,11 +51,11 @@ static int chatters(void *arg, int fd)
     return 0;
 }
 
-/* A slow start-up (0.6 s), then "+" and a quick case. */
+/* A slow start-up (2 s), then "+" and a quick case. */
 static int slow_start(void *arg, int fd)
 {
     (void)arg;
-    usleep(600000);
+    usleep(2000000);
     if (hx_child_ack(fd) != LG_OK || write(fd, "done", 4) != 4)
         return 1;
     return 0;
@@ -76,7 +76,9 @@ static int never_ready(void *arg, int fd)
 START_TEST(clock_starts_at_ack)
 {
     hx_child c;
-    hx_child_opts o = {.timeout = 0.3, .capture = 1, .startup = 30};
+    /* 1.2 s from the "+" for the child's write and exit, which a loaded
+     * machine keeps within; the plain child is killed at 1.2 s, asleep */
+    hx_child_opts o = {.timeout = 1.2, .capture = 1, .startup = 30};
     size_t len = 0;
     ck_assert_int_eq(hx_child_fork(&c, &o, slow_start, NULL), LG_OK);
     hx_child_wait(&c);
@@ -86,7 +88,7 @@ START_TEST(clock_starts_at_ack)
     ck_assert_uint_eq(len, 4);
     hx_child_free(&c);
     /* without start-up allowance the same child is a timeout */
-    hx_child_opts plain = {.timeout = 0.3, .capture = 1};
+    hx_child_opts plain = {.timeout = 1.2, .capture = 1};
     ck_assert_int_eq(hx_child_fork(&c, &plain, slow_start, NULL), LG_OK);
     hx_child_wait(&c);
     ck_assert_int_eq(c.killed, 1);

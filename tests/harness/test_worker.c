@@ -187,14 +187,16 @@ START_TEST(idle_worker_has_no_deadline)
     uint64_t fired = 0;
     ck_assert_int_eq(hx_worker_start(&w, test_fn, NULL), LG_OK);
     warm_up(&w, _i);
-    ck_assert_int_eq(SEND(&w, REQ_OK, 0, 0.2), LG_OK);
+    /* a deadline of 1 s, which the request's own work keeps well within
+     * on a loaded machine */
+    ck_assert_int_eq(SEND(&w, REQ_OK, 0, 1), LG_OK);
     ck_assert_int_eq(await(&w, &res, &fired), HX_WORKER_RESULT);
     json_decref(res);
     /* no deadline at all: not the last request's, nor the start-up
      * allowance of a worker's first request */
     ck_assert(w.child.deadline == 0 && !w.child.ack_wait);
     hx_child *const one[1] = {&w.child};
-    hx_child_poll(one, 1, 0.5); /* past the last request's deadline */
+    hx_child_poll(one, 1, 1.3); /* past the last request's deadline */
     ck_assert_int_eq(hx_worker_take(&w, &res, &fired), HX_WORKER_WAITING);
     ck_assert(w.up && !w.child.killed);
     hx_worker_stop(&w);
@@ -210,7 +212,7 @@ START_TEST(lingering_worker_is_killed_at_stop)
     uint64_t fired = 0;
     for (int i = 0; i < 2; i++) {
         ck_assert_int_eq(hx_worker_start(&w[i], test_fn, NULL), LG_OK);
-        ck_assert_int_eq(SEND(&w[i], REQ_OK, 0, 0.2), LG_OK);
+        ck_assert_int_eq(SEND(&w[i], REQ_OK, 0, 10), LG_OK); /* the stop's wait is the test */
         ck_assert_int_eq(await(&w[i], &res, &fired), HX_WORKER_RESULT);
         json_decref(res);
         ck_assert_int_eq(kill(w[i].child.pid, SIGSTOP), 0); /* it cannot read the end of its input */
@@ -332,7 +334,20 @@ START_TEST(queued_request_runs_next)
     json_t *res = NULL;
     uint64_t fired = 0;
     start_queued(&w, REQ_OK, 10, REQ_OK, 10);
-    usleep(200 * 1000); /* both answered, most likely, before the first poll */
+    /* both answered and read in before either is taken: the parent's
+     * buffer holds two more lines (a loaded machine may take its time) */
+    size_t from = 0, len = 0;
+    hx_child_output(&w.child, &from);
+    hx_child *const one[1] = {&w.child};
+    for (double end = hx_now_s() + 20; hx_now_s() < end;) {
+        const char *o = hx_child_output(&w.child, &len);
+        int lines = 0;
+        for (size_t i = from; o && i < len; i++)
+            lines += o[i] == '\n';
+        if (lines >= 2)
+            break;
+        hx_child_poll(one, 1, 0.5);
+    }
     ck_assert_int_eq(await(&w, &res, &fired), HX_WORKER_RESULT);
     ck_assert_uint_eq(fired, 1);
     ck_assert_int_eq(result_pid(res), w.child.pid);
